@@ -1,0 +1,172 @@
+"""Bring every store up to date with a set of posts, touching only what changed.
+
+Order of work: posts go into the SQLite store first (committed in batches, so an interrupted run
+keeps what it had read); then each derived index catches up with the store by content hash. A
+crash between the two steps is repaired by the next run, which sees the stale hashes.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from types import TracebackType
+
+from filelock import FileLock, Timeout
+
+from corpus.post import Post, Problem
+from index.errors import CorruptIndexError, DataError, WriterBusyError
+from index.lexical import LexicalIndex
+from index.paths import DataDir
+from index.store import Store
+from index.tokenize import TOKENIZER_VERSION
+
+# progress(stage, done, total): total is None while it is not known yet (a crawl, a stream).
+Progress = Callable[[str, int, int | None], None]
+
+BATCH = 64
+
+
+def _quiet(stage: str, done: int, total: int | None) -> None:
+    pass
+
+
+@dataclass
+class IndexReport:
+    read: int = 0
+    new: int = 0
+    changed: int = 0
+    unchanged: int = 0
+    problems: list[Problem] = field(default_factory=list)
+    lexical_updated: int = 0
+    vectors_updated: int = 0
+    seconds: float = 0.0
+
+    @property
+    def did_work(self) -> bool:
+        return bool(self.new or self.changed or self.lexical_updated or self.vectors_updated)
+
+
+class Indexer:
+    """The single writer of a data directory. Use as a context manager: it holds the lock."""
+
+    def __init__(self, data: DataDir) -> None:
+        self.data = data
+        self._lock = FileLock(str(data.lock), timeout=0)
+        self.store: Store | None = None
+
+    def __enter__(self) -> Indexer:
+        self.data.root.mkdir(parents=True, exist_ok=True)
+        try:
+            self._lock.acquire()
+        except Timeout:
+            raise WriterBusyError(
+                f"another `search index` is writing to {self.data.root}; wait for it to finish"
+            ) from None
+        try:
+            self.store = Store.open(self.data.store, create=True)
+        except BaseException:
+            self._lock.release()
+            raise
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        if self.store is not None:
+            self.store.close()
+            self.store = None
+        self._lock.release()
+
+    def _store(self) -> Store:
+        if self.store is None:
+            raise RuntimeError("Indexer must be used as a context manager")
+        return self.store
+
+    def add(
+        self,
+        items: Iterable[Post | Problem],
+        report: IndexReport,
+        *,
+        strict: bool = False,
+        progress: Progress = _quiet,
+        total: int | None = None,
+    ) -> None:
+        """Store new and changed posts; problems are collected (or fatal with `strict`)."""
+        store = self._store()
+        batch: list[Post] = []
+
+        def flush() -> None:
+            counts = store.upsert(batch)
+            report.new += counts.new
+            report.changed += counts.changed
+            report.unchanged += counts.unchanged
+            batch.clear()
+
+        try:
+            for item in items:
+                if isinstance(item, Problem):
+                    if strict:
+                        raise DataError(
+                            f"{item} (--strict: stopping; posts read before it are kept)"
+                        )
+                    report.problems.append(item)
+                    continue
+                batch.append(item)
+                report.read += 1
+                progress("read", report.read, total)
+                if len(batch) >= BATCH:
+                    flush()
+        finally:
+            if batch:
+                flush()
+
+    def sync_lexical(self, *, rebuild: bool = False, progress: Progress = _quiet) -> int:
+        """Re-index the posts whose lexical copy is stale; rebuild when the tokenizer changed."""
+        store = self._store()
+        path = self.data.lexical
+        if store.get_meta("lexical.tokenizer") != TOKENIZER_VERSION:
+            rebuild = True
+        try:
+            lexical = None if rebuild else LexicalIndex.open(path, create=True)
+        except CorruptIndexError:
+            lexical = None
+        if lexical is None:
+            LexicalIndex.wipe(path)
+            store.reset_synced("lexical_hash")
+            lexical = LexicalIndex.open(path, create=True)
+            store.set_meta("lexical.tokenizer", TOKENIZER_VERSION)
+        stale = store.stale("lexical_hash")
+        if not stale:
+            return 0
+        done = 0
+
+        def posts() -> Iterable[Post]:
+            nonlocal done
+            for post in store.iter_posts(stale):
+                yield post
+                done += 1
+                progress("lexical", done, len(stale))
+
+        lexical.update(posts())
+        store.mark_synced("lexical_hash", stale)
+        return len(stale)
+
+    def run(
+        self,
+        sources: Iterable[Post | Problem] = (),
+        *,
+        strict: bool = False,
+        rebuild: bool = False,
+        progress: Progress = _quiet,
+        total: int | None = None,
+    ) -> IndexReport:
+        started = time.perf_counter()
+        report = IndexReport()
+        self.add(sources, report, strict=strict, progress=progress, total=total)
+        report.lexical_updated = self.sync_lexical(rebuild=rebuild, progress=progress)
+        report.seconds = time.perf_counter() - started
+        return report

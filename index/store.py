@@ -1,0 +1,243 @@
+"""The SQLite store: posts (the source of truth), passages, cached embeddings and the manifest.
+
+Derived indexes record which version of each post they hold (`lexical_hash`, `vector_hash`), so
+an interrupted run is caught up by the next one and nothing committed here is ever lost.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import sqlite3
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+from corpus.post import Post
+from index.errors import CorruptIndexError, MissingIndexError
+
+SCHEMA_VERSION = 1
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS posts (
+    id INTEGER PRIMARY KEY,
+    url TEXT NOT NULL,
+    title TEXT NOT NULL,
+    date TEXT,
+    category TEXT NOT NULL DEFAULT '',
+    tags TEXT NOT NULL DEFAULT '[]',
+    body TEXT NOT NULL,
+    views INTEGER,
+    hash TEXT NOT NULL,
+    lexical_hash TEXT,
+    vector_hash TEXT,
+    updated_at TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS chunks (
+    id INTEGER PRIMARY KEY,
+    post_id INTEGER NOT NULL,
+    ord INTEGER NOT NULL,
+    start INTEGER NOT NULL,
+    end INTEGER NOT NULL,
+    text TEXT NOT NULL,
+    hash TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS chunks_post ON chunks(post_id);
+CREATE TABLE IF NOT EXISTS embeddings (
+    model TEXT NOT NULL,
+    hash TEXT NOT NULL,
+    vector BLOB NOT NULL,
+    PRIMARY KEY (model, hash)
+) WITHOUT ROWID;
+"""
+
+
+@dataclass(frozen=True, slots=True)
+class PostMeta:
+    """What a hit needs without the body; small enough to hold for the whole archive."""
+
+    id: int
+    title: str
+    url: str
+    date: dt.date | None
+    category: str
+    tags: tuple[str, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class UpsertCounts:
+    new: int = 0
+    changed: int = 0
+    unchanged: int = 0
+
+
+def _row_to_post(row: sqlite3.Row) -> Post:
+    return Post(
+        id=row["id"],
+        url=row["url"],
+        title=row["title"],
+        date=dt.date.fromisoformat(row["date"]) if row["date"] else None,
+        category=row["category"],
+        tags=tuple(json.loads(row["tags"])),
+        body=row["body"],
+        views=row["views"],
+    )
+
+
+class Store:
+    def __init__(self, conn: sqlite3.Connection, path: Path) -> None:
+        self.conn = conn
+        self.path = path
+
+    @classmethod
+    def open(cls, path: Path, *, create: bool = False) -> Store:
+        if not path.exists() and not create:
+            raise MissingIndexError(
+                f"no index at {path.parent} (build one with: search index SOURCE)"
+            )
+        path.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            conn = sqlite3.connect(path, check_same_thread=False)
+            conn.row_factory = sqlite3.Row
+            conn.execute("PRAGMA busy_timeout = 5000")
+            if create:
+                conn.execute("PRAGMA journal_mode = WAL")
+                conn.executescript(_SCHEMA)
+                conn.execute(
+                    "INSERT OR IGNORE INTO meta VALUES ('schema_version', ?)",
+                    (str(SCHEMA_VERSION),),
+                )
+                conn.commit()
+            version = conn.execute("SELECT value FROM meta WHERE key='schema_version'").fetchone()
+        except sqlite3.DatabaseError as exc:
+            raise CorruptIndexError(
+                f"the store {path} is unreadable ({exc}); move it away and re-index"
+            ) from None
+        if version is None or int(version[0]) != SCHEMA_VERSION:
+            raise CorruptIndexError(
+                f"the store {path} has schema version {version[0] if version else '?'}, "
+                f"this program needs {SCHEMA_VERSION}; re-index into a new data directory"
+            )
+        return cls(conn, path)
+
+    def close(self) -> None:
+        self.conn.close()
+
+    # -- manifest -------------------------------------------------------------------------
+    def get_meta(self, key: str) -> str | None:
+        row = self.conn.execute("SELECT value FROM meta WHERE key=?", (key,)).fetchone()
+        return row[0] if row else None
+
+    def set_meta(self, key: str, value: str) -> None:
+        with self.conn:
+            self.conn.execute("INSERT OR REPLACE INTO meta VALUES (?, ?)", (key, value))
+
+    # -- posts ----------------------------------------------------------------------------
+    def count(self) -> int:
+        return self.conn.execute("SELECT COUNT(*) FROM posts").fetchone()[0]
+
+    def hashes(self) -> dict[int, str]:
+        return dict(self.conn.execute("SELECT id, hash FROM posts").fetchall())
+
+    def ids(self) -> set[int]:
+        return {r[0] for r in self.conn.execute("SELECT id FROM posts")}
+
+    def get(self, post_id: int) -> Post | None:
+        row = self.conn.execute("SELECT * FROM posts WHERE id=?", (post_id,)).fetchone()
+        return _row_to_post(row) if row else None
+
+    def bodies(self, ids: Iterable[int]) -> dict[int, str]:
+        ids = list(ids)
+        if not ids:
+            return {}
+        marks = ",".join("?" * len(ids))
+        return dict(self.conn.execute(f"SELECT id, body FROM posts WHERE id IN ({marks})", ids))
+
+    def iter_posts(self, ids: Iterable[int] | None = None) -> Iterator[Post]:
+        if ids is None:
+            yield from map(_row_to_post, self.conn.execute("SELECT * FROM posts ORDER BY id"))
+            return
+        ids = list(ids)
+        for i in range(0, len(ids), 500):
+            part = ids[i : i + 500]
+            marks = ",".join("?" * len(part))
+            sql = f"SELECT * FROM posts WHERE id IN ({marks}) ORDER BY id"
+            yield from map(_row_to_post, self.conn.execute(sql, part))
+
+    def metadata(self) -> dict[int, PostMeta]:
+        rows = self.conn.execute("SELECT id, title, url, date, category, tags FROM posts")
+        return {
+            r["id"]: PostMeta(
+                r["id"],
+                r["title"],
+                r["url"],
+                dt.date.fromisoformat(r["date"]) if r["date"] else None,
+                r["category"],
+                tuple(json.loads(r["tags"])),
+            )
+            for r in rows
+        }
+
+    def upsert(self, posts: Iterable[Post]) -> UpsertCounts:
+        """Insert new posts and replace changed ones, in one transaction."""
+        new = changed = unchanged = 0
+        now = dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
+        with self.conn:
+            for post in posts:
+                row = self.conn.execute("SELECT hash FROM posts WHERE id=?", (post.id,)).fetchone()
+                digest = post.content_hash
+                if row is not None and row[0] == digest:
+                    unchanged += 1
+                    if post.views is not None:
+                        self.conn.execute(
+                            "UPDATE posts SET views=? WHERE id=?", (post.views, post.id)
+                        )
+                    continue
+                values = (
+                    post.url,
+                    post.title,
+                    post.iso_date,
+                    post.category,
+                    json.dumps(list(post.tags), ensure_ascii=False),
+                    post.body,
+                    post.views,
+                    digest,
+                    now,
+                )
+                if row is None:
+                    new += 1
+                    self.conn.execute(
+                        "INSERT INTO posts (url, title, date, category, tags, body, views, hash,"
+                        " updated_at, id) VALUES (?,?,?,?,?,?,?,?,?,?)",
+                        (*values, post.id),
+                    )
+                else:
+                    changed += 1
+                    self.conn.execute(
+                        "UPDATE posts SET url=?, title=?, date=?, category=?, tags=?, body=?,"
+                        " views=COALESCE(?, views), hash=?, updated_at=? WHERE id=?",
+                        (*values, post.id),
+                    )
+        return UpsertCounts(new, changed, unchanged)
+
+    # -- derived-index bookkeeping ---------------------------------------------------------
+    def stale(self, column: str) -> list[int]:
+        """Ids whose derived copy (`lexical_hash` or `vector_hash`) is missing or out of date."""
+        assert column in ("lexical_hash", "vector_hash")
+        sql = f"SELECT id FROM posts WHERE {column} IS NULL OR {column} != hash ORDER BY id"
+        return [r[0] for r in self.conn.execute(sql)]
+
+    def mark_synced(self, column: str, ids: Iterable[int]) -> None:
+        assert column in ("lexical_hash", "vector_hash")
+        with self.conn:
+            self.conn.executemany(f"UPDATE posts SET {column}=hash WHERE id=?", [(i,) for i in ids])
+
+    def reset_synced(self, column: str) -> None:
+        assert column in ("lexical_hash", "vector_hash")
+        with self.conn:
+            self.conn.execute(f"UPDATE posts SET {column}=NULL")
+
+    def date_range(self) -> tuple[str | None, str | None]:
+        row = self.conn.execute("SELECT MIN(date), MAX(date) FROM posts").fetchone()
+        return row[0], row[1]

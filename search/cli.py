@@ -1,0 +1,361 @@
+"""The `search` command: a thin layer over `search.Searcher` and `index.Indexer`.
+
+Exit status: 0 with results, 1 with none, 2 on a usage or data error (one line, no traceback).
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any, NoReturn
+
+import click
+from rich.console import Console
+from rich.text import Text
+
+from index.errors import DataError
+from index.paths import ENV_VAR, DataDir
+from search.query import QuerySyntaxError
+
+out = Console(soft_wrap=True, highlight=False)
+err = Console(stderr=True, highlight=False)
+
+
+class Context:
+    def __init__(self, data_dir: Path | None, quiet: bool) -> None:
+        self.data = DataDir.resolve(data_dir)
+        self.quiet = quiet
+
+    def searcher(self):  # -> search.Searcher
+        from search.api import Searcher
+
+        return Searcher.open(self.data.root)
+
+    @property
+    def show_progress(self) -> bool:
+        return not self.quiet and err.is_terminal
+
+
+def fail(message: str, code: int = 2) -> NoReturn:
+    err.print(f"[bold red]search:[/] {escape(message)}")
+    sys.exit(code)
+
+
+def escape(text: str) -> str:
+    from rich.markup import escape as _escape
+
+    return _escape(text)
+
+
+def emit_json(data: Any) -> None:
+    click.echo(json.dumps(data, ensure_ascii=False, indent=2, default=str))
+
+
+@contextmanager
+def progress_bar(enabled: bool) -> Iterator[Callable[[str, int, int | None], None]]:
+    """A `progress(stage, done, total)` callback drawing one rich bar per stage on stderr."""
+    if not enabled:
+        yield lambda stage, done, total: None
+        return
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        SpinnerColumn,
+        TextColumn,
+        TimeElapsedColumn,
+        TimeRemainingColumn,
+    )
+
+    labels = {
+        "read": "reading posts",
+        "lexical": "BM25 index",
+        "chunk": "passages",
+        "embed": "embedding",
+    }
+    columns = (
+        SpinnerColumn(),
+        TextColumn("{task.description:<14}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        TimeRemainingColumn(),
+    )
+    with Progress(*columns, console=err, transient=False) as bar:
+        tasks: dict[str, Any] = {}
+
+        def update(stage: str, done: int, total: int | None) -> None:
+            if stage not in tasks:
+                tasks[stage] = bar.add_task(labels.get(stage, stage), total=total)
+            bar.update(tasks[stage], completed=done, total=total)
+
+        yield update
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
+@click.option(
+    "--data-dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    envvar=ENV_VAR,
+    help=f"Data directory (default: the user data dir; env {ENV_VAR}).",
+)
+@click.option("-q", "--quiet", is_flag=True, help="No progress bars or summaries on stderr.")
+@click.version_option(package_name="kexue-search")
+@click.pass_context
+def cli(ctx: click.Context, data_dir: Path | None, quiet: bool) -> None:
+    """Search the 科学空间 (kexue.fm) archive by keyword and by meaning."""
+    ctx.obj = Context(data_dir, quiet)
+
+
+# -- index ----------------------------------------------------------------------------------
+@cli.command()
+@click.argument("sources", nargs=-1)
+@click.option(
+    "--strict", is_flag=True, help="Stop at the first malformed post instead of skipping it."
+)
+@click.option("--rebuild", is_flag=True, help="Rebuild the derived indexes from the store.")
+@click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON.")
+@click.pass_obj
+def index(
+    obj: Context, sources: tuple[str, ...], strict: bool, rebuild: bool, as_json: bool
+) -> None:
+    """Import posts from SOURCES and bring the indexes up to date.
+
+    A SOURCE is a JSON Lines file, a markdown or saved HTML page, a folder of them, or a
+    kexue.fm URL (the whole archive, or one /archives/ID page). With no SOURCE, only the
+    indexes are brought up to date with the store.
+    """
+    from corpus.readers import read_source
+    from index.indexer import Indexer
+
+    def items():
+        for source in sources:
+            yield from read_source(
+                source,
+                known_ids=indexer.store.ids() if indexer.store else (),
+                crawl_state=obj.data.crawl_state,
+                on_status=None if obj.quiet else (lambda msg: err.print(f"[dim]{escape(msg)}[/]")),
+            )
+
+    with Indexer(obj.data) as indexer, progress_bar(obj.show_progress) as progress:
+        report = indexer.run(items(), strict=strict, rebuild=rebuild, progress=progress)
+    for problem in report.problems:
+        err.print(f"[yellow]skipped[/] {escape(str(problem))}")
+    if as_json:
+        emit_json(
+            {
+                "read": report.read,
+                "new": report.new,
+                "changed": report.changed,
+                "unchanged": report.unchanged,
+                "problems": [str(p) for p in report.problems],
+                "lexical_updated": report.lexical_updated,
+                "vectors_updated": report.vectors_updated,
+                "seconds": round(report.seconds, 3),
+            }
+        )
+    elif not obj.quiet:
+        if report.did_work:
+            err.print(
+                f"{report.read} posts read: {report.new} new, {report.changed} changed, "
+                f"{report.unchanged} unchanged; {len(report.problems)} skipped. "
+                f"Indexed {report.lexical_updated} (BM25) in {report.seconds:.1f}s "
+                f"→ {obj.data.root}"
+            )
+        else:
+            err.print(
+                f"Nothing to do: {report.unchanged} posts unchanged"
+                + (f", {len(report.problems)} skipped" if report.problems else "")
+                + f" ({obj.data.root})."
+            )
+    if sources and report.read == 0 and report.problems:
+        sys.exit(2)
+
+
+# -- query ----------------------------------------------------------------------------------
+def _hit_text(rank: int, hit: Any) -> Text:
+    line = Text()
+    line.append(f"{rank:>2}. ", style="bold")
+    line.append(hit.title, style="bold cyan")
+    meta = [hit.date.isoformat() if hit.date else "", hit.category, ", ".join(hit.tags[:4])]
+    line.append("  " + " · ".join(m for m in meta if m), style="dim")
+    line.append(f"\n    {hit.url}", style="blue")
+    snippet = Text(hit.snippet.text)
+    for start, end in hit.snippet.highlights:
+        snippet.stylize("bold yellow", start, end)
+    line.append("\n    ")
+    line.append(snippet)
+    if hit.explain is not None:
+        e = hit.explain
+        parts = [
+            f"lexical #{e.lexical_rank} ({e.lexical_score:.3f})" if e.lexical_rank else "lexical –",
+            f"semantic #{e.semantic_rank} ({e.semantic_score:.3f})"
+            if e.semantic_rank
+            else "semantic –",
+            f"fused {e.fused_score:.4f}" if e.fused_score is not None else "",
+        ]
+        line.append("\n    " + " | ".join(p for p in parts if p), style="magenta")
+    return line
+
+
+@cli.command()
+@click.argument("text")
+@click.option(
+    "--mode",
+    type=click.Choice(["hybrid", "lexical", "semantic"]),
+    default="hybrid",
+    show_default=True,
+)
+@click.option("-n", "--limit", type=click.IntRange(1, 1000), default=10, show_default=True)
+@click.option("--category", multiple=True, help="Only this category (repeatable: any of them).")
+@click.option(
+    "--tag", "tags", multiple=True, help="Only posts with this tag (repeatable: all of them)."
+)
+@click.option("--since", help="Posts from this date on (YYYY, YYYY-MM or YYYY-MM-DD).")
+@click.option("--until", help="Posts up to this date.")
+@click.option("--year", help="Posts of this year or range (2023, 2020..2022).")
+@click.option(
+    "--sort", type=click.Choice(["relevance", "date"]), default="relevance", show_default=True
+)
+@click.option(
+    "--explain", is_flag=True, help="Show each hit's lexical and semantic ranks and scores."
+)
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON array of hits.")
+@click.pass_obj
+def query(
+    obj: Context,
+    text: str,
+    mode: str,
+    limit: int,
+    category: tuple[str, ...],
+    tags: tuple[str, ...],
+    since: str | None,
+    until: str | None,
+    year: str | None,
+    sort: str,
+    explain: bool,
+    as_json: bool,
+) -> None:
+    """Search for TEXT.
+
+    TEXT may hold words, "phrases", -exclusions and the filters tag:, category:, title:,
+    year: (2023 or 2020..2022), since: and until: (YYYY, YYYY-MM or YYYY-MM-DD).
+    """
+    if year:
+        from search.query import parse_years
+
+        lo, hi = parse_years(year)
+        since = since or lo.isoformat()
+        until = until or hi.isoformat()
+    with obj.searcher() as searcher:
+        hits = searcher.search(
+            text,
+            limit=limit,
+            mode=mode,  # type: ignore[arg-type]
+            category=category or None,
+            tags=tags or None,
+            since=since,
+            until=until,
+            sort=sort,  # type: ignore[arg-type]
+            explain=explain,
+        )
+        for warning in searcher.warnings:
+            if not obj.quiet:
+                err.print(f"[yellow]note:[/] {escape(warning)}")
+    if as_json:
+        emit_json([h.to_dict() for h in hits])
+    elif not hits:
+        err.print("No results.")
+    else:
+        for rank, hit in enumerate(hits, 1):
+            out.print(_hit_text(rank, hit))
+            out.print()
+    sys.exit(0 if hits else 1)
+
+
+# -- show / stats ---------------------------------------------------------------------------
+@cli.command()
+@click.argument("post_id", type=int)
+@click.option("--json", "as_json", is_flag=True, help="Print the post as JSON.")
+@click.option("--raw", is_flag=True, help="Print the markdown source instead of rendering it.")
+@click.pass_obj
+def show(obj: Context, post_id: int, as_json: bool, raw: bool) -> None:
+    """Show post POST_ID (its archive number)."""
+    with obj.searcher() as searcher:
+        post = searcher.get(post_id)
+    if post is None:
+        fail(f"no post {post_id} in the index", 1)
+    if as_json:
+        emit_json(post.to_dict())
+        return
+    if raw or not out.is_terminal:
+        header = f"{post.url} · {post.iso_date or ''} · {post.category} · {', '.join(post.tags)}"
+        click.echo(f"# {post.title}\n\n{header}\n")
+        click.echo(post.body)
+        return
+    from rich.markdown import Markdown
+    from rich.rule import Rule
+
+    from search.render import terminal_markdown
+
+    out.print(Rule(Text(post.title, style="bold cyan")))
+    out.print(
+        Text(
+            f"{post.url} · {post.iso_date or ''} · {post.category} · {', '.join(post.tags)}",
+            style="dim",
+        )
+    )
+    out.print()
+    with out.pager(styles=True) if out.is_terminal and out.height < 200 else _nullcontext():
+        out.print(Markdown(terminal_markdown(post.body), code_theme="ansi_dark"))
+
+
+@contextmanager
+def _nullcontext() -> Iterator[None]:
+    yield
+
+
+@cli.command()
+@click.option("--json", "as_json", is_flag=True)
+@click.pass_obj
+def stats(obj: Context, as_json: bool) -> None:
+    """Posts, date range, index sizes and the embedding model."""
+    with obj.searcher() as searcher:
+        info = searcher.stats()
+    if as_json:
+        emit_json(info)
+        return
+    from rich.table import Table
+
+    table = Table(show_header=False, box=None)
+    for key, value in info.items():
+        table.add_row(Text(key, style="bold"), Text(str(value)))
+    out.print(table)
+
+
+def main() -> None:
+    """Entry point: turns every expected failure into one line on stderr and exit status 2."""
+    try:
+        cli.main(standalone_mode=False, prog_name="search")
+    except click.exceptions.Exit as exc:
+        sys.exit(exc.exit_code)
+    except click.ClickException as exc:
+        exc.show()
+        sys.exit(exc.exit_code)
+    except click.exceptions.Abort:
+        err.print("interrupted")
+        sys.exit(130)
+    except KeyboardInterrupt:
+        err.print("interrupted; everything committed so far is kept")
+        sys.exit(130)
+    except (DataError, QuerySyntaxError) as exc:
+        fail(str(exc))
+    except OSError as exc:
+        fail(f"{exc.strerror or exc}: {exc.filename}" if exc.filename else str(exc))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,57 @@
+"""What a search returns: posts, each once, with a snippet and (on request) how it was ranked."""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+from typing import Any
+
+from search.snippets import Snippet
+
+
+@dataclass(frozen=True, slots=True)
+class Explanation:
+    """Where a hit stood in each list before fusion (ranks are 1-based; None = not retrieved)."""
+
+    lexical_rank: int | None = None
+    lexical_score: float | None = None
+    semantic_rank: int | None = None
+    semantic_score: float | None = None
+    fused_score: float | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "lexical_rank": self.lexical_rank,
+            "lexical_score": self.lexical_score,
+            "semantic_rank": self.semantic_rank,
+            "semantic_score": self.semantic_score,
+            "fused_score": self.fused_score,
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class Hit:
+    post_id: int
+    title: str
+    url: str
+    date: dt.date | None
+    category: str
+    tags: tuple[str, ...]
+    score: float
+    snippet: Snippet
+    explain: Explanation | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        d: dict[str, Any] = {
+            "post_id": self.post_id,
+            "title": self.title,
+            "url": self.url,
+            "date": self.date.isoformat() if self.date else None,
+            "category": self.category,
+            "tags": list(self.tags),
+            "score": round(self.score, 6),
+            "snippet": self.snippet.to_dict(),
+        }
+        if self.explain is not None:
+            d["explain"] = self.explain.to_dict()
+        return d
