@@ -1,0 +1,88 @@
+"""Markdown posts with YAML front matter, the form public mirrors of the blog use."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import frontmatter
+
+from corpus.post import Post, Problem, post_url
+
+_ARCHIVE_ID = re.compile(r"/archives/(\d+)")
+_LEADING_ID = re.compile(r"^(\d+)(?:[-_ .\s]|$)")
+_URL_KEYS = ("url", "link", "permalink", "source", "original_url")
+
+
+def read_markdown_file(path: Path) -> Iterator[Post | Problem]:
+    """One file → one post, or a Problem naming the file; never raises: a folder import goes on."""
+    source = str(path)
+    try:
+        text = path.read_text(encoding="utf-8-sig")
+    except UnicodeDecodeError:
+        yield Problem(source, "not UTF-8 text")
+        return
+    except OSError as exc:
+        yield Problem(source, f"cannot read file ({exc.strerror or exc})")
+        return
+    try:
+        meta, body = frontmatter.parse(text)
+    except Exception as exc:  # YAML errors come in several classes; all mean the same here
+        reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        yield Problem(source, f"malformed front matter ({reason})")
+        return
+    if not isinstance(meta, dict):
+        yield Problem(source, "front matter is not a mapping")
+        return
+    try:
+        yield _to_post(meta, body, path)
+    except ValueError as exc:
+        yield Problem(source, str(exc))
+
+
+def _to_post(meta: dict[str, Any], body: str, path: Path) -> Post:
+    meta = {str(k).lower(): v for k, v in meta.items()}
+    post_id = _post_id(meta, path)
+    if post_id is None:
+        raise ValueError("no post id (front matter 'id', an /archives/<id> url, or <id>-….md)")
+    title = meta.get("title")
+    if title is not None and not isinstance(title, str):
+        title = str(title)  # YAML reads a title such as `2048` as a number
+    category = meta.get("category", meta.get("categories"))
+    if isinstance(category, list):
+        category = category[0] if category else ""
+    tags = meta.get("tags", meta.get("tag"))
+    if isinstance(tags, list):
+        tags = [str(t) for t in tags if t is not None]
+    record = {
+        "id": post_id,
+        "title": title,
+        "body": body.strip("\n") if isinstance(body, str) else body,
+        "date": meta.get("date"),
+        "category": "" if category is None else str(category),
+        "tags": tags,
+        "url": post_url(post_id),
+        "views": meta.get("views"),
+    }
+    return Post.from_dict(record)
+
+
+def _post_id(meta: dict[str, Any], path: Path) -> int | None:
+    """Explicit `id` first, then a post URL, then the `8747-标题.md` filename convention."""
+    raw = meta.get("id")
+    if raw is not None and str(raw).strip():
+        text = str(raw).strip()
+        if text.isdigit():
+            return int(text)
+        if m := _ARCHIVE_ID.search(text):
+            return int(m.group(1))
+        raise ValueError(f"'id' is not an integer: {raw!r}")
+    for key in _URL_KEYS:
+        value = meta.get(key)
+        if isinstance(value, str) and (m := _ARCHIVE_ID.search(value)):
+            return int(m.group(1))
+    if m := _LEADING_ID.match(path.stem):
+        return int(m.group(1))
+    return None
