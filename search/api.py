@@ -110,6 +110,30 @@ class Searcher:
             "tokenizer": self.store.get_meta("lexical.tokenizer"),
         }
 
+    # -- the embedding model --------------------------------------------------------------
+    @property
+    def has_vectors(self) -> bool:
+        """Whether this data directory has a vector index (semantic and hybrid modes)."""
+        return False
+
+    @property
+    def model_loaded(self) -> bool:
+        return False
+
+    def warm_up(self) -> None:
+        """Load the embedding model now (slow: call it from a worker thread); raises DataError."""
+        raise DataError("this index has no vectors; semantic search needs: search index")
+
+    def similar(self, post_id: int, limit: int = 5) -> list[Hit]:
+        """Posts related to `post_id`, best first, without the post itself."""
+        post = self.get(post_id)
+        if post is None:
+            raise KeyError(post_id)
+        # Without vectors: the title and tags as a lexical query.
+        text = " ".join([post.title, *post.tags])
+        hits = self.search(text, limit=limit + 1, mode="lexical")
+        return [h for h in hits if h.post_id != post_id][:limit]
+
     # -- search ----------------------------------------------------------------------------
     def parse(
         self,
@@ -150,6 +174,9 @@ class Searcher:
             return []
         self.warnings = []
         parsed = self.parse(query, category=category, tags=tags, since=since, until=until)
+        if mode != "lexical" and not self.has_vectors:
+            self.warnings.append(f"no vector index: {mode} search fell back to lexical")
+            mode = "lexical"
         ranked = self._lexical(parsed, limit)
         hits = self._hits(parsed, ranked[:limit], explain)
         if sort == "date":
