@@ -19,7 +19,7 @@ from index.paths import DataDir
 from index.store import PostMeta, Store
 from index.tokenize import TOKENIZER_VERSION, query_terms
 from search.hits import Explanation, Hit
-from search.lexical import contains_phrases, search_lexical
+from search.lexical import LexicalRetriever, contains_phrases
 from search.query import Filters, ParsedQuery, QuerySyntaxError, parse_date_bound, parse_query
 from search.snippets import make_snippet
 
@@ -43,6 +43,7 @@ class Searcher:
         self.lexical = lexical
         self._lock = threading.RLock()
         self._meta: dict[int, PostMeta] | None = None
+        self._retriever: LexicalRetriever | None = None
         # Notes about the last search (a mode that fell back, say), for front ends to show.
         self.warnings: list[str] = []
 
@@ -186,7 +187,9 @@ class Searcher:
     def _lexical(self, parsed: ParsedQuery, depth: int) -> list[tuple[int, float]]:
         fetch = depth if not parsed.phrases else max(depth * 4, 100)
         with self._lock:
-            found = search_lexical(self.lexical, parsed, fetch)
+            if self._retriever is None:
+                self._retriever = LexicalRetriever(self.lexical)
+            found = self._retriever.search(parsed, fetch)
             if parsed.phrases:
                 bodies = self.store.bodies(h.post_id for h in found)
                 found = [

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import math
 from dataclasses import dataclass
 
 import tantivy
@@ -12,9 +13,12 @@ from index.lexical import LexicalIndex
 from index.tokenize import index_tokens, normalize, query_terms
 from search.query import Filters, ParsedQuery
 
-# Field weights and the whole-phrase bonus, tuned on the dev queries (bench/eval_lexical.py).
-FIELD_BOOSTS = {"title": 3.0, "tags": 1.5, "body": 1.0, "category": 0.3}
+# Field weights and the whole-phrase bonus. On the dev queries nDCG@10 moved by under 0.01
+# across title 2-5 and tags 1-2 once coordination (below) was on; these sit in the flat middle.
+FIELD_BOOSTS = {"title": 3.0, "tags": 1.0, "body": 1.0, "category": 0.3}
 PHRASE_BOOST = 2.0
+# How many BM25 candidates the coordination step re-ranks.
+COORD_DEPTH = 100
 
 
 @dataclass(frozen=True, slots=True)
@@ -61,8 +65,9 @@ def filter_clauses(schema: tantivy.Schema, filters: Filters) -> list[tuple[Occur
         ]
         clauses.append((Occur.Must, Query.boolean_query(any_cat)))
     if filters.since or filters.until:
-        lo = filters.since or dt.date(1, 1, 1)
-        hi = filters.until or dt.date(9999, 12, 31)
+        # Tantivy dates are nanoseconds since 1970 in an i64: keep bounds inside 1678..2261.
+        lo = max(filters.since or dt.date(1900, 1, 1), dt.date(1900, 1, 1))
+        hi = min(filters.until or dt.date(2200, 12, 31), dt.date(2200, 12, 31))
         clauses.append(
             (
                 Occur.Must,
@@ -79,38 +84,39 @@ def filter_clauses(schema: tantivy.Schema, filters: Filters) -> list[tuple[Occur
 
 
 def build_query(schema: tantivy.Schema, parsed: ParsedQuery) -> Query:
-    clauses: list[tuple[Occur, Query]] = []
+    scoring: list[tuple[Occur, Query]] = []  # any of these makes a match, each adds to the score
+    required: list[tuple[Occur, Query]] = []
     words = " ".join(parsed.words)
     for term in query_terms(words) if words.strip() else []:
-        clauses.append((Occur.Should, _any_field(schema, term)))
+        scoring.append((Occur.Should, _any_field(schema, term)))
     # The whole typed text as a phrase: an exact title or sentence match must rank first.
-    if len(parsed.words) > 1 or (words and not parsed.phrases):
+    if words.strip():
         for field in ("title", "body"):
             phrase = _phrase(schema, field, words, PHRASE_BOOST * FIELD_BOOSTS[field])
             if phrase is not None:
-                clauses.append((Occur.Should, phrase))
+                scoring.append((Occur.Should, phrase))
     for phrase in parsed.phrases:
         terms = _all_terms(schema, phrase)
-        if not terms:
-            continue
         for term in terms:
-            clauses.append((Occur.Must, _any_field(schema, term)))
+            required.append((Occur.Must, _any_field(schema, term)))
         for field in ("title", "body"):
             q = _phrase(schema, field, phrase, PHRASE_BOOST * FIELD_BOOSTS[field])
             if q is not None:
-                clauses.append((Occur.Should, q))
+                scoring.append((Occur.Should, q))
     for text in parsed.title:
         for term in _all_terms(schema, text):
-            clauses.append((Occur.Must, _term(schema, "title", term, FIELD_BOOSTS["title"])))
-    has_positive = bool(clauses)
+            required.append((Occur.Must, _term(schema, "title", term, FIELD_BOOSTS["title"])))
+    clauses = list(required)
+    if scoring:
+        # Wrapped, so that required clauses and filters do not make the scoring terms optional.
+        clauses.append((Occur.Must if not required else Occur.Should, Query.boolean_query(scoring)))
     for text in parsed.excluded:
         terms = _all_terms(schema, text)
-        if not terms:
-            continue
-        every = Query.boolean_query([(Occur.Must, _any_field(schema, t)) for t in terms])
-        clauses.append((Occur.MustNot, every))
+        if terms:
+            every = Query.boolean_query([(Occur.Must, _any_field(schema, t)) for t in terms])
+            clauses.append((Occur.MustNot, every))
     clauses.extend(filter_clauses(schema, parsed.filters))
-    if not has_positive:
+    if not required and not scoring:
         clauses.append((Occur.Must, Query.all_query()))
     return Query.boolean_query(clauses)
 
@@ -120,18 +126,58 @@ def contains_phrases(text: str, phrases: tuple[str, ...]) -> bool:
     return all(normalize(p).strip() in low for p in phrases)
 
 
-def search_lexical(
-    index: LexicalIndex,
-    parsed: ParsedQuery,
-    limit: int,
-    *,
-    searcher: tantivy.Searcher | None = None,
-) -> list[LexicalHit]:
-    """Best posts first. Phrases are verified on the original text by the caller."""
-    searcher = searcher or index.searcher()
-    query = build_query(index.schema, parsed)
-    if not parsed.has_text:
-        result = searcher.search(query, limit, order_by_field="date")
-        return [LexicalHit(searcher.doc(a)["id"][0], 0.0) for _, a in result.hits]
-    result = searcher.search(query, limit)
-    return [LexicalHit(searcher.doc(addr)["id"][0], float(score)) for score, addr in result.hits]
+class LexicalRetriever:
+    """BM25 over one Tantivy searcher, re-ranked by coordination.
+
+    BM25 sums per-term scores, so a post that repeats one common query term can outrank a post
+    that has every term. Multiplying by the idf-weighted share of query terms a post contains
+    fixes that: on the dev queries nDCG@10 went from 0.744 to 0.804 (questions 0.66 -> 0.72,
+    paraphrases 0.72 -> 0.84), with no loss on keyword or exact queries.
+    """
+
+    def __init__(self, index: LexicalIndex) -> None:
+        self.schema = index.schema
+        self.searcher = index.searcher()
+        everything = self.searcher.search(Query.all_query(), max(self.searcher.num_docs, 1))
+        # Doc addresses are stable for one searcher: map them to post ids once, not per hit.
+        self._ids = {
+            (a.segment_ord, a.doc): self.searcher.doc(a)["id"][0] for _, a in everything.hits
+        }
+        self._idf: dict[str, float] = {}
+
+    def _post(self, addr: tantivy.DocAddress) -> int:
+        return self._ids[(addr.segment_ord, addr.doc)]
+
+    def idf(self, term: str) -> float:
+        if term not in self._idf:
+            n = self.searcher.num_docs
+            df = max(self.searcher.doc_freq(f, term) for f in ("title", "body", "tags"))
+            self._idf[term] = math.log(1 + (n - df + 0.5) / (df + 0.5))
+        return self._idf[term]
+
+    def search(self, parsed: ParsedQuery, limit: int) -> list[LexicalHit]:
+        """Best posts first. Phrases are verified on the original text by the caller."""
+        query = build_query(self.schema, parsed)
+        if not parsed.has_text:
+            result = self.searcher.search(query, limit, order_by_field="date")
+            return [LexicalHit(self._post(a), 0.0) for _, a in result.hits]
+        result = self.searcher.search(query, max(limit, COORD_DEPTH), count=False)
+        hits = [LexicalHit(self._post(a), float(score)) for score, a in result.hits]
+        words = " ".join(parsed.words)
+        terms = query_terms(words) if words.strip() else []
+        if len(terms) > 1 and len(hits) > 1:
+            hits = self._coordinate(hits, terms)
+        return hits[:limit]
+
+    def _coordinate(self, hits: list[LexicalHit], terms: list[str]) -> list[LexicalHit]:
+        weights = {t: self.idf(t) for t in terms}
+        total = sum(weights.values()) or 1.0
+        among = Query.term_set_query(self.schema, "id", [h.post_id for h in hits])
+        share = dict.fromkeys((h.post_id for h in hits), 0.0)
+        for term, weight in weights.items():
+            q = Query.boolean_query([(Occur.Must, among), (Occur.Must, _any_field(self.schema, term))])
+            for _, addr in self.searcher.search(q, len(hits), count=False).hits:
+                share[self._post(addr)] += weight / total
+        rescored = [LexicalHit(h.post_id, h.score * share[h.post_id]) for h in hits]
+        rescored.sort(key=lambda h: h.score, reverse=True)
+        return rescored

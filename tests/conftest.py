@@ -1,0 +1,37 @@
+"""Shared fixtures: an index of the hand-written fixture corpus, and the shared corpus if present."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from corpus.readers import read_source
+from index.indexer import Indexer
+from index.paths import DataDir
+
+FIXTURES = Path(__file__).parent / "fixtures"
+FIXTURE_POSTS = FIXTURES / "posts.jsonl"
+SHARED = Path(__file__).resolve().parents[1].parent / "shared"
+SHARED_CORPUS = SHARED / "corpus" / "kexue-posts.jsonl"
+DEV_QUERIES = SHARED / "eval" / "dev-queries.jsonl"
+
+
+def build_index(root: Path, source: Path = FIXTURE_POSTS) -> DataDir:
+    data = DataDir(root)
+    with Indexer(data) as indexer:
+        indexer.run(read_source(source))
+    return data
+
+
+@pytest.fixture(scope="session")
+def fixture_data(tmp_path_factory: pytest.TempPathFactory) -> DataDir:
+    """A data directory indexed (lexically) from tests/fixtures/posts.jsonl. Read-only for tests."""
+    return build_index(tmp_path_factory.mktemp("fixture-data"))
+
+
+@pytest.fixture(scope="session")
+def shared_corpus() -> Path:
+    if not SHARED_CORPUS.exists():
+        pytest.skip(f"shared corpus not found at {SHARED_CORPUS} (it lives beside the repo in ../shared)")
+    return SHARED_CORPUS

@@ -1,0 +1,128 @@
+"""Lexical ranking, filters and snippets on the fixture corpus (real Tantivy, real jieba)."""
+
+import datetime as dt
+
+import pytest
+
+from search import QuerySyntaxError, Searcher
+
+
+@pytest.fixture(scope="module")
+def searcher(fixture_data):
+    s = Searcher.open(fixture_data.root)
+    yield s
+    s.close()
+
+
+def ids(hits):
+    return [h.post_id for h in hits]
+
+
+@pytest.mark.parametrize(
+    ("query", "expected"),
+    [
+        ("RoPE 外推", 1001),
+        ("NTK-aware 插值", 1002),
+        ("adam", 1003),  # inside the dictionary entry Adam优化器 of the title
+        ("clip_grad_norm max_norm", 1004),
+        ("擴散模型 DDPM 推導", 1005),  # traditional characters
+        ("BERT 初始化 0.02", 1007),
+        ("鸭子 半圆", 1013),
+        ("logsumexp", 1018),
+        ("Johnson-Lindenstrauss", 1011),
+    ],
+)
+def test_the_obvious_post_ranks_first(searcher, query, expected):
+    hits = searcher.search(query, mode="lexical")
+    assert hits and hits[0].post_id == expected
+
+
+def test_each_post_once_and_scores_descending(searcher):
+    hits = searcher.search("扩散 模型 生成", limit=20, mode="lexical")
+    assert len(ids(hits)) == len(set(ids(hits)))
+    scores = [h.score for h in hits]
+    assert scores == sorted(scores, reverse=True)
+
+
+def test_title_match_beats_body_mention(searcher):
+    # 1009 has Softmax in its tags and body; 1018 has it in the title? No: 1018's title says Softmax.
+    hits = searcher.search("Softmax", mode="lexical")
+    assert hits[0].post_id == 1018
+
+
+def test_phrase_requires_the_exact_sequence(searcher):
+    loose = ids(searcher.search("高频 内插", mode="lexical"))
+    exact = ids(searcher.search('"高频外推、低频内插"', mode="lexical"))
+    assert exact == [1002]
+    assert set(exact) <= set(loose)
+
+
+def test_exclusion_removes_posts(searcher):
+    with_it = ids(searcher.search("RoPE", mode="lexical"))
+    without = ids(searcher.search("RoPE -插值", mode="lexical"))
+    assert 1002 in with_it and 1002 not in without and 1001 in without
+    assert searcher.search("RoPE -NTK", mode="lexical") == []  # both mention NTK-aware
+
+
+def test_filters_in_query_and_as_arguments_agree(searcher):
+    a = ids(searcher.search("优化 category:数学研究", mode="lexical"))
+    b = ids(searcher.search("优化", category="数学研究", mode="lexical"))
+    assert a == b == [1012, 1015]  # 1012 mentions Muon优化器
+    tagged = searcher.search("tag:扩散", mode="lexical")
+    assert sorted(ids(tagged)) == [1005, 1006]
+    assert all("扩散" in h.tags for h in tagged)
+
+
+def test_date_filters(searcher):
+    hits = searcher.search("year:2024", mode="lexical", limit=50)
+    assert hits and all(h.date.year == 2024 for h in hits)
+    hits = searcher.search("梯度", since="2024-01-01", mode="lexical")
+    assert hits and all(h.date >= dt.date(2024, 1, 1) for h in hits)
+    hits = searcher.search("梯度 until:2021", mode="lexical")
+    assert all(h.date <= dt.date(2021, 12, 31) for h in hits)
+
+
+def test_filter_only_query_lists_newest_first(searcher):
+    hits = searcher.search("category:数学研究", mode="lexical", limit=50)
+    dates = [h.date for h in hits]
+    assert len(hits) == 5 and dates == sorted(dates, reverse=True)
+
+
+def test_sort_by_date(searcher):
+    hits = searcher.search("模型", mode="lexical", sort="date", limit=20)
+    dates = [h.date for h in hits]
+    assert dates == sorted(dates, reverse=True)
+
+
+def test_no_results_and_bad_filters(searcher):
+    assert searcher.search("量子引力弦论", mode="lexical") == []
+    with pytest.raises(QuerySyntaxError):
+        searcher.search("since:2024-02-30", mode="lexical")
+    with pytest.raises(ValueError):
+        searcher.search("x", mode="fuzzy")  # type: ignore[arg-type]
+
+
+def test_snippet_highlights_point_at_query_terms(searcher):
+    hit = searcher.search("梯度缓存 显存", mode="lexical")[0]
+    assert hit.post_id == 1010
+    text = hit.snippet.text
+    marked = [text[s:e] for s, e in hit.snippet.highlights]
+    assert "梯度缓存" in marked and "显存" in marked
+    assert len(text) <= 125
+
+
+def test_snippet_keeps_latex_and_link_text(searcher):
+    hit = searcher.search("logsumexp 溢出", mode="lexical")[0]
+    assert "\\log\\sum_{i=1}^n e^{x_i}" in hit.snippet.text
+
+
+def test_similar_without_vectors_uses_words(searcher):
+    related = searcher.similar(1005, limit=3)
+    assert 1005 not in ids(related)
+    assert related[0].post_id == 1006
+
+
+def test_hybrid_without_vectors_falls_back_and_says_so(searcher):
+    hits = searcher.search("RoPE", mode="hybrid")
+    assert hits[0].post_id == 1001
+    assert any("fell back to lexical" in w for w in searcher.warnings)

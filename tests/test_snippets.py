@@ -1,0 +1,37 @@
+from search.snippets import make_snippet, readable
+
+
+def test_readable_drops_markup_and_maps_offsets():
+    md = "见[这篇文章](https://kexue.fm/archives/1)的**结论**。[![](a.png)](a.png \"点击查看原图\")\n\n## 小节\n$x_1$"
+    text, where = readable(md)
+    assert text == "见这篇文章的结论。 小节 $x_1$"
+    assert len(where) == len(text)
+    for i, ch in enumerate(text):
+        if ch != " ":
+            assert md[where[i]] == ch
+
+
+def test_window_prefers_the_densest_region():
+    body = "无关内容。" * 40 + "这里讨论RoPE的长度外推问题。" + "其他内容。" * 40
+    snip = make_snippet(body, ["rope", "外推"], width=60)
+    spans = [snip.text[s:e] for s, e in snip.highlights]
+    assert spans == ["RoPE", "外推"]
+    assert snip.text.startswith("…") and snip.text.endswith("…")
+    assert body[snip.offset :].startswith(snip.text.lstrip("…")[:10])
+
+
+def test_ascii_terms_match_whole_words_only():
+    snip = make_snippet("Europe is not rope, but RoPE is.", ["rope"])
+    assert [snip.text[s:e] for s, e in snip.highlights] == ["rope", "RoPE"]
+
+
+def test_no_match_gives_the_opening_and_within_restricts():
+    body = "第一段的内容。\n\n第二段讲外推。\n\n第三段也讲外推。"
+    assert make_snippet(body, ["不存在"]).text.startswith("第一段")
+    start = body.index("第三段")
+    snip = make_snippet(body, ["外推"], within=(start, len(body)))
+    assert snip.text.lstrip("…").startswith("第三段")
+
+
+def test_empty_body():
+    assert make_snippet("", ["x"]).text == ""
