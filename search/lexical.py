@@ -175,7 +175,8 @@ class LexicalRetriever:
         among = Query.term_set_query(self.schema, "id", [h.post_id for h in hits])
         share = dict.fromkeys((h.post_id for h in hits), 0.0)
         for term, weight in weights.items():
-            q = Query.boolean_query([(Occur.Must, among), (Occur.Must, _any_field(self.schema, term))])
+            has_term = _any_field(self.schema, term)
+            q = Query.boolean_query([(Occur.Must, among), (Occur.Must, has_term)])
             for _, addr in self.searcher.search(q, len(hits), count=False).hits:
                 share[self._post(addr)] += weight / total
         rescored = [LexicalHit(h.post_id, h.score * share[h.post_id]) for h in hits]

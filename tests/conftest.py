@@ -1,4 +1,4 @@
-"""Shared fixtures: an index of the hand-written fixture corpus, and the shared corpus if present."""
+"""Shared fixtures: an index of the hand-written fixture corpus; the shared corpus if present."""
 
 from __future__ import annotations
 
@@ -33,5 +33,5 @@ def fixture_data(tmp_path_factory: pytest.TempPathFactory) -> DataDir:
 @pytest.fixture(scope="session")
 def shared_corpus() -> Path:
     if not SHARED_CORPUS.exists():
-        pytest.skip(f"shared corpus not found at {SHARED_CORPUS} (it lives beside the repo in ../shared)")
+        pytest.skip(f"shared corpus not found at {SHARED_CORPUS} (expected in ../shared)")
     return SHARED_CORPUS

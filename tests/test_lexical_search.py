@@ -45,7 +45,7 @@ def test_each_post_once_and_scores_descending(searcher):
 
 
 def test_title_match_beats_body_mention(searcher):
-    # 1009 has Softmax in its tags and body; 1018 has it in the title? No: 1018's title says Softmax.
+    # 1009 mentions Softmax in its tags and body; 1018 has it in the title.
     hits = searcher.search("Softmax", mode="lexical")
     assert hits[0].post_id == 1018
 

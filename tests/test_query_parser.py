@@ -59,7 +59,10 @@ def test_arbitrary_strings_never_raise_anything_else(text):
     assert isinstance(q.text, str)
 
 
-@given(st.lists(st.sampled_from(['"', "-", ":", "tag:", "title:", "year:", "a", "熵", " ", "“", "”"]), max_size=30))
+SOUP = ['"', "-", ":", "tag:", "title:", "year:", "a", "熵", " ", "“", "”"]
+
+
+@given(st.lists(st.sampled_from(SOUP), max_size=30))
 def test_operator_soup_parses_or_gives_a_syntax_error(parts):
     try:
         parse_query("".join(parts))

@@ -2,7 +2,10 @@ from search.snippets import make_snippet, readable
 
 
 def test_readable_drops_markup_and_maps_offsets():
-    md = "见[这篇文章](https://kexue.fm/archives/1)的**结论**。[![](a.png)](a.png \"点击查看原图\")\n\n## 小节\n$x_1$"
+    md = (
+        "见[这篇文章](https://kexue.fm/archives/1)的**结论**。"
+        '[![](a.png)](a.png "点击查看原图")\n\n## 小节\n$x_1$'
+    )
     text, where = readable(md)
     assert text == "见这篇文章的结论。 小节 $x_1$"
     assert len(where) == len(text)
