@@ -130,11 +130,14 @@ class Indexer:
         path = self.data.lexical
         if store.get_meta("lexical.tokenizer") != TOKENIZER_VERSION:
             rebuild = True
-        try:
-            lexical = None if rebuild else LexicalIndex.open(path, create=True)
-        except CorruptIndexError:
-            lexical = None
-        if lexical is None:
+        lexical = None
+        if not rebuild and LexicalIndex.exists(path):
+            try:
+                lexical = LexicalIndex.open(path)
+            except CorruptIndexError:
+                lexical = None
+        # A lost, unreadable or inconsistent index is rebuilt from the store, never trusted.
+        if lexical is None or lexical.num_docs() != store.synced_count("lexical_hash"):
             LexicalIndex.wipe(path)
             store.reset_synced("lexical_hash")
             lexical = LexicalIndex.open(path, create=True)

@@ -64,7 +64,7 @@ class LexicalIndex:
     @classmethod
     def open(cls, path: Path, *, create: bool = False) -> LexicalIndex:
         try:
-            if path.is_dir() and tantivy.Index.exists(str(path)):
+            if LexicalIndex.exists(path):
                 index = tantivy.Index.open(str(path))
             elif create:
                 path.mkdir(parents=True, exist_ok=True)
@@ -79,6 +79,10 @@ class LexicalIndex:
                 "search index --rebuild"
             ) from None
         return cls(index, path)
+
+    @staticmethod
+    def exists(path: Path) -> bool:
+        return path.is_dir() and tantivy.Index.exists(str(path))
 
     @staticmethod
     def wipe(path: Path) -> None:

@@ -228,6 +228,12 @@ class Store:
         sql = f"SELECT id FROM posts WHERE {column} IS NULL OR {column} != hash ORDER BY id"
         return [r[0] for r in self.conn.execute(sql)]
 
+    def synced_count(self, column: str) -> int:
+        assert column in ("lexical_hash", "vector_hash")
+        return self.conn.execute(
+            f"SELECT COUNT(*) FROM posts WHERE {column} IS NOT NULL"
+        ).fetchone()[0]
+
     def mark_synced(self, column: str, ids: Iterable[int]) -> None:
         assert column in ("lexical_hash", "vector_hash")
         with self.conn:

@@ -21,7 +21,7 @@ from index.paths import ENV_VAR, DataDir
 from search.query import QuerySyntaxError
 
 out = Console(soft_wrap=True, highlight=False)
-err = Console(stderr=True, highlight=False)
+err = Console(stderr=True, highlight=False, soft_wrap=True)
 
 
 class Context:
