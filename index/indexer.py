@@ -7,24 +7,30 @@ crash between the two steps is repaired by the next run, which sees the stale ha
 
 from __future__ import annotations
 
+import json
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from types import TracebackType
 
+import numpy as np
 from filelock import FileLock, Timeout
 
 from corpus.post import Post, Problem
-from index.errors import CorruptIndexError, DataError, WriterBusyError
+from index.chunking import CHUNKER_VERSION, Passage, chunk_post
+from index.embedder import Embedder, ModelSpec
+from index.errors import CorruptIndexError, DataError, ModelMismatchError, WriterBusyError
 from index.lexical import LexicalIndex
 from index.paths import DataDir
 from index.store import Store
 from index.tokenize import TOKENIZER_VERSION
+from index.vectors import VectorIndex
 
 # progress(stage, done, total): total is None while it is not known yet (a crawl, a stream).
 Progress = Callable[[str, int, int | None], None]
 
 BATCH = 64
+EMBED_BATCH = 256  # passages embedded (and cached) between commits: a crash loses at most these
 
 
 def _quiet(stage: str, done: int, total: int | None) -> None:
@@ -158,18 +164,110 @@ class Indexer:
         store.mark_synced("lexical_hash", stale)
         return len(stale)
 
+    def sync_vectors(
+        self,
+        spec: ModelSpec | None = None,
+        *,
+        rebuild: bool = False,
+        embedder: Embedder | None = None,
+        progress: Progress = _quiet,
+    ) -> int:
+        """Chunk, embed (reusing cached vectors) and index the posts whose vectors are stale.
+
+        `spec` defaults to the model the index was built with (or the default model for a new
+        index); a different model is refused unless `rebuild` is set.
+        """
+        store = self._store()
+        recorded = store.get_meta("vectors.model")
+        current = ModelSpec.from_manifest(json.loads(recorded)) if recorded else None
+        spec = spec or current or ModelSpec()
+        if current is not None and current != spec and not rebuild:
+            raise ModelMismatchError(
+                f"the index at {self.data.root} was built with {current.key}, not {spec.key}; "
+                "to switch models run: search index --rebuild --model ..."
+            )
+        if store.get_meta("vectors.chunker") != CHUNKER_VERSION:
+            rebuild = True
+        embedder = embedder or Embedder(spec)
+        path = self.data.vectors
+        vectors = None
+        if not rebuild and current is not None and VectorIndex.exists(path):
+            try:
+                vectors = VectorIndex.open(path)
+            except CorruptIndexError:
+                vectors = None
+        if vectors is None or set(vectors.ids().tolist()) != set(store.synced_chunk_ids()):
+            # Lost, unreadable or out of step with the store: rebuild (vectors come from cache).
+            store.reset_synced("vector_hash")
+            vectors = None
+        stale = store.stale("vector_hash")
+        if not stale and vectors is not None:
+            return 0
+
+        passages: list[Passage] = []
+        for post in store.iter_posts(stale):
+            passages.extend(chunk_post(post))
+        cached = store.cached_vectors(spec.key, (p.hash for p in passages))
+        missing = list({p.hash: p.text for p in passages if p.hash not in cached}.items())
+        if missing:
+            embedder.load()
+            progress("embed", 0, len(missing))
+            for i in range(0, len(missing), EMBED_BATCH):
+                part = missing[i : i + EMBED_BATCH]
+                vecs = embedder.encode([t for _, t in part], "passage")
+                items = [(h, v.tobytes()) for (h, _), v in zip(part, vecs, strict=True)]
+                store.cache_vectors(spec.key, items)
+                cached.update(items)
+                progress("embed", min(i + EMBED_BATCH, len(missing)), len(missing))
+        matrix = (
+            np.vstack([np.frombuffer(cached[p.hash], dtype=np.float32) for p in passages])
+            if passages
+            else np.zeros((0, 0), np.float32)
+        )
+        if vectors is None:
+            dim = matrix.shape[1] if len(passages) else embedder.dim
+            vectors = VectorIndex.create(path, dim)
+        elif len(passages) and matrix.shape[1] != vectors.dim:
+            raise ModelMismatchError(
+                f"vectors of {spec.key} have {matrix.shape[1]} dimensions, "
+                f"the index {vectors.dim}; run: search index --rebuild"
+            )
+        first = max(store.max_chunk_id(), int(vectors.ids().max(initial=0))) + 1
+        ids = np.arange(first, first + len(passages), dtype=np.int64)
+        vectors.remove(store.chunk_ids(stale))
+        vectors.add(ids, matrix)
+        vectors.save()
+        rows = [
+            (int(i), p.post_id, p.ord, p.start, p.end, p.text, p.hash)
+            for i, p in zip(ids, passages, strict=True)
+        ]
+        store.replace_chunks(stale, rows)
+        store.set_meta("vectors.model", json.dumps(spec.to_manifest()))
+        store.set_meta("vectors.dim", str(vectors.dim))
+        store.set_meta("vectors.chunker", CHUNKER_VERSION)
+        return len(stale)
+
     def run(
         self,
         sources: Iterable[Post | Problem] = (),
         *,
         strict: bool = False,
         rebuild: bool = False,
+        vectors: bool = True,
+        spec: ModelSpec | None = None,
+        embedder: Embedder | None = None,
         progress: Progress = _quiet,
         total: int | None = None,
     ) -> IndexReport:
+        """Store the posts, then bring the BM25 index and (with `vectors`) the FAISS index up
+        to date."""
         started = time.perf_counter()
         report = IndexReport()
         self.add(sources, report, strict=strict, progress=progress, total=total)
         report.lexical_updated = self.sync_lexical(rebuild=rebuild, progress=progress)
+        if vectors:
+            report.vectors_updated = self.sync_vectors(
+                spec, rebuild=rebuild, embedder=embedder, progress=progress
+            )
         report.seconds = time.perf_counter() - started
         return report

@@ -244,6 +244,67 @@ class Store:
         with self.conn:
             self.conn.execute(f"UPDATE posts SET {column}=NULL")
 
+    # -- passages and their vectors --------------------------------------------------------
+    def chunk_ids(self, post_ids: Iterable[int]) -> list[int]:
+        post_ids = list(post_ids)
+        found: list[int] = []
+        for i in range(0, len(post_ids), 500):
+            part = post_ids[i : i + 500]
+            marks = ",".join("?" * len(part))
+            sql = f"SELECT id FROM chunks WHERE post_id IN ({marks})"
+            found.extend(r[0] for r in self.conn.execute(sql, part))
+        return found
+
+    def synced_chunk_ids(self) -> list[int]:
+        """Passages of posts whose vectors are marked as indexed: what FAISS must hold."""
+        sql = (
+            "SELECT c.id FROM chunks c JOIN posts p ON p.id = c.post_id "
+            "WHERE p.vector_hash IS NOT NULL"
+        )
+        return [r[0] for r in self.conn.execute(sql)]
+
+    def max_chunk_id(self) -> int:
+        return self.conn.execute("SELECT COALESCE(MAX(id), 0) FROM chunks").fetchone()[0]
+
+    def chunk_table(self) -> dict[int, tuple[int, int, int]]:
+        """Passage id -> (post id, start, end) for every passage."""
+        rows = self.conn.execute("SELECT id, post_id, start, end FROM chunks")
+        return {r[0]: (r[1], r[2], r[3]) for r in rows}
+
+    def replace_chunks(
+        self, post_ids: list[int], rows: list[tuple[int, int, int, int, int, str, str]]
+    ) -> None:
+        """Swap the passages of these posts and mark their vectors synced, atomically.
+
+        rows: (id, post_id, ord, start, end, text, hash).
+        """
+        with self.conn:
+            for i in range(0, len(post_ids), 500):
+                part = post_ids[i : i + 500]
+                marks = ",".join("?" * len(part))
+                self.conn.execute(f"DELETE FROM chunks WHERE post_id IN ({marks})", part)
+            self.conn.executemany("INSERT INTO chunks VALUES (?,?,?,?,?,?,?)", rows)
+            self.conn.executemany(
+                "UPDATE posts SET vector_hash=hash WHERE id=?", [(i,) for i in post_ids]
+            )
+
+    def cached_vectors(self, model: str, hashes: Iterable[str]) -> dict[str, bytes]:
+        hashes = list(dict.fromkeys(hashes))
+        found: dict[str, bytes] = {}
+        for i in range(0, len(hashes), 500):
+            part = hashes[i : i + 500]
+            marks = ",".join("?" * len(part))
+            sql = f"SELECT hash, vector FROM embeddings WHERE model=? AND hash IN ({marks})"
+            found.update(self.conn.execute(sql, [model, *part]).fetchall())
+        return found
+
+    def cache_vectors(self, model: str, items: Iterable[tuple[str, bytes]]) -> None:
+        with self.conn:
+            self.conn.executemany(
+                "INSERT OR REPLACE INTO embeddings VALUES (?, ?, ?)",
+                [(model, h, v) for h, v in items],
+            )
+
     def date_range(self) -> tuple[str | None, str | None]:
         row = self.conn.execute("SELECT MIN(date), MAX(date) FROM posts").fetchone()
         return row[0], row[1]

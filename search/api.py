@@ -1,31 +1,44 @@
 """The public API: `Searcher` opens a data directory and answers queries with `Hit`s.
 
 The CLI and the TUI only call this. Lexical paths never import torch or sentence-transformers:
-the embedding model is loaded the first time a semantic answer is needed.
+the embedding model is loaded the first time a semantic answer is needed (or by `warm_up`).
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import json
 import threading
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Literal
 
+import numpy as np
+
 from corpus.post import Post
-from index.errors import DataError, MissingIndexError
+from index.embedder import Embedder, Kind, ModelSpec
+from index.errors import DataError, MissingIndexError, ModelMismatchError
 from index.lexical import LexicalIndex
 from index.paths import DataDir
 from index.store import PostMeta, Store
 from index.tokenize import TOKENIZER_VERSION, query_terms
+from index.vectors import VectorIndex
+from search.fusion import fuse_convex, fuse_rrf
 from search.hits import Explanation, Hit
 from search.lexical import LexicalRetriever, contains_phrases
 from search.query import Filters, ParsedQuery, QuerySyntaxError, parse_date_bound, parse_query
+from search.semantic import SemanticHit, SemanticRetriever
 from search.snippets import make_snippet
 
 Mode = Literal["hybrid", "lexical", "semantic"]
 Sort = Literal["relevance", "date"]
 MODES: tuple[str, ...] = ("hybrid", "lexical", "semantic")
+
+# Hybrid fusion, chosen on the dev queries (bench/tune_fusion.py prints the grid):
+FUSION = "convex"  # "convex" | "rrf"
+CONVEX_ALPHA = 0.5  # weight of the semantic list
+RRF_K = 60
+DEPTH = 100  # candidates taken from each list before fusing
 
 
 def _as_date(value: dt.date | str | None, *, end: bool) -> dt.date | None:
@@ -37,37 +50,56 @@ def _as_date(value: dt.date | str | None, *, end: bool) -> dt.date | None:
 class Searcher:
     """Read-only access to one data directory. Safe to share between threads."""
 
-    def __init__(self, data: DataDir, store: Store, lexical: LexicalIndex) -> None:
+    def __init__(
+        self,
+        data: DataDir,
+        store: Store,
+        lexical: LexicalIndex,
+        spec: ModelSpec | None = None,
+    ) -> None:
         self.data = data
         self.store = store
         self.lexical = lexical
+        self.spec = spec
         self._lock = threading.RLock()
         self._meta: dict[int, PostMeta] | None = None
         self._retriever: LexicalRetriever | None = None
+        self._semantic: SemanticRetriever | None = None
+        self._embedder = Embedder(spec, threads=None) if spec else None
+        self._model_error: str | None = None
         # Notes about the last search (a mode that fell back, say), for front ends to show.
         self.warnings: list[str] = []
 
     @classmethod
-    def open(cls, path: str | Path | None = None) -> Searcher:
+    def open(cls, path: str | Path | None = None, *, model: str | None = None) -> Searcher:
+        """Open a data directory. `model`, if given, must be the one the vectors were built
+        with (a different one is a ModelMismatchError that says to re-index)."""
         data = DataDir.resolve(path)
         store = Store.open(data.store)
-        if store.count() == 0:
-            store.close()
-            raise MissingIndexError(
-                f"the index at {data.root} is empty (add posts with: search index SOURCE)"
-            )
-        if store.get_meta("lexical.tokenizer") != TOKENIZER_VERSION:
-            store.close()
-            raise DataError(
-                f"the lexical index at {data.root} was built by another version; "
-                "run: search index --rebuild"
-            )
         try:
+            if store.count() == 0:
+                raise MissingIndexError(
+                    f"the index at {data.root} is empty (add posts with: search index SOURCE)"
+                )
+            if store.get_meta("lexical.tokenizer") != TOKENIZER_VERSION:
+                raise DataError(
+                    f"the lexical index at {data.root} was built by another version; "
+                    "run: search index --rebuild"
+                )
             lexical = LexicalIndex.open(data.lexical)
-        except DataError:
+            recorded = store.get_meta("vectors.model")
+            spec = ModelSpec.from_manifest(json.loads(recorded)) if recorded else None
+            if spec is not None and not VectorIndex.exists(data.vectors):
+                spec = None
+            if model is not None and spec is not None and model != spec.model_id:
+                raise ModelMismatchError(
+                    f"the index at {data.root} was built with {spec.model_id}, not {model}; "
+                    f"re-index with: search index --rebuild --model {model}"
+                )
+        except BaseException:
             store.close()
             raise
-        return cls(data, store, lexical)
+        return cls(data, store, lexical, spec)
 
     def close(self) -> None:
         self.store.close()
@@ -98,7 +130,7 @@ class Searcher:
 
     def stats(self) -> dict[str, object]:
         first, last = self.store.date_range()
-        return {
+        info: dict[str, object] = {
             "data_dir": str(self.data.root),
             "posts": self.store.count(),
             "first_post": first,
@@ -109,27 +141,69 @@ class Searcher:
             "lexical_docs": self.lexical.num_docs(),
             "lexical_bytes": self.lexical.disk_size(),
             "tokenizer": self.store.get_meta("lexical.tokenizer"),
+            "model": self.spec.key if self.spec else None,
+            "passages": 0,
+            "vector_bytes": 0,
         }
+        if self.spec is not None:
+            semantic = self._semantic_retriever()
+            info["passages"] = len(semantic.vectors)
+            info["vector_bytes"] = semantic.vectors.disk_size()
+            info["dimension"] = semantic.vectors.dim
+        return info
 
     # -- the embedding model --------------------------------------------------------------
     @property
     def has_vectors(self) -> bool:
         """Whether this data directory has a vector index (semantic and hybrid modes)."""
-        return False
+        return self.spec is not None
 
     @property
     def model_loaded(self) -> bool:
-        return False
+        return self._embedder is not None and self._embedder.loaded
 
     def warm_up(self) -> None:
         """Load the embedding model now (slow: call it from a worker thread); raises DataError."""
-        raise DataError("this index has no vectors; semantic search needs: search index")
+        if self._embedder is None:
+            raise DataError("this index has no vectors; semantic search needs: search index")
+        if self._model_error:
+            raise DataError(self._model_error)
+        try:
+            self._embedder.load()
+        except DataError as exc:
+            self._model_error = str(exc)
+            raise
+        self._semantic_retriever()
+
+    def embed(self, texts: Sequence[str], kind: Kind = "query") -> np.ndarray:
+        """Embeddings from the index's own model: float32 rows, L2-normalized."""
+        if kind not in ("query", "passage"):
+            raise ValueError(f"kind must be 'query' or 'passage', not {kind!r}")
+        embedder = self._embedder or Embedder(ModelSpec())
+        if self._embedder is None:
+            self._embedder = embedder
+        return embedder.encode(list(texts), kind)
+
+    def _semantic_retriever(self) -> SemanticRetriever:
+        with self._lock:
+            if self._semantic is None:
+                vectors = VectorIndex.open(self.data.vectors)
+                self._semantic = SemanticRetriever(vectors, self.store.chunk_table())
+            return self._semantic
 
     def similar(self, post_id: int, limit: int = 5) -> list[Hit]:
         """Posts related to `post_id`, best first, without the post itself."""
         post = self.get(post_id)
         if post is None:
             raise KeyError(post_id)
+        if self.has_vectors:
+            semantic = self._semantic_retriever()
+            vector = semantic.post_vector(post_id)
+            if vector is not None:
+                found = semantic.search(vector, limit + 1)
+                ranked = [(h.post_id, h.score) for h in found if h.post_id != post_id][:limit]
+                passages = {h.post_id: h.passage for h in found}
+                return self._hits(parse_query(""), ranked, passages, {}, {}, explain=False)
         # Without vectors: the title and tags as a lexical query.
         text = " ".join([post.title, *post.tags])
         hits = self.search(text, limit=limit + 1, mode="lexical")
@@ -171,18 +245,46 @@ class Searcher:
         """Posts best first, each once. Raises QuerySyntaxError for a filter that means nothing."""
         if mode not in MODES:
             raise ValueError(f"unknown mode {mode!r} (use one of {', '.join(MODES)})")
+        self.warnings = []
         if limit <= 0:
             return []
-        self.warnings = []
         parsed = self.parse(query, category=category, tags=tags, since=since, until=until)
-        if mode != "lexical" and not self.has_vectors:
-            self.warnings.append(f"no vector index: {mode} search fell back to lexical")
+        if mode != "lexical" and parsed.has_text and not self._semantic_ready():
             mode = "lexical"
-        ranked = self._lexical(parsed, limit)
-        hits = self._hits(parsed, ranked[:limit], explain)
+        lexical: list[tuple[int, float]] = []
+        semantic: list[SemanticHit] = []
+        if mode != "semantic" or not parsed.has_text:
+            lexical = self._lexical(parsed, limit if mode == "lexical" else max(limit, DEPTH))
+        if mode != "lexical" and parsed.has_text:
+            semantic = self._semantic(parsed, limit if mode == "semantic" else max(limit, DEPTH))
+        if mode == "hybrid" and semantic:
+            ranked = self._fuse(parsed, lexical, semantic)
+        elif semantic:
+            ranked = [(h.post_id, h.score) for h in semantic]
+        else:
+            ranked = lexical
+        ranked = ranked[:limit]
+        lex_pos = {pid: (i, s) for i, (pid, s) in enumerate(lexical, 1)}
+        sem_pos = {h.post_id: (i, h.score) for i, h in enumerate(semantic, 1)}
+        passages = {h.post_id: h.passage for h in semantic}
+        hits = self._hits(parsed, ranked, passages, lex_pos, sem_pos, explain=explain)
         if sort == "date":
             hits.sort(key=lambda h: h.date or dt.date.min, reverse=True)
         return hits
+
+    def _semantic_ready(self) -> bool:
+        """True when semantic retrieval can run; otherwise a warning says why."""
+        if not self.has_vectors:
+            self.warnings.append(
+                "no vector index: searching lexically (build one with: search index)"
+            )
+            return False
+        try:
+            self.warm_up()
+        except DataError as exc:
+            self.warnings.append(f"the embedding model could not load ({exc}); searching lexically")
+            return False
+        return True
 
     def _lexical(self, parsed: ParsedQuery, depth: int) -> list[tuple[int, float]]:
         fetch = depth if not parsed.phrases else max(depth * 4, 100)
@@ -191,26 +293,72 @@ class Searcher:
                 self._retriever = LexicalRetriever(self.lexical)
             found = self._retriever.search(parsed, fetch)
             if parsed.phrases:
-                bodies = self.store.bodies(h.post_id for h in found)
-                found = [
-                    h
-                    for h in found
-                    if contains_phrases(
-                        self.meta[h.post_id].title + "\n" + bodies.get(h.post_id, ""),
-                        parsed.phrases,
-                    )
-                ]
+                keep = self._with_phrases(parsed, [h.post_id for h in found])
+                found = [h for h in found if h.post_id in keep]
         return [(h.post_id, h.score) for h in found[:depth]]
 
+    def _with_phrases(self, parsed: ParsedQuery, ids: Iterable[int]) -> set[int]:
+        """The posts among `ids` whose original text holds every quoted phrase verbatim."""
+        ids = list(ids)
+        bodies = self.store.bodies(ids)
+        return {
+            pid
+            for pid in ids
+            if contains_phrases(self.meta[pid].title + "\n" + bodies.get(pid, ""), parsed.phrases)
+        }
+
+    def _semantic(self, parsed: ParsedQuery, depth: int) -> list[SemanticHit]:
+        assert self._embedder is not None
+        allowed: set[int] | None = None
+        with self._lock:
+            if self._retriever is None:
+                self._retriever = LexicalRetriever(self.lexical)
+            constrained = self._retriever.constrained(parsed)
+            if constrained is not None:
+                allowed = self._with_phrases(parsed, constrained) if parsed.phrases else constrained
+        if parsed.filters:
+            passing = {pid for pid, m in self.meta.items() if parsed.filters.matches(m)}
+            allowed = passing if allowed is None else allowed & passing
+        vector = self._embedder.encode([parsed.text], "query")[0]
+        return self._semantic_retriever().search(vector, depth, allowed=allowed)
+
+    def _fuse(
+        self, parsed: ParsedQuery, lexical: list[tuple[int, float]], semantic: list[SemanticHit]
+    ) -> list[tuple[int, float]]:
+        sem = [(h.post_id, h.score) for h in semantic]
+        if FUSION == "rrf":
+            fused = fuse_rrf([lexical, sem], k=RRF_K)
+        else:
+            fused = fuse_convex(lexical, sem, CONVEX_ALPHA)
+        return fused
+
     def _hits(
-        self, parsed: ParsedQuery, ranked: list[tuple[int, float]], explain: bool
+        self,
+        parsed: ParsedQuery,
+        ranked: list[tuple[int, float]],
+        passages: dict[int, tuple[int, int]],
+        lex_pos: dict[int, tuple[int, float]],
+        sem_pos: dict[int, tuple[int, float]],
+        *,
+        explain: bool,
     ) -> list[Hit]:
         terms = [*query_terms(parsed.text), *parsed.phrases] if parsed.has_text else []
         with self._lock:
             bodies = self.store.bodies(pid for pid, _ in ranked)
         hits = []
-        for rank, (post_id, score) in enumerate(ranked, 1):
+        for post_id, score in ranked:
             meta = self.meta[post_id]
+            explanation = None
+            if explain:
+                lex = lex_pos.get(post_id)
+                sem = sem_pos.get(post_id)
+                explanation = Explanation(
+                    lexical_rank=lex[0] if lex else None,
+                    lexical_score=lex[1] if lex else None,
+                    semantic_rank=sem[0] if sem else None,
+                    semantic_score=sem[1] if sem else None,
+                    fused_score=score,
+                )
             hits.append(
                 Hit(
                     post_id=post_id,
@@ -220,10 +368,10 @@ class Searcher:
                     category=meta.category,
                     tags=meta.tags,
                     score=score,
-                    snippet=make_snippet(bodies.get(post_id, ""), terms),
-                    explain=Explanation(lexical_rank=rank, lexical_score=score, fused_score=score)
-                    if explain
-                    else None,
+                    snippet=make_snippet(
+                        bodies.get(post_id, ""), terms, within=passages.get(post_id)
+                    ),
+                    explain=explanation,
                 )
             )
         return hits

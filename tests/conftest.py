@@ -17,10 +17,10 @@ SHARED_CORPUS = SHARED / "corpus" / "kexue-posts.jsonl"
 DEV_QUERIES = SHARED / "eval" / "dev-queries.jsonl"
 
 
-def build_index(root: Path, source: Path = FIXTURE_POSTS) -> DataDir:
+def build_index(root: Path, source: Path = FIXTURE_POSTS, *, vectors: bool = False) -> DataDir:
     data = DataDir(root)
     with Indexer(data) as indexer:
-        indexer.run(read_source(source))
+        indexer.run(read_source(source), vectors=vectors)
     return data
 
 

@@ -26,18 +26,18 @@ def run(*args, data=None, env=None, input=None):
 @pytest.fixture(scope="module")
 def data(tmp_path_factory):
     root = tmp_path_factory.mktemp("cli-data")
-    result = run("index", str(FIXTURE_POSTS), data=root)
+    result = run("index", "--no-vectors", str(FIXTURE_POSTS), data=root)
     assert result.returncode == 0, result.stderr
     return root
 
 
 def test_index_summary_then_nothing_to_do(tmp_path):
-    first = run("index", str(FIXTURE_POSTS), data=tmp_path)
+    first = run("index", "--no-vectors", str(FIXTURE_POSTS), data=tmp_path)
     assert first.returncode == 0
     assert "18 new" in first.stderr
-    again = run("index", str(FIXTURE_POSTS), data=tmp_path)
+    again = run("index", "--no-vectors", str(FIXTURE_POSTS), data=tmp_path)
     assert again.returncode == 0 and "Nothing to do: 18 posts unchanged" in again.stderr
-    as_json = json.loads(run("index", "--json", str(FIXTURE_POSTS), data=tmp_path).stdout)
+    as_json = json.loads(run("index", "--no-vectors", "--json", str(FIXTURE_POSTS), data=tmp_path).stdout)
     assert as_json["unchanged"] == 18 and as_json["new"] == 0
 
 
@@ -55,11 +55,11 @@ def test_malformed_lines_are_reported_with_line_numbers(tmp_path):
     src = tmp_path / "mixed.jsonl"
     good = FIXTURE_POSTS.read_text(encoding="utf-8").splitlines()[0]
     src.write_text(good + "\n{not json\n" + json.dumps({"id": 7}) + "\n", encoding="utf-8")
-    result = run("index", str(src), data=tmp_path / "d")
+    result = run("index", "--no-vectors", str(src), data=tmp_path / "d")
     assert result.returncode == 0
     assert f"{src}:2: malformed JSON" in result.stderr
     assert f"{src}:3: missing or empty 'title'" in result.stderr
-    strict = run("index", "--strict", str(src), data=tmp_path / "d2")
+    strict = run("index", "--no-vectors", "--strict", str(src), data=tmp_path / "d2")
     assert strict.returncode == 2 and "Traceback" not in strict.stderr
     assert strict.stderr.count("\n") == 1
 
@@ -117,7 +117,7 @@ def test_corrupt_index_is_one_line(tmp_path):
 
 def test_second_writer_is_refused(tmp_path):
     with Indexer(DataDir(tmp_path)):
-        result = run("index", str(FIXTURE_POSTS), data=tmp_path)
+        result = run("index", "--no-vectors", str(FIXTURE_POSTS), data=tmp_path)
     assert result.returncode == 2
     assert "another `search index` is writing" in result.stderr
 

@@ -23,7 +23,7 @@ def posts():
 
 def index(data, items, **kw):
     with Indexer(data) as ix:
-        return ix.run(items, **kw)
+        return ix.run(items, vectors=False, **kw)
 
 
 def test_reindexing_the_same_input_does_no_work(tmp_path):

@@ -125,4 +125,4 @@ def test_similar_without_vectors_uses_words(searcher):
 def test_hybrid_without_vectors_falls_back_and_says_so(searcher):
     hits = searcher.search("RoPE", mode="hybrid")
     assert hits[0].post_id == 1001
-    assert any("fell back to lexical" in w for w in searcher.warnings)
+    assert any("searching lexically" in w for w in searcher.warnings)
