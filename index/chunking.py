@@ -17,11 +17,11 @@ from corpus.post import Post
 # vectors of unchanged passages are reused).
 TARGET_CHARS = 360
 MAX_CHARS = 600
-CHUNKER_VERSION = f"paragraphs/{TARGET_CHARS}/{MAX_CHARS}/v1"
+CHUNKER_VERSION = f"paragraphs/{TARGET_CHARS}/{MAX_CHARS}/v2"
 
 # A paragraph break, or the opening of a block that must stay whole.
 _TOKEN = re.compile(r"\n[ \t]*\n|\$\$|\\begin\{([a-zA-Z*]+)\}|^(```|~~~)", re.M)
-_HEADING = re.compile(r"^#{1,6}\s")
+_HEADING = re.compile(r"^#{1,6}\s", re.M)
 _SENTENCE_END = re.compile(r"(?<=[。！？；!?;])|(?<=\.)\s")
 
 
