@@ -128,7 +128,7 @@ class Embedder:
 
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")
-                model = quantize_dynamic(model, {torch.nn.Linear}, dtype=torch.qint8)
+                quantize_dynamic(model, {torch.nn.Linear}, dtype=torch.qint8, inplace=True)
         model.eval()
         return model
 
