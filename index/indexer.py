@@ -24,6 +24,7 @@ from index.lexical import LexicalIndex
 from index.paths import DataDir
 from index.store import Store
 from index.tokenize import TOKENIZER_VERSION
+from index.vectors import Kind as VectorKind
 from index.vectors import VectorIndex
 
 # progress(stage, done, total): total is None while it is not known yet (a crawl, a stream).
@@ -169,13 +170,16 @@ class Indexer:
         spec: ModelSpec | None = None,
         *,
         rebuild: bool = False,
+        kind: VectorKind | None = None,
         embedder: Embedder | None = None,
         progress: Progress = _quiet,
     ) -> int:
         """Chunk, embed (reusing cached vectors) and index the posts whose vectors are stale.
 
         `spec` defaults to the model the index was built with (or the default model for a new
-        index); a different model is refused unless `rebuild` is set.
+        index); a different model is refused unless `rebuild` is set. `kind` picks the FAISS
+        index ("flat", exact, the default; "hnsw" for archives too large to scan); switching
+        kinds rebuilds from cached vectors.
         """
         store = self._store()
         recorded = store.get_meta("vectors.model")
@@ -187,6 +191,10 @@ class Indexer:
                 "to switch models run: search index --rebuild --model ..."
             )
         if store.get_meta("vectors.chunker") != CHUNKER_VERSION:
+            rebuild = True
+        recorded_kind = store.get_meta("vectors.kind") or "flat"
+        kind = kind or recorded_kind  # type: ignore[assignment]
+        if kind != recorded_kind:
             rebuild = True
         embedder = embedder or Embedder(spec)
         path = self.data.vectors
@@ -203,6 +211,10 @@ class Indexer:
         stale = store.stale("vector_hash")
         if not stale and vectors is not None:
             return 0
+        if kind == "hnsw" and vectors is not None and store.chunk_ids(stale):
+            # HNSW cannot delete: rebuild it whole (vectors come from the cache).
+            store.reset_synced("vector_hash")
+            stale, vectors = store.stale("vector_hash"), None
 
         passages: list[Passage] = []
         for post in store.iter_posts(stale):
@@ -226,7 +238,7 @@ class Indexer:
         )
         if vectors is None:
             dim = matrix.shape[1] if len(passages) else embedder.dim
-            vectors = VectorIndex.create(path, dim)
+            vectors = VectorIndex.create(path, dim, kind)
         elif len(passages) and matrix.shape[1] != vectors.dim:
             raise ModelMismatchError(
                 f"vectors of {spec.key} have {matrix.shape[1]} dimensions, "
@@ -245,6 +257,7 @@ class Indexer:
         store.set_meta("vectors.model", json.dumps(spec.to_manifest()))
         store.set_meta("vectors.dim", str(vectors.dim))
         store.set_meta("vectors.chunker", CHUNKER_VERSION)
+        store.set_meta("vectors.kind", kind)
         return len(stale)
 
     def run(
@@ -255,6 +268,7 @@ class Indexer:
         rebuild: bool = False,
         vectors: bool = True,
         spec: ModelSpec | None = None,
+        vector_kind: VectorKind | None = None,
         embedder: Embedder | None = None,
         progress: Progress = _quiet,
         total: int | None = None,
@@ -267,7 +281,7 @@ class Indexer:
         report.lexical_updated = self.sync_lexical(rebuild=rebuild, progress=progress)
         if vectors:
             report.vectors_updated = self.sync_vectors(
-                spec, rebuild=rebuild, embedder=embedder, progress=progress
+                spec, rebuild=rebuild, kind=vector_kind, embedder=embedder, progress=progress
             )
         report.seconds = time.perf_counter() - started
         return report

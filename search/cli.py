@@ -122,6 +122,11 @@ def cli(ctx: click.Context, data_dir: Path | None, quiet: bool) -> None:
 @click.option("--query-prefix", help="Prefix for queries with --model (e5: 'query: ').")
 @click.option("--passage-prefix", help="Prefix for passages with --model (e5: 'passage: ').")
 @click.option("--fp32", is_flag=True, help="Embed with the full-precision model (slower).")
+@click.option(
+    "--vector-index",
+    type=click.Choice(["flat", "hnsw"]),
+    help="FAISS index kind: flat (exact, default) or hnsw (for very large archives).",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON.")
 @click.pass_obj
 def index(
@@ -134,6 +139,7 @@ def index(
     query_prefix: str | None,
     passage_prefix: str | None,
     fp32: bool,
+    vector_index: str | None,
     as_json: bool,
 ) -> None:
     """Import posts from SOURCES and bring the indexes up to date.
@@ -172,6 +178,7 @@ def index(
             rebuild=rebuild,
             vectors=not no_vectors,
             spec=spec,
+            vector_kind=vector_index,  # type: ignore[arg-type]
             progress=progress,
         )
     for problem in report.problems:

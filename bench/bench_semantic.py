@@ -1,0 +1,204 @@
+"""Semantic-side benchmark on the shared corpus; prints numbers, asserts nothing.
+
+    python bench/bench_semantic.py [--corpus PATH] [--queries PATH] [--sample N] [--json]
+
+Measured in one run, on this machine, side by side:
+- baseline: plain fp32 `SentenceTransformer.encode` of every passage (batch 32);
+- ours: `search index` from scratch (int8 dynamic quantization, length-sorted batches, vector
+  cache, FAISS), as a subprocess, with its wall time and peak memory;
+- quality: dev-set nDCG@10 of semantic and hybrid search with our vectors and with the
+  baseline's fp32 vectors (the same passages, loaded through the vector cache);
+- re-indexing after one post changes (in-process with the model loaded, and as a cold CLI run);
+- warm query latency p50/p95 per mode over the dev queries.
+`--sample N` embeds only the first N posts (a quick look; the targets are for the full corpus).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+SHARED = ROOT.parent / "shared"
+
+
+def cli(data: Path, *args: str) -> tuple[float, subprocess.CompletedProcess[str]]:
+    cmd = [sys.executable, "-m", "search.cli", "--quiet", "--data-dir", str(data), *args]
+    start = time.perf_counter()
+    done = subprocess.run(cmd, capture_output=True, text=True)
+    elapsed = time.perf_counter() - start
+    if done.returncode not in (0, 1):
+        sys.exit(f"bench: {' '.join(args)} failed: {done.stderr.strip()}")
+    return elapsed, done
+
+
+def percentile(values: list[float], p: float) -> float:
+    values = sorted(values)
+    return values[min(len(values) - 1, round(p / 100 * (len(values) - 1)))]
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    ap.add_argument("--corpus", type=Path, default=SHARED / "corpus/kexue-posts.jsonl")
+    ap.add_argument("--queries", type=Path, default=SHARED / "eval/dev-queries.jsonl")
+    ap.add_argument("--sample", type=int, default=0, help="only the first N posts")
+    ap.add_argument("--json", action="store_true")
+    args = ap.parse_args()
+    for path in (args.corpus, args.queries):
+        if not path.exists():
+            sys.exit(f"bench: {path} not found")
+
+    import numpy as np
+
+    from corpus.post import Post
+    from corpus.readers import read_source
+    from index.chunking import chunk_post
+    from index.embedder import Embedder, ModelSpec, resolve_model
+    from index.indexer import Indexer
+    from index.paths import DataDir
+    from index.store import Store
+    from search import Searcher
+    from search.evaluate import evaluate, load_queries
+
+    posts = [p for p in read_source(args.corpus) if isinstance(p, Post)]
+    if args.sample:
+        posts = posts[: args.sample]
+    work = Path(tempfile.mkdtemp(prefix="kexue-bench-"))
+    corpus = work / "posts.jsonl"
+    corpus.write_text("".join(json.dumps(p.to_dict(), ensure_ascii=False) + "\n" for p in posts))
+    passages = [c for p in posts for c in chunk_post(p)]
+    texts = [c.text for c in passages]
+    r: dict[str, object] = {
+        "posts": len(posts),
+        "passages": len(passages),
+        "threads": os.cpu_count(),
+    }
+    say = (lambda *a: None) if args.json else (lambda *a: print(*a, file=sys.stderr, flush=True))
+
+    # Baseline: plain fp32 encode, in this process.
+    import torch
+    from sentence_transformers import SentenceTransformer
+
+    path = resolve_model(ModelSpec().model_id)
+    say(f"baseline: fp32 encode of {len(texts)} passages …")
+    model = SentenceTransformer(path, device="cpu")
+    start = time.perf_counter()
+    base = model.encode(["passage: " + t for t in texts], batch_size=32, normalize_embeddings=True)
+    r["baseline_seconds"] = time.perf_counter() - start
+    r["baseline_passages_per_s"] = len(texts) / r["baseline_seconds"]
+    del model
+
+    # Ours: the real CLI from scratch, in a child process (its peak memory is the child's).
+    ours = work / "ours"
+    say("ours: search index from scratch …")
+    seconds, _ = cli(ours, "index", str(corpus))
+    r["ours_seconds"] = seconds
+    r["ours_passages_per_s"] = len(texts) / seconds
+    r["speedup"] = r["baseline_seconds"] / seconds
+    r["ours_peak_rss_mb"] = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
+
+    # The same index with the baseline's fp32 vectors, through the vector cache.
+    fp32 = work / "fp32"
+    cli(fp32, "index", "--no-vectors", str(corpus))
+    store = Store.open(DataDir(fp32).store)
+    spec32 = ModelSpec(quantize=False)
+    store.cache_vectors(
+        spec32.key,
+        ((c.hash, v.astype(np.float32).tobytes()) for c, v in zip(passages, base, strict=True)),
+    )
+    store.close()
+    with Indexer(DataDir(fp32)) as ix:
+        ix.sync_vectors(spec32)
+
+    queries = load_queries(args.queries)
+    quality: dict[str, dict[str, float]] = {}
+    for name, root in (("int8", ours), ("fp32", fp32)):
+        with Searcher.open(root) as s:
+            for mode in ("lexical", "semantic", "hybrid"):
+                res = evaluate(
+                    queries,
+                    lambda q, s=s, mode=mode: [
+                        h.post_id for h in s.search(q, limit=100, mode=mode)
+                    ],
+                )
+                quality[f"{name} {mode}"] = res.overall | {
+                    "english ndcg@10": res.by_type.get("english", {}).get("ndcg@10", 0.0)
+                }
+    r["quality"] = quality
+
+    # One changed post: in-process with the model already loaded, then as a cold CLI run.
+    changed = posts[len(posts) // 2]
+    edited = Post.from_dict(
+        {**changed.to_dict(), "body": changed.body + "\n\n（补记：这一段是基准测试加的。）"}
+    )
+    embedder = Embedder(ModelSpec())
+    embedder.load()
+    start = time.perf_counter()
+    with Indexer(DataDir(ours)) as ix:
+        report = ix.run([edited], embedder=embedder)
+    r["reindex_one_warm_seconds"] = time.perf_counter() - start
+    r["reindex_one_vectors_updated"] = report.vectors_updated
+    edited2 = Post.from_dict(
+        {**changed.to_dict(), "body": changed.body + "\n\n（补记：第二次修改。）"}
+    )
+    one = work / "one.jsonl"
+    one.write_text(json.dumps(edited2.to_dict(), ensure_ascii=False) + "\n")
+    r["reindex_one_cli_seconds"], _ = cli(ours, "index", str(one))
+
+    # Warm latency per mode.
+    latency: dict[str, dict[str, float]] = {}
+    with Searcher.open(ours) as s:
+        s.warm_up()
+        for mode in ("lexical", "semantic", "hybrid"):
+            for q in queries[:5]:
+                s.search(q.query, mode=mode)
+            times = []
+            for _ in range(3):
+                for q in queries:
+                    t0 = time.perf_counter()
+                    s.search(q.query, limit=10, mode=mode)
+                    times.append((time.perf_counter() - t0) * 1000)
+            latency[mode] = {"p50": statistics.median(times), "p95": percentile(times, 95)}
+    r["latency_ms"] = latency
+    r["torch_threads"] = torch.get_num_threads()
+
+    if args.json:
+        print(json.dumps(r, indent=2, ensure_ascii=False))
+        return 0
+    print(
+        f"semantic benchmark — {r['posts']} posts, {r['passages']} passages, {r['threads']} cores"
+    )
+    print(
+        f"  embed from scratch   baseline fp32 encode {r['baseline_seconds']:7.1f} s  ({r['baseline_passages_per_s']:.1f} passages/s)"
+    )
+    print(
+        f"                       search index (int8)  {r['ours_seconds']:7.1f} s  ({r['ours_passages_per_s']:.1f} passages/s, whole CLI run)"
+    )
+    print(f"                       speedup              {r['speedup']:7.2f}x   (target ≥ 2x)")
+    print(f"  peak memory (index)  {r['ours_peak_rss_mb']:7.0f} MB          (target < 3000 MB)")
+    print(
+        f"  one changed post     {r['reindex_one_warm_seconds']:7.2f} s warm, {r['reindex_one_cli_seconds']:.2f} s as a cold CLI run (target < 3 s)"
+    )
+    print("  quality on dev       nDCG@10  MRR@10  R@10   R@100  english nDCG@10")
+    for name, q in quality.items():
+        print(
+            f"    {name:<18} {q['ndcg@10']:.3f}   {q['mrr@10']:.3f}   {q['recall@10']:.3f}  {q['recall@100']:.3f}  {q['english ndcg@10']:.3f}"
+        )
+    print("  warm latency         p50 ms   p95 ms")
+    for mode, lat in latency.items():
+        print(f"    {mode:<18} {lat['p50']:7.1f}  {lat['p95']:7.1f}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,189 @@
+"""Semantic and hybrid search end to end: the converted e5 model, real FAISS, the fixture corpus."""
+
+import json
+import shutil
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from corpus.post import Post
+from corpus.readers import read_source
+from index.embedder import Embedder, ModelSpec, models_dir
+from index.errors import ModelMismatchError
+from index.indexer import Indexer
+from index.paths import DataDir
+from search import Searcher
+from tests.conftest import FIXTURE_POSTS
+
+pytestmark = pytest.mark.model
+
+
+class CountingEmbedder(Embedder):
+    """The real embedder, counting the passages it is asked to embed."""
+
+    def __init__(self, spec: ModelSpec) -> None:
+        super().__init__(spec)
+        self.embedded = 0
+
+    def encode(self, texts, kind, **kw):
+        self.embedded += len(texts)
+        return super().encode(texts, kind, **kw)
+
+
+@pytest.fixture(scope="session")
+def embedder():
+    from index.e5convert import install_model
+
+    install_model(models_dir(), try_hub=False)
+    e = CountingEmbedder(ModelSpec())
+    e.load()
+    return e
+
+
+def build(root, embedder, items=None):
+    data = DataDir(root)
+    with Indexer(data) as ix:
+        report = ix.run(items if items is not None else read_source(FIXTURE_POSTS), embedder=embedder)
+    return data, report
+
+
+@pytest.fixture(scope="module")
+def data(tmp_path_factory, embedder):
+    data, report = build(tmp_path_factory.mktemp("semantic"), embedder)
+    assert report.vectors_updated == 18
+    return data
+
+
+@pytest.fixture(scope="module")
+def searcher(data, embedder):
+    s = Searcher.open(data.root)
+    s._embedder = embedder  # share the loaded model: loading it again costs seconds
+    yield s
+    s.close()
+
+
+def top(searcher, query, mode, **kw):
+    return [h.post_id for h in searcher.search(query, mode=mode, **kw)]
+
+
+@pytest.mark.parametrize(
+    ("query", "expected"),
+    [
+        ("why divide the attention logits by the square root of the dimension", 1009),
+        ("classifier-free guidance for conditional image generation", 1006),
+        ("probability that random points on a disk lie in one half", 1013),
+        ("tap water runs cold for a while before the hot water arrives", 1014),
+        ("计算矩阵的逆平方根的迭代算法", 1012),
+    ],
+)
+def test_semantic_finds_posts_by_meaning_across_languages(searcher, query, expected):
+    assert top(searcher, query, "semantic")[:2].count(expected) == 1
+
+
+def test_hybrid_keeps_exact_keyword_hits_on_top(searcher):
+    assert top(searcher, "logsumexp", "hybrid")[0] == 1018
+    assert top(searcher, "NTK-aware 插值", "hybrid")[0] == 1002
+
+
+def test_semantic_snippet_is_the_best_passage(searcher):
+    hit = searcher.search("eclipse photographed through a telescope", mode="semantic")[0]
+    assert hit.post_id == 1016
+    body = searcher.get(1016).body
+    assert hit.snippet.text.strip("…")[:20] in body
+
+
+def test_filters_apply_to_both_halves(searcher):
+    for mode in ("semantic", "hybrid"):
+        hits = searcher.search("optimization of neural networks", mode=mode, category="数学研究")
+        assert hits and all(h.category == "数学研究" for h in hits)
+        hits = searcher.search("attention", mode=mode, since="2024-01-01", limit=20)
+        assert all(h.date.year >= 2024 for h in hits)
+
+
+def test_phrases_and_exclusions_constrain_semantic_results(searcher):
+    assert top(searcher, 'position encoding "高频外推、低频内插"', "semantic") == [1002]
+    assert 1002 not in top(searcher, "rotary position embedding -插值", "semantic", limit=18)
+
+
+def test_explain_reports_both_lists(searcher):
+    hit = searcher.search("RoPE", mode="hybrid", explain=True)[0]
+    e = hit.explain
+    assert e.lexical_rank == 1 and e.semantic_rank is not None and e.fused_score == hit.score
+
+
+def test_embed_api(searcher):
+    q = searcher.embed(["梯度裁剪", "gradient clipping"], kind="query")
+    p = searcher.embed(["梯度裁剪"], kind="passage")
+    assert q.shape == (2, 384) and q.dtype == np.float32
+    assert np.allclose(np.linalg.norm(q, axis=1), 1.0, atol=1e-5)
+    assert float(q[0] @ q[1]) > 0.8  # the same idea in two languages
+    assert not np.allclose(q[0], p[0])  # the prefix matters
+    with pytest.raises(ValueError):
+        searcher.embed(["x"], kind="document")  # type: ignore[arg-type]
+
+
+def test_similar_posts(searcher):
+    related = [h.post_id for h in searcher.similar(1005, limit=3)]
+    assert 1005 not in related and related[0] == 1006
+
+
+def test_changing_one_post_embeds_only_its_passages(tmp_path, embedder):
+    data, _ = build(tmp_path, embedder)
+    posts = [p for p in read_source(FIXTURE_POSTS) if isinstance(p, Post)]
+    changed = [
+        Post.from_dict({**p.to_dict(), "body": p.body + "\n\n补充：月掩星也值得一看。"})
+        if p.id == 1016
+        else p
+        for p in posts
+    ]
+    before = embedder.embedded
+    _, report = build(tmp_path, embedder, changed)
+    assert (report.changed, report.vectors_updated) == (1, 1)
+    assert 0 < embedder.embedded - before <= 2  # the changed passage(s), nothing else
+    # A lost vector index is rebuilt from the cache without embedding anything.
+    shutil.rmtree(data.vectors)
+    before = embedder.embedded
+    _, report = build(tmp_path, embedder, [])
+    assert report.vectors_updated == 18 and embedder.embedded == before
+    with Searcher.open(data.root) as s:
+        s._embedder = embedder
+        assert s.search("月掩星", mode="semantic")[0].post_id == 1016
+
+
+def test_another_model_is_refused(data):
+    with pytest.raises(ModelMismatchError, match="re-index"):
+        Searcher.open(data.root, model="sentence-transformers/all-MiniLM-L6-v2")
+    with Indexer(data) as ix, pytest.raises(ModelMismatchError, match="--rebuild"):
+        ix.sync_vectors(ModelSpec(model_id="some/other-model"))
+
+
+def test_cli_semantic_query_embed_and_similar(data, tmp_path):
+    def run(*args):
+        cmd = [sys.executable, "-m", "search.cli", "--data-dir", str(data.root), *args]
+        return subprocess.run(cmd, capture_output=True, text=True, timeout=300)
+
+    result = run("query", "square root of the dimension in attention", "--mode", "semantic", "--json")
+    assert result.returncode == 0, result.stderr
+    assert json.loads(result.stdout)[0]["post_id"] == 1009
+    npy = tmp_path / "v.npy"
+    assert run("embed", "梯度", "gradient", "--npy", str(npy)).returncode == 0
+    assert np.load(npy).shape == (2, 384)
+    similar = run("similar", "1001", "--json")
+    assert json.loads(similar.stdout)[0]["post_id"] == 1002
+    stats = json.loads(run("stats", "--json").stdout)
+    assert stats["model"] == "intfloat/multilingual-e5-small|int8" and stats["passages"] > 18
+
+
+def test_hnsw_option_rebuilds_from_cache(tmp_path, embedder):
+    data, _ = build(tmp_path, embedder)
+    before = embedder.embedded
+    with Indexer(data) as ix:
+        assert ix.sync_vectors(kind="hnsw", embedder=embedder) == 18
+        assert ix.store.get_meta("vectors.kind") == "hnsw"
+    assert embedder.embedded == before  # switching kinds re-embeds nothing
+    with Searcher.open(data.root) as s:
+        s._embedder = embedder
+        assert top(s, "why divide the attention logits by sqrt(d)", "semantic")[0] == 1009
+        assert s.stats()["passages"] == len(s._semantic_retriever().chunks)
