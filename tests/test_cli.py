@@ -157,3 +157,24 @@ def test_lexical_query_never_imports_torch(data):
     )
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert "HEAVY []" in result.stdout, result.stdout + result.stderr
+
+
+def test_eval_command(data, tmp_path):
+    judged = tmp_path / "judged.jsonl"
+    rows = [
+        {"qid": "t1", "query": "RoPE 外推", "type": "keyword", "relevant": {"1001": 2, "1002": 1}},
+        {"qid": "t2", "query": "鸭子 半圆", "type": "paraphrase", "relevant": {"1013": 2}},
+        {"qid": "t3", "query": "量子引力弦论", "type": "keyword", "relevant": {"1016": 2}},
+    ]
+    judged.write_text("\n".join(json.dumps(r, ensure_ascii=False) for r in rows), encoding="utf-8")
+    result = run("eval", str(judged), "--mode", "lexical", "--json", data=data)
+    assert result.returncode == 0, result.stderr
+    report = json.loads(result.stdout)["lexical"]
+    assert report["overall"]["mrr@10"] == pytest.approx(2 / 3)  # t3 finds nothing
+    assert report["by_type"]["paraphrase"]["ndcg@10"] == 1.0
+    table = run("eval", str(judged), "--mode", "lexical", data=data)
+    assert "keyword" in table.stdout and "0.667" in table.stdout
+    bad = tmp_path / "bad.jsonl"
+    bad.write_text("{oops\n")
+    failed = run("eval", str(bad), data=data)
+    assert failed.returncode == 2 and "bad.jsonl:1" in failed.stderr
