@@ -12,11 +12,12 @@ import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal
-
-import numpy as np
+from typing import TYPE_CHECKING, Any, Literal
 
 from index.errors import DataError
+
+if TYPE_CHECKING:
+    import numpy as np
 
 DEFAULT_MODEL = "intfloat/multilingual-e5-small"
 MODELS_ENV = "KEXUE_SEARCH_MODELS"
@@ -148,6 +149,8 @@ class Embedder:
         progress: Callable[[int, int], None] | None = None,
     ) -> np.ndarray:
         """Embed in length-sorted batches (less padding); rows come back in input order."""
+        import numpy as np
+
         self.load()
         if not texts:
             return np.zeros((0, self.dim), dtype=np.float32)

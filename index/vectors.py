@@ -9,11 +9,12 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Literal
-
-import numpy as np
+from typing import TYPE_CHECKING, Literal
 
 from index.errors import CorruptIndexError
+
+if TYPE_CHECKING:
+    import numpy as np
 
 Kind = Literal["flat", "hnsw"]
 FILE = "passages.faiss"
@@ -65,15 +66,21 @@ class VectorIndex:
         return int(self.index.ntotal)
 
     def ids(self) -> np.ndarray:
+        import numpy as np
+
         return _faiss().vector_to_array(self.index.id_map).astype(np.int64)
 
     def add(self, ids: np.ndarray, vectors: np.ndarray) -> None:
+        import numpy as np
+
         if len(ids):
             self.index.add_with_ids(
                 np.ascontiguousarray(vectors, dtype=np.float32), ids.astype(np.int64)
             )
 
     def remove(self, ids: np.ndarray | list[int]) -> None:
+        import numpy as np
+
         ids = np.asarray(ids, dtype=np.int64)
         if len(ids):
             self.index.remove_ids(_faiss().IDSelectorBatch(ids))
@@ -82,6 +89,8 @@ class VectorIndex:
         self, query: np.ndarray, k: int, *, allowed: np.ndarray | None = None
     ) -> tuple[np.ndarray, np.ndarray]:
         """Top-k (scores, ids) for one query vector; `allowed` restricts to these ids."""
+        import numpy as np
+
         faiss = _faiss()
         k = min(k, len(self))
         if k <= 0:
@@ -98,6 +107,8 @@ class VectorIndex:
         return scores[0][keep], ids[0][keep]
 
     def reconstruct(self, ids: list[int]) -> np.ndarray:
+        import numpy as np
+
         return np.vstack([self.index.reconstruct(int(i)) for i in ids])
 
     def save(self) -> None:

@@ -11,9 +11,7 @@ import json
 import threading
 from collections.abc import Iterable, Sequence
 from pathlib import Path
-from typing import Literal
-
-import numpy as np
+from typing import TYPE_CHECKING, Literal
 
 from corpus.post import Post
 from index.embedder import Embedder, Kind, ModelSpec
@@ -27,8 +25,12 @@ from search.fusion import fuse_convex, fuse_rrf
 from search.hits import Explanation, Hit
 from search.lexical import LexicalRetriever, contains_phrases
 from search.query import Filters, ParsedQuery, QuerySyntaxError, parse_date_bound, parse_query
-from search.semantic import SemanticHit, SemanticRetriever
 from search.snippets import make_snippet
+
+if TYPE_CHECKING:
+    import numpy as np
+
+    from search.semantic import SemanticHit, SemanticRetriever
 
 Mode = Literal["hybrid", "lexical", "semantic"]
 Sort = Literal["relevance", "date"]
@@ -187,6 +189,8 @@ class Searcher:
     def _semantic_retriever(self) -> SemanticRetriever:
         with self._lock:
             if self._semantic is None:
+                from search.semantic import SemanticRetriever
+
                 vectors = VectorIndex.open(self.data.vectors)
                 self._semantic = SemanticRetriever(vectors, self.store.chunk_table())
             return self._semantic
