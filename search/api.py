@@ -19,7 +19,7 @@ from index.errors import DataError, MissingIndexError, ModelMismatchError
 from index.lexical import LexicalIndex
 from index.paths import DataDir
 from index.store import PostMeta, Store
-from index.tokenize import TOKENIZER_VERSION, query_terms
+from index.tokenize import TOKENIZER_VERSION, index_tokens, query_terms
 from index.vectors import VectorIndex
 from search.fusion import fuse_convex, fuse_rrf
 from search.hits import Explanation, Hit
@@ -41,6 +41,10 @@ FUSION = "convex"  # "convex" | "rrf"
 CONVEX_ALPHA = 0.5  # weight of the semantic list
 RRF_K = 60
 DEPTH = 100  # candidates taken from each list before fusing
+# Exact matches go first whatever fusion says: the query as a phrase in a title, or a long query
+# (a sentence, a paper title, a formula) verbatim in the bodies of a handful of posts.
+EXACT_BODY_MIN_TOKENS = 4
+EXACT_BODY_MAX_POSTS = 3
 
 
 def _as_date(value: dt.date | str | None, *, end: bool) -> dt.date | None:
@@ -334,7 +338,25 @@ class Searcher:
             fused = fuse_rrf([lexical, sem], k=RRF_K)
         else:
             fused = fuse_convex(lexical, sem, CONVEX_ALPHA)
-        return fused
+        pinned = self._exact(parsed, lexical)
+        if not pinned:
+            return fused
+        scores = dict(fused)
+        return [(d, scores.get(d, 0.0)) for d in pinned] + [x for x in fused if x[0] not in pinned]
+
+    def _exact(self, parsed: ParsedQuery, lexical: list[tuple[int, float]]) -> list[int]:
+        """Posts that hold the typed words verbatim (title; or body, for long queries), in
+        lexical order."""
+        text = " ".join(parsed.words)
+        if not text.strip() or self._retriever is None:
+            return []
+        found = set(self._retriever.exact(text, "title", limit=5))
+        positions = {t.position for t in index_tokens(text)}
+        if len(positions) >= EXACT_BODY_MIN_TOKENS:
+            body = self._retriever.exact(text, "body", limit=EXACT_BODY_MAX_POSTS + 1)
+            if len(body) <= EXACT_BODY_MAX_POSTS:
+                found.update(body)
+        return [d for d, _ in lexical if d in found]
 
     def _hits(
         self,

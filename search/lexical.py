@@ -181,16 +181,12 @@ class LexicalRetriever:
         found = self.searcher.search(query, max(self.searcher.num_docs, 1), count=False)
         return {self._post(a) for _, a in found.hits}
 
-    def exact(self, text: str, limit: int = 10) -> list[int]:
-        """Posts whose title or body holds `text` as a phrase (by the index's own tokens)."""
-        clauses = [
-            (Occur.Should, q)
-            for field in ("title", "body")
-            if (q := _phrase(self.schema, field, text, FIELD_BOOSTS[field])) is not None
-        ]
-        if not clauses:
+    def exact(self, text: str, field: str, limit: int = 10) -> list[int]:
+        """Posts whose `field` holds `text` as a phrase (by the index's own tokens)."""
+        query = _phrase(self.schema, field, text, 1.0)
+        if query is None:
             return []
-        found = self.searcher.search(Query.boolean_query(clauses), limit, count=False)
+        found = self.searcher.search(query, limit, count=False)
         return [self._post(a) for _, a in found.hits]
 
     def _coordinate(self, hits: list[LexicalHit], terms: list[str]) -> list[LexicalHit]:

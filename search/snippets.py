@@ -129,9 +129,18 @@ def make_snippet(
             if score > best:
                 best, start = score, s
         # Open the window a little before the first match, at a sentence start when one is near.
+        anchor = start
         back = max(lo, start - width // 4)
         cut = [m.end() for m in _BOUNDARY.finditer(plain, back, start)]
         start = cut[-1] if cut else back
+        # Never open inside inline math: step back to its `$` when it is near, else past it.
+        if plain.count("$", 0, start) % 2:
+            opening = plain.rfind("$", lo, start)
+            closing = plain.find("$", start)
+            if opening >= 0 and start - opening <= width * 2 // 3:
+                start = opening
+            elif 0 <= closing < anchor:
+                start = closing + 1
     while start < hi and plain[start] == " ":
         start += 1
     end = min(len(plain), start + width)

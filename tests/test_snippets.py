@@ -38,3 +38,11 @@ def test_no_match_gives_the_opening_and_within_restricts():
 
 def test_empty_body():
     assert make_snippet("", ["x"]).text == ""
+
+
+def test_window_does_not_open_inside_inline_math():
+    formula = "$\\boldsymbol{\\mathcal{R}}_n\\boldsymbol{x}$"
+    body = "前文" * 80 + f"其中 {formula} 是旋转矩阵，RoPE 由此得名。"
+    assert formula in make_snippet(body, ["rope"]).text
+    narrow = make_snippet(body, ["rope"], width=40).text
+    assert narrow.count("$") % 2 == 0
