@@ -240,6 +240,19 @@ def _hit_text(rank: int, hit: Any) -> Text:
     return line
 
 
+def print_hits(hits: list[Any], as_json: bool) -> NoReturn:
+    """Hits as JSON or for people; exit 0 with results, 1 without."""
+    if as_json:
+        emit_json([h.to_dict() for h in hits])
+    elif not hits:
+        err.print("No results.")
+    else:
+        for rank, hit in enumerate(hits, 1):
+            out.print(_hit_text(rank, hit))
+            out.print()
+    sys.exit(0 if hits else 1)
+
+
 @cli.command()
 @click.argument("text")
 @click.option(
@@ -304,15 +317,7 @@ def query(
         for warning in searcher.warnings:
             if not obj.quiet:
                 err.print(f"[yellow]note:[/] {escape(warning)}")
-    if as_json:
-        emit_json([h.to_dict() for h in hits])
-    elif not hits:
-        err.print("No results.")
-    else:
-        for rank, hit in enumerate(hits, 1):
-            out.print(_hit_text(rank, hit))
-            out.print()
-    sys.exit(0 if hits else 1)
+    print_hits(hits, as_json)
 
 
 # -- show / stats ---------------------------------------------------------------------------
@@ -388,13 +393,7 @@ def similar(obj: Context, post_id: int, limit: int, as_json: bool) -> None:
             hits = searcher.similar(post_id, limit=limit)
         except KeyError:
             fail(f"no post {post_id} in the index", 1)
-    if as_json:
-        emit_json([h.to_dict() for h in hits])
-    else:
-        for rank, hit in enumerate(hits, 1):
-            out.print(_hit_text(rank, hit))
-            out.print()
-    sys.exit(0 if hits else 1)
+    print_hits(hits, as_json)
 
 
 @cli.command()
