@@ -222,7 +222,9 @@ class Indexer:
         cached = store.cached_vectors(spec.key, (p.hash for p in passages))
         missing = list({p.hash: p.text for p in passages if p.hash not in cached}.items())
         if missing:
+            progress("model", 0, 1)
             embedder.load()
+            progress("model", 1, 1)
             progress("embed", 0, len(missing))
             for i in range(0, len(missing), EMBED_BATCH):
                 part = missing[i : i + EMBED_BATCH]
