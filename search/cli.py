@@ -73,7 +73,7 @@ def progress_bar(enabled: bool) -> Iterator[Callable[[str, int, int | None], Non
     labels = {
         "read": "reading posts",
         "lexical": "BM25 index",
-        "chunk": "passages",
+        "model": "loading model",
         "embed": "embedding",
     }
     columns = (
