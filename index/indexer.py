@@ -130,6 +130,7 @@ class Indexer:
         finally:
             if batch:
                 flush()
+        progress("read", report.read, report.read)
 
     def sync_lexical(self, *, rebuild: bool = False, progress: Progress = _quiet) -> int:
         """Re-index the posts whose lexical copy is stale; rebuild when the tokenizer changed."""
