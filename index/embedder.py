@@ -22,6 +22,7 @@ if TYPE_CHECKING:
 DEFAULT_MODEL = "intfloat/multilingual-e5-small"
 MODELS_ENV = "KEXUE_SEARCH_MODELS"
 Kind = Literal["query", "passage"]
+BATCH_CHARS = 8000  # characters per embedding batch (see Embedder.encode)
 
 
 def models_dir() -> Path:
@@ -148,7 +149,12 @@ class Embedder:
         batch_size: int = 32,
         progress: Callable[[int, int], None] | None = None,
     ) -> np.ndarray:
-        """Embed in length-sorted batches (less padding); rows come back in input order."""
+        """Embed in length-sorted batches; rows come back in input order.
+
+        Sorting by length keeps padding low, and batches of long passages are made smaller
+        (about BATCH_CHARS characters a batch): attention memory grows with the square of the
+        length, and a full batch of 512-token passages would take gigabytes.
+        """
         import numpy as np
 
         self.load()
@@ -157,17 +163,19 @@ class Embedder:
         prefix = self.spec.prefix(kind)
         order = sorted(range(len(texts)), key=lambda i: len(texts[i]), reverse=True)
         out = np.zeros((len(texts), self.dim), dtype=np.float32)
-        step = batch_size * 4  # a progress tick every few batches
-        for i in range(0, len(order), step):
-            idx = order[i : i + step]
+        i = 0
+        while i < len(order):
+            size = max(1, min(batch_size, BATCH_CHARS // max(1, len(texts[order[i]]))))
+            idx = order[i : i + size]
             vecs = self._model.encode(
                 [prefix + texts[j] for j in idx],
-                batch_size=batch_size,
+                batch_size=size,
                 normalize_embeddings=True,
                 convert_to_numpy=True,
                 show_progress_bar=False,
             )
             out[idx] = vecs.astype(np.float32, copy=False)
+            i += size
             if progress:
-                progress(min(i + step, len(order)), len(order))
+                progress(i, len(order))
         return out
