@@ -4,6 +4,9 @@ The window is cut from a readable rendering of the markdown (links become their 
 drop out, whitespace folds) that keeps a map back to body offsets; LaTeX stays as written. The
 rendering is a few regular expressions rather than a markdown parser because the parsers in
 reach (markdown-it) report line numbers, not the character offsets the map needs.
+
+Snippets are on the path of every query (ten per page), so the rendering is cached per body and
+its offset map holds one anchor per markup edit rather than one entry per character.
 """
 
 from __future__ import annotations
@@ -11,8 +14,7 @@ from __future__ import annotations
 import bisect
 import re
 from dataclasses import dataclass
-
-from index.tokenize import normalize
+from functools import lru_cache
 
 WIDTH = 120
 
@@ -45,40 +47,71 @@ class Snippet:
         }
 
 
-def readable(markdown: str) -> tuple[str, list[int]]:
-    """Plain text and, for each of its characters, the offset of its source in `markdown`."""
+@dataclass(frozen=True, slots=True)
+class Readable:
+    """Plain text plus anchors: plain[a:] starts at markdown[src[i]] for a = plain_at[i]."""
+
+    text: str
+    plain_at: tuple[int, ...]
+    src: tuple[int, ...]
+    low: str  # text lowercased, same length, for finding terms
+
+    def source(self, i: int) -> int:
+        """The markdown offset of plain character `i`."""
+        k = bisect.bisect_right(self.plain_at, i) - 1
+        return self.src[k] + (i - self.plain_at[k])
+
+    def plain(self, source_offset: int) -> int:
+        """The first plain character at or after markdown offset `source_offset`."""
+        k = max(0, bisect.bisect_right(self.src, source_offset) - 1)
+        return min(len(self.text), self.plain_at[k] + max(0, source_offset - self.src[k]))
+
+
+@lru_cache(maxsize=512)
+def render(markdown: str) -> Readable:
     out: list[str] = []
-    where: list[int] = []
+    plain_at: list[int] = [0]
+    src: list[int] = [0]
+    n = 0  # characters written so far
     pos = 0
     for m in _MARKUP.finditer(markdown):
         out.append(markdown[pos : m.start()])
-        where.extend(range(pos, m.start()))
-        keep = m["link"] or m["auto"]
-        if keep is not None:
-            group = "link" if m["link"] is not None else "auto"
-            out.append(keep)
-            where.extend(range(m.start(group), m.end(group)))
+        n += m.start() - pos
+        group = "link" if m["link"] is not None else ("auto" if m["auto"] is not None else None)
+        if group is not None:
+            plain_at.append(n)
+            src.append(m.start(group))
+            out.append(m[group])
+            n += len(m[group])
         elif m.group().isspace():
+            plain_at.append(n)
+            src.append(m.start())
             out.append(" ")
-            where.append(m.start())
+            n += 1
         pos = m.end()
+        plain_at.append(n)
+        src.append(pos)
     out.append(markdown[pos:])
-    where.extend(range(pos, len(markdown)))
-    return "".join(out), where
+    text = "".join(out)
+    low = text.lower()
+    if len(low) != len(text):  # a few characters lowercase to two (İ): keep those as they are
+        low = "".join(c if len(c.lower()) != 1 else c.lower() for c in text)
+    return Readable(text, tuple(plain_at), tuple(src), low)
 
 
-def _occurrences(low: str, term: str) -> list[int]:
+def _occurrences(low: str, term: str, lo: int, hi: int) -> list[int]:
+    """Start offsets of `term` in low[lo:hi]; an ASCII word only where it stands whole."""
     found = []
-    ascii_word = term.isascii() and term[:1].isalnum()
-    i = low.find(term)
+    whole = term.isascii() and term[:1].isalnum()
+    i = low.find(term, lo, hi)
     while i >= 0:
         end = i + len(term)
-        if not ascii_word or (
-            (i == 0 or not low[i - 1].isascii() or not low[i - 1].isalnum())
-            and (end == len(low) or not low[end].isascii() or not low[end].isalnum())
+        if not whole or (
+            (i == 0 or not (low[i - 1].isascii() and low[i - 1].isalnum()))
+            and (end == len(low) or not (low[end].isascii() and low[end].isalnum()))
         ):
             found.append(i)
-        i = low.find(term, i + 1)
+        i = low.find(term, i + 1, hi)
     return found
 
 
@@ -103,20 +136,17 @@ def make_snippet(
 
     `within` restricts the window to a span of the body (a semantic hit's passage).
     """
-    plain, where = readable(body)
+    doc = render(body)
+    plain = doc.text
     if not plain:
         return Snippet("")
     lo, hi = 0, len(plain)
     if within is not None:
-        lo = bisect.bisect_left(where, within[0])
-        hi = max(lo + 1, bisect.bisect_left(where, within[1]))
-    low = normalize(plain)
-    terms = sorted({normalize(t).strip() for t in terms if t and t.strip()}, key=len, reverse=True)
+        lo = doc.plain(within[0])
+        hi = max(lo + 1, doc.plain(within[1]))
     hits: list[tuple[int, int, str]] = []
-    for term in terms:
-        for i in _occurrences(low, term):
-            if lo <= i < hi:
-                hits.append((i, i + len(term), term))
+    for term in {t.strip().lower() for t in terms if t and t.strip()}:
+        hits.extend((i, i + len(term), term) for i in _occurrences(doc.low, term, lo, hi))
     hits.sort()
     start = lo
     if hits:
@@ -153,6 +183,5 @@ def make_snippet(
         for s, e, _ in hits
         if s < start + len(text) and e > start
     ]
-    return Snippet(
-        prefix + text + suffix, tuple(_merge(spans)), where[start] if start < len(where) else 0
-    )
+    offset = doc.source(start) if start < len(plain) else 0
+    return Snippet(prefix + text + suffix, tuple(_merge(spans)), offset)

@@ -1,4 +1,4 @@
-from search.snippets import make_snippet, readable
+from search.snippets import make_snippet, render
 
 
 def test_readable_drops_markup_and_maps_offsets():
@@ -6,12 +6,12 @@ def test_readable_drops_markup_and_maps_offsets():
         "见[这篇文章](https://kexue.fm/archives/1)的**结论**。"
         '[![](a.png)](a.png "点击查看原图")\n\n## 小节\n$x_1$'
     )
-    text, where = readable(md)
-    assert text == "见这篇文章的结论。 小节 $x_1$"
-    assert len(where) == len(text)
-    for i, ch in enumerate(text):
+    doc = render(md)
+    assert doc.text == "见这篇文章的结论。 小节 $x_1$"
+    for i, ch in enumerate(doc.text):
         if ch != " ":
-            assert md[where[i]] == ch
+            assert md[doc.source(i)] == ch
+            assert doc.plain(doc.source(i)) == i
 
 
 def test_window_prefers_the_densest_region():
