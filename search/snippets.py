@@ -150,14 +150,21 @@ def make_snippet(
     hits.sort()
     start = lo
     if hits:
-        best = -1.0
-        starts = [h[0] for h in hits]
-        for i, (s, _, _) in enumerate(hits):
-            j = bisect.bisect_right(starts, s + width - 10)
-            seen = {h[2] for h in hits[i:j]}
-            score = sum(1.0 + len(t) / 4 for t in seen)
+        # Slide a window over the matches, scoring the distinct terms inside it.
+        best, score, j = -1.0, 0.0, 0
+        inside: dict[str, int] = {}
+        for s, _, term in hits:
+            while j < len(hits) and hits[j][0] <= s + width - 10:
+                t = hits[j][2]
+                inside[t] = inside.get(t, 0) + 1
+                if inside[t] == 1:
+                    score += 1.0 + len(t) / 4
+                j += 1
             if score > best:
                 best, start = score, s
+            inside[term] -= 1
+            if inside[term] == 0:
+                score -= 1.0 + len(term) / 4
         # Open the window a little before the first match, at a sentence start when one is near.
         anchor = start
         back = max(lo, start - width // 4)
