@@ -70,7 +70,7 @@ class Searcher:
         self._lock = threading.RLock()
         self._meta: dict[int, PostMeta] | None = None
         self._retriever: LexicalRetriever | None = None
-        self._semantic: SemanticRetriever | None = None
+        self._vectors: SemanticRetriever | None = None
         self._embedder = Embedder(spec, threads=None) if spec else None
         self._model_error: str | None = None
         # Notes about the last search (a mode that fell back, say), for front ends to show.
@@ -192,12 +192,12 @@ class Searcher:
 
     def _semantic_retriever(self) -> SemanticRetriever:
         with self._lock:
-            if self._semantic is None:
+            if self._vectors is None:
                 from search.semantic import SemanticRetriever
 
                 vectors = VectorIndex.open(self.data.vectors)
-                self._semantic = SemanticRetriever(vectors, self.store.chunk_table())
-            return self._semantic
+                self._vectors = SemanticRetriever(vectors, self.store.chunk_table())
+            return self._vectors
 
     def similar(self, post_id: int, limit: int = 5) -> list[Hit]:
         """Posts related to `post_id`, best first, without the post itself."""
