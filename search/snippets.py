@@ -170,14 +170,17 @@ def make_snippet(
         back = max(lo, start - width // 4)
         cut = [m.end() for m in _BOUNDARY.finditer(plain, back, start)]
         start = cut[-1] if cut else back
-        # Never open inside inline math: step back to its `$` when it is near, else past it.
-        if plain.count("$", 0, start) % 2:
-            opening = plain.rfind("$", lo, start)
-            closing = plain.find("$", start)
+        # Never open inside math: step back to its opening `$`/`$$` when it is near, else past
+        # its end.
+        displays = plain.count("$$", 0, start)
+        mark = "$$" if displays % 2 else "$"
+        if mark == "$$" or (plain.count("$", 0, start) - 2 * displays) % 2:
+            opening = plain.rfind(mark, lo, start)
+            closing = plain.find(mark, start)
             if opening >= 0 and start - opening <= width * 2 // 3:
                 start = opening
             elif 0 <= closing < anchor:
-                start = closing + 1
+                start = closing + len(mark)
     while start < hi and plain[start] == " ":
         start += 1
     end = min(len(plain), start + width)

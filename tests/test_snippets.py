@@ -46,3 +46,10 @@ def test_window_does_not_open_inside_inline_math():
     assert formula in make_snippet(body, ["rope"]).text
     narrow = make_snippet(body, ["rope"], width=40).text
     assert narrow.count("$") % 2 == 0
+
+
+def test_window_does_not_open_inside_display_math():
+    formula = "$$\\sum_{i=1}^n \\left[q_i k_i^* e^{\\text{i}(m-n)\\theta_i}\\right]$$"
+    body = "开头。" * 60 + formula + "这一性质保证了外推。" + "结尾。" * 30
+    text = make_snippet(body, ["外推"], width=60).text
+    assert text.count("$$") % 2 == 0
