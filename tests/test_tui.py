@@ -1,0 +1,488 @@
+"""The terminal UI, driven headless: Pilot tests of behaviour and SVG snapshots of the layout.
+
+Snapshots live in tests/__snapshots__/test_tui/; after a deliberate layout change, review the
+new pictures and accept them with `pytest tests/test_tui.py --snapshot-update`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from textual.pilot import Pilot
+from textual.widgets import Input, Select
+
+from corpus.readers import read_source
+from index.errors import DataError
+from index.indexer import Indexer
+from index.paths import DataDir
+from search.api import Searcher
+from tui.app import FilterState, SearchApp
+from tui.widgets import HelpScreen, PostView, QueryInput, ReaderScreen, ResultList, fold
+
+pytestmark = pytest.mark.anyio
+
+FIXTURE_POSTS = Path(__file__).parent / "fixtures" / "posts.jsonl"
+MISSING = Path("/nonexistent/kexue-search-data")
+
+
+class LexicalSearcher(Searcher):
+    """The fixture index as it is today: no vectors (pinned, so a later default can't move
+    the snapshots)."""
+
+    @property
+    def has_vectors(self) -> bool:
+        return False
+
+
+class VectorSearcher(Searcher):
+    """Pretends to have vectors; `warm_up` succeeds or fails on request, `search` records modes
+    and answers lexically."""
+
+    fail_with: str | None = None
+
+    def __init__(self, *args: object) -> None:
+        super().__init__(*args)  # type: ignore[arg-type]
+        self.modes: list[str] = []
+        self.loaded = False
+
+    @property
+    def has_vectors(self) -> bool:
+        return True
+
+    @property
+    def model_loaded(self) -> bool:
+        return self.loaded
+
+    def warm_up(self) -> None:
+        if self.fail_with:
+            raise DataError(self.fail_with)
+        self.loaded = True
+
+    def search(self, query: str, limit: int = 10, mode: str = "hybrid", **kw: object):  # type: ignore[override]
+        self.modes.append(mode)
+        return super().search(query, limit, "lexical", **kw)  # type: ignore[arg-type]
+
+
+@pytest.fixture(scope="module")
+def anyio_backend() -> str:
+    return "asyncio"
+
+
+@pytest.fixture(scope="module")
+def data_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    data = DataDir(tmp_path_factory.mktemp("tui-data"))
+    with Indexer(data) as indexer:
+        indexer.run(read_source(FIXTURE_POSTS), vectors=False)
+    return data.root
+
+
+@pytest.fixture(scope="module")
+def searcher(data_root: Path) -> Iterator[LexicalSearcher]:
+    with LexicalSearcher.open(data_root) as s:
+        yield s
+
+
+def make_app(searcher: Searcher, **kw: object) -> SearchApp:
+    return SearchApp(searcher=searcher, steady=True, debounce=0.02, preview_delay=0.01, **kw)  # type: ignore[arg-type]
+
+
+async def idle(pilot: Pilot, *, quiet_rounds: int = 3) -> None:
+    """Wait until no search or preview is due for a few rounds in a row."""
+    app = pilot.app
+    assert isinstance(app, SearchApp)
+    quiet = 0
+    for _ in range(400):
+        await pilot.pause(0.02)
+        quiet = 0 if app.busy() else quiet + 1
+        if quiet >= quiet_rounds:
+            return
+    raise AssertionError("the app never settled")
+
+
+async def type_query(pilot: Pilot, text: str) -> None:
+    await pilot.press(*text)
+    await idle(pilot)
+
+
+def titles(app: SearchApp) -> list[str]:
+    return [h.title for h in app.hits]
+
+
+def preview_post_id(app: SearchApp) -> int | None:
+    post = app.query_one("#preview", PostView).post
+    return post.id if post else None
+
+
+# -- behaviour ------------------------------------------------------------------------------
+async def test_types_a_chinese_query_and_shows_results(searcher: Searcher) -> None:
+    app = make_app(searcher)
+    async with app.run_test(size=(100, 30)) as pilot:
+        await idle(pilot)
+        assert app.hits == []
+        assert "Type to search 18 posts" in str(app.query_one("#notice").render())
+        await type_query(pilot, "扩散")
+        assert set(titles(app)) == {"从去噪角度理解扩散模型DDPM", "条件扩散：用类别标签控制生成"}
+        assert app.status_text() == "2 results · lexical · relevance"
+        assert app.model_text() == "lexical only: no vector index"
+        assert preview_post_id(app) == app.hits[0].post_id
+        assert app.query_one("#results").display and not app.query_one("#notice").display
+        await pilot.press(*["backspace"] * 2, *"月食")
+        await idle(pilot)
+        assert titles(app) == ["月全食观测记录"] and preview_post_id(app) == 1016
+
+
+async def test_each_keystroke_supersedes_the_last_search(searcher: Searcher) -> None:
+    app = SearchApp(searcher=searcher, steady=True, debounce=0.3)
+    async with app.run_test(size=(100, 30)) as pilot:
+        await idle(pilot)
+        await pilot.press(*"RoPE")
+        assert app.hits == []  # still within the debounce: nothing searched yet
+        await pilot.press("backspace", *"外推")
+        await idle(pilot)
+        assert app.query_text == "RoP外推"
+        assert app.hits and all("RoPE" not in h.title or "外推" in h.title for h in app.hits[:1])
+
+
+async def test_move_through_results_with_keys(searcher: Searcher) -> None:
+    app = make_app(searcher)
+    async with app.run_test(size=(100, 30)) as pilot:
+        await type_query(pilot, "RoPE")
+        assert len(app.hits) >= 2
+        results = app.query_one("#results", ResultList)
+        await pilot.press("down")  # from the box (no history yet) into the results
+        assert app.focused is results and results.highlighted == 0
+        await pilot.press("j")
+        await idle(pilot)
+        assert results.highlighted == 1
+        assert preview_post_id(app) == app.hits[1].post_id
+        await pilot.press("k", "up")  # up from the first result goes back to the box
+        assert isinstance(app.focused, QueryInput)
+        await pilot.press("enter")
+        assert app.focused is results
+        await pilot.press("slash")
+        assert isinstance(app.focused, QueryInput)
+
+
+async def test_preview_scrolls_to_the_matched_passage(searcher: Searcher) -> None:
+    app = make_app(searcher)
+    async with app.run_test(size=(80, 16)) as pilot:
+        app.query_one("#query", Input).value = '"Scaled RoPE"'
+        await idle(pilot)
+        [hit] = app.hits
+        assert hit.post_id == 1001 and hit.snippet.offset > 0
+        view = app.query_one("#preview", PostView)
+        marked = view.query(".-match")
+        assert len(marked) == 1 and "NTK-aware" in (marked.first().source or "")
+        assert view.scroll_y > 0
+
+
+async def test_open_a_post_and_come_back(searcher: Searcher) -> None:
+    app = make_app(searcher)
+    async with app.run_test(size=(100, 30)) as pilot:
+        await type_query(pilot, "牛顿迭代")
+        await pilot.press("enter", "enter")
+        await idle(pilot)
+        assert isinstance(app.screen, ReaderScreen)
+        assert app.screen.post.title == "用牛顿迭代计算矩阵平方根"
+        body = app.screen.query_one(PostView).query_one(".post-body")
+        assert "Newton-Schulz" in body.source  # type: ignore[attr-defined]
+        await pilot.press("y")
+        assert app.clipboard == "https://kexue.fm/archives/1012"
+        await pilot.press("escape")
+        await pilot.pause()
+        assert not isinstance(app.screen, ReaderScreen)
+        assert app.focused is app.query_one("#results")
+        assert "牛顿迭代" in app.query_one("#query", QueryInput).history
+
+
+async def test_modes_cycle_and_say_when_they_fall_back(searcher: Searcher) -> None:
+    app = make_app(searcher)
+    async with app.run_test(size=(100, 30)) as pilot:
+        await type_query(pilot, "梯度")
+        assert app.mode == "lexical"
+        await pilot.press("enter", "m")
+        await idle(pilot)
+        assert app.mode == "semantic"
+        assert "semantic→lexical" in app.status_text()
+        message = str(app.query_one("#message").render())
+        assert "no vector index" in message and "lexical" in message
+        await pilot.press("m")
+        await idle(pilot)
+        assert app.mode == "hybrid"
+        await pilot.press("m")
+        await idle(pilot)
+        assert app.mode == "lexical" and not app.query_one("#message").display
+
+
+async def test_sort_newest_first(searcher: Searcher) -> None:
+    app = make_app(searcher)
+    async with app.run_test(size=(100, 30)) as pilot:
+        await type_query(pilot, "优化")
+        await pilot.press("enter", "s")
+        await idle(pilot)
+        dates = [h.date for h in app.hits]
+        assert len(dates) >= 3 and dates == sorted(dates, reverse=True)
+        assert "newest first" in app.status_text()
+
+
+async def test_filter_bar_category_tag_and_years(searcher: Searcher) -> None:
+    app = make_app(searcher)
+    async with app.run_test(size=(100, 30)) as pilot:
+        await type_query(pilot, "矩阵")
+        assert {h.category for h in app.hits} > {"数学研究"}
+        await pilot.press("enter", "f")
+        assert app.focused is app.query_one("#category")
+        app.query_one("#category", Select).value = "数学研究"
+        await idle(pilot)
+        assert app.hits and {h.category for h in app.hits} == {"数学研究"}
+        assert "category:数学研究" in app.status_text()
+        app.query_one("#since", Input).focus()
+        await type_query(pilot, "2022")
+        assert app.filters == FilterState(category="数学研究", since="2022")
+        assert [h.post_id for h in app.hits] == [1012]
+        # A filter alone lists its posts, without query text.
+        app.query_one("#query", Input).value = ""
+        await idle(pilot)
+        assert {h.post_id for h in app.hits} == {1012, 1018}
+
+
+async def test_filter_from_the_command_palette(searcher: Searcher) -> None:
+    app = make_app(searcher)
+    async with app.run_test(size=(100, 30)) as pilot:
+        await idle(pilot)
+        commands = {c.title: c for c in app.get_system_commands(app.screen)}
+        commands["Filter tag: 扩散"].callback()
+        await idle(pilot)
+        assert {h.post_id for h in app.hits} == {1005, 1006}
+        assert app.query_one("#tag", Select).value == "扩散"
+        assert app.query_one("#filters").has_class("-visible")
+        commands["Filter: clear"].callback()
+        await idle(pilot)
+        assert app.hits == [] and app.filters == FilterState()
+
+
+async def test_related_posts_and_back(searcher: Searcher) -> None:
+    app = make_app(searcher)
+    async with app.run_test(size=(100, 30)) as pilot:
+        await type_query(pilot, "DDPM")
+        before = [h.post_id for h in app.hits]
+        await pilot.press("enter", "r")
+        await idle(pilot)
+        assert app.related_to is not None and app.related_to.post_id == before[0]
+        assert before[0] not in [h.post_id for h in app.hits]
+        assert 1006 in [h.post_id for h in app.hits]
+        assert "related to 《从去噪角度理解扩散模型DDPM》" in app.status_text()
+        await pilot.press("escape")
+        await idle(pilot)
+        assert app.related_to is None and [h.post_id for h in app.hits] == before
+
+
+async def test_query_history_on_up_and_down(searcher: Searcher) -> None:
+    app = make_app(searcher)
+    async with app.run_test(size=(100, 30)) as pilot:
+        box = app.query_one("#query", QueryInput)
+        for query in ("RoPE", "扩散"):
+            box.value = ""
+            await type_query(pilot, query)
+            await pilot.press("enter", "slash")
+        box.value = ""
+        await type_query(pilot, "草稿")
+        await pilot.press("up")
+        assert box.value == "扩散"
+        await pilot.press("up", "up")
+        assert box.value == "RoPE"
+        await pilot.press("down")
+        assert box.value == "扩散"
+        await pilot.press("down")
+        assert box.value == "草稿"
+        await idle(pilot)
+        await pilot.press("down")  # past the newest: into the results (if any)
+        assert box.value == "草稿"
+
+
+async def test_bad_query_is_reported_not_fatal(searcher: Searcher) -> None:
+    app = make_app(searcher)
+    async with app.run_test(size=(100, 30)) as pilot:
+        await type_query(pilot, "RoPE since:2023-13")
+        assert app.hits == []
+        notice = str(app.query_one("#notice").render())
+        assert "can't read that query" in notice and "bad date" in notice
+        await pilot.press(*["backspace"] * 14)
+        await idle(pilot)
+        assert app.hits
+
+
+async def test_missing_index_says_how_to_build_one() -> None:
+    app = SearchApp(MISSING, steady=True)
+    async with app.run_test(size=(100, 30)) as pilot:
+        await idle(pilot)
+        notice = str(app.query_one("#notice").render())
+        assert "No index to search" in notice
+        assert f"search --data-dir {MISSING} index" in notice
+        await pilot.press("q")
+        await pilot.pause()
+    assert app.return_code == 0
+
+
+async def test_opens_a_data_dir_in_the_background(data_root: Path) -> None:
+    app = SearchApp(data_root, steady=True, debounce=0.02)
+    async with app.run_test(size=(100, 30)) as pilot:
+        await type_query(pilot, "月食")
+        assert titles(app) == ["月全食观测记录"]
+        assert app.searcher is not None
+    app.searcher.close()
+
+
+async def test_model_loads_in_the_background(data_root: Path) -> None:
+    searcher = VectorSearcher.open(data_root)
+    app = make_app(searcher)
+    async with app.run_test(size=(100, 30)) as pilot:
+        await type_query(pilot, "梯度")
+        assert app.model_state == "ready" and app.model_text() == "model ready"
+        assert app.mode == "hybrid" and searcher.modes[-1] == "hybrid"
+    searcher.close()
+
+
+async def test_model_that_cannot_load_falls_back_to_lexical(data_root: Path) -> None:
+    searcher = VectorSearcher.open(data_root)
+    searcher.fail_with = "model files missing"
+    app = make_app(searcher)
+    async with app.run_test(size=(100, 30)) as pilot:
+        await type_query(pilot, "梯度")
+        assert app.model_state == "failed"
+        assert app.model_text() == "model unavailable: lexical only"
+        assert searcher.modes and set(searcher.modes) == {"lexical"}
+        assert app.status_text().endswith("hybrid→lexical · relevance")
+        notes = [n.message for n in app._notifications]
+        assert any("model could not load: model files missing; using lexical" in n for n in notes)
+    searcher.close()
+
+
+async def test_help_screen_lists_the_keys(searcher: Searcher) -> None:
+    app = make_app(searcher)
+    async with app.run_test(size=(100, 30)) as pilot:
+        await type_query(pilot, "RoPE")
+        await pilot.press("f1")  # F1 works while typing, where ? would be typed
+        assert isinstance(app.screen, HelpScreen)
+        await pilot.press("escape", "enter", "question_mark")
+        assert isinstance(app.screen, HelpScreen)
+        await pilot.press("question_mark")
+        assert not isinstance(app.screen, HelpScreen)
+        await pilot.press("f1")  # F1 also works away from the box
+        assert isinstance(app.screen, HelpScreen)
+
+
+async def test_open_in_browser_without_one_copies_the_url(
+    searcher: Searcher, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    opened: list[str] = []
+    app = make_app(searcher)
+    async with app.run_test(size=(100, 30)) as pilot:
+        await type_query(pilot, "月食")
+        monkeypatch.setattr(app, "launch_browser", lambda url: opened.append(url) or True)
+        await pilot.press("enter", "o")
+        await pilot.pause(0.1)
+        assert opened == ["https://kexue.fm/archives/1016"]
+        monkeypatch.setattr(app, "launch_browser", lambda url: False)
+        await pilot.press("o")
+        await pilot.pause(0.1)
+        assert app.clipboard == "https://kexue.fm/archives/1016"
+
+
+async def test_narrow_terminal_keeps_the_list_only(searcher: Searcher) -> None:
+    app = make_app(searcher)
+    async with app.run_test(size=(60, 20)) as pilot:
+        await type_query(pilot, "扩散")
+        assert app.query_one("#results").display
+        assert not app.query_one("#preview").display
+        await pilot.resize_terminal(100, 30)
+        await idle(pilot)
+        assert app.size.width == 100 and not app.has_class("-narrow")
+        assert app.query_one("#preview").display
+
+
+async def test_enter_before_results_arrive_still_lands_on_them(searcher: Searcher) -> None:
+    app = SearchApp(searcher=searcher, steady=True, debounce=0.5)
+    async with app.run_test(size=(100, 30)) as pilot:
+        await idle(pilot)
+        await pilot.press(*"梯度", "enter")
+        await idle(pilot)
+        assert app.hits and app.focused is app.query_one("#results")
+
+
+def test_result_card_highlights_matched_terms(searcher: Searcher) -> None:
+    from rich.cells import cell_len
+    from rich.console import Console
+
+    from tui.widgets import HIGHLIGHT, HitCard
+
+    [hit] = searcher.search("扩散 tag:条件生成", mode="lexical")
+    assert hit.snippet.highlights
+    console = Console(width=32, record=True, color_system="truecolor")
+    console.print(HitCard(1, hit))
+    lines = console.export_text().splitlines()
+    assert lines[0] == " 1 条件扩散：用类别标签控制生成"
+    assert len(lines) == 4  # title, metadata, two snippet lines at most
+    assert all(cell_len(line) <= 32 for line in lines)
+    marked = [seg.text for seg in console.render(HitCard(1, hit)) if seg.style == HIGHLIGHT]
+    assert marked and set(marked) <= {"扩散", "扩", "散"}
+
+
+def test_fold_breaks_between_chinese_characters() -> None:
+    from rich.text import Text
+
+    lines = fold(Text("扩散模型（Diffusion Model）先逐步给图片加噪"), 12)
+    # Words stay whole, Chinese fills each line, nothing is wider than 12 cells.
+    assert [x.plain for x in lines] == ["扩散模型（", "Diffusion", "Model）先逐", "步给图片加噪"]
+    assert [line.plain for line in fold(Text("a" * 30), 12)] == ["a" * 12, "a" * 12, "a" * 6]
+
+
+# -- snapshots ------------------------------------------------------------------------------
+def snapshot_app(searcher: Searcher) -> SearchApp:
+    return SearchApp(searcher=searcher, steady=True, debounce=0.01, preview_delay=0.01)
+
+
+def typing(*keys: str):
+    async def run_before(pilot: Pilot) -> None:
+        await idle(pilot)
+        for key in keys:
+            await pilot.press(key)
+            if len(key) > 1:  # a named key (enter, down): let it take effect
+                await idle(pilot)
+        await idle(pilot)
+
+    return run_before
+
+
+def test_snapshot_results_wide(snap_compare, searcher: Searcher) -> None:
+    assert snap_compare(snapshot_app(searcher), terminal_size=(100, 30), run_before=typing(*"扩散"))
+
+
+def test_snapshot_results_80x24(snap_compare, searcher: Searcher) -> None:
+    keys = [*"RoPE 外推", "enter", "down"]
+    assert snap_compare(snapshot_app(searcher), terminal_size=(80, 24), run_before=typing(*keys))
+
+
+def test_snapshot_reader(snap_compare, searcher: Searcher) -> None:
+    keys = [*"NTK-aware", "enter", "enter"]
+    assert snap_compare(snapshot_app(searcher), terminal_size=(80, 24), run_before=typing(*keys))
+
+
+def test_snapshot_filters_and_help(snap_compare, searcher: Searcher) -> None:
+    async def run_before(pilot: Pilot) -> None:
+        app = pilot.app
+        assert isinstance(app, SearchApp)
+        await idle(pilot)
+        app.set_filters(FilterState(category="数学研究", since="2020"))
+        await idle(pilot)
+        await pilot.press("tab", "question_mark")
+        await pilot.pause()
+
+    assert snap_compare(snapshot_app(searcher), terminal_size=(100, 30), run_before=run_before)
+
+
+def test_snapshot_missing_index(snap_compare) -> None:
+    app = SearchApp(MISSING, steady=True)
+    assert snap_compare(app, terminal_size=(80, 24), run_before=typing())

@@ -1,0 +1,106 @@
+#!/usr/bin/env bash
+# Drive the real TUI inside tmux, as a user would: type a Chinese query, read a post, come back,
+# quit. Checks what a terminal actually shows (capture-pane), including that wide characters
+# keep the results | preview divider in one column. Exit status 0 = pass; skips without tmux.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+if ! command -v tmux >/dev/null 2>&1; then
+  echo "tui_tmux: SKIPPED: tmux is not installed (apt-get install -y tmux)"
+  exit 0
+fi
+
+export LANG=C.UTF-8 LC_ALL=C.UTF-8
+PY=.venv/bin/python
+SEARCH=.venv/bin/search
+work=$(mktemp -d)
+session="kexue-tui-$$"
+socket="$work/tmux.sock"
+tmx() { tmux -u -S "$socket" -f /dev/null "$@"; }
+cleanup() {
+  tmx kill-server >/dev/null 2>&1 || true
+  rm -rf "$work"
+}
+trap cleanup EXIT
+
+screen() { tmx capture-pane -p -t "$session"; }
+
+fail() {
+  echo "tui_tmux: FAILED: $1"
+  echo "----- screen -----"
+  screen || true
+  echo "------------------"
+  exit 1
+}
+
+# wait_for TEXT [SECONDS]: poll the screen until it shows TEXT.
+wait_for() {
+  local text=$1 limit=${2:-15} start=$SECONDS
+  until screen | grep -qF -- "$text"; do
+    if ((SECONDS - start >= limit)); then
+      fail "no \"$text\" on screen after ${limit}s"
+    fi
+    sleep 0.1
+  done
+}
+
+wait_gone() {
+  local text=$1 limit=${2:-10} start=$SECONDS
+  while screen | grep -qF -- "$text"; do
+    if ((SECONDS - start >= limit)); then
+      fail "\"$text\" still on screen after ${limit}s"
+    fi
+    sleep 0.1
+  done
+}
+
+"$SEARCH" --quiet --data-dir "$work/data" index --no-vectors tests/fixtures/posts.jsonl
+
+if "$SEARCH" tui --help >/dev/null 2>&1; then
+  cmd="$SEARCH --data-dir '$work/data' tui"
+else
+  cmd="$PY -m tui --data-dir '$work/data'"
+fi
+
+started=$(date +%s.%N)
+tmx new-session -d -s "$session" -x 100 -y 30 \
+  "env TERM=xterm-256color COLORTERM=truecolor $cmd; echo \"EXITED \$?\"; sleep 60"
+
+wait_for "Search 18 posts" 20
+ready=$(date +%s.%N)
+echo "tui_tmux: usable after $("$PY" -c "print(f'{$ready - $started:.2f}')")s"
+
+# A Chinese query, typed key by key.
+tmx send-keys -t "$session" -l "扩散"
+wait_for "2 results"
+wait_for "从去噪角度理解扩散模型DDPM"
+wait_for "条件扩散：用类别标签控制生成"
+
+# Wide characters must not push the divider between results and preview out of its column.
+screen | "$PY" -c '
+import sys
+from rich.cells import cell_len
+rows = [line for line in sys.stdin if "▏" in line and "palette" not in line]  # not the footer
+cols = {cell_len(line[: line.index("▏")]) for line in rows}
+if len(cols) != 1:
+    sys.exit(f"divider in columns {sorted(cols)}")
+' || fail "results and preview are misaligned"
+
+# Into the results (the footer then lists the browsing keys), open the first post full screen,
+# then back.
+tmx send-keys -t "$session" Enter
+wait_for "r Related"
+tmx send-keys -t "$session" Enter
+wait_for "esc Back"
+wait_for "https://kexue.fm/archives/1006"
+tmx send-keys -t "$session" Escape
+wait_gone "esc Back"
+wait_for "2 results"
+
+# j moves to the second result; its post shows in the preview.
+tmx send-keys -t "$session" j
+wait_for "https://kexue.fm/archives/1005"
+
+tmx send-keys -t "$session" q
+wait_for "EXITED 0"
+echo "tui_tmux: passed"
