@@ -1,0 +1,63 @@
+"""Helpers shared by the benchmarks in bench/: paths, timing summaries, sizes, memory."""
+
+from __future__ import annotations
+
+import os
+import resource
+import sys
+import time
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+import numpy as np
+
+REPO = Path(__file__).resolve().parents[1]
+SHARED = REPO.parent / "shared"
+DEFAULT_CORPUS = SHARED / "corpus" / "kexue-posts.jsonl"
+DEFAULT_QUERIES = SHARED / "eval" / "dev-queries.jsonl"
+
+
+def require_file(path: Path, what: str) -> Path:
+    """The path if it is a file; otherwise exit with a one-line message."""
+    if not path.is_file():
+        sys.exit(f"bench: {what} not found at {path} (pass another with --{what} PATH)")
+    return path
+
+
+def timed_ms(fn: Callable[[], object]) -> float:
+    """Wall time of one call, in milliseconds."""
+    started = time.perf_counter()
+    fn()
+    return (time.perf_counter() - started) * 1000.0
+
+
+def summary(samples_ms: Sequence[float]) -> dict[str, float]:
+    """p50, p95 and mean of latency samples (ms), with the sample count."""
+    arr = np.asarray(samples_ms, dtype=float)
+    if arr.size == 0:
+        return {"n": 0, "p50": float("nan"), "p95": float("nan"), "mean": float("nan")}
+    return {
+        "n": int(arr.size),
+        "p50": float(np.percentile(arr, 50)),
+        "p95": float(np.percentile(arr, 95)),
+        "mean": float(arr.mean()),
+    }
+
+
+def tree_size(path: Path) -> int:
+    """Bytes in a file or in every file under a folder (0 when it is missing)."""
+    if path.is_file():
+        return path.stat().st_size
+    if path.is_dir():
+        return sum(f.stat().st_size for f in path.rglob("*") if f.is_file())
+    return 0
+
+
+def peak_rss_mb(who: int = resource.RUSAGE_SELF) -> float:
+    """Peak resident set size in MiB (ru_maxrss is KiB on Linux, bytes on macOS)."""
+    peak = resource.getrusage(who).ru_maxrss
+    return peak / (1024 * 1024) if sys.platform == "darwin" else peak / 1024
+
+
+def cores() -> int:
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
