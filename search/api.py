@@ -261,24 +261,26 @@ class Searcher:
             mode = "lexical"
         lexical: list[tuple[int, float]] = []
         semantic: list[SemanticHit] = []
+        # Newest-first orders the best DEPTH matches by date, not just the first page.
+        single = limit if sort == "relevance" else max(limit, DEPTH)
         if mode != "semantic" or not parsed.has_text:
-            lexical = self._lexical(parsed, limit if mode == "lexical" else max(limit, DEPTH))
+            lexical = self._lexical(parsed, single if mode == "lexical" else max(limit, DEPTH))
         if mode != "lexical" and parsed.has_text:
-            semantic = self._semantic(parsed, limit if mode == "semantic" else max(limit, DEPTH))
+            semantic = self._semantic(parsed, single if mode == "semantic" else max(limit, DEPTH))
         if mode == "hybrid" and semantic:
             ranked = self._fuse(parsed, lexical, semantic)
         elif semantic:
             ranked = [(h.post_id, h.score) for h in semantic]
         else:
             ranked = lexical
+        if sort == "date":
+            never = dt.date.min
+            ranked = sorted(ranked, key=lambda r: self.meta[r[0]].date or never, reverse=True)
         ranked = ranked[:limit]
         lex_pos = {pid: (i, s) for i, (pid, s) in enumerate(lexical, 1)}
         sem_pos = {h.post_id: (i, h.score) for i, h in enumerate(semantic, 1)}
         passages = {h.post_id: h.passage for h in semantic}
-        hits = self._hits(parsed, ranked, passages, lex_pos, sem_pos, explain=explain)
-        if sort == "date":
-            hits.sort(key=lambda h: h.date or dt.date.min, reverse=True)
-        return hits
+        return self._hits(parsed, ranked, passages, lex_pos, sem_pos, explain=explain)
 
     def _semantic_ready(self) -> bool:
         """True when semantic retrieval can run; otherwise a warning says why."""

@@ -37,7 +37,9 @@ def test_index_summary_then_nothing_to_do(tmp_path):
     assert "18 new" in first.stderr
     again = run("index", "--no-vectors", str(FIXTURE_POSTS), data=tmp_path)
     assert again.returncode == 0 and "Nothing to do: 18 posts unchanged" in again.stderr
-    as_json = json.loads(run("index", "--no-vectors", "--json", str(FIXTURE_POSTS), data=tmp_path).stdout)
+    as_json = json.loads(
+        run("index", "--no-vectors", "--json", str(FIXTURE_POSTS), data=tmp_path).stdout
+    )
     assert as_json["unchanged"] == 18 and as_json["new"] == 0
 
 

@@ -22,8 +22,8 @@ def test_hand_computed_example():
 
 def test_cutoffs_and_empty_rankings():
     relevant = {1: 2}
-    assert score_query(list(range(2, 12)) + [1], relevant)["recall@10"] == 0.0
-    assert score_query(list(range(2, 12)) + [1], relevant)["recall@100"] == 1.0
+    assert score_query([*list(range(2, 12)), 1], relevant)["recall@10"] == 0.0
+    assert score_query([*list(range(2, 12)), 1], relevant)["recall@100"] == 1.0
     assert score_query([], relevant) == {"ndcg@10": 0, "mrr@10": 0, "recall@10": 0, "recall@100": 0}
 
 

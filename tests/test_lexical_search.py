@@ -126,3 +126,10 @@ def test_hybrid_without_vectors_falls_back_and_says_so(searcher):
     hits = searcher.search("RoPE", mode="hybrid")
     assert hits[0].post_id == 1001
     assert any("searching lexically" in w for w in searcher.warnings)
+
+
+def test_newest_first_orders_all_good_matches_not_just_the_first_page(searcher):
+    everything = searcher.search("模型", mode="lexical", limit=50)
+    newest = searcher.search("模型", mode="lexical", sort="date", limit=2)
+    expected = sorted(everything, key=lambda h: h.date, reverse=True)[:2]
+    assert [h.post_id for h in newest] == [h.post_id for h in expected]

@@ -45,7 +45,9 @@ def embedder():
 def build(root, embedder, items=None):
     data = DataDir(root)
     with Indexer(data) as ix:
-        report = ix.run(items if items is not None else read_source(FIXTURE_POSTS), embedder=embedder)
+        report = ix.run(
+            items if items is not None else read_source(FIXTURE_POSTS), embedder=embedder
+        )
     return data, report
 
 
@@ -164,7 +166,9 @@ def test_cli_semantic_query_embed_and_similar(data, tmp_path):
         cmd = [sys.executable, "-m", "search.cli", "--data-dir", str(data.root), *args]
         return subprocess.run(cmd, capture_output=True, text=True, timeout=300)
 
-    result = run("query", "square root of the dimension in attention", "--mode", "semantic", "--json")
+    result = run(
+        "query", "square root of the dimension in attention", "--mode", "semantic", "--json"
+    )
     assert result.returncode == 0, result.stderr
     assert json.loads(result.stdout)[0]["post_id"] == 1009
     npy = tmp_path / "v.npy"
