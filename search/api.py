@@ -340,15 +340,15 @@ class Searcher:
             fused = fuse_rrf([lexical, sem], k=RRF_K)
         else:
             fused = fuse_convex(lexical, sem, CONVEX_ALPHA)
-        pinned = self._exact(parsed, lexical)
-        if not pinned:
+        exact = set(self._exact(parsed, lexical))
+        if not exact:
             return fused
-        scores = dict(fused)
-        return [(d, scores.get(d, 0.0)) for d in pinned] + [x for x in fused if x[0] not in pinned]
+        # Exact matches first, in fused order among themselves.
+        return [x for x in fused if x[0] in exact] + [x for x in fused if x[0] not in exact]
 
     def _exact(self, parsed: ParsedQuery, lexical: list[tuple[int, float]]) -> list[int]:
-        """Posts that hold the typed words verbatim (title; or body, for long queries), in
-        lexical order."""
+        """Posts among the lexical hits that hold the typed words verbatim (in a title; or in
+        a body, for long queries)."""
         text = " ".join(parsed.words)
         if not text.strip() or self._retriever is None:
             return []
