@@ -242,14 +242,15 @@ class Indexer:
         if vectors is None:
             dim = matrix.shape[1] if len(passages) else embedder.dim
             vectors = VectorIndex.create(path, dim, kind)
-        elif len(passages) and matrix.shape[1] != vectors.dim:
-            raise ModelMismatchError(
-                f"vectors of {spec.key} have {matrix.shape[1]} dimensions, "
-                f"the index {vectors.dim}; run: search index --rebuild"
-            )
+        else:
+            if len(passages) and matrix.shape[1] != vectors.dim:
+                raise ModelMismatchError(
+                    f"vectors of {spec.key} have {matrix.shape[1]} dimensions, "
+                    f"the index {vectors.dim}; run: search index --rebuild"
+                )
+            vectors.remove(store.chunk_ids(stale))  # a fresh index has nothing to remove
         first = max(store.max_chunk_id(), int(vectors.ids().max(initial=0))) + 1
         ids = np.arange(first, first + len(passages), dtype=np.int64)
-        vectors.remove(store.chunk_ids(stale))
         vectors.add(ids, matrix)
         vectors.save()
         rows = [

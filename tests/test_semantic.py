@@ -191,3 +191,5 @@ def test_hnsw_option_rebuilds_from_cache(tmp_path, embedder):
         s._embedder = embedder
         assert top(s, "why divide the attention logits by sqrt(d)", "semantic")[0] == 1009
         assert s.stats()["passages"] == len(s._semantic_retriever().chunks)
+        hits = s.search("attention", mode="semantic", category="数学研究")
+        assert hits and all(h.category == "数学研究" for h in hits)  # filtered HNSW search
