@@ -451,15 +451,24 @@ def evaluate_cmd(obj: Context, queries: Path, mode: str, as_json: bool) -> None:
     table = Table(title=f"{queries.name}: {len(judged)} queries", title_justify="left")
     table.add_column("type")
     table.add_column("n", justify="right")
+    table.add_column("metric")
     for m in modes:
-        for metric in METRICS:
-            table.add_column(f"{m}\n{metric}", justify="right")
+        table.add_column(m, justify="right")
     first = results[modes[0]]
-    rows = [("all", len(judged), {m: r.overall for m, r in results.items()})]
-    rows += [(t, n, {m: r.by_type[t] for m, r in results.items()}) for t, n in first.counts.items()]
-    for name, n, per_mode in rows:
-        cells = [f"{per_mode[m][metric]:.3f}" for m in modes for metric in METRICS]
-        table.add_row(name, str(n), *cells, style="bold" if name == "all" else None)
+    groups = [("all", len(judged), {m: r.overall for m, r in results.items()})]
+    groups += [
+        (t, n, {m: r.by_type[t] for m, r in results.items()}) for t, n in first.counts.items()
+    ]
+    for name, n, per_mode in groups:
+        for i, metric in enumerate(METRICS):
+            table.add_row(
+                name if i == 0 else "",
+                str(n) if i == 0 else "",
+                metric,
+                *(f"{per_mode[m][metric]:.3f}" for m in modes),
+                style="bold" if name == "all" and i == 0 else None,
+                end_section=i == len(METRICS) - 1,
+            )
     out.print(table)
 
 

@@ -2,8 +2,9 @@
 
 BM25 cannot match "steepest descent" to 最速下降, and the multilingual model only partly
 bridges the languages. A glossary of the field's terms (index/data/glossary.tsv, written for
-this project) maps English phrases to the blog's Chinese words; they are added to the lexical
-query of a query written without Chinese. Longest phrases win; a plural "s" is forgiven.
+this project) maps English phrases to the blog's Chinese words; for a query written without
+Chinese they are added to the lexical query, and to the text the semantic side embeds.
+Longest phrases win; a plural "s" is forgiven.
 """
 
 from __future__ import annotations
