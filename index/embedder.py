@@ -7,10 +7,12 @@ e5 or not, works the same way once its prefixes are recorded in the manifest.
 
 from __future__ import annotations
 
+import ctypes
 import os
 import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from functools import cache
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -80,6 +82,25 @@ def resolve_model(
     if not install:
         raise DataError(f"model {model_id} is not installed (run: search model install)")
     return str(install_model(models_dir(), model_id, progress=say))
+
+
+@cache
+def _malloc_trim() -> Callable[[int], int] | None:
+    try:
+        return ctypes.CDLL("libc.so.6").malloc_trim
+    except (OSError, AttributeError):  # not glibc
+        return None
+
+
+def _release_freed_memory() -> None:
+    """Hand freed heap back to the OS after a batch.
+
+    Batches of every shape leave glibc's heap fragmented: embedding the shared corpus grew the
+    process from 0.9 to 3 GB without this, and stays near 1.1 GB with it (bench/).
+    """
+    trim = _malloc_trim()
+    if trim is not None:
+        trim(0)
 
 
 class Embedder:
@@ -175,6 +196,7 @@ class Embedder:
                 show_progress_bar=False,
             )
             out[idx] = vecs.astype(np.float32, copy=False)
+            _release_freed_memory()
             i += size
             if progress:
                 progress(i, len(order))
