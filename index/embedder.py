@@ -25,7 +25,7 @@ DEFAULT_MODEL = "intfloat/multilingual-e5-small"
 MODELS_ENV = "KEXUE_SEARCH_MODELS"
 Kind = Literal["query", "passage"]
 BATCH_CHARS = 8000  # characters per embedding batch (see Embedder.encode)
-TRIM_CHARS = 20000  # characters embedded between heap trims (see _release_freed_memory)
+TRIM_ABOVE_BYTES = 2_000_000_000  # resident size past which freed heap is trimmed
 
 
 def models_dir() -> Path:
@@ -93,18 +93,26 @@ def _malloc_trim() -> Callable[[int], int] | None:
         return None
 
 
+def _resident_bytes() -> int | None:
+    try:
+        with open("/proc/self/statm", "rb") as fh:
+            return int(fh.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+    except (OSError, ValueError, IndexError):
+        return None
+
+
 def _release_freed_memory() -> None:
-    """Hand freed heap back to the OS every few batches.
+    """Hand freed heap back to the OS once the process has grown past TRIM_ABOVE_BYTES.
 
     Batches of every shape leave glibc's heap fragmented: embedding the shared corpus grew the
-    process from 0.9 to 3.1 GB without this, and peaked at 1.5 GB with a trim after every
-    batch, which cost 15-25% of the speed (the pages given back must be faulted in again).
-    Trimming every TRIM_CHARS characters (two or three batches) costs about 7%. A fixed mmap
-    threshold also stopped the growth but made embedding 50% slower; capping malloc arenas did
-    not help.
+    process from 0.9 to 3.1 GB. Trimming after every batch kept it at 1.5 GB but cost 15-25% of
+    the speed (the pages given back must be faulted in again), so it happens only when the
+    process is past the budget. A fixed mmap threshold also stopped the growth but made
+    embedding 50% slower; capping malloc arenas did not help.
     """
     trim = _malloc_trim()
-    if trim is not None:
+    resident = _resident_bytes()
+    if trim is not None and (resident is None or resident > TRIM_ABOVE_BYTES):
         trim(0)
 
 
@@ -189,7 +197,7 @@ class Embedder:
         prefix = self.spec.prefix(kind)
         order = sorted(range(len(texts)), key=lambda i: len(texts[i]), reverse=True)
         out = np.zeros((len(texts), self.dim), dtype=np.float32)
-        i = since_trim = 0
+        i = 0
         while i < len(order):
             size = max(1, min(batch_size, BATCH_CHARS // max(1, len(texts[order[i]]))))
             idx = order[i : i + size]
@@ -201,10 +209,7 @@ class Embedder:
                 show_progress_bar=False,
             )
             out[idx] = vecs.astype(np.float32, copy=False)
-            since_trim += size
-            if since_trim * len(texts[order[i]]) >= TRIM_CHARS:
-                _release_freed_memory()
-                since_trim = 0
+            _release_freed_memory()
             i += size
             if progress:
                 progress(i, len(order))
