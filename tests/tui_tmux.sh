@@ -33,26 +33,19 @@ fail() {
   exit 1
 }
 
-# wait_for TEXT [SECONDS]: poll the screen until it shows TEXT.
-wait_for() {
-  local text=$1 limit=${2:-15} start=$SECONDS
-  until screen | grep -qF -- "$text"; do
+# until_screen shows|hides TEXT [SECONDS]: poll the screen until TEXT appears or disappears.
+until_screen() {
+  local want=$1 text=$2 limit=${3:-15} start=$SECONDS
+  while true; do
+    if screen | grep -qF -- "$text"; then [ "$want" = shows ] && return; else [ "$want" = hides ] && return; fi
     if ((SECONDS - start >= limit)); then
-      fail "no \"$text\" on screen after ${limit}s"
+      fail "screen still not $want \"$text\" after ${limit}s"
     fi
     sleep 0.1
   done
 }
-
-wait_gone() {
-  local text=$1 limit=${2:-10} start=$SECONDS
-  while screen | grep -qF -- "$text"; do
-    if ((SECONDS - start >= limit)); then
-      fail "\"$text\" still on screen after ${limit}s"
-    fi
-    sleep 0.1
-  done
-}
+wait_for() { until_screen shows "$@"; }
+wait_gone() { until_screen hides "$@"; }
 
 "$SEARCH" --quiet --data-dir "$work/data" index --no-vectors tests/fixtures/posts.jsonl
 
