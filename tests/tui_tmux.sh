@@ -39,7 +39,7 @@ until_screen() {
   while true; do
     if screen | grep -qF -- "$text"; then [ "$want" = shows ] && return; else [ "$want" = hides ] && return; fi
     if ((SECONDS - start >= limit)); then
-      fail "screen still not $want \"$text\" after ${limit}s"
+      fail "waited ${limit}s for the screen to ${want%s} \"$text\""
     fi
     sleep 0.1
   done
