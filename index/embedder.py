@@ -1,8 +1,9 @@
 """The embedding model: which one, where it lives, and turning texts into unit vectors.
 
-sentence-transformers and torch are imported only when a model is actually loaded, so lexical
-paths stay fast. Prefixes are applied here (not through model prompts) so that any model,
-e5 or not, works the same way once its prefixes are recorded in the manifest.
+The runtime is imported only when a model is actually loaded, so lexical paths stay fast; the
+default ONNX runtime never imports torch at all (index/onnxmodel.py says why). Prefixes are
+applied here (not through model prompts) so that any model, e5 or not, works the same way once
+its prefixes are recorded in the manifest.
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ if TYPE_CHECKING:
 DEFAULT_MODEL = "intfloat/multilingual-e5-small"
 MODELS_ENV = "KEXUE_SEARCH_MODELS"
 Kind = Literal["query", "passage"]
+Backend = Literal["onnx", "torch"]
 BATCH_CHARS = 8000  # characters per embedding batch (see Embedder.encode)
 TRIM_ABOVE_BYTES = 2_000_000_000  # resident size past which freed heap is trimmed
 
@@ -45,12 +47,17 @@ class ModelSpec:
     model_id: str = DEFAULT_MODEL
     query_prefix: str = "query: "
     passage_prefix: str = "passage: "
-    # int8 dynamic quantization of the linear layers: ~2x faster on CPU (measured in bench/).
+    # int8 dynamic quantization of the linear layers: ~2.5x faster on CPU (measured in bench/).
     quantize: bool = True
+    # onnx: ONNX Runtime on an exported graph (fast to load, no torch; see index/onnxmodel.py).
+    # torch: sentence-transformers itself, for models whose graph does not export.
+    backend: Backend = "onnx"
 
     @property
     def key(self) -> str:
-        return f"{self.model_id}|{'int8' if self.quantize else 'fp32'}"
+        """Names the vectors: fp32 vectors are the same whichever runtime made them."""
+        precision = f"{self.backend}-int8" if self.quantize else "fp32"
+        return f"{self.model_id}|{precision}"
 
     def to_manifest(self) -> dict[str, Any]:
         return {
@@ -58,11 +65,17 @@ class ModelSpec:
             "query_prefix": self.query_prefix,
             "passage_prefix": self.passage_prefix,
             "quantize": self.quantize,
+            "backend": self.backend,
         }
 
     @classmethod
     def from_manifest(cls, d: dict[str, Any]) -> ModelSpec:
-        return cls(d["model_id"], d["query_prefix"], d["passage_prefix"], bool(d["quantize"]))
+        backend = d.get("backend", "torch")  # manifests before the ONNX runtime
+        if backend not in ("onnx", "torch"):
+            raise DataError(f"unknown embedding backend {backend!r} in the index manifest")
+        return cls(
+            d["model_id"], d["query_prefix"], d["passage_prefix"], bool(d["quantize"]), backend
+        )
 
     def prefix(self, kind: Kind) -> str:
         return self.query_prefix if kind == "query" else self.passage_prefix
@@ -116,6 +129,17 @@ def _release_freed_memory() -> None:
         trim(0)
 
 
+def quiet_transformers() -> None:
+    """transformers draws a progress bar and logs while loading weights: not on our stderr."""
+    os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
+    os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
+    os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+    import transformers
+
+    transformers.logging.disable_progress_bar()
+    transformers.logging.set_verbosity_error()
+
+
 class Embedder:
     """Loads the model on first use; thread-safe; returns L2-normalized float32 rows."""
 
@@ -136,10 +160,12 @@ class Embedder:
 
     def _load(self, say: Callable[[str], None] | None) -> Any:
         path = resolve_model(self.spec.model_id, say=say)
-        # transformers draws a progress bar and logs while loading weights: not on our stderr.
-        os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
-        os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
-        os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+        if self.spec.backend == "onnx":
+            from index.onnxmodel import OnnxEncoder, export_onnx
+
+            export_onnx(Path(path), quantized=self.spec.quantize, say=say)
+            return OnnxEncoder(Path(path), quantized=self.spec.quantize, threads=self.threads)
+        quiet_transformers()
         try:
             import torch
             from sentence_transformers import SentenceTransformer
@@ -150,10 +176,6 @@ class Embedder:
         if self.threads:
             torch.set_num_threads(self.threads)
         try:
-            import transformers
-
-            transformers.logging.disable_progress_bar()
-            transformers.logging.set_verbosity_error()
             model = SentenceTransformer(path, device="cpu")
         except Exception as exc:
             raise DataError(f"cannot load the embedding model from {path}: {exc}") from None
@@ -172,6 +194,8 @@ class Embedder:
     def dim(self) -> int:
         self.load()
         model = self._model
+        if self.spec.backend == "onnx":
+            return int(model.dim)
         getter = getattr(model, "get_embedding_dimension", None)
         return int(getter() if getter else model.get_sentence_embedding_dimension())
 
@@ -183,11 +207,12 @@ class Embedder:
         batch_size: int = 32,
         progress: Callable[[int, int], None] | None = None,
     ) -> np.ndarray:
-        """Embed in length-sorted batches; rows come back in input order.
+        """Unit vectors, rows in input order (ONNX: one text per call; torch: batches).
 
-        Sorting by length keeps padding low, and batches of long passages are made smaller
-        (about BATCH_CHARS characters a batch): attention memory grows with the square of the
-        length, and a full batch of 512-token passages would take gigabytes.
+        torch batches are sorted by length, which keeps padding low, and batches of long
+        passages are made smaller (about BATCH_CHARS characters a batch): attention memory
+        grows with the square of the length, and a full batch of 512-token passages would take
+        gigabytes.
         """
         import numpy as np
 
@@ -195,6 +220,13 @@ class Embedder:
         if not texts:
             return np.zeros((0, self.dim), dtype=np.float32)
         prefix = self.spec.prefix(kind)
+        if self.spec.backend == "onnx":  # one text per call: see index/onnxmodel.py
+            out = np.zeros((len(texts), self.dim), dtype=np.float32)
+            for i, text in enumerate(texts):
+                out[i] = self._model.encode(prefix + text)
+                if progress:
+                    progress(i + 1, len(texts))
+            return out
         order = sorted(range(len(texts)), key=lambda i: len(texts[i]), reverse=True)
         out = np.zeros((len(texts), self.dim), dtype=np.float32)
         i = 0

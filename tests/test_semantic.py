@@ -177,7 +177,7 @@ def test_cli_semantic_query_embed_and_similar(data, tmp_path):
     similar = run("similar", "1001", "--json")
     assert json.loads(similar.stdout)[0]["post_id"] == 1002
     stats = json.loads(run("stats", "--json").stdout)
-    assert stats["model"] == "intfloat/multilingual-e5-small|int8" and stats["passages"] > 18
+    assert stats["model"] == "intfloat/multilingual-e5-small|onnx-int8" and stats["passages"] > 18
 
 
 def test_hnsw_option_rebuilds_from_cache(tmp_path, embedder):
