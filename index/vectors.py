@@ -106,10 +106,11 @@ class VectorIndex:
         keep = ids[0] >= 0
         return scores[0][keep], ids[0][keep]
 
-    def reconstruct(self, ids: list[int]) -> np.ndarray:
+    def reconstruct(self, ids: list[int] | np.ndarray) -> np.ndarray:
+        """The stored vectors of these passage ids, one row each (one FAISS call)."""
         import numpy as np
 
-        return np.vstack([self.index.reconstruct(int(i)) for i in ids])
+        return self.index.reconstruct_batch(np.asarray(ids, dtype=np.int64))
 
     def save(self) -> None:
         self.path.mkdir(parents=True, exist_ok=True)

@@ -37,9 +37,11 @@ Mode = Literal["hybrid", "lexical", "semantic"]
 Sort = Literal["relevance", "date"]
 MODES: tuple[str, ...] = ("hybrid", "lexical", "semantic")
 
-# Hybrid fusion, chosen on the 60 dev queries with bench/tune_fusion.py. nDCG@10 (lexical 0.826,
-# semantic 0.780 alone): convex α=0.4/0.5/0.6 -> 0.859/0.861/0.858, RRF k=10/30/60 ->
-# 0.859/0.865/0.860; z-score or 3σ normalization instead of min-max moved it by under 0.005.
+# Hybrid fusion, chosen on the 60 dev queries with bench/tune_fusion.py. nDCG@10 with posts
+# scored by their best passage only (lexical 0.826, semantic 0.780 alone): convex
+# α=0.4/0.5/0.6 -> 0.859/0.861/0.858, RRF k=10/30/60 -> 0.859/0.865/0.860; z-score or 3σ
+# normalization instead of min-max moved it by under 0.005. With the best few passages
+# (search/semantic.py; semantic 0.809 alone) convex α=0.4/0.5/0.6 -> 0.854/0.864/0.854.
 # Convex α=0.5 is in the flat middle of its range, keeps score gaps (a clear lexical winner
 # stays first) where RRF sees only ranks, and does best on English queries (0.74 vs 0.71).
 FUSION = "convex"  # "convex" | "rrf"

@@ -1,0 +1,62 @@
+"""How passages become post scores: real FAISS, hand-made vectors (no model needed)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from index.vectors import VectorIndex
+from search.semantic import SUPPORT_PASSAGES, SUPPORT_WEIGHT, SemanticRetriever, post_score
+
+
+def test_post_score_weights_the_best_passage_and_its_support():
+    scores = np.array([0.9, 0.7, 0.5, 0.1])
+    support = sum(scores[1 : 1 + SUPPORT_PASSAGES]) / SUPPORT_PASSAGES
+    expected = (0.9 + SUPPORT_WEIGHT * support) / (1 + SUPPORT_WEIGHT)
+    assert post_score(scores) == pytest.approx(expected)
+    assert post_score(np.array([0.8])) == pytest.approx(0.8)  # a short post: its best counts
+    assert post_score(np.array([0.8, 0.8, 0.8, 0.8])) == pytest.approx(0.8)
+
+
+def _unit(v):
+    v = np.asarray(v, dtype=np.float32)
+    return v / np.linalg.norm(v)
+
+
+def _retriever(tmp_path, passages):
+    """passages: {chunk_id: (post_id, vector)}"""
+    index = VectorIndex.create(tmp_path, dim=3)
+    ids = np.array(list(passages), np.int64)
+    index.add(ids, np.vstack([_unit(v) for _, v in passages.values()]))
+    chunks = {c: (post, i * 10, i * 10 + 9) for i, (c, (post, _)) in enumerate(passages.items())}
+    return SemanticRetriever(index, chunks)
+
+
+def test_a_post_on_the_topic_throughout_beats_a_single_mention(tmp_path):
+    query = _unit([1, 0, 0])
+    r = _retriever(
+        tmp_path,
+        {
+            # post 1: one passage very close to the query, the rest elsewhere
+            1: (1, [1, 0.05, 0]), 2: (1, [0, 1, 0]), 3: (1, [0, 0, 1]),
+            # post 2: three passages all fairly close
+            4: (2, [1, 0.3, 0]), 5: (2, [1, 0.35, 0]), 6: (2, [1, 0, 0.3]),
+            # post 3: unrelated
+            7: (3, [0, 1, 1]),
+        },
+    )
+    hits = r.search(query, 3)
+    assert [h.post_id for h in hits] == [2, 1, 3]
+    assert hits[1].passage == (0, 9)  # the snippet is still the post's best passage
+    assert hits[0].score < 1.0
+
+
+def test_candidates_are_scored_on_all_their_passages_and_filters_hold(tmp_path):
+    query = _unit([1, 0, 0])
+    passages = {i: (i, [0.2, 1, (i % 7) / 10]) for i in range(1, 400)}  # 399 off-topic posts
+    passages[500] = (7, [1, 0, 0])
+    r = _retriever(tmp_path, passages)
+    assert r.search(query, 1)[0].post_id == 7
+    allowed = r.search(query, 5, allowed=[3, 4])
+    assert {h.post_id for h in allowed} == {3, 4}
+    assert r.search(query, 5, allowed=[10_000]) == []
