@@ -4,11 +4,12 @@
 
 Measured in one run, on this machine, side by side:
 - baseline: plain fp32 `SentenceTransformer.encode` of every passage (batch 32);
-- ours: `search index` from scratch (int8 dynamic quantization, length-sorted batches, vector
-  cache, FAISS), as a subprocess, with its wall time and peak memory;
+- ours: `search index` from scratch (the default ONNX Runtime int8 graph, vector cache,
+  FAISS), as a subprocess, with its wall time and peak memory;
 - quality: dev-set nDCG@10 of semantic and hybrid search with our vectors and with the
   baseline's fp32 vectors (the same passages, loaded through the vector cache);
 - re-indexing after one post changes (in-process with the model loaded, and as a cold CLI run);
+- a first hybrid query as a cold CLI run;
 - warm query latency p50/p95 per mode over the dev queries.
 `--sample N` embeds only the first N posts (a quick look; the targets are for the full corpus).
 """
@@ -63,7 +64,7 @@ def main() -> int:
     from corpus.post import Post
     from corpus.readers import read_source
     from index.chunking import chunk_post
-    from index.embedder import Embedder, ModelSpec, resolve_model
+    from index.embedder import Embedder, ModelSpec, quiet_transformers, resolve_model
     from index.indexer import Indexer
     from index.paths import DataDir
     from index.store import Store
@@ -85,10 +86,36 @@ def main() -> int:
     }
     say = (lambda *a: None) if args.json else (lambda *a: print(*a, file=sys.stderr, flush=True))
 
+    # Ours first: the real CLI from scratch, in a child process. First, because a child forked
+    # from a process holding the baseline model would report that process's memory as its own.
+    ours = work / "ours"
+    say("ours: search index from scratch …")
+    seconds, _ = cli(ours, "index", str(corpus))
+    r["ours_seconds"] = seconds
+    r["ours_passages_per_s"] = len(texts) / seconds
+    r["ours_peak_rss_mb"] = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
+
+    # Cold CLI runs (median of 3), also before this process loads the baseline model: forking
+    # a process that holds it adds a second to a child's start.
+    changed = posts[len(posts) // 2]
+    cold_index, cold_query, updated = [], [], []
+    for n in range(3):
+        edit = Post.from_dict({**changed.to_dict(), "body": f"{changed.body}\n\n（第{n}次修改。）"})
+        one = work / f"one-{n}.jsonl"
+        one.write_text(json.dumps(edit.to_dict(), ensure_ascii=False) + "\n")
+        seconds, done = cli(ours, "index", "--json", str(one))
+        cold_index.append(seconds)
+        updated.append(json.loads(done.stdout)["vectors_updated"])
+        seconds, _ = cli(ours, "query", "--mode", "hybrid", f"旋转位置编码的外推 {n}")
+        cold_query.append(seconds)
+    r["reindex_one_cli_seconds"] = statistics.median(cold_index)
+    r["reindex_one_cli_vectors_updated"] = max(updated)
+    r["first_query_cli_seconds"] = statistics.median(cold_query)
+
     # Baseline: plain fp32 encode, in this process.
-    import torch
     from sentence_transformers import SentenceTransformer
 
+    quiet_transformers()
     path = resolve_model(ModelSpec().model_id)
     say(f"baseline: fp32 encode of {len(texts)} passages …")
     model = SentenceTransformer(path, device="cpu")
@@ -96,22 +123,14 @@ def main() -> int:
     base = model.encode(["passage: " + t for t in texts], batch_size=32, normalize_embeddings=True)
     r["baseline_seconds"] = time.perf_counter() - start
     r["baseline_passages_per_s"] = len(texts) / r["baseline_seconds"]
+    r["speedup"] = r["baseline_seconds"] / r["ours_seconds"]
     del model
-
-    # Ours: the real CLI from scratch, in a child process (its peak memory is the child's).
-    ours = work / "ours"
-    say("ours: search index from scratch …")
-    seconds, _ = cli(ours, "index", str(corpus))
-    r["ours_seconds"] = seconds
-    r["ours_passages_per_s"] = len(texts) / seconds
-    r["speedup"] = r["baseline_seconds"] / seconds
-    r["ours_peak_rss_mb"] = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
 
     # The same index with the baseline's fp32 vectors, through the vector cache.
     fp32 = work / "fp32"
     cli(fp32, "index", "--no-vectors", str(corpus))
     store = Store.open(DataDir(fp32).store)
-    spec32 = ModelSpec(quantize=False)
+    spec32 = ModelSpec(quantize=False, backend="torch")  # queries too: sentence-transformers fp32
     store.cache_vectors(
         spec32.key,
         ((c.hash, v.astype(np.float32).tobytes()) for c, v in zip(passages, base, strict=True)),
@@ -122,7 +141,7 @@ def main() -> int:
 
     queries = load_queries(args.queries)
     quality: dict[str, dict[str, float]] = {}
-    for name, root in (("int8", ours), ("fp32", fp32)):
+    for name, root in (("onnx int8", ours), ("st fp32", fp32)):
         with Searcher.open(root) as s:
             for mode in ("lexical", "semantic", "hybrid"):
                 res = evaluate(
@@ -136,7 +155,7 @@ def main() -> int:
                 }
     r["quality"] = quality
 
-    # One changed post: in-process with the model already loaded, then as a cold CLI run.
+    # One changed post, in-process with the model already loaded.
     changed = posts[len(posts) // 2]
     edited = Post.from_dict(
         {**changed.to_dict(), "body": changed.body + "\n\n（补记：这一段是基准测试加的。）"}
@@ -148,12 +167,6 @@ def main() -> int:
         report = ix.run([edited], embedder=embedder)
     r["reindex_one_warm_seconds"] = time.perf_counter() - start
     r["reindex_one_vectors_updated"] = report.vectors_updated
-    edited2 = Post.from_dict(
-        {**changed.to_dict(), "body": changed.body + "\n\n（补记：第二次修改。）"}
-    )
-    one = work / "one.jsonl"
-    one.write_text(json.dumps(edited2.to_dict(), ensure_ascii=False) + "\n")
-    r["reindex_one_cli_seconds"], _ = cli(ours, "index", str(one))
 
     # Warm latency per mode.
     latency: dict[str, dict[str, float]] = {}
@@ -170,7 +183,6 @@ def main() -> int:
                     times.append((time.perf_counter() - t0) * 1000)
             latency[mode] = {"p50": statistics.median(times), "p95": percentile(times, 95)}
     r["latency_ms"] = latency
-    r["torch_threads"] = torch.get_num_threads()
 
     if args.json:
         print(json.dumps(r, indent=2, ensure_ascii=False))
@@ -182,13 +194,14 @@ def main() -> int:
         f"  embed from scratch   baseline fp32 encode {r['baseline_seconds']:7.1f} s  ({r['baseline_passages_per_s']:.1f} passages/s)"
     )
     print(
-        f"                       search index (int8)  {r['ours_seconds']:7.1f} s  ({r['ours_passages_per_s']:.1f} passages/s, whole CLI run)"
+        f"                       search index (onnx)  {r['ours_seconds']:7.1f} s  ({r['ours_passages_per_s']:.1f} passages/s, whole CLI run)"
     )
     print(f"                       speedup              {r['speedup']:7.2f}x   (target ≥ 2x)")
     print(f"  peak memory (index)  {r['ours_peak_rss_mb']:7.0f} MB          (target < 3000 MB)")
     print(
-        f"  one changed post     {r['reindex_one_warm_seconds']:7.2f} s warm, {r['reindex_one_cli_seconds']:.2f} s as a cold CLI run (target < 3 s)"
+        f"  one changed post     {r['reindex_one_warm_seconds']:7.2f} s warm, {r['reindex_one_cli_seconds']:.2f} s as a cold CLI run, median of 3 (target < 3 s; {r['reindex_one_cli_vectors_updated']} post re-embedded)"
     )
+    print(f"  first hybrid query   {r['first_query_cli_seconds']:7.2f} s as a cold CLI run, median of 3")
     print("  quality on dev       nDCG@10  MRR@10  R@10   R@100  english nDCG@10")
     for name, q in quality.items():
         print(
