@@ -143,9 +143,13 @@ def quiet_transformers() -> None:
 class Embedder:
     """Loads the model on first use; thread-safe; returns L2-normalized float32 rows."""
 
-    def __init__(self, spec: ModelSpec, *, threads: int | None = None) -> None:
+    def __init__(
+        self, spec: ModelSpec, *, threads: int | None = None, throughput: bool = False
+    ) -> None:
+        """`throughput`: tuned for bulk embedding (indexing) rather than query latency."""
         self.spec = spec
         self.threads = threads
+        self.throughput = throughput
         self._model: Any = None
         self._lock = threading.Lock()
 
@@ -164,7 +168,9 @@ class Embedder:
             from index.onnxmodel import OnnxEncoder, export_onnx
 
             export_onnx(Path(path), quantized=self.spec.quantize, say=say)
-            return OnnxEncoder(Path(path), quantized=self.spec.quantize, threads=self.threads)
+            return OnnxEncoder(
+                Path(path), quantized=self.spec.quantize, threads=self.threads, spin=self.throughput
+            )
         quiet_transformers()
         try:
             import torch

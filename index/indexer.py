@@ -197,7 +197,7 @@ class Indexer:
         kind = kind or recorded_kind  # type: ignore[assignment]
         if kind != recorded_kind:
             rebuild = True
-        embedder = embedder or Embedder(spec)
+        embedder = embedder or Embedder(spec, throughput=True)
         path = self.data.vectors
         vectors = None
         if not rebuild and current is not None and VectorIndex.exists(path):

@@ -132,3 +132,32 @@ def test_pooling_modes(tmp_path):
     _write_folder(tmp_path / "c", {"word_embedding_dimension": 4, "pooling_mode_max_tokens": True})
     with pytest.raises(DataError, match="--backend torch"):
         pooling(tmp_path / "c")
+
+
+def test_manifest_records_the_runtime():
+    spec = ModelSpec(backend="torch", quantize=False)
+    assert ModelSpec.from_manifest(spec.to_manifest()) == spec
+    assert spec.key.endswith("|fp32") and ModelSpec().key.endswith("|onnx-int8")
+    old = {k: v for k, v in ModelSpec().to_manifest().items() if k != "backend"}
+    assert ModelSpec.from_manifest(old).backend == "torch"  # indexes built before ONNX
+    with pytest.raises(DataError, match="backend"):
+        ModelSpec.from_manifest({**old, "backend": "tpu"})
+
+
+@pytest.mark.model
+def test_torch_backend_indexes_and_searches(tmp_path, folder):
+    from corpus.readers import read_source
+    from index.indexer import Indexer
+    from index.paths import DataDir
+    from search import Searcher
+    from tests.conftest import FIXTURE_POSTS
+
+    data = DataDir(tmp_path / "d")
+    spec = ModelSpec(backend="torch")
+    with Indexer(data) as ix:
+        ix.run(read_source(FIXTURE_POSTS), vectors=False)
+        assert ix.sync_vectors(spec) == 18
+    with Searcher.open(data.root) as s:
+        assert s.spec == spec  # queries are embedded by the runtime that built the index
+        hits = s.search("why divide the attention logits by sqrt(d)", mode="semantic")
+        assert hits[0].post_id == 1009

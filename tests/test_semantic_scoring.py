@@ -6,16 +6,18 @@ import numpy as np
 import pytest
 
 from index.vectors import VectorIndex
-from search.semantic import SUPPORT_PASSAGES, SUPPORT_WEIGHT, SemanticRetriever, post_score
+from search.semantic import SUPPORT_PASSAGES, SUPPORT_WEIGHT, SemanticRetriever, post_scores
 
 
 def test_post_score_weights_the_best_passage_and_its_support():
     scores = np.array([0.9, 0.7, 0.5, 0.1])
     support = sum(scores[1 : 1 + SUPPORT_PASSAGES]) / SUPPORT_PASSAGES
     expected = (0.9 + SUPPORT_WEIGHT * support) / (1 + SUPPORT_WEIGHT)
-    assert post_score(scores) == pytest.approx(expected)
-    assert post_score(np.array([0.8])) == pytest.approx(0.8)  # a short post: its best counts
-    assert post_score(np.array([0.8, 0.8, 0.8, 0.8])) == pytest.approx(0.8)
+    assert post_scores(scores)[0] == pytest.approx(expected)
+    assert post_scores(np.array([0.8]))[0] == pytest.approx(0.8)  # a short post: its best counts
+    assert post_scores(np.array([0.8, np.nan, np.nan]))[0] == pytest.approx(0.8)
+    rows = np.array([[0.9, 0.7, 0.5], [0.8, 0.8, 0.8]])
+    np.testing.assert_allclose(post_scores(rows), [expected, 0.8])
 
 
 def _unit(v):
