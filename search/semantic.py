@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass
+from functools import cached_property
 
 import numpy as np
 
@@ -23,6 +24,16 @@ PASSAGES_PER_POST = 8
 # cosines all sit near 0.8, so counting a missing passage as 0 would bury every short post.
 SUPPORT_PASSAGES = 2
 SUPPORT_WEIGHT = 0.75
+
+
+@dataclass(frozen=True, slots=True)
+class _Layout:
+    """Every passage vector in one matrix, rows grouped by post, and where each post's are."""
+
+    matrix: np.ndarray  # one row per passage
+    chunk_ids: np.ndarray  # the passage id of each row
+    table: np.ndarray  # (posts, most passages) row numbers; padded with len(matrix)
+    post_row: dict[int, int]  # post id -> its row in `table`
 
 
 @dataclass(frozen=True, slots=True)
@@ -61,29 +72,24 @@ class SemanticRetriever:
         self.by_post: dict[int, list[int]] = defaultdict(list)
         for chunk_id, (post_id, _, _) in sorted(chunks.items()):
             self.by_post[post_id].append(chunk_id)
-        self._matrix: np.ndarray | None = None
 
-    def _layout(self) -> tuple[np.ndarray, np.ndarray, dict[int, int]]:
-        """(vectors, padded row table, row of each post in that table), built on first use."""
-        if self._matrix is None:
-            posts = list(self.by_post)
-            order = [c for p in posts for c in self.by_post[p]]
-            width = max((len(v) for v in self.by_post.values()), default=1)
-            table = np.full((len(posts), width), len(order), dtype=np.int64)  # pad: a -inf row
-            at = 0
-            for i, p in enumerate(posts):
-                n = len(self.by_post[p])
-                table[i, :n] = np.arange(at, at + n)
-                at += n
-            self._chunk_order = np.array(order, np.int64)
-            self._table = table
-            self._post_row = {p: i for i, p in enumerate(posts)}
-            self._matrix = (
-                self.vectors.reconstruct(self._chunk_order)
-                if order
-                else np.zeros((0, self.vectors.dim), np.float32)
-            )
-        return self._matrix, self._table, self._post_row
+    @cached_property
+    def _layout(self) -> _Layout:
+        posts = list(self.by_post)
+        order = np.array([c for p in posts for c in self.by_post[p]], np.int64)
+        width = max((len(v) for v in self.by_post.values()), default=1)
+        table = np.full((len(posts), width), len(order), dtype=np.int64)  # pad: the NaN score
+        at = 0
+        for i, p in enumerate(posts):
+            n = len(self.by_post[p])
+            table[i, :n] = np.arange(at, at + n)
+            at += n
+        matrix = (
+            self.vectors.reconstruct(order)
+            if len(order)
+            else np.zeros((0, self.vectors.dim), np.float32)
+        )
+        return _Layout(matrix, order, table, {p: i for i, p in enumerate(posts)})
 
     def search(
         self, query: np.ndarray, limit: int, *, allowed: Iterable[int] | None = None
@@ -98,17 +104,16 @@ class SemanticRetriever:
         candidates = list(dict.fromkeys(self.chunks[c][0] for c in ids.tolist()))
         if not candidates:
             return []
-        matrix, table, post_row = self._layout()
-        scores = np.append(matrix @ query.astype(np.float32), -np.inf)
-        rows = table[[post_row[p] for p in candidates]]
+        layout = self._layout
+        scores = np.append(layout.matrix @ query.astype(np.float32), np.nan)
+        rows = layout.table[[layout.post_row[p] for p in candidates]]
         per_post = scores[rows]
-        order = np.argsort(-per_post, axis=1, kind="stable")
-        ranked = np.take_along_axis(per_post, order[:, : 1 + SUPPORT_PASSAGES], axis=1)
-        fused = post_scores(np.where(np.isinf(ranked), np.nan, ranked))
+        order = np.argsort(-per_post, axis=1, kind="stable")  # NaN padding sorts last
+        fused = post_scores(np.take_along_axis(per_post, order[:, : 1 + SUPPORT_PASSAGES], 1))
         best_rows = rows[np.arange(len(rows)), order[:, 0]]
         hits = []
         for i in np.argsort(-fused, kind="stable")[:limit].tolist():
-            _, start, end = self.chunks[int(self._chunk_order[best_rows[i]])]
+            _, start, end = self.chunks[int(layout.chunk_ids[best_rows[i]])]
             hits.append(SemanticHit(candidates[i], float(fused[i]), (start, end)))
         return hits
 
