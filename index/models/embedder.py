@@ -1,0 +1,60 @@
+"""`Embedder`: the model as the rest of the program holds it, opened on first use."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING
+
+from index.models.encoder import Encoder, make_encoder
+from index.models.spec import ModelSpec, TextKind
+
+if TYPE_CHECKING:
+    import numpy as np
+
+
+class Embedder:
+    """Loads the model on first use; thread-safe; returns L2-normalized float32 rows.
+
+    Creating one is free, so a searcher can hold one before it knows whether a query will
+    need it; it is itself an `Encoder`.
+    """
+
+    def __init__(
+        self, spec: ModelSpec, *, threads: int | None = None, throughput: bool = False
+    ) -> None:
+        """`throughput`: tuned for bulk embedding (indexing) rather than query latency."""
+        self.spec = spec
+        self.threads = threads
+        self.throughput = throughput
+        self._encoder: Encoder | None = None
+        self._lock = threading.Lock()
+
+    @property
+    def loaded(self) -> bool:
+        return self._encoder is not None
+
+    def load(self, say: Callable[[str], None] | None = None) -> None:
+        with self._lock:
+            if self._encoder is None:
+                self._encoder = make_encoder(
+                    self.spec, threads=self.threads, throughput=self.throughput, say=say
+                )
+
+    def _loaded(self) -> Encoder:
+        self.load()
+        assert self._encoder is not None
+        return self._encoder
+
+    @property
+    def dim(self) -> int:
+        return self._loaded().dim
+
+    def encode(self, texts: Sequence[str], kind: TextKind) -> np.ndarray:
+        """Unit vectors, rows in input order (the runtime decides how it batches)."""
+        import numpy as np
+
+        encoder = self._loaded()
+        if not texts:
+            return np.zeros((0, encoder.dim), dtype=np.float32)
+        return encoder.encode(texts, kind)
