@@ -2,7 +2,7 @@
 
 What is measured, and why:
 
-* Indexing: `Indexer.run` (the real pipeline: JSONL reader, SQLite store, Tantivy index; lexical
+* Indexing: `index.update` (the real pipeline: JSONL reader, SQLite store, Tantivy index; lexical
   only) into a fresh temp data dir: wall time, posts/s, store and lexical index size on disk.
   Target: under 5 s for the shared corpus.
 * Query latency of `Searcher.search(q, limit=10, mode="lexical")` over the dev queries: a first
@@ -28,7 +28,6 @@ indexes with caches the other one warmed. Prints numbers only: no assertions.
 from __future__ import annotations
 
 import argparse
-import inspect
 import json
 import os
 import platform
@@ -56,7 +55,7 @@ from _common import (
 from corpus.post import Post
 from corpus.readers import read_source
 from index import tokenize
-from index.indexer import Indexer
+from index.indexer import update
 from index.paths import DataDir
 from search.api import Searcher
 from search.evaluate import METRICS, JudgedQuery, evaluate, load_queries
@@ -89,19 +88,13 @@ def read_posts(corpus: Path) -> list[Post]:
 def index_ours(corpus: Path, root: Path) -> Json:
     """Index the corpus with the real pipeline, lexical only, into a fresh data dir."""
     data = DataDir(root)
-    # The lead is adding vectors to the Indexer: skip them if `run` grows a switch for it.
-    kwargs: Json = (
-        {"vectors": False} if "vectors" in inspect.signature(Indexer.run).parameters else {}
-    )
     clear_token_caches()
     started = time.perf_counter()
-    with Indexer(data) as indexer:
-        report = indexer.run(read_source(corpus), **kwargs)
+    report = update(data, [corpus], vectors=False)
     seconds = time.perf_counter() - started
     store = sum(tree_size(f) for f in root.glob(data.store.name + "*"))
     lexical = tree_size(data.lexical)
     return {
-        "indexer_kwargs": kwargs,
         "posts": report.read,
         "problems": len(report.problems),
         "lexical_updated": report.lexical_updated,
@@ -318,8 +311,8 @@ def table(r: Json) -> str:
         f"       warm rows: {r['reps']} passes x {r['queries_count']} queries; jieba dictionary "
         f"load {r['jieba_load_s']:.2f} s (once, before timing); CLI: median of {CLI_RUNS}, "
         f"runs {', '.join(f'{t:.2f}' for t in r['cli']['runs_s'])} s,",
-        f"       CLI peak RSS {r['cli']['peak_rss_mb']:.0f} MB. indexer kwargs "
-        f"{o_ix['indexer_kwargs'] or '(none: lexical-only default)'}; bm25s {r['bm25s_version']} "
+        f"       CLI peak RSS {r['cli']['peak_rss_mb']:.0f} MB. Ours indexes lexically only; "
+        f"bm25s {r['bm25s_version']} "
         f"{b_ix['params']}, {b_ix['tokens']} tokens.",
     ]
     return "\n".join(lines)
@@ -343,7 +336,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     with tempfile.TemporaryDirectory(prefix="bench-lexical-") as tmp:
         work = Path(tmp)
         root = work / "data"
-        log("indexing with Indexer.run ...")
+        log("indexing with index.update ...")
         ours_index = index_ours(corpus, root)
         log("indexing with bm25s ...")
         model, post_ids, peer_index = index_bm25s(corpus, work)

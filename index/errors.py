@@ -1,22 +1,39 @@
-"""Errors a user can act on; each message says what is wrong and what to do. The CLI prints
-them as one line and exits 2."""
+"""Errors a caller can act on. Each message says what is wrong, in terms of files and data, not
+of commands: the front ends know their own commands and add them (`search.cli` maps each class
+below to the command that fixes it)."""
 
 
 class DataError(Exception):
-    """Something about the data directory is wrong."""
+    """Something about the data directory, a source or a model is wrong."""
 
 
 class MissingIndexError(DataError):
-    pass
+    """There is no index (or an empty one) where one was expected."""
+
+
+class StaleIndexError(DataError):
+    """A derived index was built by another version of the program: it must be rebuilt."""
 
 
 class CorruptIndexError(DataError):
-    pass
+    """A file of the data directory cannot be read."""
 
 
 class ModelMismatchError(DataError):
-    pass
+    """The vectors were made by another embedding model than the one asked for."""
+
+
+class ModelNotInstalledError(DataError):
+    """The embedding model is not on this machine yet."""
+
+
+class ModelLoadError(DataError):
+    """The embedding model is installed but cannot be loaded, exported or run."""
 
 
 class WriterBusyError(DataError):
-    pass
+    """Another process holds the data directory's writer lock."""
+
+
+class CorruptStoreError(CorruptIndexError):
+    """The store itself (the source of truth, not derivable) cannot be read."""

@@ -3,32 +3,38 @@
 Order of work: posts go into the SQLite store first (committed in batches, so an interrupted run
 keeps what it had read); then each derived index catches up with the store by content hash. A
 crash between the two steps is repaired by the next run, which sees the stale hashes.
+
+`update` is the one entry point of the write path: the CLI, the tests, the scripts and the
+benchmarks all index through it.
 """
 
 from __future__ import annotations
 
-import json
+import os
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from types import TracebackType
+from typing import Any
 
 import numpy as np
 from filelock import FileLock, Timeout
 
 from corpus.post import Post, Problem
+from corpus.readers import read_source
 from index.chunking import CHUNKER_VERSION, Passage, chunk_post
-from index.embedder import Embedder, ModelSpec
 from index.errors import CorruptIndexError, DataError, ModelMismatchError, WriterBusyError
 from index.lexical import LexicalIndex
+from index.manifest import Manifest
+from index.models import Embedder, ModelSpec
 from index.paths import DataDir
 from index.store import Store
 from index.tokenize import TOKENIZER_VERSION
-from index.vectors import Kind as VectorKind
-from index.vectors import VectorIndex
+from index.vectors import VectorIndex, VectorIndexKind
 
 # progress(stage, done, total): total is None while it is not known yet (a crawl, a stream).
 Progress = Callable[[str, int, int | None], None]
+Source = str | os.PathLike[str] | Post | Problem
 
 BATCH = 64
 EMBED_BATCH = 256  # passages embedded (and cached) between commits: a crash loses at most these
@@ -53,6 +59,77 @@ class IndexReport:
     def did_work(self) -> bool:
         return bool(self.new or self.changed or self.lexical_updated or self.vectors_updated)
 
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "read": self.read,
+            "new": self.new,
+            "changed": self.changed,
+            "unchanged": self.unchanged,
+            "problems": [str(p) for p in self.problems],
+            "lexical_updated": self.lexical_updated,
+            "vectors_updated": self.vectors_updated,
+            "seconds": round(self.seconds, 3),
+        }
+
+
+@dataclass
+class VectorPlan:
+    """What a vector sync will do: which posts to (re-)index, their passages, into which index
+    (None: a new one), with which model."""
+
+    spec: ModelSpec
+    kind: VectorIndexKind
+    stale: list[int]
+    passages: list[Passage]
+    index: VectorIndex | None
+
+
+def update(
+    data_dir: str | os.PathLike[str] | DataDir | None,
+    sources: Iterable[Source] = (),
+    *,
+    vectors: bool = True,
+    strict: bool = False,
+    rebuild: bool = False,
+    spec: ModelSpec | None = None,
+    vector_kind: VectorIndexKind | None = None,
+    embedder: Embedder | None = None,
+    progress: Progress | None = None,
+    on_status: Callable[[str], None] | None = None,
+) -> IndexReport:
+    """Import `sources` into the data directory and bring its indexes up to date.
+
+    A source is a path or URL (a JSON Lines, markdown or saved HTML file, a folder of them, a
+    kexue.fm address) or a `Post` (or `Problem`) already read. With no sources only the indexes
+    catch up with the store. `on_status` hears the crawler's notes. Raises WriterBusyError when
+    another process is writing, DataError for a problem that stops the run.
+    """
+    data = data_dir if isinstance(data_dir, DataDir) else DataDir.resolve(data_dir)
+    with Indexer(data) as indexer:
+
+        def items() -> Iterator[Post | Problem]:
+            for source in sources:
+                if isinstance(source, Post | Problem):
+                    yield source
+                    continue
+                yield from read_source(
+                    source,
+                    known_ids=indexer.store_ids(),
+                    crawl_state=data.crawl_state,
+                    on_status=on_status,
+                )
+
+        return indexer.run(
+            items(),
+            strict=strict,
+            rebuild=rebuild,
+            vectors=vectors,
+            spec=spec,
+            vector_kind=vector_kind,
+            embedder=embedder,
+            progress=progress or _quiet,
+        )
+
 
 class Indexer:
     """The single writer of a data directory. Use as a context manager: it holds the lock."""
@@ -67,9 +144,7 @@ class Indexer:
         try:
             self._lock.acquire()
         except Timeout:
-            raise WriterBusyError(
-                f"another `search index` is writing to {self.data.root}; wait for it to finish"
-            ) from None
+            raise WriterBusyError(f"another process is writing to {self.data.root}") from None
         try:
             self.store = Store.open(self.data.store, create=True)
         except BaseException:
@@ -92,6 +167,9 @@ class Indexer:
         if self.store is None:
             raise RuntimeError("Indexer must be used as a context manager")
         return self.store
+
+    def store_ids(self) -> set[int]:
+        return self._store().ids()
 
     def add(
         self,
@@ -117,9 +195,7 @@ class Indexer:
             for item in items:
                 if isinstance(item, Problem):
                     if strict:
-                        raise DataError(
-                            f"{item} (--strict: stopping; posts read before it are kept)"
-                        )
+                        raise DataError(f"{item} (strict: stopping; posts read before it are kept)")
                     report.problems.append(item)
                     continue
                 batch.append(item)
@@ -136,7 +212,8 @@ class Indexer:
         """Re-index the posts whose lexical copy is stale; rebuild when the tokenizer changed."""
         store = self._store()
         path = self.data.lexical
-        if store.get_meta("lexical.tokenizer") != TOKENIZER_VERSION:
+        manifest = Manifest.load(store)
+        if manifest.tokenizer != TOKENIZER_VERSION:
             rebuild = True
         lexical = None
         if not rebuild and LexicalIndex.exists(path):
@@ -149,7 +226,7 @@ class Indexer:
             LexicalIndex.wipe(path)
             store.reset_synced("lexical_hash")
             lexical = LexicalIndex.open(path, create=True)
-            store.set_meta("lexical.tokenizer", TOKENIZER_VERSION)
+            manifest.with_lexical(TOKENIZER_VERSION).save(store)
         stale = store.stale("lexical_hash")
         if not stale:
             return 0
@@ -166,12 +243,13 @@ class Indexer:
         store.mark_synced("lexical_hash", stale)
         return len(stale)
 
+    # -- vectors: plan, embed, commit -------------------------------------------------------
     def sync_vectors(
         self,
         spec: ModelSpec | None = None,
         *,
         rebuild: bool = False,
-        kind: VectorKind | None = None,
+        kind: VectorIndexKind | None = None,
         embedder: Embedder | None = None,
         progress: Progress = _quiet,
     ) -> int:
@@ -182,46 +260,65 @@ class Indexer:
         index ("flat", exact, the default; "hnsw" for archives too large to scan); switching
         kinds rebuilds from cached vectors.
         """
+        plan = self.plan_vectors(spec, rebuild=rebuild, kind=kind)
+        if plan is None:
+            return 0
+        embedder = embedder or Embedder(plan.spec, throughput=True)
+        matrix = self.embed(plan, embedder, progress)
+        self.commit_vectors(plan, matrix, embedder)
+        return len(plan.stale)
+
+    def plan_vectors(
+        self,
+        spec: ModelSpec | None = None,
+        *,
+        rebuild: bool = False,
+        kind: VectorIndexKind | None = None,
+    ) -> VectorPlan | None:
+        """Decide what to re-index; None when the vector index is up to date.
+
+        Rebuilds whole (from the vector cache) when asked, when the chunker or the index kind
+        changed, when the index is lost, unreadable or out of step with the store, and for an
+        HNSW index that would need deletions (HNSW cannot delete).
+        """
         store = self._store()
-        recorded = store.get_meta("vectors.model")
-        current = ModelSpec.from_manifest(json.loads(recorded)) if recorded else None
+        manifest = Manifest.load(store)
+        current = manifest.model
         spec = spec or current or ModelSpec()
         if current is not None and current != spec and not rebuild:
             raise ModelMismatchError(
-                f"the index at {self.data.root} was built with {current.key}, not {spec.key}; "
-                "to switch models run: search index --rebuild --model ..."
+                f"the index at {self.data.root} was built with {current.key}, not {spec.key}"
             )
-        if store.get_meta("vectors.chunker") != CHUNKER_VERSION:
+        kind = kind or manifest.vector_kind
+        if manifest.chunker != CHUNKER_VERSION or kind != manifest.vector_kind:
             rebuild = True
-        recorded_kind = store.get_meta("vectors.kind") or "flat"
-        kind = kind or recorded_kind  # type: ignore[assignment]
-        if kind != recorded_kind:
-            rebuild = True
-        embedder = embedder or Embedder(spec, throughput=True)
         path = self.data.vectors
-        vectors = None
+        index = None
         if not rebuild and current is not None and VectorIndex.exists(path):
             try:
-                vectors = VectorIndex.open(path)
+                index = VectorIndex.open(path)
             except CorruptIndexError:
-                vectors = None
-        if vectors is None or set(vectors.ids().tolist()) != set(store.synced_chunk_ids()):
-            # Lost, unreadable or out of step with the store: rebuild (vectors come from cache).
+                index = None
+        if index is None or set(index.ids().tolist()) != set(store.synced_chunk_ids()):
             store.reset_synced("vector_hash")
-            vectors = None
+            index = None
         stale = store.stale("vector_hash")
-        if not stale and vectors is not None:
-            return 0
-        if kind == "hnsw" and vectors is not None and store.chunk_ids(stale):
-            # HNSW cannot delete: rebuild it whole (vectors come from the cache).
+        if not stale and index is not None:
+            return None
+        if kind == "hnsw" and index is not None and store.chunk_ids(stale):
             store.reset_synced("vector_hash")
-            stale, vectors = store.stale("vector_hash"), None
+            stale, index = store.stale("vector_hash"), None
+        passages = [p for post in store.iter_posts(stale) for p in chunk_post(post)]
+        return VectorPlan(spec, kind, stale, passages, index)
 
-        passages: list[Passage] = []
-        for post in store.iter_posts(stale):
-            passages.extend(chunk_post(post))
-        cached = store.cached_vectors(spec.key, (p.hash for p in passages))
-        missing = list({p.hash: p.text for p in passages if p.hash not in cached}.items())
+    def embed(
+        self, plan: VectorPlan, embedder: Embedder, progress: Progress = _quiet
+    ) -> np.ndarray:
+        """One vector per planned passage: from the cache, or embedded (and cached in batches,
+        so an interrupted run keeps what it had embedded)."""
+        store = self._store()
+        cached = store.cached_vectors(plan.spec.key, (p.hash for p in plan.passages))
+        missing = list({p.hash: p.text for p in plan.passages if p.hash not in cached}.items())
         if missing:
             progress("model", 0, 1)
             embedder.load()
@@ -231,38 +328,38 @@ class Indexer:
                 part = missing[i : i + EMBED_BATCH]
                 vecs = embedder.encode([t for _, t in part], "passage")
                 items = [(h, v.tobytes()) for (h, _), v in zip(part, vecs, strict=True)]
-                store.cache_vectors(spec.key, items)
+                store.cache_vectors(plan.spec.key, items)
                 cached.update(items)
                 progress("embed", min(i + EMBED_BATCH, len(missing)), len(missing))
-        matrix = (
-            np.vstack([np.frombuffer(cached[p.hash], dtype=np.float32) for p in passages])
-            if passages
-            else np.zeros((0, 0), np.float32)
-        )
-        if vectors is None:
-            dim = matrix.shape[1] if len(passages) else embedder.dim
-            vectors = VectorIndex.create(path, dim, kind)
+        if not plan.passages:
+            return np.zeros((0, 0), np.float32)
+        return np.vstack([np.frombuffer(cached[p.hash], dtype=np.float32) for p in plan.passages])
+
+    def commit_vectors(self, plan: VectorPlan, matrix: np.ndarray, embedder: Embedder) -> None:
+        """Write the FAISS index, then swap the passages in the store and record the manifest."""
+        store = self._store()
+        index = plan.index
+        if index is None:
+            dim = matrix.shape[1] if len(plan.passages) else embedder.dim
+            index = VectorIndex.create(self.data.vectors, dim, plan.kind)
         else:
-            if len(passages) and matrix.shape[1] != vectors.dim:
+            if len(plan.passages) and matrix.shape[1] != index.dim:
                 raise ModelMismatchError(
-                    f"vectors of {spec.key} have {matrix.shape[1]} dimensions, "
-                    f"the index {vectors.dim}; run: search index --rebuild"
+                    f"vectors of {plan.spec.key} have {matrix.shape[1]} dimensions, "
+                    f"the index {index.dim}"
                 )
-            vectors.remove(store.chunk_ids(stale))  # a fresh index has nothing to remove
-        first = max(store.max_chunk_id(), int(vectors.ids().max(initial=0))) + 1
-        ids = np.arange(first, first + len(passages), dtype=np.int64)
-        vectors.add(ids, matrix)
-        vectors.save()
+            index.remove(store.chunk_ids(plan.stale))  # a fresh index has nothing to remove
+        first = max(store.max_chunk_id(), int(index.ids().max(initial=0))) + 1
+        ids = np.arange(first, first + len(plan.passages), dtype=np.int64)
+        index.add(ids, matrix)
+        index.save()
         rows = [
             (int(i), p.post_id, p.ord, p.start, p.end, p.text, p.hash)
-            for i, p in zip(ids, passages, strict=True)
+            for i, p in zip(ids, plan.passages, strict=True)
         ]
-        store.replace_chunks(stale, rows)
-        store.set_meta("vectors.model", json.dumps(spec.to_manifest()))
-        store.set_meta("vectors.dim", str(vectors.dim))
-        store.set_meta("vectors.chunker", CHUNKER_VERSION)
-        store.set_meta("vectors.kind", kind)
-        return len(stale)
+        store.replace_chunks(plan.stale, rows)
+        manifest = Manifest.load(store)
+        manifest.with_vectors(plan.spec, index.dim, CHUNKER_VERSION, plan.kind).save(store)
 
     def run(
         self,
@@ -272,7 +369,7 @@ class Indexer:
         rebuild: bool = False,
         vectors: bool = True,
         spec: ModelSpec | None = None,
-        vector_kind: VectorKind | None = None,
+        vector_kind: VectorIndexKind | None = None,
         embedder: Embedder | None = None,
         progress: Progress = _quiet,
         total: int | None = None,

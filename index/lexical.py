@@ -1,37 +1,55 @@
-"""The Tantivy BM25 index, derived from the store.
+"""The Tantivy BM25 index, derived from the store: its schema, documents and query primitives.
 
 Text fields hold jieba tokens (pre-tokenized, with character offsets); the original text lives
 in the store, so nothing is stored here but the post id. `tag_exact` and `category_exact` keep
-whole, lowercased values for filters; `date` is a fast field for ranges and newest-first order.
+whole, normalized values for filters; `date` is a fast field for ranges and newest-first order.
+This module is the only one that knows field names and how values are encoded; `search/lexical.py`
+composes these primitives into ranked queries.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import shutil
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from pathlib import Path
 
 import tantivy
+from tantivy import Occur, Query
 
 from corpus.post import Post
 from index.errors import CorruptIndexError, MissingIndexError
 from index.tokenize import index_tokens, normalize
 
-TEXT_FIELDS = ("title", "body", "tags", "category")
+ID = "id"
+TITLE, BODY, TAGS, CATEGORY = "title", "body", "tags", "category"
+TEXT_FIELDS = (TITLE, BODY, TAGS, CATEGORY)
+TAG_EXACT = "tag_exact"
+CATEGORY_EXACT = "category_exact"
+DATE = "date"
+# Tantivy keeps dates as nanoseconds since 1970 in an i64, which spans 1677-09-21..2262-04-11;
+# a day inside that span on both sides is what a date field or a range bound may hold.
+DATE_MIN = dt.date(1677, 9, 22)
+DATE_MAX = dt.date(2262, 4, 10)
 
 
 def _schema() -> tantivy.Schema:
     b = tantivy.SchemaBuilder()
-    b.add_integer_field("id", stored=True, indexed=True, fast=True)
+    b.add_integer_field(ID, stored=True, indexed=True, fast=True)
     for name in TEXT_FIELDS:
         # Queries are built from jieba terms directly, so the analyzer is never run on them;
         # "whitespace" is a built-in that needs no registration when the index is reopened.
         b.add_text_field(name, stored=False, tokenizer_name="whitespace", index_option="position")
-    b.add_text_field("tag_exact", stored=False, tokenizer_name="raw", index_option="basic")
-    b.add_text_field("category_exact", stored=False, tokenizer_name="raw", index_option="basic")
-    b.add_date_field("date", stored=False, indexed=True, fast=True)
+    b.add_text_field(TAG_EXACT, stored=False, tokenizer_name="raw", index_option="basic")
+    b.add_text_field(CATEGORY_EXACT, stored=False, tokenizer_name="raw", index_option="basic")
+    b.add_date_field(DATE, stored=False, indexed=True, fast=True)
     return b.build()
+
+
+def date_value(day: dt.date) -> dt.datetime:
+    """A day as the date field stores it, clamped into what the field can hold."""
+    day = min(max(day, DATE_MIN), DATE_MAX)
+    return dt.datetime(day.year, day.month, day.day)
 
 
 def _pretokenized(text: str) -> tantivy.PreTokenizedString:
@@ -41,18 +59,68 @@ def _pretokenized(text: str) -> tantivy.PreTokenizedString:
 
 def to_document(post: Post) -> tantivy.Document:
     doc = tantivy.Document()
-    doc.add_integer("id", post.id)
-    doc.add_pre_tokenized_text("title", _pretokenized(post.title))
-    doc.add_pre_tokenized_text("body", _pretokenized(post.body))
-    doc.add_pre_tokenized_text("tags", _pretokenized(" ".join(post.tags)))
-    doc.add_pre_tokenized_text("category", _pretokenized(post.category))
+    doc.add_integer(ID, post.id)
+    doc.add_pre_tokenized_text(TITLE, _pretokenized(post.title))
+    doc.add_pre_tokenized_text(BODY, _pretokenized(post.body))
+    doc.add_pre_tokenized_text(TAGS, _pretokenized(" ".join(post.tags)))
+    doc.add_pre_tokenized_text(CATEGORY, _pretokenized(post.category))
     for tag in post.tags:
-        doc.add_text("tag_exact", normalize(tag))
+        doc.add_text(TAG_EXACT, normalize(tag))
     if post.category:
-        doc.add_text("category_exact", normalize(post.category))
+        doc.add_text(CATEGORY_EXACT, normalize(post.category))
     if post.date:
-        doc.add_date("date", dt.datetime(post.date.year, post.date.month, post.date.day))
+        doc.add_date(DATE, date_value(post.date))
     return doc
+
+
+# -- query primitives ---------------------------------------------------------------------------
+def term_query(schema: tantivy.Schema, field: str, term: str, boost: float = 1.0) -> Query:
+    q = Query.term_query(schema, field, term)
+    return q if boost == 1.0 else Query.boost_query(q, boost)
+
+
+def phrase_positions(text: str) -> list[tuple[int, str]]:
+    """The index's own tokens of `text` at their positions (the first token at each)."""
+    primary: dict[int, str] = {}
+    for tok in index_tokens(text):
+        primary.setdefault(tok.position, tok.text)
+    return sorted(primary.items())
+
+
+def phrase_query(schema: tantivy.Schema, field: str, text: str, boost: float = 1.0) -> Query | None:
+    """`text` as a phrase in `field`, tokenized as the index was; None for a single token."""
+    words = phrase_positions(text)
+    if len(words) < 2:
+        return None
+    q = Query.phrase_query(schema, field, words)
+    return q if boost == 1.0 else Query.boost_query(q, boost)
+
+
+def tag_query(schema: tantivy.Schema, tag: str) -> Query:
+    return term_query(schema, TAG_EXACT, normalize(tag))
+
+
+def category_query(schema: tantivy.Schema, categories: Sequence[str]) -> Query:
+    """Posts in any of `categories`."""
+    return Query.boolean_query(
+        [(Occur.Should, term_query(schema, CATEGORY_EXACT, normalize(c))) for c in categories]
+    )
+
+
+def date_range_query(schema: tantivy.Schema, since: dt.date | None, until: dt.date | None) -> Query:
+    """Posts dated within [since, until] (either side open); bounds outside what the field can
+    hold are clamped to its limits."""
+    return Query.range_query(
+        schema,
+        DATE,
+        tantivy.FieldType.Date,
+        date_value(since or DATE_MIN),
+        date_value(until or DATE_MAX),
+    )
+
+
+def ids_query(schema: tantivy.Schema, ids: Iterable[int]) -> Query:
+    return Query.term_set_query(schema, ID, list(ids))
 
 
 class LexicalIndex:
@@ -70,14 +138,9 @@ class LexicalIndex:
                 path.mkdir(parents=True, exist_ok=True)
                 index = tantivy.Index(_schema(), path=str(path))
             else:
-                raise MissingIndexError(
-                    f"no lexical index at {path} (build one with: search index SOURCE)"
-                )
+                raise MissingIndexError(f"no lexical index at {path}")
         except (ValueError, OSError) as exc:
-            raise CorruptIndexError(
-                f"the lexical index at {path} is unreadable ({exc}); rebuild it with: "
-                "search index --rebuild"
-            ) from None
+            raise CorruptIndexError(f"the lexical index at {path} is unreadable ({exc})") from None
         return cls(index, path)
 
     @staticmethod
@@ -100,9 +163,9 @@ class LexicalIndex:
         n = 0
         try:
             for post_id in delete_ids:
-                writer.delete_documents_by_term("id", post_id)
+                writer.delete_documents_by_term(ID, post_id)
             for post in posts:
-                writer.delete_documents_by_term("id", post.id)
+                writer.delete_documents_by_term(ID, post.id)
                 writer.add_document(to_document(post))
                 n += 1
             writer.commit()

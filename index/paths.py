@@ -39,10 +39,6 @@ class DataDir:
         return self.root / "vectors"
 
     @property
-    def models(self) -> Path:
-        return self.root / "models"
-
-    @property
     def lock(self) -> Path:
         return self.root / "write.lock"
 

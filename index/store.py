@@ -14,9 +14,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from corpus.post import Post
-from index.errors import CorruptIndexError, MissingIndexError
+from index.errors import CorruptStoreError, MissingIndexError
 
 SCHEMA_VERSION = 1
+_IN_BATCH = 500  # values per IN (...) list: SQLite allows 999 bound parameters in older builds
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -93,9 +94,7 @@ class Store:
     @classmethod
     def open(cls, path: Path, *, create: bool = False) -> Store:
         if not path.exists() and not create:
-            raise MissingIndexError(
-                f"no index at {path.parent} (build one with: search index SOURCE)"
-            )
+            raise MissingIndexError(f"no index at {path.parent}")
         path.parent.mkdir(parents=True, exist_ok=True)
         try:
             conn = sqlite3.connect(path, check_same_thread=False)
@@ -111,34 +110,46 @@ class Store:
                 conn.commit()
             version = conn.execute("SELECT value FROM meta WHERE key='schema_version'").fetchone()
         except sqlite3.DatabaseError as exc:
-            raise CorruptIndexError(
-                f"the store {path} is unreadable ({exc}); move it away and re-index"
-            ) from None
-        if version is None or int(version[0]) != SCHEMA_VERSION:
-            raise CorruptIndexError(
+            raise CorruptStoreError(f"the store {path} is unreadable ({exc})") from None
+        if version is None or version[0] != str(SCHEMA_VERSION):
+            raise CorruptStoreError(
                 f"the store {path} has schema version {version[0] if version else '?'}, "
-                f"this program needs {SCHEMA_VERSION}; re-index into a new data directory"
+                f"this program reads version {SCHEMA_VERSION}"
             )
         return cls(conn, path)
 
     def close(self) -> None:
         self.conn.close()
 
-    # -- manifest -------------------------------------------------------------------------
-    def get_meta(self, key: str) -> str | None:
-        row = self.conn.execute("SELECT value FROM meta WHERE key=?", (key,)).fetchone()
-        return row[0] if row else None
+    # -- manifest (index.manifest reads and writes it) ------------------------------------
+    def meta(self) -> dict[str, str]:
+        return dict(self.conn.execute("SELECT key, value FROM meta").fetchall())
 
-    def set_meta(self, key: str, value: str) -> None:
+    def set_meta(self, entries: dict[str, str]) -> None:
         with self.conn:
-            self.conn.execute("INSERT OR REPLACE INTO meta VALUES (?, ?)", (key, value))
+            self.conn.executemany("INSERT OR REPLACE INTO meta VALUES (?, ?)", entries.items())
+
+    def _execute_in(
+        self, sql: str, values: Iterable[object], *params: object
+    ) -> Iterator[sqlite3.Cursor]:
+        """Run `sql`, whose `{marks}` is an IN list, over `values` in batches that stay under
+        SQLite's limit on bound parameters; `params` bind before the list."""
+        values = list(values)
+        for i in range(0, len(values), _IN_BATCH):
+            part = values[i : i + _IN_BATCH]
+            marks = ",".join("?" * len(part))
+            yield self.conn.execute(sql.format(marks=marks), [*params, *part])
+
+    def _rows_in(self, sql: str, values: Iterable[object], *params: object) -> Iterator[tuple]:
+        for cursor in self._execute_in(sql, values, *params):
+            # Not `yield from`: closing this generator would close the cursor, which raises
+            # once the connection is gone (a generator dropped after the store closed).
+            for row in cursor:  # noqa: UP028
+                yield row
 
     # -- posts ----------------------------------------------------------------------------
     def count(self) -> int:
         return self.conn.execute("SELECT COUNT(*) FROM posts").fetchone()[0]
-
-    def hashes(self) -> dict[int, str]:
-        return dict(self.conn.execute("SELECT id, hash FROM posts").fetchall())
 
     def ids(self) -> set[int]:
         return {r[0] for r in self.conn.execute("SELECT id FROM posts")}
@@ -148,22 +159,14 @@ class Store:
         return _row_to_post(row) if row else None
 
     def bodies(self, ids: Iterable[int]) -> dict[int, str]:
-        ids = list(ids)
-        if not ids:
-            return {}
-        marks = ",".join("?" * len(ids))
-        return dict(self.conn.execute(f"SELECT id, body FROM posts WHERE id IN ({marks})", ids))
+        return dict(self._rows_in("SELECT id, body FROM posts WHERE id IN ({marks})", ids))
 
     def iter_posts(self, ids: Iterable[int] | None = None) -> Iterator[Post]:
         if ids is None:
             yield from map(_row_to_post, self.conn.execute("SELECT * FROM posts ORDER BY id"))
             return
-        ids = list(ids)
-        for i in range(0, len(ids), 500):
-            part = ids[i : i + 500]
-            marks = ",".join("?" * len(part))
-            sql = f"SELECT * FROM posts WHERE id IN ({marks}) ORDER BY id"
-            yield from map(_row_to_post, self.conn.execute(sql, part))
+        sql = "SELECT * FROM posts WHERE id IN ({marks}) ORDER BY id"
+        yield from map(_row_to_post, self._rows_in(sql, sorted(ids)))
 
     def metadata(self) -> dict[int, PostMeta]:
         rows = self.conn.execute("SELECT id, title, url, date, category, tags FROM posts")
@@ -246,14 +249,8 @@ class Store:
 
     # -- passages and their vectors --------------------------------------------------------
     def chunk_ids(self, post_ids: Iterable[int]) -> list[int]:
-        post_ids = list(post_ids)
-        found: list[int] = []
-        for i in range(0, len(post_ids), 500):
-            part = post_ids[i : i + 500]
-            marks = ",".join("?" * len(part))
-            sql = f"SELECT id FROM chunks WHERE post_id IN ({marks})"
-            found.extend(r[0] for r in self.conn.execute(sql, part))
-        return found
+        sql = "SELECT id FROM chunks WHERE post_id IN ({marks})"
+        return [r[0] for r in self._rows_in(sql, post_ids)]
 
     def synced_chunk_ids(self) -> list[int]:
         """Passages of posts whose vectors are marked as indexed: what FAISS must hold."""
@@ -279,24 +276,17 @@ class Store:
         rows: (id, post_id, ord, start, end, text, hash).
         """
         with self.conn:
-            for i in range(0, len(post_ids), 500):
-                part = post_ids[i : i + 500]
-                marks = ",".join("?" * len(part))
-                self.conn.execute(f"DELETE FROM chunks WHERE post_id IN ({marks})", part)
+            delete = "DELETE FROM chunks WHERE post_id IN ({marks})"
+            for _cursor in self._execute_in(delete, post_ids):
+                pass
             self.conn.executemany("INSERT INTO chunks VALUES (?,?,?,?,?,?,?)", rows)
             self.conn.executemany(
                 "UPDATE posts SET vector_hash=hash WHERE id=?", [(i,) for i in post_ids]
             )
 
     def cached_vectors(self, model: str, hashes: Iterable[str]) -> dict[str, bytes]:
-        hashes = list(dict.fromkeys(hashes))
-        found: dict[str, bytes] = {}
-        for i in range(0, len(hashes), 500):
-            part = hashes[i : i + 500]
-            marks = ",".join("?" * len(part))
-            sql = f"SELECT hash, vector FROM embeddings WHERE model=? AND hash IN ({marks})"
-            found.update(self.conn.execute(sql, [model, *part]).fetchall())
-        return found
+        sql = "SELECT hash, vector FROM embeddings WHERE model=? AND hash IN ({marks})"
+        return dict(self._rows_in(sql, dict.fromkeys(hashes), model))
 
     def cache_vectors(self, model: str, items: Iterable[tuple[str, bytes]]) -> None:
         with self.conn:

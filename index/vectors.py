@@ -16,7 +16,7 @@ from index.errors import CorruptIndexError
 if TYPE_CHECKING:
     import numpy as np
 
-Kind = Literal["flat", "hnsw"]
+VectorIndexKind = Literal["flat", "hnsw"]
 FILE = "passages.faiss"
 
 
@@ -32,7 +32,7 @@ class VectorIndex:
         self.path = path
 
     @classmethod
-    def create(cls, path: Path, dim: int, kind: Kind = "flat") -> VectorIndex:
+    def create(cls, path: Path, dim: int, kind: VectorIndexKind = "flat") -> VectorIndex:
         faiss = _faiss()
         if kind == "hnsw":
             base = faiss.IndexHNSWFlat(dim, 32, faiss.METRIC_INNER_PRODUCT)
@@ -52,10 +52,7 @@ class VectorIndex:
             index = faiss.read_index(str(path / FILE))
         except RuntimeError as exc:
             first = str(exc).strip().splitlines()[-1] if str(exc).strip() else "unreadable"
-            raise CorruptIndexError(
-                f"the vector index at {path} is unreadable ({first}); rebuild it with: "
-                "search index --rebuild"
-            ) from None
+            raise CorruptIndexError(f"the vector index at {path} is unreadable ({first})") from None
         return cls(index, path)
 
     @property

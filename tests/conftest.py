@@ -6,8 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from corpus.readers import read_source
-from index.indexer import Indexer
+import index
 from index.paths import DataDir
 
 FIXTURES = Path(__file__).parent / "fixtures"
@@ -19,8 +18,7 @@ DEV_QUERIES = SHARED / "eval" / "dev-queries.jsonl"
 
 def build_index(root: Path, source: Path = FIXTURE_POSTS, *, vectors: bool = False) -> DataDir:
     data = DataDir(root)
-    with Indexer(data) as indexer:
-        indexer.run(read_source(source), vectors=vectors)
+    index.update(data, [source], vectors=vectors)
     return data
 
 

@@ -9,7 +9,7 @@ import pytest
 from corpus.post import Post, Problem
 from corpus.readers import read_source
 from index.errors import CorruptIndexError, DataError, MissingIndexError, WriterBusyError
-from index.indexer import Indexer
+from index.indexer import Indexer, update
 from index.lexical import LexicalIndex
 from index.paths import DataDir
 from index.store import Store
@@ -22,8 +22,7 @@ def posts():
 
 
 def index(data, items, **kw):
-    with Indexer(data) as ix:
-        return ix.run(items, vectors=False, **kw)
+    return update(data, items, vectors=False, **kw)
 
 
 def test_reindexing_the_same_input_does_no_work(tmp_path):
@@ -63,7 +62,7 @@ def test_problems_are_collected_and_strict_stops(tmp_path):
 
 def test_second_writer_fails_at_once(tmp_path):
     data = DataDir(tmp_path)
-    with Indexer(data), pytest.raises(WriterBusyError, match="another `search index`"):
+    with Indexer(data), pytest.raises(WriterBusyError, match="another process is writing"):
         Indexer(data).__enter__()
     with Indexer(data):  # released on exit
         pass

@@ -1,0 +1,70 @@
+"""Opening a data directory for reading: the store, the BM25 index, the manifest, and the vector
+index when there is one, with the checks that make a stale or half-built directory an error
+that says so instead of wrong answers."""
+
+from __future__ import annotations
+
+import threading
+from pathlib import Path
+
+from index.errors import MissingIndexError, ModelMismatchError, StaleIndexError
+from index.lexical import LexicalIndex
+from index.manifest import Manifest
+from index.models import ModelSpec
+from index.paths import DataDir
+from index.store import Store
+from index.tokenize import TOKENIZER_VERSION
+from index.vectors import VectorIndex
+
+
+class IndexReader:
+    """What a search needs from disk. The FAISS index opens on first use (a lexical query never
+    imports FAISS); everything else opens in `open`."""
+
+    def __init__(self, data: DataDir, store: Store, lexical: LexicalIndex, manifest: Manifest):
+        self.data = data
+        self.store = store
+        self.lexical = lexical
+        self.manifest = manifest
+        # The model of the vector index, or None when there is no vector index to search.
+        spec = manifest.model
+        self.model: ModelSpec | None = spec if VectorIndex.exists(data.vectors) else None
+        self._vectors: VectorIndex | None = None
+        self._lock = threading.Lock()
+
+    @classmethod
+    def open(
+        cls, path: str | Path | DataDir | None = None, *, model: str | None = None
+    ) -> IndexReader:
+        """Open a data directory. `model`, if given, must be the one the vectors were built
+        with (another is a ModelMismatchError)."""
+        data = path if isinstance(path, DataDir) else DataDir.resolve(path)
+        store = Store.open(data.store)
+        try:
+            if store.count() == 0:
+                raise MissingIndexError(f"the index at {data.root} is empty")
+            manifest = Manifest.load(store)
+            if manifest.tokenizer != TOKENIZER_VERSION:
+                raise StaleIndexError(
+                    f"the lexical index at {data.root} was built by another version"
+                )
+            lexical = LexicalIndex.open(data.lexical)
+            spec = manifest.model
+            if model is not None and spec is not None and model != spec.model_id:
+                raise ModelMismatchError(
+                    f"the index at {data.root} was built with {spec.model_id}, not {model}"
+                )
+        except BaseException:
+            store.close()
+            raise
+        return cls(data, store, lexical, manifest)
+
+    def vectors(self) -> VectorIndex:
+        """The FAISS index (opened once); raises CorruptIndexError when unreadable."""
+        with self._lock:
+            if self._vectors is None:
+                self._vectors = VectorIndex.open(self.data.vectors)
+            return self._vectors
+
+    def close(self) -> None:
+        self.store.close()
