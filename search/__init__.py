@@ -1,18 +1,91 @@
-"""kexue-search's library API: `from search import Searcher`."""
+"""kexue-search's library API: `from search import Searcher`.
 
-from search.api import MODES, Searcher
-from search.hits import Explanation, Hit
-from search.query import Filters, ParsedQuery, QuerySyntaxError, parse_query
+Everything a front end (the CLI, the TUI, a server, another program) needs is exported here,
+errors and the write path included, so that no front end reaches into `index` or `corpus`.
+The write path and model installation load on first use: a query never pays for their imports.
+"""
+
+from typing import TYPE_CHECKING, Any
+
+from corpus.post import Post
+from index.errors import (
+    CorruptIndexError,
+    CorruptStoreError,
+    DataError,
+    MissingIndexError,
+    ModelLoadError,
+    ModelMismatchError,
+    ModelNotInstalledError,
+    StaleIndexError,
+    WriterBusyError,
+)
+from index.paths import ENV_VAR as DATA_DIR_ENV
+from index.paths import DataDir
+from search.api import MODES, SORTS, Candidates, Mode, Searcher, Sort
+from search.evaluate import METRICS as EVAL_METRICS
+from search.evaluate import EvalResult, JudgedQuery, evaluate, load_queries
+from search.fusion import DEFAULT_FUSION, FusionPolicy
+from search.hits import Explanation, Hit, SearchResult
+from search.query import Filters, ParsedQuery, QuerySyntaxError, parse_query, parse_years
 from search.snippets import Snippet
 
+if TYPE_CHECKING:
+    from index.indexer import IndexReport, update
+    from index.models import ModelSpec, setup_model
+
+_LAZY = {
+    "update": "index.indexer",
+    "IndexReport": "index.indexer",
+    "ModelSpec": "index.models",
+    "setup_model": "index.models",
+}
+
+
+def __getattr__(name: str) -> Any:
+    if name in _LAZY:
+        import importlib
+
+        return getattr(importlib.import_module(_LAZY[name]), name)
+    raise AttributeError(f"module 'search' has no attribute {name!r}")
+
+
 __all__ = [
+    "DATA_DIR_ENV",
+    "DEFAULT_FUSION",
+    "EVAL_METRICS",
     "MODES",
+    "SORTS",
+    "Candidates",
+    "CorruptIndexError",
+    "CorruptStoreError",
+    "DataDir",
+    "DataError",
+    "EvalResult",
     "Explanation",
     "Filters",
+    "FusionPolicy",
     "Hit",
+    "IndexReport",
+    "JudgedQuery",
+    "MissingIndexError",
+    "Mode",
+    "ModelLoadError",
+    "ModelMismatchError",
+    "ModelNotInstalledError",
+    "ModelSpec",
     "ParsedQuery",
+    "Post",
     "QuerySyntaxError",
+    "SearchResult",
     "Searcher",
     "Snippet",
+    "Sort",
+    "StaleIndexError",
+    "WriterBusyError",
+    "evaluate",
+    "load_queries",
     "parse_query",
+    "parse_years",
+    "setup_model",
+    "update",
 ]

@@ -1,31 +1,33 @@
-"""The public API: `Searcher` opens a data directory and answers queries with `Hit`s.
+"""The public API: `Searcher` opens a data directory and answers queries with `SearchResult`s.
 
-The CLI and the TUI only call this. Lexical paths never import torch or sentence-transformers:
-the embedding model is loaded the first time a semantic answer is needed (or by `warm_up`).
+The front ends only call this. Lexical paths never import torch or FAISS: the embedding model
+is loaded the first time a semantic answer is needed (or by `warm_up`). A search keeps its state
+in locals and hands it back in its result, so one `Searcher` serves many threads at once.
 """
 
 from __future__ import annotations
 
 import datetime as dt
-import json
 import threading
+import time
 from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Literal
 
 from corpus.post import Post
-from index.embedder import Embedder, Kind, ModelSpec
-from index.errors import DataError, MissingIndexError, ModelMismatchError
-from index.lexical import LexicalIndex
+from index.errors import DataError
+from index.lexical import BODY, TITLE
+from index.models import Embedder, ModelSpec, TextKind
 from index.paths import DataDir
-from index.store import PostMeta, Store
-from index.tokenize import TOKENIZER_VERSION, index_tokens, query_terms
-from index.vectors import VectorIndex
+from index.reader import IndexReader
+from index.store import PostMeta
+from index.tokenize import index_tokens, query_terms
 from search.expand import chinese_for
-from search.fusion import fuse_convex, fuse_rrf
-from search.hits import Explanation, Hit
+from search.fusion import DEFAULT_FUSION, FusionPolicy
+from search.hits import Explanation, Hit, SearchResult
 from search.lexical import LexicalRetriever, contains_phrases
-from search.query import Filters, ParsedQuery, QuerySyntaxError, parse_date_bound, parse_query
+from search.query import Filters, ParsedQuery, parse_date_bound, parse_query
 from search.snippets import make_snippet
 
 if TYPE_CHECKING:
@@ -35,19 +37,10 @@ if TYPE_CHECKING:
 
 Mode = Literal["hybrid", "lexical", "semantic"]
 Sort = Literal["relevance", "date"]
-MODES: tuple[str, ...] = ("hybrid", "lexical", "semantic")
+MODES: tuple[Mode, ...] = ("hybrid", "lexical", "semantic")
+SORTS: tuple[Sort, ...] = ("relevance", "date")
 
-# Hybrid fusion, chosen on the 60 dev queries with bench/tune_fusion.py. nDCG@10 with posts
-# scored by their best passage only (lexical 0.826, semantic 0.780 alone): convex
-# α=0.4/0.5/0.6 -> 0.859/0.861/0.858, RRF k=10/30/60 -> 0.859/0.865/0.860; z-score or 3σ
-# normalization instead of min-max moved it by under 0.005. With the best few passages
-# (search/semantic.py; semantic 0.809 alone) convex α=0.4/0.5/0.6 -> 0.854/0.864/0.854.
-# Convex α=0.5 is in the flat middle of its range, keeps score gaps (a clear lexical winner
-# stays first) where RRF sees only ranks, and does best on English queries (0.74 vs 0.71).
-FUSION = "convex"  # "convex" | "rrf"
-CONVEX_ALPHA = 0.5  # weight of the semantic list
-RRF_K = 60
-DEPTH = 100  # candidates taken from each list before fusing
+DEPTH = 100  # candidates taken from each list before fusing (and sorted by date for `date`)
 # Exact matches go first whatever fusion says: the query as a phrase in a title, or a long query
 # (a sentence, a paper title, a formula) verbatim in the bodies of a handful of posts.
 EXACT_BODY_MIN_TOKENS = 4
@@ -60,62 +53,61 @@ def _as_date(value: dt.date | str | None, *, end: bool) -> dt.date | None:
     return parse_date_bound(str(value), end=end)
 
 
+@dataclass(frozen=True, slots=True)
+class Candidates:
+    """The ranked lists of one query before fusion, with how many posts each matched."""
+
+    lexical: list[tuple[int, float]]
+    lexical_total: int
+    semantic: list[SemanticHit]
+    semantic_total: int
+    exact: frozenset[int] = frozenset()
+
+    @property
+    def semantic_ranked(self) -> list[tuple[int, float]]:
+        return [(h.post_id, h.score) for h in self.semantic]
+
+
 class Searcher:
     """Read-only access to one data directory. Safe to share between threads."""
 
     def __init__(
         self,
-        data: DataDir,
-        store: Store,
-        lexical: LexicalIndex,
-        spec: ModelSpec | None = None,
+        reader: IndexReader,
+        *,
+        embedder: Embedder | None = None,
+        fusion: FusionPolicy = DEFAULT_FUSION,
     ) -> None:
-        self.data = data
-        self.store = store
-        self.lexical = lexical
-        self.spec = spec
-        self._lock = threading.RLock()
+        """`embedder`: the model to embed queries with (default: the index's own, loaded on
+        first use); it must be the model the vectors were made with."""
+        self.reader = reader
+        self.data: DataDir = reader.data
+        self.store = reader.store
+        self.spec: ModelSpec | None = reader.model
+        self.fusion = fusion
+        self._lock = threading.RLock()  # the SQLite connection and lazily built parts
         self._meta: dict[int, PostMeta] | None = None
         self._retriever: LexicalRetriever | None = None
         self._vectors: SemanticRetriever | None = None
-        self._embedder = Embedder(spec, threads=None) if spec else None
+        if embedder is None and self.spec is not None:
+            embedder = Embedder(self.spec)
+        self._embedder = embedder
         self._model_error: str | None = None
-        # Notes about the last search (a mode that fell back, say), for front ends to show.
-        self.warnings: list[str] = []
 
     @classmethod
-    def open(cls, path: str | Path | None = None, *, model: str | None = None) -> Searcher:
+    def open(
+        cls,
+        path: str | Path | None = None,
+        *,
+        model: str | None = None,
+        embedder: Embedder | None = None,
+    ) -> Searcher:
         """Open a data directory. `model`, if given, must be the one the vectors were built
-        with (a different one is a ModelMismatchError that says to re-index)."""
-        data = DataDir.resolve(path)
-        store = Store.open(data.store)
-        try:
-            if store.count() == 0:
-                raise MissingIndexError(
-                    f"the index at {data.root} is empty (add posts with: search index SOURCE)"
-                )
-            if store.get_meta("lexical.tokenizer") != TOKENIZER_VERSION:
-                raise DataError(
-                    f"the lexical index at {data.root} was built by another version; "
-                    "run: search index --rebuild"
-                )
-            lexical = LexicalIndex.open(data.lexical)
-            recorded = store.get_meta("vectors.model")
-            spec = ModelSpec.from_manifest(json.loads(recorded)) if recorded else None
-            if spec is not None and not VectorIndex.exists(data.vectors):
-                spec = None
-            if model is not None and spec is not None and model != spec.model_id:
-                raise ModelMismatchError(
-                    f"the index at {data.root} was built with {spec.model_id}, not {model}; "
-                    f"re-index with: search index --rebuild --model {model}"
-                )
-        except BaseException:
-            store.close()
-            raise
-        return cls(data, store, lexical, spec)
+        with (a different one is a ModelMismatchError)."""
+        return cls(IndexReader.open(path, model=model), embedder=embedder)
 
     def close(self) -> None:
-        self.store.close()
+        self.reader.close()
 
     def __enter__(self) -> Searcher:
         return self
@@ -128,7 +120,8 @@ class Searcher:
     def meta(self) -> dict[int, PostMeta]:
         if self._meta is None:
             with self._lock:
-                self._meta = self.store.metadata()
+                if self._meta is None:
+                    self._meta = self.store.metadata()
         return self._meta
 
     def get(self, post_id: int) -> Post | None:
@@ -142,18 +135,20 @@ class Searcher:
         return sorted({t for m in self.meta.values() for t in m.tags})
 
     def stats(self) -> dict[str, object]:
-        first, last = self.store.date_range()
+        with self._lock:
+            first, last = self.store.date_range()
+            posts = self.store.count()
         info: dict[str, object] = {
             "data_dir": str(self.data.root),
-            "posts": self.store.count(),
+            "posts": posts,
             "first_post": first,
             "last_post": last,
             "categories": len(self.categories()),
             "tags": len(self.tags()),
             "store_bytes": self.data.store.stat().st_size,
-            "lexical_docs": self.lexical.num_docs(),
-            "lexical_bytes": self.lexical.disk_size(),
-            "tokenizer": self.store.get_meta("lexical.tokenizer"),
+            "lexical_docs": self.reader.lexical.num_docs(),
+            "lexical_bytes": self.reader.lexical.disk_size(),
+            "tokenizer": self.reader.manifest.tokenizer,
             "model": self.spec.key if self.spec else None,
             "passages": 0,
             "vector_bytes": 0,
@@ -177,8 +172,8 @@ class Searcher:
 
     def warm_up(self) -> None:
         """Load the embedding model now (slow: call it from a worker thread); raises DataError."""
-        if self._embedder is None:
-            raise DataError("this index has no vectors; semantic search needs: search index")
+        if self._embedder is None or self.spec is None:
+            raise DataError("this index has no vectors")
         if self._model_error:
             raise DataError(self._model_error)
         try:
@@ -188,13 +183,14 @@ class Searcher:
             raise
         self._semantic_retriever()
 
-    def embed(self, texts: Sequence[str], kind: Kind = "query") -> np.ndarray:
+    def embed(self, texts: Sequence[str], kind: TextKind = "query") -> np.ndarray:
         """Embeddings from the index's own model: float32 rows, L2-normalized."""
         if kind not in ("query", "passage"):
             raise ValueError(f"kind must be 'query' or 'passage', not {kind!r}")
-        embedder = self._embedder or Embedder(ModelSpec())
-        if self._embedder is None:
-            self._embedder = embedder
+        with self._lock:
+            if self._embedder is None:  # no vectors yet: the model they would be made with
+                self._embedder = Embedder(ModelSpec())
+            embedder = self._embedder
         return embedder.encode(list(texts), kind)
 
     def _semantic_retriever(self) -> SemanticRetriever:
@@ -202,12 +198,28 @@ class Searcher:
             if self._vectors is None:
                 from search.semantic import SemanticRetriever
 
-                vectors = VectorIndex.open(self.data.vectors)
-                self._vectors = SemanticRetriever(vectors, self.store.chunk_table())
+                self._vectors = SemanticRetriever(self.reader.vectors(), self.store.chunk_table())
             return self._vectors
 
-    def similar(self, post_id: int, limit: int = 5) -> list[Hit]:
+    def _lexical_retriever(self) -> LexicalRetriever:
+        with self._lock:
+            if self._retriever is None:
+                self._retriever = LexicalRetriever(self.reader.lexical)
+            return self._retriever
+
+    def _semantic_unavailable(self) -> str | None:
+        """Why semantic retrieval cannot run now, or None when it can."""
+        if not self.has_vectors:
+            return "no vector index: searching lexically"
+        try:
+            self.warm_up()
+        except DataError as exc:
+            return f"the embedding model could not load ({exc}); searching lexically"
+        return None
+
+    def similar(self, post_id: int, limit: int = 5) -> SearchResult:
         """Posts related to `post_id`, best first, without the post itself."""
+        started = time.perf_counter()
         post = self.get(post_id)
         if post is None:
             raise KeyError(post_id)
@@ -218,11 +230,16 @@ class Searcher:
                 found = semantic.search(vector, limit + 1)
                 ranked = [(h.post_id, h.score) for h in found if h.post_id != post_id][:limit]
                 passages = {h.post_id: h.passage for h in found}
-                return self._hits(parse_query(""), ranked, passages, {}, {}, explain=False)
+                hits = self._hits(parse_query(""), ranked, passages, None)
+                return SearchResult(
+                    hits, len(hits), 0, "semantic", (), (time.perf_counter() - started) * 1000
+                )
         # Without vectors: the title and tags as a lexical query.
         text = " ".join([post.title, *post.tags])
-        hits = self.search(text, limit=limit + 1, mode="lexical")
-        return [h for h in hits if h.post_id != post_id][:limit]
+        found = self.search(text, limit=limit + 1, mode="lexical")
+        hits = tuple(h for h in found if h.post_id != post_id)[:limit]
+        took = (time.perf_counter() - started) * 1000
+        return SearchResult(hits, len(hits), 0, "lexical", found.warnings, took)
 
     # -- search ----------------------------------------------------------------------------
     def parse(
@@ -250,89 +267,102 @@ class Searcher:
         limit: int = 10,
         mode: Mode = "hybrid",
         *,
+        offset: int = 0,
         category: str | Iterable[str] | None = None,
         tags: str | Iterable[str] | None = None,
         since: dt.date | str | None = None,
         until: dt.date | str | None = None,
         sort: Sort = "relevance",
         explain: bool = False,
-    ) -> list[Hit]:
-        """Posts best first, each once. Raises QuerySyntaxError for a filter that means nothing."""
+    ) -> SearchResult:
+        """Posts best first, each once: items `offset` to `offset + limit` of one ranking.
+
+        Raises QuerySyntaxError for a filter that means nothing, ValueError for a bad mode,
+        sort, limit or offset.
+        """
+        started = time.perf_counter()
         if mode not in MODES:
             raise ValueError(f"unknown mode {mode!r} (use one of {', '.join(MODES)})")
-        self.warnings = []
-        if limit <= 0:
-            return []
+        if sort not in SORTS:
+            raise ValueError(f"unknown sort {sort!r} (use one of {', '.join(SORTS)})")
+        if limit < 0 or offset < 0:
+            raise ValueError("limit and offset must not be negative")
         parsed = self.parse(query, category=category, tags=tags, since=since, until=until)
-        if mode != "lexical" and parsed.has_text and not self._semantic_ready():
-            mode = "lexical"
-        lexical: list[tuple[int, float]] = []
-        semantic: list[SemanticHit] = []
-        # Newest-first orders the best DEPTH matches by date, not just the first page.
-        single = limit if sort == "relevance" else max(limit, DEPTH)
-        if mode != "semantic" or not parsed.has_text:
-            lexical = self._lexical(parsed, single if mode == "lexical" else max(limit, DEPTH))
+        warnings: list[str] = []
         if mode != "lexical" and parsed.has_text:
-            semantic = self._semantic(parsed, single if mode == "semantic" else max(limit, DEPTH))
-        if mode == "hybrid" and semantic:
-            ranked = self._fuse(parsed, lexical, semantic)
-        elif semantic:
-            ranked = [(h.post_id, h.score) for h in semantic]
+            problem = self._semantic_unavailable()
+            if problem:
+                warnings.append(problem)
+                mode = "lexical"
+        # Every page of a query is cut from the same ranking, at least DEPTH deep.
+        depth = max(offset + limit, DEPTH)
+        found = self._candidates(parsed, mode, depth)
+        if mode == "hybrid" and found.semantic:
+            ranked = self.fusion.fuse(found.lexical, found.semantic_ranked, found.exact)
+        elif found.semantic:
+            ranked = found.semantic_ranked
         else:
-            ranked = lexical
+            ranked = found.lexical
         if sort == "date":
             never = dt.date.min
             ranked = sorted(ranked, key=lambda r: self.meta[r[0]].date or never, reverse=True)
-        ranked = ranked[:limit]
-        lex_pos = {pid: (i, s) for i, (pid, s) in enumerate(lexical, 1)}
-        sem_pos = {h.post_id: (i, h.score) for i, h in enumerate(semantic, 1)}
-        passages = {h.post_id: h.passage for h in semantic}
-        return self._hits(parsed, ranked, passages, lex_pos, sem_pos, explain=explain)
+        # Semantic similarity is never zero: every post with vectors counts as a semantic match.
+        total = max(len(ranked), found.lexical_total, found.semantic_total)
+        page = ranked[offset : offset + limit]
+        passages = {h.post_id: h.passage for h in found.semantic}
+        hits = self._hits(parsed, page, passages, found if explain else None)
+        took = (time.perf_counter() - started) * 1000
+        return SearchResult(hits, total, offset, mode, tuple(warnings), took)
 
-    def _semantic_ready(self) -> bool:
-        """True when semantic retrieval can run; otherwise a warning says why."""
-        if not self.has_vectors:
-            self.warnings.append(
-                "no vector index: searching lexically (build one with: search index)"
-            )
-            return False
-        try:
-            self.warm_up()
-        except DataError as exc:
-            self.warnings.append(f"the embedding model could not load ({exc}); searching lexically")
-            return False
-        return True
+    def candidates(self, query: str, depth: int = DEPTH) -> Candidates:
+        """The lexical and semantic lists (and exact matches) a hybrid search of `query` fuses:
+        what `bench/tune_fusion.py` re-ranks with other policies."""
+        parsed = self.parse(query)
+        if self._semantic_unavailable():
+            return self._candidates(parsed, "lexical", depth)
+        return self._candidates(parsed, "hybrid", depth)
 
-    def _lexical(self, parsed: ParsedQuery, depth: int) -> list[tuple[int, float]]:
+    def _candidates(self, parsed: ParsedQuery, mode: Mode, depth: int) -> Candidates:
+        lexical: list[tuple[int, float]] = []
+        lexical_total = 0
+        if mode != "semantic" or not parsed.has_text:
+            lexical, lexical_total = self._lexical(parsed, depth)
+        semantic: list[SemanticHit] = []
+        semantic_total = 0
+        if mode != "lexical" and parsed.has_text:
+            semantic, semantic_total = self._semantic(parsed, depth)
+        exact = self._exact(parsed, lexical) if mode == "hybrid" and semantic else frozenset()
+        return Candidates(lexical, lexical_total, semantic, semantic_total, exact)
+
+    def _lexical(self, parsed: ParsedQuery, depth: int) -> tuple[list[tuple[int, float]], int]:
         fetch = depth if not parsed.phrases else max(depth * 4, 100)
-        with self._lock:
-            if self._retriever is None:
-                self._retriever = LexicalRetriever(self.lexical)
-            found = self._retriever.search(parsed, fetch)
-            if parsed.phrases:
-                keep = self._with_phrases(parsed, [h.post_id for h in found])
-                found = [h for h in found if h.post_id in keep]
-        return [(h.post_id, h.score) for h in found[:depth]]
+        found = self._lexical_retriever().search(parsed, fetch)
+        hits, total = found.hits, found.total
+        if parsed.phrases:
+            keep = self._with_phrases(parsed, [h.post_id for h in hits])
+            hits = [h for h in hits if h.post_id in keep]
+            # Phrases are verified on the text of the fetched posts only; past those, BM25's
+            # count (which requires the phrase's words, not their order) is the best estimate.
+            total = len(hits) if total <= fetch else total
+        return [(h.post_id, h.score) for h in hits[:depth]], total
 
     def _with_phrases(self, parsed: ParsedQuery, ids: Iterable[int]) -> set[int]:
         """The posts among `ids` whose original text holds every quoted phrase verbatim."""
         ids = list(ids)
-        bodies = self.store.bodies(ids)
+        with self._lock:
+            bodies = self.store.bodies(ids)
         return {
             pid
             for pid in ids
             if contains_phrases(self.meta[pid].title + "\n" + bodies.get(pid, ""), parsed.phrases)
         }
 
-    def _semantic(self, parsed: ParsedQuery, depth: int) -> list[SemanticHit]:
+    def _semantic(self, parsed: ParsedQuery, depth: int) -> tuple[list[SemanticHit], int]:
         assert self._embedder is not None
         allowed: set[int] | None = None
-        with self._lock:
-            if self._retriever is None:
-                self._retriever = LexicalRetriever(self.lexical)
-            constrained = self._retriever.constrained(parsed)
-            if constrained is not None:
-                allowed = self._with_phrases(parsed, constrained) if parsed.phrases else constrained
+        constrained = self._lexical_retriever().constrained(parsed)
+        if constrained is not None:
+            allowed = self._with_phrases(parsed, constrained) if parsed.phrases else constrained
         if parsed.filters:
             passing = {pid for pid, m in self.meta.items() if parsed.filters.matches(m)}
             allowed = passing if allowed is None else allowed & passing
@@ -340,54 +370,45 @@ class Searcher:
         # bilingual query to Chinese passages far better (dev english nDCG@10 0.43 -> 0.66).
         text = " ".join([parsed.text, *chinese_for(parsed.text)])
         vector = self._embedder.encode([text], "query")[0]
-        return self._semantic_retriever().search(vector, depth, allowed=allowed)
+        retriever = self._semantic_retriever()
+        hits = retriever.search(vector, depth, allowed=allowed)
+        return hits, retriever.count(allowed)
 
-    def _fuse(
-        self, parsed: ParsedQuery, lexical: list[tuple[int, float]], semantic: list[SemanticHit]
-    ) -> list[tuple[int, float]]:
-        sem = [(h.post_id, h.score) for h in semantic]
-        if FUSION == "rrf":
-            fused = fuse_rrf([lexical, sem], k=RRF_K)
-        else:
-            fused = fuse_convex(lexical, sem, CONVEX_ALPHA)
-        exact = set(self._exact(parsed, lexical))
-        if not exact:
-            return fused
-        # Exact matches first, in fused order among themselves.
-        return [x for x in fused if x[0] in exact] + [x for x in fused if x[0] not in exact]
-
-    def _exact(self, parsed: ParsedQuery, lexical: list[tuple[int, float]]) -> list[int]:
+    def _exact(self, parsed: ParsedQuery, lexical: list[tuple[int, float]]) -> frozenset[int]:
         """Posts among the lexical hits that hold the typed words verbatim (in a title; or in
         a body, for long queries)."""
         text = " ".join(parsed.words)
-        if not text.strip() or self._retriever is None:
-            return []
-        found = set(self._retriever.exact(text, "title", limit=5))
+        if not text.strip():
+            return frozenset()
+        retriever = self._lexical_retriever()
+        found = set(retriever.exact(text, TITLE, limit=5))
         positions = {t.position for t in index_tokens(text)}
         if len(positions) >= EXACT_BODY_MIN_TOKENS:
-            body = self._retriever.exact(text, "body", limit=EXACT_BODY_MAX_POSTS + 1)
+            body = retriever.exact(text, BODY, limit=EXACT_BODY_MAX_POSTS + 1)
             if len(body) <= EXACT_BODY_MAX_POSTS:
                 found.update(body)
-        return [d for d, _ in lexical if d in found]
+        return frozenset(d for d, _ in lexical if d in found)
 
     def _hits(
         self,
         parsed: ParsedQuery,
         ranked: list[tuple[int, float]],
         passages: dict[int, tuple[int, int]],
-        lex_pos: dict[int, tuple[int, float]],
-        sem_pos: dict[int, tuple[int, float]],
-        *,
-        explain: bool,
-    ) -> list[Hit]:
+        explain: Candidates | None,
+    ) -> tuple[Hit, ...]:
         terms = [*query_terms(parsed.text), *parsed.phrases] if parsed.has_text else []
         with self._lock:
             bodies = self.store.bodies(pid for pid, _ in ranked)
+        lex_pos: dict[int, tuple[int, float]] = {}
+        sem_pos: dict[int, tuple[int, float]] = {}
+        if explain is not None:
+            lex_pos = {pid: (i, s) for i, (pid, s) in enumerate(explain.lexical, 1)}
+            sem_pos = {h.post_id: (i, h.score) for i, h in enumerate(explain.semantic, 1)}
         hits = []
         for post_id, score in ranked:
             meta = self.meta[post_id]
             explanation = None
-            if explain:
+            if explain is not None:
                 lex = lex_pos.get(post_id)
                 sem = sem_pos.get(post_id)
                 explanation = Explanation(
@@ -412,7 +433,4 @@ class Searcher:
                     explain=explanation,
                 )
             )
-        return hits
-
-
-__all__ = ["MODES", "Hit", "QuerySyntaxError", "Searcher"]
+        return tuple(hits)

@@ -8,7 +8,7 @@ from __future__ import annotations
 import json
 import sys
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from pathlib import Path
 from typing import Any, NoReturn
 
@@ -16,12 +16,54 @@ import click
 from rich.console import Console
 from rich.text import Text
 
-from index.errors import DataError
-from index.paths import ENV_VAR, DataDir
-from search.query import QuerySyntaxError
+import search
+from search import (
+    DATA_DIR_ENV,
+    MODES,
+    SORTS,
+    CorruptIndexError,
+    CorruptStoreError,
+    DataDir,
+    DataError,
+    Hit,
+    MissingIndexError,
+    ModelLoadError,
+    ModelMismatchError,
+    ModelNotInstalledError,
+    QuerySyntaxError,
+    Searcher,
+    SearchResult,
+    StaleIndexError,
+    WriterBusyError,
+)
+from search.display import meta_line, snippet_text
 
 out = Console(soft_wrap=True, highlight=False)
 err = Console(stderr=True, highlight=False, soft_wrap=True)
+
+# What to run about each library error: the library says what is wrong, the CLI how to fix it.
+HINTS: dict[type[DataError], str] = {
+    MissingIndexError: "build one with: search index SOURCE",
+    StaleIndexError: "rebuild it with: search index --rebuild",
+    CorruptIndexError: "rebuild it with: search index --rebuild",
+    CorruptStoreError: "it is the source of truth: restore it, or import the posts again "
+    "into a new data directory",
+    ModelMismatchError: "to switch models: search index --rebuild --model MODEL",
+    ModelNotInstalledError: "install it with: search model install",
+    ModelLoadError: "delete the file it names and run: search model install "
+    "(or index with --backend torch)",
+    WriterBusyError: "wait for it to finish",
+}
+
+
+def describe(exc: DataError) -> str:
+    """The error's message with the command that fixes it, when there is one."""
+    for cls in type(exc).__mro__:
+        if cls in HINTS:
+            return f"{exc}; {HINTS[cls]}"
+        if cls is DataError:
+            break
+    return str(exc)
 
 
 class Context:
@@ -29,9 +71,7 @@ class Context:
         self.data = DataDir.resolve(data_dir)
         self.quiet = quiet
 
-    def searcher(self):  # -> search.Searcher
-        from search.api import Searcher
-
+    def searcher(self) -> Searcher:
         return Searcher.open(self.data.root)
 
     @property
@@ -99,8 +139,8 @@ def progress_bar(enabled: bool) -> Iterator[Callable[[str, int, int | None], Non
 @click.option(
     "--data-dir",
     type=click.Path(file_okay=False, path_type=Path),
-    envvar=ENV_VAR,
-    help=f"Data directory (default: the user data dir; env {ENV_VAR}).",
+    envvar=DATA_DIR_ENV,
+    help=f"Data directory (default: the user data dir; env {DATA_DIR_ENV}).",
 )
 @click.option("-q", "--quiet", is_flag=True, help="No progress bars or summaries on stderr.")
 @click.version_option(package_name="kexue-search")
@@ -154,55 +194,33 @@ def index(
     kexue.fm URL (the whole archive, or one /archives/ID page). With no SOURCE, only the
     indexes are brought up to date with the store.
     """
-    from corpus.readers import read_source
-    from index.embedder import ModelSpec
-    from index.indexer import Indexer
-
     spec = None
     if model or query_prefix is not None or passage_prefix is not None or fp32 or backend:
-        default = ModelSpec()
-        spec = ModelSpec(
+        default = search.ModelSpec()
+        spec = search.ModelSpec(
             model_id=model or default.model_id,
             query_prefix=query_prefix if query_prefix is not None else default.query_prefix,
             passage_prefix=passage_prefix if passage_prefix is not None else default.passage_prefix,
             quantize=not fp32,
             backend=backend or default.backend,  # type: ignore[arg-type]
         )
-
-    def items():
-        for source in sources:
-            yield from read_source(
-                source,
-                known_ids=indexer.store.ids() if indexer.store else (),
-                crawl_state=obj.data.crawl_state,
-                on_status=None if obj.quiet else (lambda msg: err.print(f"[dim]{escape(msg)}[/]")),
-            )
-
-    with Indexer(obj.data) as indexer, progress_bar(obj.show_progress) as progress:
-        report = indexer.run(
-            items(),
+    on_status = None if obj.quiet else (lambda msg: err.print(f"[dim]{escape(msg)}[/]"))
+    with progress_bar(obj.show_progress) as progress:
+        report = search.update(
+            obj.data,
+            sources,
             strict=strict,
             rebuild=rebuild,
             vectors=not no_vectors,
             spec=spec,
             vector_kind=vector_index,  # type: ignore[arg-type]
             progress=progress,
+            on_status=on_status,
         )
     for problem in report.problems:
         err.print(f"[yellow]skipped[/] {escape(str(problem))}")
     if as_json:
-        emit_json(
-            {
-                "read": report.read,
-                "new": report.new,
-                "changed": report.changed,
-                "unchanged": report.unchanged,
-                "problems": [str(p) for p in report.problems],
-                "lexical_updated": report.lexical_updated,
-                "vectors_updated": report.vectors_updated,
-                "seconds": round(report.seconds, 3),
-            }
-        )
+        emit_json(report.to_dict())
     elif not obj.quiet:
         if report.did_work:
             err.print(
@@ -222,18 +240,14 @@ def index(
 
 
 # -- query ----------------------------------------------------------------------------------
-def _hit_text(rank: int, hit: Any) -> Text:
+def _hit_text(rank: int, hit: Hit) -> Text:
     line = Text()
     line.append(f"{rank:>2}. ", style="bold")
     line.append(hit.title, style="bold cyan")
-    meta = [hit.date.isoformat() if hit.date else "", hit.category, ", ".join(hit.tags[:4])]
-    line.append("  " + " · ".join(m for m in meta if m), style="dim")
+    line.append("  " + meta_line(hit.date, hit.category, hit.tags[:4]), style="dim")
     line.append(f"\n    {hit.url}", style="blue")
-    snippet = Text(hit.snippet.text)
-    for start, end in hit.snippet.highlights:
-        snippet.stylize("bold yellow", start, end)
     line.append("\n    ")
-    line.append(snippet)
+    line.append(snippet_text(hit.snippet))
     if hit.explain is not None:
         e = hit.explain
         parts = [
@@ -247,7 +261,7 @@ def _hit_text(rank: int, hit: Any) -> Text:
     return line
 
 
-def print_hits(hits: list[Any], as_json: bool) -> NoReturn:
+def print_hits(hits: SearchResult, as_json: bool) -> NoReturn:
     """Hits as JSON or for people; exit 0 with results, 1 without."""
     if as_json:
         emit_json([h.to_dict() for h in hits])
@@ -264,7 +278,7 @@ def print_hits(hits: list[Any], as_json: bool) -> NoReturn:
 @click.argument("text")
 @click.option(
     "--mode",
-    type=click.Choice(["hybrid", "lexical", "semantic"]),
+    type=click.Choice(MODES),
     default="hybrid",
     show_default=True,
 )
@@ -276,9 +290,7 @@ def print_hits(hits: list[Any], as_json: bool) -> NoReturn:
 @click.option("--since", help="Posts from this date on (YYYY, YYYY-MM or YYYY-MM-DD).")
 @click.option("--until", help="Posts up to this date.")
 @click.option("--year", help="Posts of this year or range (2023, 2020..2022).")
-@click.option(
-    "--sort", type=click.Choice(["relevance", "date"]), default="relevance", show_default=True
-)
+@click.option("--sort", type=click.Choice(SORTS), default="relevance", show_default=True)
 @click.option(
     "--explain", is_flag=True, help="Show each hit's lexical and semantic ranks and scores."
 )
@@ -304,13 +316,11 @@ def query(
     year: (2023 or 2020..2022), since: and until: (YYYY, YYYY-MM or YYYY-MM-DD).
     """
     if year:
-        from search.query import parse_years
-
-        lo, hi = parse_years(year)
+        lo, hi = search.parse_years(year)
         since = since or lo.isoformat()
         until = until or hi.isoformat()
     with obj.searcher() as searcher:
-        hits = searcher.search(
+        result = searcher.search(
             text,
             limit=limit,
             mode=mode,  # type: ignore[arg-type]
@@ -321,10 +331,10 @@ def query(
             sort=sort,  # type: ignore[arg-type]
             explain=explain,
         )
-        for warning in searcher.warnings:
-            if not obj.quiet:
-                err.print(f"[yellow]note:[/] {escape(warning)}")
-    print_hits(hits, as_json)
+    if not obj.quiet:
+        for warning in result.warnings:
+            err.print(f"[yellow]note:[/] {escape(warning)}")
+    print_hits(result, as_json)
 
 
 # -- show / stats ---------------------------------------------------------------------------
@@ -342,8 +352,8 @@ def show(obj: Context, post_id: int, as_json: bool, raw: bool) -> None:
     if as_json:
         emit_json(post.to_dict())
         return
+    header = " · ".join(filter(None, [post.url, meta_line(post.date, post.category, post.tags)]))
     if raw or not out.is_terminal:
-        header = f"{post.url} · {post.iso_date or ''} · {post.category} · {', '.join(post.tags)}"
         click.echo(f"# {post.title}\n\n{header}\n")
         click.echo(post.body)
         return
@@ -353,20 +363,10 @@ def show(obj: Context, post_id: int, as_json: bool, raw: bool) -> None:
     from search.render import terminal_markdown
 
     out.print(Rule(Text(post.title, style="bold cyan")))
-    out.print(
-        Text(
-            f"{post.url} · {post.iso_date or ''} · {post.category} · {', '.join(post.tags)}",
-            style="dim",
-        )
-    )
+    out.print(Text(header, style="dim"))
     out.print()
-    with out.pager(styles=True) if out.is_terminal and out.height < 200 else _nullcontext():
+    with out.pager(styles=True) if out.is_terminal and out.height < 200 else nullcontext():
         out.print(Markdown(terminal_markdown(post.body), code_theme="ansi_dark"))
-
-
-@contextmanager
-def _nullcontext() -> Iterator[None]:
-    yield
 
 
 @cli.command()
@@ -397,10 +397,10 @@ def similar(obj: Context, post_id: int, limit: int, as_json: bool) -> None:
     """Posts related to POST_ID (by their passage vectors; by words without vectors)."""
     with obj.searcher() as searcher:
         try:
-            hits = searcher.similar(post_id, limit=limit)
+            result = searcher.similar(post_id, limit=limit)
         except KeyError:
             fail(f"no post {post_id} in the index", 1)
-    print_hits(hits, as_json)
+    print_hits(result, as_json)
 
 
 @cli.command()
@@ -427,7 +427,7 @@ def embed(obj: Context, texts: tuple[str, ...], kind: str, as_json: bool, npy: P
 @click.argument("queries", type=click.Path(exists=True, dir_okay=False, path_type=Path))
 @click.option(
     "--mode",
-    type=click.Choice(["hybrid", "lexical", "semantic", "all"]),
+    type=click.Choice([*MODES, "all"]),
     default="all",
     show_default=True,
 )
@@ -435,21 +435,25 @@ def embed(obj: Context, texts: tuple[str, ...], kind: str, as_json: bool, npy: P
 @click.pass_obj
 def evaluate_cmd(obj: Context, queries: Path, mode: str, as_json: bool) -> None:
     """nDCG@10, MRR@10, Recall@10/100 on a judged query file, overall and per query type."""
-    from search.evaluate import METRICS, evaluate, load_queries
-
     try:
-        judged = load_queries(queries)
+        judged = search.load_queries(queries)
     except ValueError as exc:
         fail(str(exc))
-    modes = ["lexical", "semantic", "hybrid"] if mode == "all" else [mode]
+    modes = ["lexical", "semantic", "hybrid"] if mode == "all" else [mode]  # table order
     results = {}
+    notes: set[str] = set()
+
+    def ranking(searcher: Searcher, query: str, mode: str) -> list[int]:
+        result = searcher.search(query, limit=100, mode=mode)  # type: ignore[arg-type]
+        notes.update(result.warnings)
+        return [h.post_id for h in result]
+
     with obj.searcher() as searcher:
         for m in modes:
-            results[m] = evaluate(
-                judged, lambda q, m=m: [h.post_id for h in searcher.search(q, limit=100, mode=m)]
-            )
-            if searcher.warnings and not obj.quiet:
-                err.print(f"[yellow]note:[/] {escape(searcher.warnings[-1])}")
+            results[m] = search.evaluate(judged, lambda q, m=m: ranking(searcher, q, m))
+    if notes and not obj.quiet:
+        for note in sorted(notes):
+            err.print(f"[yellow]note:[/] {escape(note)}")
     if as_json:
         emit_json({m: r.to_dict() for m, r in results.items()})
         return
@@ -467,14 +471,14 @@ def evaluate_cmd(obj: Context, queries: Path, mode: str, as_json: bool) -> None:
         (t, n, {m: r.by_type[t] for m, r in results.items()}) for t, n in first.counts.items()
     ]
     for name, n, per_mode in groups:
-        for i, metric in enumerate(METRICS):
+        for i, metric in enumerate(search.EVAL_METRICS):
             table.add_row(
                 name if i == 0 else "",
                 str(n) if i == 0 else "",
                 metric,
                 *(f"{per_mode[m][metric]:.3f}" for m in modes),
                 style="bold" if name == "all" and i == 0 else None,
-                end_section=i == len(METRICS) - 1,
+                end_section=i == len(search.EVAL_METRICS) - 1,
             )
     out.print(table)
 
@@ -495,14 +499,8 @@ def model_install(obj: Context, model_id: str | None, offline: bool) -> None:
 
     Then export it to ONNX (int8), the runtime indexing and search use by default.
     """
-    from index.e5convert import install_model
-    from index.embedder import DEFAULT_MODEL, models_dir
-    from index.onnxmodel import export_onnx
-
     say = None if obj.quiet else (lambda msg: err.print(f"[dim]{escape(msg)}[/]"))
-    path = install_model(models_dir(), model_id or DEFAULT_MODEL, try_hub=not offline, progress=say)
-    export_onnx(path, quantized=True, say=say)
-    click.echo(str(path))
+    click.echo(str(search.setup_model(model_id, try_hub=not offline, say=say)))
 
 
 @cli.command()
@@ -529,7 +527,9 @@ def main() -> None:
     except KeyboardInterrupt:
         err.print("interrupted; everything committed so far is kept")
         sys.exit(130)
-    except (DataError, QuerySyntaxError) as exc:
+    except DataError as exc:
+        fail(describe(exc))
+    except QuerySyntaxError as exc:
         fail(str(exc))
     except OSError as exc:
         fail(f"{exc.strerror or exc}: {exc.filename}" if exc.filename else str(exc))

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, overload
 
 from search.snippets import Snippet
 
@@ -55,3 +56,40 @@ class Hit:
         if self.explain is not None:
             d["explain"] = self.explain.to_dict()
         return d
+
+
+@dataclass(frozen=True, slots=True)
+class SearchResult(Sequence[Hit]):
+    """One page of a search: a read-only sequence of `Hit`s with what front ends report.
+
+    `total` counts the posts that matched before `offset` and the limit cut the list; `mode`
+    is the mode that actually answered (a semantic request falls back to lexical when the
+    model cannot load, and `warnings` says why); `took_ms` is the wall time of the search.
+    """
+
+    hits: tuple[Hit, ...] = ()
+    total: int = 0
+    offset: int = 0
+    mode: str = "lexical"
+    warnings: tuple[str, ...] = ()
+    took_ms: float = 0.0
+
+    @overload
+    def __getitem__(self, index: int) -> Hit: ...
+    @overload
+    def __getitem__(self, index: slice) -> tuple[Hit, ...]: ...
+    def __getitem__(self, index: int | slice) -> Hit | tuple[Hit, ...]:
+        return self.hits[index]
+
+    def __len__(self) -> int:
+        return len(self.hits)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "hits": [h.to_dict() for h in self.hits],
+            "total": self.total,
+            "offset": self.offset,
+            "mode": self.mode,
+            "took_ms": round(self.took_ms, 3),
+            "warnings": list(self.warnings),
+        }

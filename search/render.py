@@ -8,16 +8,13 @@ from __future__ import annotations
 
 import re
 
-_DISPLAY = re.compile(
-    r"\$\$(?P<dollars>.+?)\$\$|(?P<env>\\begin\{(?P<name>[a-zA-Z*]+)\}.+?\\end\{(?P=name)\})",
-    re.S,
-)
-_INLINE = re.compile(r"(?<![\\$`])\$(?!\s)([^$\n]+?)(?<![\s\\])\$(?!\$)")
+from corpus.latex import DISPLAY_MATH, INLINE_MATH
+
 _FENCE = re.compile(r"(?ms)^(```|~~~).*?^\1[ \t]*$")
 
 
 def _display(m: re.Match[str]) -> str:
-    body = (m["dollars"] if m["dollars"] is not None else m["env"]).strip()
+    body = (m["dollars"] if m["dollars"] is not None else m["block"]).strip()
     body = re.sub(r" {2}\n", "\n", body)
     if m["dollars"] is not None:
         body = f"$${body}$$"
@@ -45,9 +42,9 @@ def terminal_markdown(body: str) -> str:
 def _protect(text: str) -> str:
     pieces = []
     pos = 0
-    for m in _DISPLAY.finditer(text):
-        pieces.append(_INLINE.sub(_inline, text[pos : m.start()]))
+    for m in DISPLAY_MATH.finditer(text):
+        pieces.append(INLINE_MATH.sub(_inline, text[pos : m.start()]))
         pieces.append(_display(m))
         pos = m.end()
-    pieces.append(_INLINE.sub(_inline, text[pos:]))
+    pieces.append(INLINE_MATH.sub(_inline, text[pos:]))
     return "".join(pieces)

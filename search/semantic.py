@@ -117,6 +117,12 @@ class SemanticRetriever:
             hits.append(SemanticHit(candidates[i], float(fused[i]), (start, end)))
         return hits
 
+    def count(self, allowed: Iterable[int] | None = None) -> int:
+        """How many posts (among `allowed`) have passages to match."""
+        if allowed is None:
+            return len(self.by_post)
+        return sum(1 for p in allowed if p in self.by_post)
+
     def post_vector(self, post_id: int) -> np.ndarray | None:
         """The mean of a post's passage vectors, normalized: the post as one point."""
         ids = self.by_post.get(post_id)

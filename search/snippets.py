@@ -16,6 +16,8 @@ import re
 from dataclasses import dataclass
 from functools import lru_cache
 
+from corpus.latex import math_spans
+
 WIDTH = 120
 
 _MARKUP = re.compile(
@@ -55,6 +57,7 @@ class Readable:
     plain_at: tuple[int, ...]
     src: tuple[int, ...]
     low: str  # text lowercased, same length, for finding terms
+    math: tuple[tuple[int, int], ...]  # (start, end) of each formula in `text`
 
     def source(self, i: int) -> int:
         """The markdown offset of plain character `i`."""
@@ -96,7 +99,7 @@ def render(markdown: str) -> Readable:
     low = text.lower()
     if len(low) != len(text):  # a few characters lowercase to two (İ): keep those as they are
         low = "".join(c if len(c.lower()) != 1 else c.lower() for c in text)
-    return Readable(text, tuple(plain_at), tuple(src), low)
+    return Readable(text, tuple(plain_at), tuple(src), low, tuple(math_spans(text)))
 
 
 def _occurrences(low: str, term: str, lo: int, hi: int) -> list[int]:
@@ -170,17 +173,15 @@ def make_snippet(
         back = max(lo, start - width // 4)
         cut = [m.end() for m in _BOUNDARY.finditer(plain, back, start)]
         start = cut[-1] if cut else back
-        # Never open inside math: step back to its opening `$`/`$$` when it is near, else past
+        # Never open inside math: step back to the formula's start when it is near, else past
         # its end.
-        displays = plain.count("$$", 0, start)
-        mark = "$$" if displays % 2 else "$"
-        if mark == "$$" or (plain.count("$", 0, start) - 2 * displays) % 2:
-            opening = plain.rfind(mark, lo, start)
-            closing = plain.find(mark, start)
-            if opening >= 0 and start - opening <= width * 2 // 3:
+        k = bisect.bisect_right(doc.math, (start, len(plain))) - 1
+        if k >= 0 and doc.math[k][0] < start < doc.math[k][1]:
+            opening, closing = doc.math[k]
+            if opening >= lo and start - opening <= width * 2 // 3:
                 start = opening
-            elif 0 <= closing < anchor:
-                start = closing + len(mark)
+            elif closing <= anchor:
+                start = closing
     while start < hi and plain[start] == " ":
         start += 1
     end = min(len(plain), start + width)

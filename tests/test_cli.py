@@ -106,7 +106,8 @@ def test_exit_codes(data, tmp_path):
     usage = run("query", "x", "--mode", "fuzzy", data=data)
     assert usage.returncode == 2
     missing = run("query", "x", data=tmp_path / "nowhere")
-    assert missing.returncode == 2 and "search index" in missing.stderr
+    assert missing.returncode == 2 and "search index SOURCE" in missing.stderr
+    assert missing.stderr.startswith("search: no index at ")
     assert "Traceback" not in missing.stderr + bad.stderr + usage.stderr
 
 
@@ -121,7 +122,8 @@ def test_second_writer_is_refused(tmp_path):
     with Indexer(DataDir(tmp_path)):
         result = run("index", "--no-vectors", str(FIXTURE_POSTS), data=tmp_path)
     assert result.returncode == 2
-    assert "another `search index` is writing" in result.stderr
+    assert "another process is writing" in result.stderr
+    assert result.stderr.strip().endswith("wait for it to finish")
 
 
 def test_data_dir_from_environment(data):

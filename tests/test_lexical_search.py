@@ -61,7 +61,7 @@ def test_exclusion_removes_posts(searcher):
     with_it = ids(searcher.search("RoPE", mode="lexical"))
     without = ids(searcher.search("RoPE -插值", mode="lexical"))
     assert 1002 in with_it and 1002 not in without and 1001 in without
-    assert searcher.search("RoPE -NTK", mode="lexical") == []  # both mention NTK-aware
+    assert list(searcher.search("RoPE -NTK", mode="lexical")) == []  # both mention NTK-aware
 
 
 def test_filters_in_query_and_as_arguments_agree(searcher):
@@ -95,7 +95,7 @@ def test_sort_by_date(searcher):
 
 
 def test_no_results_and_bad_filters(searcher):
-    assert searcher.search("量子引力弦论", mode="lexical") == []
+    assert list(searcher.search("量子引力弦论", mode="lexical")) == []
     with pytest.raises(QuerySyntaxError):
         searcher.search("since:2024-02-30", mode="lexical")
     with pytest.raises(ValueError):
@@ -123,9 +123,10 @@ def test_similar_without_vectors_uses_words(searcher):
 
 
 def test_hybrid_without_vectors_falls_back_and_says_so(searcher):
-    hits = searcher.search("RoPE", mode="hybrid")
-    assert hits[0].post_id == 1001
-    assert any("searching lexically" in w for w in searcher.warnings)
+    result = searcher.search("RoPE", mode="hybrid")
+    assert result[0].post_id == 1001
+    assert result.mode == "lexical"
+    assert any("searching lexically" in w for w in result.warnings)
 
 
 def test_newest_first_orders_all_good_matches_not_just_the_first_page(searcher):

@@ -4,15 +4,17 @@ import json
 import shutil
 import subprocess
 import sys
+from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 import pytest
 
 from corpus.post import Post
 from corpus.readers import read_source
-from index.embedder import Embedder, ModelSpec, models_dir
 from index.errors import ModelMismatchError
-from index.indexer import Indexer
+from index.indexer import Indexer, update
+from index.manifest import Manifest
+from index.models import Embedder, ModelSpec, install_model, models_dir
 from index.paths import DataDir
 from search import Searcher
 from tests.conftest import FIXTURE_POSTS
@@ -34,8 +36,6 @@ class CountingEmbedder(Embedder):
 
 @pytest.fixture(scope="session")
 def embedder():
-    from index.e5convert import install_model
-
     install_model(models_dir(), try_hub=False)
     e = CountingEmbedder(ModelSpec())
     e.load()
@@ -44,10 +44,7 @@ def embedder():
 
 def build(root, embedder, items=None):
     data = DataDir(root)
-    with Indexer(data) as ix:
-        report = ix.run(
-            items if items is not None else read_source(FIXTURE_POSTS), embedder=embedder
-        )
+    report = update(data, [FIXTURE_POSTS] if items is None else items, embedder=embedder)
     return data, report
 
 
@@ -60,8 +57,7 @@ def data(tmp_path_factory, embedder):
 
 @pytest.fixture(scope="module")
 def searcher(data, embedder):
-    s = Searcher.open(data.root)
-    s._embedder = embedder  # share the loaded model: loading it again costs seconds
+    s = Searcher.open(data.root, embedder=embedder)  # loading the model again costs seconds
     yield s
     s.close()
 
@@ -149,15 +145,14 @@ def test_changing_one_post_embeds_only_its_passages(tmp_path, embedder):
     before = embedder.embedded
     _, report = build(tmp_path, embedder, [])
     assert report.vectors_updated == 18 and embedder.embedded == before
-    with Searcher.open(data.root) as s:
-        s._embedder = embedder
+    with Searcher.open(data.root, embedder=embedder) as s:
         assert s.search("月掩星", mode="semantic")[0].post_id == 1016
 
 
 def test_another_model_is_refused(data):
-    with pytest.raises(ModelMismatchError, match="re-index"):
+    with pytest.raises(ModelMismatchError, match="built with intfloat/multilingual-e5-small"):
         Searcher.open(data.root, model="sentence-transformers/all-MiniLM-L6-v2")
-    with Indexer(data) as ix, pytest.raises(ModelMismatchError, match="--rebuild"):
+    with Indexer(data) as ix, pytest.raises(ModelMismatchError, match="not some/other-model"):
         ix.sync_vectors(ModelSpec(model_id="some/other-model"))
 
 
@@ -185,11 +180,38 @@ def test_hnsw_option_rebuilds_from_cache(tmp_path, embedder):
     before = embedder.embedded
     with Indexer(data) as ix:
         assert ix.sync_vectors(kind="hnsw", embedder=embedder) == 18
-        assert ix.store.get_meta("vectors.kind") == "hnsw"
+        assert Manifest.load(ix.store).vector_kind == "hnsw"
     assert embedder.embedded == before  # switching kinds re-embeds nothing
-    with Searcher.open(data.root) as s:
-        s._embedder = embedder
+    with Searcher.open(data.root, embedder=embedder) as s:
         assert top(s, "why divide the attention logits by sqrt(d)", "semantic")[0] == 1009
         assert s.stats()["passages"] == len(s._semantic_retriever().chunks)
         hits = s.search("attention", mode="semantic", category="数学研究")
         assert hits and all(h.category == "数学研究" for h in hits)  # filtered HNSW search
+
+
+def test_eight_threads_share_one_searcher_in_hybrid_mode(data, embedder):
+    queries = ["why divide the attention logits by sqrt(d)", "RoPE 外推", "梯度 -显存", "鸭子"]
+    with Searcher.open(data.root, embedder=embedder) as fresh:
+        expected = {q: [(h.post_id, h.score) for h in fresh.search(q)] for q in queries}
+    with Searcher.open(data.root, embedder=embedder) as shared:
+
+        def run(i: int) -> list[tuple[str, str, list]]:
+            order = queries[i % len(queries) :] + queries[: i % len(queries)]
+            out = []
+            for q in order * 3:
+                result = shared.search(q)
+                out.append((q, result.mode, [(h.post_id, h.score) for h in result]))
+            return out
+
+        with ThreadPoolExecutor(max_workers=8) as pool:
+            results = [r for batch in pool.map(run, range(8)) for r in batch]
+    assert len(results) == 8 * 3 * len(queries)
+    for query, mode, got in results:
+        assert mode == "hybrid" and got == expected[query], query
+
+
+def test_hybrid_result_reports_totals_and_pages(searcher):
+    whole = searcher.search("attention", limit=12)
+    assert whole.mode == "hybrid" and whole.total == 18  # every post has passages
+    page = searcher.search("attention", limit=4, offset=4)
+    assert [h.post_id for h in page] == [h.post_id for h in whole][4:8]
