@@ -24,12 +24,11 @@ from urllib.robotparser import RobotFileParser
 import httpx
 
 from corpus.html import parse_post_html
-from corpus.post import Post, Problem
+from corpus.post import Post, Problem, archive_id
 
 STATE_VERSION = 1
 MAX_RETRY_AFTER = 120.0  # seconds; a server asking for longer is treated as a failure
 _RETRY_STATUS = {429, 500, 502, 503, 504}
-_ARCHIVE_LINK = re.compile(r"/archives/(\d+)(?:[/?#]|$)")
 _POST_URL = re.compile(r"^(?P<root>.*?)/archives/(?P<id>\d+)/?(?:[?#].*)?$")
 
 
@@ -325,8 +324,8 @@ def _archive_ids(
             response = fetcher.get(url)
     except FetchError as exc:
         return Problem(url, f"archive page: {exc}")
-    links = (_ARCHIVE_LINK.search(href) for href in _hrefs(response.text))
-    ids = sorted({int(m.group(1)) for m in links if m}, reverse=True)
+    links = (archive_id(href) for href in _hrefs(response.text))
+    ids = sorted({i for i in links if i is not None}, reverse=True)
     if not ids:
         return Problem(url, "archive page lists no posts")
     state.remember(url, response, ids=ids)

@@ -11,24 +11,13 @@ from bs4 import BeautifulSoup, NavigableString, Tag, UnicodeDammit
 from bs4.element import Comment
 from markdownify import ATX, MarkdownConverter
 
-from corpus.post import SITE, Post, Problem, parse_date
+from corpus.latex import MATHJAX
+from corpus.post import SITE, Post, Problem, archive_id, parse_date
 
-ARCHIVE_ID = re.compile(r"/archives/(\d+)")
 _DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
 _VIEWS = re.compile(r"(\d[\d,]*)\s*位读者")
 _LEADING_ID = re.compile(r"^(\d+)(?:\D|$)")
 
-# MathJax delimiters the site uses. `$$` must be tried before `$`; an escaped `\$` is a dollar.
-_MATH = re.compile(
-    r"""
-      \$\$.+?\$\$
-    | \\begin\{(?P<env>[A-Za-z]+\*?)\}.*?\\end\{(?P=env)\}
-    | \\\[.+?\\\]
-    | \\\(.+?\\\)
-    | (?<!\\)\$.+?(?<!\\)\$
-    """,
-    re.DOTALL | re.VERBOSE,
-)
 _BR = "\ue000"  # stands for a <br> while a run of text is scanned for math
 _PLACEHOLDER = re.compile(r"KXMATH(\d+)X")
 _NO_MATH_IN = ["pre", "code", "script", "style", "textarea"]
@@ -133,14 +122,14 @@ def html_to_markdown(content: Tag) -> str:
 
 
 def _find_id(href: str, soup: BeautifulSoup, source: str) -> int | None:
-    if m := ARCHIVE_ID.search(href):
-        return int(m.group(1))
+    if (found := archive_id(href)) is not None:
+        return found
     for sel, attr in (('link[rel="canonical"]', "href"), ('meta[property="og:url"]', "content")):
         el = soup.select_one(sel)
-        if el is not None and (m := ARCHIVE_ID.search(str(el.get(attr) or ""))):
-            return int(m.group(1))
-    if m := ARCHIVE_ID.search(source):
-        return int(m.group(1))
+        if el is not None and (found := archive_id(str(el.get(attr) or ""))) is not None:
+            return found
+    if (found := archive_id(source)) is not None:
+        return found
     if source and (m := _LEADING_ID.match(Path(source).name)):
         return int(m.group(1))
     return None
@@ -208,7 +197,7 @@ def _protect_run(run: list[NavigableString | Tag], maths: list[str]) -> None:
         return
     pieces: list[str | int] = []
     pos = 0
-    for m in _MATH.finditer(joined):
+    for m in MATHJAX.finditer(joined):
         pieces.append(joined[pos : m.start()])
         maths.append(re.sub(_BR + r"\n?", "\n", m.group()))
         pieces.append(len(maths) - 1)

@@ -9,9 +9,8 @@ from typing import Any
 
 import frontmatter
 
-from corpus.post import Post, Problem, post_url
+from corpus.post import Post, Problem, archive_id, post_url
 
-_ARCHIVE_ID = re.compile(r"/archives/(\d+)")
 _LEADING_ID = re.compile(r"^(\d+)(?:[-_ .\s]|$)")
 _URL_KEYS = ("url", "link", "permalink", "source", "original_url")
 
@@ -76,13 +75,13 @@ def _post_id(meta: dict[str, Any], path: Path) -> int | None:
         text = str(raw).strip()
         if text.isdigit():
             return int(text)
-        if m := _ARCHIVE_ID.search(text):
-            return int(m.group(1))
+        if (found := archive_id(text)) is not None:
+            return found
         raise ValueError(f"'id' is not an integer: {raw!r}")
     for key in _URL_KEYS:
         value = meta.get(key)
-        if isinstance(value, str) and (m := _ARCHIVE_ID.search(value)):
-            return int(m.group(1))
+        if isinstance(value, str) and (found := archive_id(value)) is not None:
+            return found
     if m := _LEADING_ID.match(path.stem):
         return int(m.group(1))
     return None

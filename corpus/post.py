@@ -5,14 +5,23 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import json
-from dataclasses import asdict, dataclass, field
+import re
+from dataclasses import asdict, dataclass
 from typing import Any
 
 SITE = "https://kexue.fm"
+# A post's address on the site: /archives/<id>, then a path, query, suffix or nothing.
+_ARCHIVE_PATH = re.compile(r"/archives/(\d+)(?!\w)")
 
 
 def post_url(post_id: int) -> str:
     return f"{SITE}/archives/{post_id}"
+
+
+def archive_id(text: str) -> int | None:
+    """The post id in a kexue.fm address (or a path like `saved/archives/8265.html`)."""
+    m = _ARCHIVE_PATH.search(text)
+    return int(m.group(1)) if m else None
 
 
 @dataclass(frozen=True, slots=True)
@@ -129,7 +138,6 @@ class Problem:
     source: str
     message: str
     line: int | None = None
-    extra: dict[str, Any] = field(default_factory=dict)
 
     def __str__(self) -> str:
         where = f"{self.source}:{self.line}" if self.line is not None else self.source

@@ -11,6 +11,7 @@ import hashlib
 import re
 from dataclasses import dataclass
 
+from corpus.latex import DISPLAY_OPEN, display_closer
 from corpus.post import Post
 
 # Recorded in the manifest; changing them re-chunks and re-embeds (by passage hash, so cached
@@ -20,7 +21,7 @@ MAX_CHARS = 600
 CHUNKER_VERSION = f"paragraphs/{TARGET_CHARS}/{MAX_CHARS}/v2"
 
 # A paragraph break, or the opening of a block that must stay whole.
-_TOKEN = re.compile(r"\n[ \t]*\n|\$\$|\\begin\{([a-zA-Z*]+)\}|^(```|~~~)", re.M)
+_TOKEN = re.compile(rf"\n[ \t]*\n|{DISPLAY_OPEN}|^(?P<fence>```|~~~)", re.M)
 _HEADING = re.compile(r"^#{1,6}\s", re.M)
 _SENTENCE_END = re.compile(r"(?<=[。！？；!?;])|(?<=\.)\s")
 
@@ -49,12 +50,7 @@ def _units(body: str) -> list[tuple[int, int]]:
                 spans.append((para, m.start()))
             para = i = m.end()
             continue
-        if m.group(0) == "$$":
-            closer = "$$"
-        elif m.group(1):
-            closer = f"\\end{{{m.group(1)}}}"
-        else:
-            closer = m.group(2)
+        closer = m["fence"] or display_closer(m.group(0), m["env"])
         close = body.find(closer, m.end())
         i = m.end() if close < 0 else close + len(closer)
     if body[para:].strip():
