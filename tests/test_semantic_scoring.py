@@ -40,9 +40,13 @@ def test_a_post_on_the_topic_throughout_beats_a_single_mention(tmp_path):
         tmp_path,
         {
             # post 1: one passage very close to the query, the rest elsewhere
-            1: (1, [1, 0.05, 0]), 2: (1, [0, 1, 0]), 3: (1, [0, 0, 1]),
+            1: (1, [1, 0.05, 0]),
+            2: (1, [0, 1, 0]),
+            3: (1, [0, 0, 1]),
             # post 2: three passages all fairly close
-            4: (2, [1, 0.3, 0]), 5: (2, [1, 0.35, 0]), 6: (2, [1, 0, 0.3]),
+            4: (2, [1, 0.3, 0]),
+            5: (2, [1, 0.35, 0]),
+            6: (2, [1, 0, 0.3]),
             # post 3: unrelated
             7: (3, [0, 1, 1]),
         },
