@@ -1,8 +1,13 @@
 """A polite, resumable crawler for the live site (kexue.fm, or any host serving the same pages).
 
-Resumable without a journal of its own: posts are yielded one by one and the caller stores each as
-it arrives, so the next run passes the stored ids as `known_ids` and only the rest is fetched.
-The state file only keeps HTTP validators (ETag/Last-Modified) for conditional re-checks.
+Resumable without a journal of its own: each post is yielded as soon as its page is parsed (one
+request at a time, nothing fetched ahead), and the next run passes the ids the caller has stored
+as `known_ids`, so only the rest is fetched again; how many posts a kill loses is up to how often
+the caller commits. The state file only keeps HTTP validators (ETag/Last-Modified) for conditional
+re-checks; it is saved after every page, so a killed crawl loses at most the page in flight.
+
+It stays on the archive's site (the start host and the archive's own hosts): a redirect elsewhere
+is a Problem for that page, as is one too large, too slow, or claiming to be another post.
 """
 
 from __future__ import annotations
@@ -16,6 +21,7 @@ import re
 import tempfile
 import time
 from collections.abc import Callable, Container, Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -28,6 +34,17 @@ from corpus.post import Post, Problem, archive_id
 
 STATE_VERSION = 1
 MAX_RETRY_AFTER = 120.0  # seconds; a server asking for longer is treated as a failure
+# Bytes kept per response (after decompression). The largest real post page is well under 1 MB
+# and the archive page about 1 MB, so 8 MB leaves room for growth yet bounds a runaway body.
+MAX_BODY_BYTES = 8 * 2**20
+# Real pages redirect at most twice (http → https, www → bare host); 5 is also RFC 9309's minimum
+# for robots.txt. More is a loop or a misconfiguration, and a Problem for that page.
+MAX_REDIRECTS = 5
+# The archive's own hosts as (host, port), None being the scheme's default port. The host a crawl
+# starts from is allowed as well; nothing else is ever asked (a redirect elsewhere is a Problem).
+SITE_HOSTS = frozenset(
+    (host, None) for host in ("kexue.fm", "www.kexue.fm", "spaces.ac.cn", "www.spaces.ac.cn")
+)
 _RETRY_STATUS = {429, 500, 502, 503, 504}
 _POST_URL = re.compile(r"^(?P<root>.*?)/archives/(?P<id>\d+)/?(?:[?#].*)?$")
 
@@ -72,23 +89,31 @@ def crawl(
 
     `base_url` is a site root (`https://kexue.fm`), its `/content.html`, or a post URL
     (`…/archives/<id>`, fetched even when known: with validators from `state_path` that becomes a
-    cheap conditional re-check). Failures become Problems and the crawl goes on; only an
-    unreachable robots.txt stops it, since then nothing may be fetched.
+    cheap conditional re-check). Each post is yielded as soon as it is parsed, before the next
+    page is asked for. `timeout` bounds each request as a whole, body included, not just each read.
+    Failures become Problems and the crawl goes on; only an unreachable robots.txt stops it, since
+    then nothing may be fetched.
     """
     status = on_status or (lambda _msg: None)
     parts = urlsplit(base_url.strip())
     if parts.scheme not in {"http", "https"} or not parts.netloc:
         yield Problem(base_url, "not an http(s) URL")
         return
-    origin = f"{parts.scheme}://{parts.netloc}"
     single = _POST_URL.match(base_url.strip())
     root = base_url.strip().split("#")[0].rstrip("/").removesuffix("/content.html")
+    try:
+        start = httpx.URL(root)
+    except httpx.InvalidURL as exc:
+        yield Problem(base_url, f"not a usable URL ({exc})")
+        return
+    origin = _origin(start)
 
     state = CrawlState.load(state_path, status)
     own_client = client is None
-    http = client if client is not None else httpx.Client(follow_redirects=True)
+    http = client if client is not None else httpx.Client()  # redirects: followed by _Fetcher
     fetcher = _Fetcher(
         http,
+        start=start,
         delay=delay,
         timeout=timeout,
         retries=retries,
@@ -97,11 +122,11 @@ def crawl(
         status=status,
     )
     try:
-        robots = _load_robots(fetcher, origin + "/robots.txt", status)
-        if isinstance(robots, Problem):
-            yield robots
+        try:
+            robots = fetcher.robots(origin)
+        except FetchError as exc:
+            yield Problem(origin + "/robots.txt", f"robots.txt unreachable, not crawling ({exc})")
             return
-        fetcher.robots = robots
         crawl_delay = robots.crawl_delay(fetcher.user_agent)
         if crawl_delay is not None and float(crawl_delay) > delay:
             fetcher.delay = float(crawl_delay)
@@ -126,8 +151,6 @@ def crawl(
             ):
                 problems += isinstance(item, Problem)
                 yield item
-            if n % 50 == 0:
-                state.save()
         status(f"done: {len(new) - problems} fetched, {problems} problems")
     finally:
         state.save()
@@ -165,7 +188,7 @@ class CrawlState:
             headers["If-Modified-Since"] = entry["last_modified"]
         return headers
 
-    def remember(self, url: str, response: httpx.Response, **extra: Any) -> None:
+    def remember(self, url: str, response: _Page, **extra: Any) -> None:
         entry = {
             "etag": response.headers.get("ETag"),
             "last_modified": response.headers.get("Last-Modified"),
@@ -196,13 +219,33 @@ class CrawlState:
         self.dirty = False
 
 
+@dataclass(frozen=True, slots=True)
+class _Page:
+    """A response read within the size cap and the deadline (httpx's `.read()` has neither)."""
+
+    status_code: int
+    headers: httpx.Headers
+    content: bytes
+    encoding: str
+    next_request: httpx.Request | None  # set by httpx for a redirect; followed by _Fetcher.get
+
+    @property
+    def text(self) -> str:
+        return self.content.decode(self.encoding, errors="replace")
+
+
 class _Fetcher:
-    """GET with spacing between requests, retries with exponential backoff, and robots.txt."""
+    """GET, politely and within bounds.
+
+    Requests are spaced by the delay, retried with exponential backoff, checked against robots.txt
+    per origin; redirects stay on the site; each response has a size cap and a deadline.
+    """
 
     def __init__(
         self,
         client: httpx.Client,
         *,
+        start: httpx.URL,
         delay: float,
         timeout: float,
         retries: int,
@@ -211,6 +254,7 @@ class _Fetcher:
         status: Callable[[str], None],
     ) -> None:
         self.client = client
+        self.start = start
         self.delay = delay
         self.timeout = timeout
         self.retries = max(0, retries)
@@ -218,32 +262,88 @@ class _Fetcher:
         self.sleep = sleep
         self.status = status
         self.user_agent = user_agent()
-        self.robots: RobotFileParser | None = None
+        self._robots: dict[str, RobotFileParser | str] = {}  # by origin; str: why unreachable
         self._last: float | None = None
 
-    def allowed(self, url: str) -> bool:
-        return self.robots is None or self.robots.can_fetch(self.user_agent, url)
+    def robots(self, origin: str) -> RobotFileParser:
+        """The origin's rules, read once (RFC 9309: missing allows all, unreachable allows none).
 
-    def get(self, url: str, headers: dict[str, str] | None = None) -> httpx.Response:
-        """Return a response below 400 (2xx, or 304 for conditional requests), else FetchError."""
-        if not self.allowed(url):
-            raise FetchError("disallowed by robots.txt")
+        Raises FetchError when robots.txt is unreachable; that answer is kept too, not re-asked.
+        """
+        if origin not in self._robots:
+            self._robots[origin] = self._load_robots(origin)
+        rules = self._robots[origin]
+        if isinstance(rules, str):
+            raise FetchError(rules)
+        return rules
+
+    def _load_robots(self, origin: str) -> RobotFileParser | str:
+        url = origin + "/robots.txt"
+        where = "" if origin == _origin(self.start) else f" at {origin}"
+        parser = RobotFileParser(url)
+        try:
+            page = self.get(url, check_robots=False)
+        except FetchError as exc:
+            code = exc.status_code
+            if code is not None and 400 <= code < 500 and code != 429:
+                parser.parse([])
+                self.status(f"no robots.txt{where} (HTTP {code}): everything allowed")
+                return parser
+            return str(exc)
+        parser.parse(page.text.splitlines())
+        self.status(f"robots.txt{where} read")
+        return parser
+
+    def get(
+        self, url: str, headers: dict[str, str] | None = None, *, check_robots: bool = True
+    ) -> _Page:
+        """Return a page below 400 (2xx, or 304 for conditional requests), else FetchError.
+
+        Redirects are followed one hop at a time with httpx's `next_request`, so every hop is
+        checked before it is sent: on the site, allowed by its origin's robots.txt, spaced by the
+        delay, and at most MAX_REDIRECTS of them.
+        """
         request_headers = {"User-Agent": self.user_agent, **(headers or {})}
+        request = self.client.build_request(
+            "GET", url, headers=request_headers, timeout=self.timeout
+        )  # httpx copies the timeout (and the headers) to each redirect's next_request
+        for hop in range(MAX_REDIRECTS + 1):
+            if hop and not _on_site(request.url, self.start):
+                raise FetchError(f"redirected off the site, to {request.url} (not followed)")
+            if check_robots:
+                self._check_robots(request.url)
+            page = self._get_once(request)
+            if page.next_request is None:
+                return page
+            request = page.next_request
+        raise FetchError(f"too many redirects (more than {MAX_REDIRECTS})")
+
+    def _check_robots(self, url: httpx.URL) -> None:
+        origin = _origin(url)
+        try:
+            rules = self.robots(origin)
+        except FetchError as exc:
+            raise FetchError(f"robots.txt of {origin} unreachable ({exc})") from None
+        if not rules.can_fetch(self.user_agent, str(url)):
+            raise FetchError("disallowed by robots.txt")
+
+    def _get_once(self, request: httpx.Request) -> _Page:
+        """One hop, retried on timeouts, connection errors, 429 and 5xx; a redirect is returned."""
         attempt = 0
         while True:
             self._wait(self.delay)
-            response = self._exchange(url, request_headers)
+            page = self._exchange(request)
             wait: float | None = None
-            if isinstance(response, str):
-                reason, code = response, None
+            if isinstance(page, str):
+                reason, code = page, None
             else:
-                code = response.status_code
+                code = page.status_code
                 if code < 400:
-                    return response
+                    return page
                 reason = f"HTTP {code}"
                 if code not in _RETRY_STATUS:
                     raise FetchError(reason, code)
-                wait = _retry_after(response.headers.get("Retry-After"))
+                wait = _retry_after(page.headers.get("Retry-After"))
                 if wait is not None and wait > MAX_RETRY_AFTER:
                     raise FetchError(f"{reason}, Retry-After {wait:g} s is too long", code)
             if attempt >= self.retries:
@@ -251,18 +351,38 @@ class _Fetcher:
                 raise FetchError(reason + suffix, code)
             pause = max(self.backoff * 2**attempt, wait or 0.0)
             attempt += 1
-            self.status(f"{url}: {reason}; retry {attempt}/{self.retries} in {pause:g} s")
+            self.status(f"{request.url}: {reason}; retry {attempt}/{self.retries} in {pause:g} s")
             self.sleep(pause)
 
-    def _exchange(self, url: str, headers: dict[str, str]) -> httpx.Response | str:
-        """One request: the response, or why there was none (timeouts and the like are retried)."""
+    def _exchange(self, request: httpx.Request) -> _Page | str:
+        """One request: the page, or why there was none (timeouts and the like are retried).
+
+        httpx timeouts are per operation (each set to the whole deadline), so the deadline is also
+        checked between body chunks: a dripped body is dropped at the deadline, give or take the
+        wait for one chunk. Headers are bounded per read only (httpx has no total timeout): a
+        server dripping its headers could hold a request longer. A body over MAX_BODY_BYTES raises
+        FetchError (no retry: it would be as large again).
+        """
+        deadline = time.monotonic() + self.timeout
+        timed_out = f"timed out after {self.timeout:g} s"
         try:
-            return self.client.get(
-                url, headers=headers, timeout=self.timeout, follow_redirects=True
-            )
+            response = self.client.send(request, stream=True, follow_redirects=False)
+            try:
+                body = _read_capped(response, deadline)
+                if body is None:
+                    return timed_out
+                return _Page(
+                    response.status_code,
+                    response.headers,
+                    body,
+                    response.encoding or "utf-8",
+                    response.next_request,
+                )
+            finally:
+                response.close()
         except httpx.TimeoutException:
-            return f"timed out after {self.timeout:g} s"
-        except httpx.TransportError as exc:
+            return timed_out
+        except httpx.RequestError as exc:  # transport errors, a bad Location, a broken gzip body
             return f"connection error ({type(exc).__name__})"
         finally:
             self._last = time.monotonic()  # spacing counts from the end of the last exchange
@@ -273,6 +393,42 @@ class _Fetcher:
             remaining = seconds - (time.monotonic() - self._last)
             if remaining > 0:
                 self.sleep(remaining)
+
+
+def _read_capped(response: httpx.Response, deadline: float) -> bytes | None:
+    """The body, or None once past the deadline; FetchError once past MAX_BODY_BYTES.
+
+    Decoded bytes are counted, so a compressed page is capped by what it inflates to.
+    """
+    too_large = FetchError(f"page larger than {MAX_BODY_BYTES / 2**20:g} MB")
+    declared = response.headers.get("Content-Length", "")
+    if declared.isdigit() and int(declared) > MAX_BODY_BYTES:
+        raise too_large
+    chunks: list[bytes] = []
+    size = 0
+    for chunk in response.iter_bytes():
+        size += len(chunk)
+        if size > MAX_BODY_BYTES:
+            raise too_large
+        if time.monotonic() > deadline:
+            return None
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def _origin(url: httpx.URL) -> str:
+    """scheme://host[:port], the unit robots.txt applies to."""
+    host = f"[{url.host}]" if ":" in url.host else url.host
+    return f"{url.scheme}://{host}" + (f":{url.port}" if url.port is not None else "")
+
+
+def _on_site(url: httpx.URL, start: httpx.URL) -> bool:
+    """Whether a redirect target is the archive's: the start host (same port), or SITE_HOSTS."""
+    if url.scheme not in {"http", "https"}:
+        return False
+    if (url.host, url.port) == (start.host, start.port):
+        return True
+    return (url.host, url.port) in SITE_HOSTS
 
 
 def _retry_after(value: str | None) -> float | None:
@@ -289,24 +445,6 @@ def _retry_after(value: str | None) -> float | None:
     if when.tzinfo is None:
         when = when.replace(tzinfo=dt.UTC)
     return max(0.0, (when - dt.datetime.now(dt.UTC)).total_seconds())
-
-
-def _load_robots(
-    fetcher: _Fetcher, url: str, status: Callable[[str], None]
-) -> RobotFileParser | Problem:
-    """RFC 9309: a missing robots.txt (4xx) allows everything, an unreachable one allows nothing."""
-    parser = RobotFileParser(url)
-    try:
-        response = fetcher.get(url)
-    except FetchError as exc:
-        if exc.status_code is not None and 400 <= exc.status_code < 500 and exc.status_code != 429:
-            parser.parse([])
-            status(f"no robots.txt (HTTP {exc.status_code}): everything allowed")
-            return parser
-        return Problem(url, f"robots.txt unreachable, not crawling ({exc})")
-    parser.parse(response.text.splitlines())
-    status("robots.txt read")
-    return parser
 
 
 def _archive_ids(
@@ -363,6 +501,15 @@ def _fetch_post(
         status(f"{prefix}{post_id}: {exc}")
         yield Problem(url, str(exc))
         return
+    if post.id != post_id:
+        # The id is the one asked for, never the page's word for it. A page claiming another id
+        # is skipped, not stored under the requested id: its content may be that other post's
+        # (a mix-up or a redirect to it), and a skipped page is simply asked for again next run.
+        message = f"page claims to be post {post.id}, not {post_id}: skipped"
+        status(f"{prefix}{post_id}: {message}")
+        yield Problem(url, message)
+        return
     state.remember(url, response)
+    state.save()  # before the yield: the caller may be killed while it stores the post
     status(f"{prefix}{post.id} {post.title}")
     yield post

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import threading
@@ -11,8 +12,10 @@ from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
+import httpx
 import pytest
 
+from corpus import crawler
 from corpus.crawler import _retry_after, crawl
 from corpus.post import Post, Problem
 from corpus.readers import read_source
@@ -59,11 +62,32 @@ ALL_IDS = [10555, 9901, 7006, 7005, 7004, 7003, 7002, 7001, 1207]
 GOOD_IDS = {10555, 9901, 7005, 1207}
 
 
+def archive_page(*ids: int) -> str:
+    links = "".join(f'<li><a href="https://kexue.fm/archives/{i}">{i}</a></li>' for i in ids)
+    return f"<html><body><ul>{links}</ul></body></html>"
+
+
+@dataclass
+class Reply:
+    """A scripted answer: `parts` are written in order, a float in them is a pause (seconds).
+
+    Content-Length is the real length unless `headers` declares one; `close` sends none and ends
+    the body by closing the connection.
+    """
+
+    status: int = 200
+    parts: list[bytes | float] = field(default_factory=list)
+    headers: dict[str, str] = field(default_factory=dict)
+    close: bool = False
+
+
 @dataclass
 class Site:
     """What the test server serves, and a log of what it was asked."""
 
     robots: tuple[int, str] = (200, "User-agent: *\nDisallow: /archives/7003\n")
+    archive: str = ARCHIVE
+    replies: dict[str, Reply] = field(default_factory=dict)  # take precedence over the rest
     log: list[tuple[str, dict[str, str]]] = field(default_factory=list)
     times: list[float] = field(default_factory=list)
     hits: dict[str, int] = field(default_factory=dict)
@@ -77,7 +101,7 @@ class Site:
         if path == "/robots.txt":
             return self.robots[0], self.robots[1], {"Content-Type": "text/plain"}, 0
         if path == "/content.html":
-            return 200, ARCHIVE, {"Last-Modified": "Fri, 09 Jan 2025 08:00:00 GMT"}, 0
+            return 200, self.archive, {"Last-Modified": "Fri, 09 Jan 2025 08:00:00 GMT"}, 0
         if path == "/archives/7001":
             return 500, "oops", {}, 0
         if path == "/archives/7002":
@@ -103,6 +127,10 @@ class Handler(BaseHTTPRequestHandler):
         headers = {k.lower(): v for k, v in self.headers.items()}
         site.log.append((self.path, headers))
         site.times.append(time.monotonic())
+        if self.path in site.replies:
+            site.hits[self.path] = site.hits.get(self.path, 0) + 1
+            self.reply(site.replies[self.path])
+            return
         status, body, extra, pause = site.respond(self.path)
         data = body.encode("utf-8")
         etag = '"' + hashlib.sha1(data).hexdigest()[:16] + '"'
@@ -123,24 +151,61 @@ class Handler(BaseHTTPRequestHandler):
         except (BrokenPipeError, ConnectionResetError):
             pass  # the client gave up waiting (the slow page): exactly what is being tested
 
+    def reply(self, reply: Reply) -> None:
+        chunks = [p for p in reply.parts if isinstance(p, bytes)]
+        try:
+            self.send_response(reply.status)
+            self.send_header("Content-Type", "text/html; charset=utf-8")
+            for key, value in reply.headers.items():
+                self.send_header(key, value)
+            if reply.close or "Content-Length" in reply.headers:
+                self.send_header("Connection", "close")
+                self.close_connection = True
+            else:
+                self.send_header("Content-Length", str(sum(map(len, chunks))))
+            self.end_headers()
+            for part in reply.parts:  # bounded: a finite script of writes and pauses
+                if isinstance(part, float):
+                    time.sleep(part)
+                else:
+                    self.wfile.write(part)
+                    self.wfile.flush()
+        except (BrokenPipeError, ConnectionResetError):
+            pass  # the client stopped reading: what the size and time limits are for
+
     def log_message(self, format: str, *args: object) -> None:
         pass
 
 
-@pytest.fixture
-def site() -> Iterator[Site]:
+@contextlib.contextmanager
+def serve(host: str) -> Iterator[Site]:
+    """A test site on a loopback address only (127.x): no traffic ever leaves the machine."""
+    assert host.startswith("127.")
     state = Site()
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    server = ThreadingHTTPServer((host, 0), Handler)
     server.daemon_threads = True
     server.site = state  # type: ignore[attr-defined]
     thread = threading.Thread(target=server.serve_forever, args=(0.05,), daemon=True)
     thread.start()
-    state.url = f"http://127.0.0.1:{server.server_address[1]}"
+    state.url = f"http://{host}:{server.server_address[1]}"
     try:
         yield state
     finally:
         server.shutdown()
         server.server_close()
+
+
+@pytest.fixture
+def site() -> Iterator[Site]:
+    with serve("127.0.0.1") as state:
+        yield state
+
+
+@pytest.fixture
+def elsewhere() -> Iterator[Site]:
+    """Another host (another loopback address and port): off the archive's site."""
+    with serve("127.0.0.2") as state:
+        yield state
 
 
 def run(site: Site, base: str | None = None, **kwargs: object) -> tuple[list, list[str], list]:
@@ -289,3 +354,136 @@ def test_retry_after_forms() -> None:
     assert _retry_after(None) is None
     assert _retry_after("not a date") is None
     assert _retry_after("Wed, 21 Oct 2015 07:28:00 GMT") == 0.0  # in the past: go ahead
+
+
+def page_bytes(post_id: int) -> bytes:
+    return (PAGES / f"{post_id}.html").read_bytes()
+
+
+def problems_by_id(items: list) -> dict[str, str]:
+    return {i.source.rsplit("/", 1)[1]: i.message for i in items if isinstance(i, Problem)}
+
+
+def test_redirect_off_the_site_is_a_problem(site: Site, elsewhere: Site) -> None:
+    """Item 15: only the start host (and the archive's own hosts) are ever asked."""
+    site.replies["/archives/9901"] = Reply(
+        302, headers={"Location": f"{elsewhere.url}/archives/9901"}
+    )
+    site.replies["/archives/1207"] = Reply(301, headers={"Location": "/archives/1207/"})
+    site.replies["/archives/1207/"] = Reply(parts=[page_bytes(1207)])  # same host: followed
+    items, _, _ = run(site, known_ids=set(ALL_IDS) - {9901, 1207})
+    assert [i.id for i in items if isinstance(i, Post)] == [1207]
+    message = problems_by_id(items)["9901"]
+    assert "off the site" in message and elsewhere.url in message
+    assert elsewhere.log == []
+
+    # A redirect on the same host still answers to its robots.txt.
+    site.replies["/archives/7008"] = Reply(302, headers={"Location": "/archives/7003"})
+    (problem,) = run(site, f"{site.url}/archives/7008")[0]
+    assert isinstance(problem, Problem) and "robots.txt" in problem.message
+    assert site.requested("/archives/7003") == []
+
+
+def test_redirect_to_another_host_of_the_site_reads_its_robots(
+    site: Site, elsewhere: Site, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """kexue.fm → spaces.ac.cn is followed, under spaces.ac.cn's own robots.txt (read once)."""
+    other = httpx.URL(elsewhere.url)
+    monkeypatch.setattr(
+        crawler, "SITE_HOSTS", {(other.host, other.port)}, raising=False
+    )  # stands for the archive's other hosts: no test may reach the real ones
+    elsewhere.robots = (200, "User-agent: *\nDisallow: /archives/9901\n")
+    for post_id in (9901, 1207):
+        location = f"{elsewhere.url}/archives/{post_id}"
+        site.replies[f"/archives/{post_id}"] = Reply(302, headers={"Location": location})
+    items, _, _ = run(site, known_ids=set(ALL_IDS) - {9901, 1207})
+    assert [i.id for i in items if isinstance(i, Post)] == [1207]
+    assert "robots.txt" in problems_by_id(items)["9901"]
+    assert [p for p, _ in elsewhere.log] == ["/robots.txt", "/archives/1207"]
+
+
+def test_on_site_hosts() -> None:
+    from corpus.crawler import _on_site
+
+    start = httpx.URL("http://127.0.0.1:8000/")
+    assert _on_site(httpx.URL("http://127.0.0.1:8000/archives/1"), start)
+    assert not _on_site(httpx.URL("http://127.0.0.1:8001/archives/1"), start)
+    assert not _on_site(httpx.URL("http://127.0.0.2:8000/archives/1"), start)
+    kexue = httpx.URL("https://kexue.fm/content.html")
+    for url in ("http://kexue.fm/a", "https://www.kexue.fm/a", "https://spaces.ac.cn/archives/1"):
+        assert _on_site(httpx.URL(url), kexue), url
+        assert _on_site(httpx.URL(url), start), url  # a mirror redirecting to the real site
+    for url in ("https://kexue.fm.evil.example/a", "https://kexue.fm:8443/a", "ftp://kexue.fm/"):
+        assert not _on_site(httpx.URL(url), kexue), url
+
+
+def test_body_size_is_capped(site: Site, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Item 16: reading stops at the cap, whether the length is declared or not."""
+    monkeypatch.setattr(crawler, "MAX_BODY_BYTES", 64 * 1024, raising=False)
+    padding = b" " * (100 * 1024)
+    # Past the cap the server stalls: reading on would take seconds, stopping is immediate.
+    site.replies["/archives/1207"] = Reply(
+        parts=[page_bytes(1207), padding, 3.0, padding], close=True
+    )
+    start = time.monotonic()
+    (problem,) = run(site, f"{site.url}/archives/1207", timeout=5.0)[0]
+    assert time.monotonic() - start < 1.5
+    assert isinstance(problem, Problem) and "page larger than 0.0625 MB" in problem.message
+    # A declared length over the cap is refused before reading.
+    site.replies["/archives/9901"] = Reply(
+        parts=[page_bytes(9901)], headers={"Content-Length": str(50 * 2**20)}
+    )
+    (problem,) = run(site, f"{site.url}/archives/9901", timeout=5.0)[0]
+    assert isinstance(problem, Problem) and "page larger than" in problem.message
+
+
+def test_timeout_is_a_deadline_for_the_whole_request(site: Site) -> None:
+    """Item 17: a page dripped a byte at a time is dropped at the deadline, not after it ends."""
+    page = page_bytes(1207)
+    drip: list[bytes | float] = [page[:-40]]
+    for byte in page[-40:]:
+        drip += [0.1, bytes([byte])]  # 4 s in all, each byte well within a per-read timeout
+    site.replies["/archives/1207"] = Reply(parts=drip)
+    start = time.monotonic()
+    (problem,) = run(site, f"{site.url}/archives/1207", timeout=1.0, retries=0)[0]
+    assert time.monotonic() - start < 1.5
+    assert isinstance(problem, Problem) and "timed out after 1 s" in problem.message
+
+
+def test_redirect_loop_is_a_problem(site: Site) -> None:
+    """Item 18: the loop costs that page only; the crawl goes on."""
+    site.replies["/archives/9901"] = Reply(302, headers={"Location": "/archives/9901"})
+    items, _, _ = run(site, known_ids=set(ALL_IDS) - {9901, 1207})
+    assert [i.id for i in items if isinstance(i, Post)] == [1207]
+    assert "too many redirects" in problems_by_id(items)["9901"]
+    assert site.hits["/archives/9901"] <= 6  # bounded, and no retries of a loop
+
+
+def test_post_id_comes_from_the_requested_url(site: Site) -> None:
+    """Item 19: /archives/10 claiming to be post 1 must not overwrite post 1."""
+    site.archive = archive_page(10, 1)
+    site.replies["/archives/10"] = Reply(parts=[post_page(1, "冒名顶替", "假的").encode()])
+    site.replies["/archives/1"] = Reply(parts=[post_page(1, "真的第一篇", "正文").encode()])
+    items, _, _ = run(site)
+    assert [(i.id, i.title) for i in items if isinstance(i, Post)] == [(1, "真的第一篇")]
+    assert "claims to be post 1" in problems_by_id(items)["10"]
+    (problem,) = run(site, f"{site.url}/archives/10")[0]
+    assert isinstance(problem, Problem) and "claims to be post 1" in problem.message
+
+
+def test_posts_are_yielded_and_saved_one_by_one(site: Site, tmp_path: Path) -> None:
+    """Item 20: the first post arrives before the second is asked for, its state already saved."""
+    state_path = tmp_path / "state.json"
+    items = crawl(
+        site.url,
+        known_ids=set(ALL_IDS) - {9901, 1207},
+        state_path=state_path,
+        delay=0,
+        timeout=SHORT_TIMEOUT,
+    )
+    first = next(items)
+    assert isinstance(first, Post) and first.id == 9901
+    assert site.hits.get("/archives/1207", 0) == 0  # nothing buffered ahead
+    saved = json.loads(state_path.read_text(encoding="utf-8"))["urls"]
+    assert f"{site.url}/archives/9901" in saved  # a kill now would not lose this page's state
+    assert [i.id for i in items] == [1207]
