@@ -30,7 +30,10 @@ def read_markdown_file(path: Path) -> Iterator[Post | Problem]:
         meta, body = frontmatter.parse(text)
     except Exception as exc:  # YAML errors come in several classes; all mean the same here
         reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-        yield Problem(source, f"malformed front matter ({reason})")
+        mark = getattr(exc, "problem_mark", None) or getattr(exc, "context_mark", None)
+        # Marks count from 0 within the front matter, which starts below the opening `---`.
+        line = mark.line + 2 if mark is not None else None
+        yield Problem(source, f"malformed front matter ({reason})", line)
         return
     if not isinstance(meta, dict):
         yield Problem(source, "front matter is not a mapping")
@@ -38,7 +41,22 @@ def read_markdown_file(path: Path) -> Iterator[Post | Problem]:
     try:
         yield _to_post(meta, body, path)
     except ValueError as exc:
-        yield Problem(source, str(exc))
+        yield Problem(source, str(exc), _field_line(text, str(exc)))
+
+
+def _field_line(text: str, message: str) -> int | None:
+    """The front-matter line of the field a problem names (`'id' is not…`, `date …`)."""
+    m = re.match(r"(?:missing (?:or empty )?)?'?(\w+)'?", message)
+    if not m:
+        return None
+    key = re.compile(rf"{re.escape(m.group(1))}\s*:", re.I)
+    lines = text.splitlines()
+    for lineno, line in enumerate(lines[1:], 2):
+        if line.strip() == "---":
+            break
+        if key.match(line):
+            return lineno
+    return None
 
 
 def _to_post(meta: dict[str, Any], body: str, path: Path) -> Post:

@@ -10,6 +10,23 @@ from dataclasses import asdict, dataclass
 from typing import Any
 
 SITE = "https://kexue.fm"
+# What a post may hold. Ids and view counts are stored as 64-bit integers (SQLite, Tantivy);
+# dates must fit the indexes' date fields (Tantivy: nanoseconds since 1970 in an i64, so
+# 1677-09-21..2262-04-11, with a day to spare on each side); the longest post of the shared
+# corpus has 34k characters, so a million is ample and keeps one post's indexing bounded
+# (tokenizing, snippets and chunking are linear in it, but a 16 MB body took 2 GB to index).
+MAX_INT = 2**63 - 1
+FIRST_DATE = dt.date(1677, 9, 22)
+LAST_DATE = dt.date(2262, 4, 10)
+MAX_BODY_CHARS = 1_000_000
+MAX_TITLE_CHARS = 1_000
+# Lone surrogates (from JSON's "\ud800" escapes) are not text: no UTF-8 encoder takes them.
+_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def scrub(text: str) -> str:
+    """`text` with lone surrogates replaced by U+FFFD, so that it can be stored and encoded."""
+    return _SURROGATE.sub("\ufffd", text)
 # A post's address on the site: /archives/<id>, then a path, query, suffix or nothing.
 _ARCHIVE_PATH = re.compile(r"/archives/(\d+)(?!\w)")
 
@@ -38,9 +55,27 @@ class Post:
     views: int | None = None
 
     def __post_init__(self) -> None:
+        """Refuse (ValueError) what no index could hold, so a bad record is reported by the
+        reader and never poisons the data directory."""
+        if isinstance(self.id, bool) or not isinstance(self.id, int) or not 0 < self.id <= MAX_INT:
+            raise ValueError(f"'id' must be a positive 64-bit integer: {self.id!r}")
+        if self.views is not None and (
+            isinstance(self.views, bool)
+            or not isinstance(self.views, int)
+            or not 0 <= self.views <= MAX_INT
+        ):
+            raise ValueError(f"'views' must be a non-negative 64-bit integer: {self.views!r}")
+        if self.date is not None and not FIRST_DATE <= self.date <= LAST_DATE:
+            raise ValueError(f"date {self.date.isoformat()} is outside {FIRST_DATE}..{LAST_DATE}")
+        if len(self.body) > MAX_BODY_CHARS:
+            raise ValueError(f"body of {len(self.body):,} characters (limit {MAX_BODY_CHARS:,})")
+        if len(self.title) > MAX_TITLE_CHARS:
+            raise ValueError(f"title of {len(self.title):,} characters (limit {MAX_TITLE_CHARS:,})")
+        for name in ("title", "body", "category", "url"):
+            object.__setattr__(self, name, scrub(getattr(self, name)))
         if not self.url:
             object.__setattr__(self, "url", post_url(self.id))
-        object.__setattr__(self, "tags", tuple(self.tags))
+        object.__setattr__(self, "tags", tuple(scrub(t) for t in self.tags))
 
     @property
     def content_hash(self) -> str:
@@ -74,12 +109,9 @@ class Post:
         """Build from a JSON-like mapping; raises ValueError with a short reason when invalid."""
         if not isinstance(d, dict):
             raise ValueError("record is not a JSON object")
-        try:
-            post_id = int(d["id"])
-        except KeyError:
-            raise ValueError("missing 'id'") from None
-        except (TypeError, ValueError):
-            raise ValueError(f"'id' is not an integer: {d['id']!r}") from None
+        if "id" not in d:
+            raise ValueError("missing 'id'")
+        post_id = _integer(d["id"], "id")
         if post_id <= 0:
             raise ValueError(f"'id' must be positive: {post_id}")
         title = d.get("title")
@@ -95,10 +127,7 @@ class Post:
             raise ValueError("'tags' is not a list of strings")
         views = d.get("views")
         if views is not None:
-            try:
-                views = int(views)
-            except (TypeError, ValueError):
-                raise ValueError(f"'views' is not an integer: {views!r}") from None
+            views = _integer(views, "views")
         category = d.get("category") or ""
         if not isinstance(category, str):
             raise ValueError("'category' is not a string")
@@ -112,6 +141,24 @@ class Post:
             url=str(d.get("url") or "") or post_url(post_id),
             views=views,
         )
+
+
+def _integer(value: Any, name: str) -> int:
+    """An integer from JSON or YAML: an int, an integral float, or a string of digits; never a
+    boolean (`true` would become 1) and never a fraction."""
+    if isinstance(value, bool):
+        raise ValueError(f"'{name}' is not an integer: {value!r}")
+    if isinstance(value, float):
+        if not value.is_integer():  # also inf and nan
+            raise ValueError(f"'{name}' is not an integer: {value!r}")
+        value = int(value)
+    elif isinstance(value, str) and value.strip().lstrip("+-").isdigit():
+        value = int(value.strip())
+    if not isinstance(value, int):
+        raise ValueError(f"'{name}' is not an integer: {value!r}")
+    if abs(value) > MAX_INT:
+        raise ValueError(f"'{name}' does not fit in 64 bits: {value}")
+    return value
 
 
 def parse_date(value: Any) -> dt.date | None:
