@@ -37,6 +37,10 @@ Progress = Callable[[str, int, int | None], None]
 Source = str | os.PathLike[str] | Post | Problem
 
 BATCH = 64
+PROBE_POSTS = 20  # titles queried as phrases to check an index's files before trusting it
+# A post that took this long to come (a page fetched over the network; a file's posts come in
+# microseconds) is committed at once: a crawl then loses at most the page in flight.
+SLOW_POST_SECONDS = 0.05
 EMBED_BATCH = 256  # passages embedded (and cached) between commits: a crash loses at most these
 
 
@@ -180,8 +184,20 @@ class Indexer:
         progress: Progress = _quiet,
         total: int | None = None,
     ) -> None:
-        """Store new and changed posts; problems are collected (or fatal with `strict`)."""
+        """Store new and changed posts; problems are collected.
+
+        Posts are committed in batches of BATCH, and one by one when they come slowly (a post
+        that took SLOW_POST_SECONDS to arrive, as from a crawl), so an interrupted crawl loses
+        at most the page in flight. With
+        `strict`, the first problem stops the run before anything is written: every item is
+        read first, and the store is left exactly as it was.
+        """
         store = self._store()
+        if strict:
+            items = list(items)
+            for item in items:
+                if isinstance(item, Problem):
+                    raise DataError(f"{item} (strict: nothing was stored)")
         batch: list[Post] = []
 
         def flush() -> None:
@@ -191,57 +207,66 @@ class Indexer:
             report.unchanged += counts.unchanged
             batch.clear()
 
+        asked = time.monotonic()
         try:
             for item in items:
+                waited = time.monotonic() - asked
                 if isinstance(item, Problem):
-                    if strict:
-                        raise DataError(f"{item} (strict: stopping; posts read before it are kept)")
                     report.problems.append(item)
-                    continue
-                batch.append(item)
-                report.read += 1
-                progress("read", report.read, total)
-                if len(batch) >= BATCH:
-                    flush()
+                else:
+                    batch.append(item)
+                    report.read += 1
+                    progress("read", report.read, total)
+                    if len(batch) >= BATCH or waited >= SLOW_POST_SECONDS:
+                        flush()
+                asked = time.monotonic()
         finally:
             if batch:
                 flush()
         progress("read", report.read, report.read)
 
     def sync_lexical(self, *, rebuild: bool = False, progress: Progress = _quiet) -> int:
-        """Re-index the posts whose lexical copy is stale; rebuild when the tokenizer changed."""
+        """Re-index the posts whose lexical copy is stale.
+
+        The index is rebuilt whole when asked, when the tokenizer changed, and when it is lost,
+        unreadable (a probe reads every file it queries) or out of step with the store; a
+        rebuild happens beside the live index, which keeps answering until it is replaced.
+        """
         store = self._store()
         path = self.data.lexical
-        manifest = Manifest.load(store)
-        if manifest.tokenizer != TOKENIZER_VERSION:
-            rebuild = True
+        manifest = Manifest.load(store, lenient=True)
         lexical = None
-        if not rebuild and LexicalIndex.exists(path):
+        if not rebuild and manifest.tokenizer == TOKENIZER_VERSION and LexicalIndex.exists(path):
             try:
                 lexical = LexicalIndex.open(path)
+                lexical.probe(store.titles(PROBE_POSTS))
+                if lexical.num_docs() != store.synced_count("lexical_hash"):
+                    lexical = None
             except CorruptIndexError:
                 lexical = None
-        # A lost, unreadable or inconsistent index is rebuilt from the store, never trusted.
-        if lexical is None or lexical.num_docs() != store.synced_count("lexical_hash"):
-            LexicalIndex.wipe(path)
-            store.reset_synced("lexical_hash")
-            lexical = LexicalIndex.open(path, create=True)
-            manifest.with_lexical(TOKENIZER_VERSION).save(store)
+        if lexical is None:
+            return self._rebuild_lexical(manifest, progress)
         stale = store.stale("lexical_hash")
-        if not stale:
-            return 0
-        done = 0
-
-        def posts() -> Iterable[Post]:
-            nonlocal done
-            for post in store.iter_posts(stale):
-                yield post
-                done += 1
-                progress("lexical", done, len(stale))
-
-        lexical.update(posts())
-        store.mark_synced("lexical_hash", stale)
+        if stale:
+            lexical.update(self._posts(stale, "lexical", progress))
+            store.mark_synced("lexical_hash", stale)
         return len(stale)
+
+    def _rebuild_lexical(self, manifest: Manifest, progress: Progress) -> int:
+        store = self._store()
+        built = LexicalIndex.beside(self.data.lexical)
+        every = sorted(store.ids())
+        LexicalIndex.open(built, create=True).update(self._posts(every, "lexical", progress))
+        store.reset_synced("lexical_hash")
+        LexicalIndex.publish(built, self.data.lexical)
+        store.mark_synced("lexical_hash", every)
+        manifest.with_lexical(TOKENIZER_VERSION).save(store)
+        return len(every)
+
+    def _posts(self, ids: list[int], stage: str, progress: Progress) -> Iterator[Post]:
+        for done, post in enumerate(self._store().iter_posts(ids), 1):
+            yield post
+            progress(stage, done, len(ids))
 
     # -- vectors: plan, embed, commit -------------------------------------------------------
     def sync_vectors(
@@ -282,7 +307,7 @@ class Indexer:
         HNSW index that would need deletions (HNSW cannot delete).
         """
         store = self._store()
-        manifest = Manifest.load(store)
+        manifest = Manifest.load(store, lenient=True)
         current = manifest.model
         spec = spec or current or ModelSpec()
         if current is not None and current != spec and not rebuild:
@@ -358,7 +383,7 @@ class Indexer:
             for i, p in zip(ids, plan.passages, strict=True)
         ]
         store.replace_chunks(plan.stale, rows)
-        manifest = Manifest.load(store)
+        manifest = Manifest.load(store, lenient=True)
         manifest.with_vectors(plan.spec, index.dim, CHUNKER_VERSION, plan.kind).save(store)
 
     def run(

@@ -10,15 +10,18 @@ composes these primitives into ranked queries.
 from __future__ import annotations
 
 import datetime as dt
+import os
 import shutil
-from collections.abc import Iterable, Sequence
+import tempfile
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 
 import tantivy
 from tantivy import Occur, Query
 
 from corpus.post import Post
-from index.errors import CorruptIndexError, MissingIndexError
+from index.errors import CorruptIndexError, DataError, MissingIndexError
 from index.tokenize import index_tokens, normalize
 
 ID = "id"
@@ -123,7 +126,24 @@ def ids_query(schema: tantivy.Schema, ids: Iterable[int]) -> Query:
     return Query.term_set_query(schema, ID, list(ids))
 
 
+@contextmanager
+def reading(path: Path) -> Iterator[None]:
+    """Tantivy's errors from a damaged index (ValueError, OSError, and pyo3's PanicException,
+    which derives from BaseException) as one CorruptIndexError naming the index."""
+    try:
+        yield
+    except (KeyboardInterrupt, SystemExit, GeneratorExit, MemoryError, DataError):
+        raise
+    except BaseException as exc:
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise CorruptIndexError(f"the lexical index at {path} is unreadable ({first})") from None
+
+
 class LexicalIndex:
+    """The BM25 index. `path` is a symlink to the folder that holds the index, so that a
+    rebuild happens beside the live index and replaces it in one rename (`publish`): readers
+    keep answering from the old one until then."""
+
     def __init__(self, index: tantivy.Index, path: Path) -> None:
         self.index = index
         self.path = path
@@ -131,16 +151,16 @@ class LexicalIndex:
 
     @classmethod
     def open(cls, path: Path, *, create: bool = False) -> LexicalIndex:
-        try:
+        with reading(path):
             if LexicalIndex.exists(path):
                 index = tantivy.Index.open(str(path))
             elif create:
                 path.mkdir(parents=True, exist_ok=True)
                 index = tantivy.Index(_schema(), path=str(path))
+            elif path.exists():
+                raise CorruptIndexError(f"{path} is not a lexical index")
             else:
                 raise MissingIndexError(f"no lexical index at {path}")
-        except (ValueError, OSError) as exc:
-            raise CorruptIndexError(f"the lexical index at {path} is unreadable ({exc})") from None
         return cls(index, path)
 
     @staticmethod
@@ -149,13 +169,62 @@ class LexicalIndex:
 
     @staticmethod
     def wipe(path: Path) -> None:
-        shutil.rmtree(path, ignore_errors=True)
+        """Remove an index (or whatever stands where one should be) and what it points to."""
+        if path.is_symlink():
+            target = path.resolve()
+            path.unlink()
+            shutil.rmtree(target, ignore_errors=True)
+        elif path.is_dir():
+            shutil.rmtree(path, ignore_errors=True)
+        elif path.exists():
+            path.unlink()
+
+    @staticmethod
+    def beside(path: Path) -> Path:
+        """A new, empty folder next to `path` to build a replacement index in. Folders left by
+        earlier builds that never got published (a killed run) are removed first."""
+        live = path.resolve() if path.is_symlink() else None
+        for old in path.parent.glob(f"{path.name}.*"):
+            if old != live and old.is_dir() and not old.is_symlink():
+                shutil.rmtree(old, ignore_errors=True)
+        return Path(tempfile.mkdtemp(prefix=f"{path.name}.", dir=path.parent))
+
+    @staticmethod
+    def publish(built: Path, path: Path) -> None:
+        """Point `path` at the index in `built`, atomically, and delete the one it replaces
+        (open readers keep its files until they let go: they are only unlinked)."""
+        old = path.resolve() if path.is_symlink() else None
+        link = path.with_name(f".{path.name}.link")
+        if link.is_symlink() or link.exists():
+            link.unlink()
+        link.symlink_to(built.name)
+        if path.exists() and not path.is_symlink():
+            LexicalIndex.wipe(path)  # the layout before symlinks (or a stray file): once
+        os.replace(link, path)
+        if old is not None and old != built.resolve():
+            shutil.rmtree(old, ignore_errors=True)
 
     def searcher(self) -> tantivy.Searcher:
         return self.index.searcher()
 
     def num_docs(self) -> int:
-        return self.index.searcher().num_docs
+        with reading(self.path):
+            return self.index.searcher().num_docs
+
+    def probe(self, texts: Iterable[str]) -> None:
+        """Read every document's id and, for each of `texts` (titles, say), its phrase in the
+        title and body fields: a cheap pass over the stored, term and position files that
+        raises CorruptIndexError where a damaged file would make queries fail."""
+        with reading(self.path):
+            searcher = self.index.searcher()
+            every = searcher.search(Query.all_query(), max(searcher.num_docs, 1))
+            for _, address in every.hits:
+                searcher.doc(address)
+            for text in texts:
+                for field in (TITLE, BODY):
+                    query = phrase_query(self.schema, field, text)
+                    if query is not None:
+                        searcher.search(query, 10)
 
     def update(self, posts: Iterable[Post], *, delete_ids: Iterable[int] = ()) -> int:
         """Replace these posts (delete by id, then add) in one commit; returns how many."""
@@ -177,4 +246,4 @@ class LexicalIndex:
         return n
 
     def disk_size(self) -> int:
-        return sum(f.stat().st_size for f in self.path.rglob("*") if f.is_file())
+        return sum(f.stat().st_size for f in self.path.resolve().rglob("*") if f.is_file())

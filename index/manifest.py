@@ -7,6 +7,7 @@ in the same transactions as the bookkeeping it explains. Only this module knows 
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING
 
@@ -24,13 +25,41 @@ _CHUNKER = "vectors.chunker"
 _KIND = "vectors.kind"
 
 
+def _kind(value: str) -> VectorIndexKind:
+    if value not in ("flat", "hnsw"):
+        raise ValueError(f"unknown vector index kind {value!r}")
+    return value  # type: ignore[return-value]
+
+
+def _model(value: str) -> ModelSpec:
+    return ModelSpec.from_manifest(json.loads(value))
+
+
+def _positive(value: str) -> int:
+    number = int(value)
+    if number <= 0:
+        raise ValueError(f"{number} is not positive")
+    return number
+
+
+# (field, key in the store's meta table, how to read its text)
+_ENTRIES: tuple[tuple[str, str, Callable[[str], object]], ...] = (
+    ("schema_version", "schema_version", int),
+    ("tokenizer", _TOKENIZER, str),
+    ("model", _MODEL, _model),
+    ("dim", _DIM, _positive),
+    ("chunker", _CHUNKER, str),
+    ("vector_kind", _KIND, _kind),
+)
+
+
 @dataclass(frozen=True, slots=True)
 class Manifest:
     """`tokenizer`: the token stream the BM25 index holds (index.tokenize.TOKENIZER_VERSION);
     `model`, `dim`, `chunker`, `vector_kind`: how the passage vectors were made and indexed
     (`model` is None until vectors were first built)."""
 
-    schema_version: int
+    schema_version: int = 0
     tokenizer: str | None = None
     model: ModelSpec | None = None
     dim: int | None = None
@@ -38,24 +67,23 @@ class Manifest:
     vector_kind: VectorIndexKind = "flat"
 
     @classmethod
-    def load(cls, store: Store) -> Manifest:
-        """Read the manifest; a garbled entry is a CorruptIndexError naming the store."""
+    def load(cls, store: Store, *, lenient: bool = False) -> Manifest:
+        """Read the manifest. A garbled entry is a CorruptIndexError naming the store, or with
+        `lenient` (the writer, which rebuilds what it describes) as if it were missing."""
         meta = store.meta()
-        try:
-            model = meta.get(_MODEL)
-            kind = meta.get(_KIND) or "flat"
-            if kind not in ("flat", "hnsw"):
-                raise ValueError(f"unknown vector index kind {kind!r}")
-            return cls(
-                schema_version=int(meta.get("schema_version", "0")),
-                tokenizer=meta.get(_TOKENIZER),
-                model=ModelSpec.from_manifest(json.loads(model)) if model else None,
-                dim=int(meta[_DIM]) if meta.get(_DIM) else None,
-                chunker=meta.get(_CHUNKER),
-                vector_kind=kind,  # type: ignore[arg-type]
-            )
-        except (ValueError, KeyError, TypeError, AttributeError, DataError) as exc:
-            raise CorruptIndexError(f"the manifest in {store.path} is unreadable ({exc})") from None
+        found: dict[str, object] = {}
+        for name, key, read in _ENTRIES:
+            value = meta.get(key)
+            if value is None or value == "":
+                continue
+            try:
+                found[name] = read(value)
+            except (ValueError, KeyError, TypeError, AttributeError, DataError) as exc:
+                if not lenient:
+                    raise CorruptIndexError(
+                        f"the manifest in {store.path} is unreadable ({key}: {exc})"
+                    ) from None
+        return cls(**found)  # type: ignore[arg-type]
 
     def save(self, store: Store) -> None:
         """Write every entry in one transaction."""

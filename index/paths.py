@@ -6,6 +6,8 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
+from index.errors import DataError
+
 ENV_VAR = "KEXUE_SEARCH_DATA"
 
 
@@ -24,7 +26,11 @@ class DataDir:
 
     @classmethod
     def resolve(cls, path: str | Path | None = None) -> DataDir:
-        return cls(Path(path).expanduser() if path else default_data_dir())
+        """The data directory at `path` (`~` expanded), or the default one."""
+        try:
+            return cls(Path(path).expanduser() if path else default_data_dir())
+        except RuntimeError as exc:  # `~nouser/…`: no such user, no home to expand
+            raise DataError(f"cannot use the data directory {str(path)!r} ({exc})") from None
 
     @property
     def store(self) -> Path:

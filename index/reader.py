@@ -44,11 +44,24 @@ class IndexReader:
             if store.count() == 0:
                 raise MissingIndexError(f"the index at {data.root} is empty")
             manifest = Manifest.load(store)
+            if manifest.tokenizer is None:
+                raise StaleIndexError(
+                    f"the lexical index at {data.lexical} was never completed "
+                    "(an index run was interrupted before it)"
+                )
             if manifest.tokenizer != TOKENIZER_VERSION:
                 raise StaleIndexError(
-                    f"the lexical index at {data.root} was built by another version"
+                    f"the lexical index at {data.lexical} was built by another version"
                 )
-            lexical = LexicalIndex.open(data.lexical)
+            try:
+                lexical = LexicalIndex.open(data.lexical)
+            except MissingIndexError:
+                raise StaleIndexError(f"the lexical index at {data.lexical} is missing") from None
+            if lexical.num_docs() == 0:
+                raise StaleIndexError(
+                    f"the lexical index at {data.lexical} is empty but the store holds "
+                    f"{store.count()} posts (an index run was interrupted)"
+                )
             spec = manifest.model
             if model is not None and spec is not None and model != spec.model_id:
                 raise ModelMismatchError(

@@ -10,6 +10,7 @@ import datetime as dt
 import json
 import sqlite3
 from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -73,17 +74,93 @@ class UpsertCounts:
     unchanged: int = 0
 
 
+def _fields(row: sqlite3.Row) -> tuple[dt.date | None, tuple[str, ...]]:
+    """A row's date and tags, decoded; ValueError for a value no writer of ours stores."""
+    date = dt.date.fromisoformat(row["date"]) if row["date"] else None
+    tags = json.loads(row["tags"])
+    if not isinstance(tags, list) or not all(isinstance(t, str) for t in tags):
+        raise ValueError(f"tags {row['tags']!r}")
+    return date, tuple(tags)
+
+
+def _damaged_row(row: sqlite3.Row, exc: Exception) -> CorruptStoreError:
+    return CorruptStoreError(f"post {row['id']} in the store is damaged ({exc}); import it again")
+
+
 def _row_to_post(row: sqlite3.Row) -> Post:
-    return Post(
-        id=row["id"],
-        url=row["url"],
-        title=row["title"],
-        date=dt.date.fromisoformat(row["date"]) if row["date"] else None,
-        category=row["category"],
-        tags=tuple(json.loads(row["tags"])),
-        body=row["body"],
-        views=row["views"],
-    )
+    try:
+        date, tags = _fields(row)
+        return Post(
+            id=row["id"],
+            url=row["url"],
+            title=row["title"],
+            date=date,
+            category=row["category"],
+            tags=tags,
+            body=row["body"],
+            views=row["views"],
+        )
+    except (ValueError, TypeError) as exc:
+        raise _damaged_row(row, exc) from None
+
+
+class _Cursor(sqlite3.Cursor):
+    """A cursor whose database errors (a damaged page met mid-query) name the store."""
+
+    path: Path
+
+    def execute(self, *args: object) -> _Cursor:  # type: ignore[override]
+        with _damage(self.path):
+            return super().execute(*args)  # type: ignore[arg-type,return-value]
+
+    def executemany(self, *args: object) -> _Cursor:  # type: ignore[override]
+        with _damage(self.path):
+            return super().executemany(*args)  # type: ignore[arg-type,return-value]
+
+    def fetchone(self) -> object:
+        with _damage(self.path):
+            return super().fetchone()
+
+    def fetchall(self) -> list[object]:
+        with _damage(self.path):
+            return super().fetchall()
+
+    def __next__(self) -> object:
+        with _damage(self.path):
+            return super().__next__()
+
+
+class _Connection(sqlite3.Connection):
+    """Every query goes through `_Cursor` (Connection.execute calls `cursor()`)."""
+
+    path: Path
+
+    def cursor(self, factory: type[sqlite3.Cursor] = _Cursor) -> sqlite3.Cursor:  # type: ignore[override]
+        cur = super().cursor(factory)
+        cur.path = self.path  # type: ignore[attr-defined]
+        return cur
+
+    def commit(self) -> None:
+        with _damage(self.path):
+            super().commit()
+
+
+@contextmanager
+def _damage(path: Path) -> Iterator[None]:
+    try:
+        yield
+    except sqlite3.DatabaseError as exc:
+        if isinstance(exc, sqlite3.OperationalError) and "locked" in str(exc):
+            raise  # busy, not damaged
+        raise CorruptStoreError(f"the store {path} is unreadable ({exc})") from None
+
+
+def _readable(row: sqlite3.Row) -> bool:
+    try:
+        _fields(row)
+    except (ValueError, TypeError):
+        return False
+    return True
 
 
 class Store:
@@ -97,7 +174,8 @@ class Store:
             raise MissingIndexError(f"no index at {path.parent}")
         path.parent.mkdir(parents=True, exist_ok=True)
         try:
-            conn = sqlite3.connect(path, check_same_thread=False)
+            conn = sqlite3.connect(path, check_same_thread=False, factory=_Connection)
+            conn.path = path  # type: ignore[attr-defined]
             conn.row_factory = sqlite3.Row
             conn.execute("PRAGMA busy_timeout = 5000")
             if create:
@@ -151,6 +229,9 @@ class Store:
     def count(self) -> int:
         return self.conn.execute("SELECT COUNT(*) FROM posts").fetchone()[0]
 
+    def titles(self, limit: int) -> list[str]:
+        return [r[0] for r in self.conn.execute("SELECT title FROM posts LIMIT ?", (limit,))]
+
     def ids(self) -> set[int]:
         return {r[0] for r in self.conn.execute("SELECT id FROM posts")}
 
@@ -169,18 +250,24 @@ class Store:
         yield from map(_row_to_post, self._rows_in(sql, sorted(ids)))
 
     def metadata(self) -> dict[int, PostMeta]:
-        rows = self.conn.execute("SELECT id, title, url, date, category, tags FROM posts")
-        return {
-            r["id"]: PostMeta(
-                r["id"],
-                r["title"],
-                r["url"],
-                dt.date.fromisoformat(r["date"]) if r["date"] else None,
-                r["category"],
-                tuple(json.loads(r["tags"])),
-            )
-            for r in rows
-        }
+        found = {}
+        for r in self.conn.execute("SELECT id, title, url, date, category, tags FROM posts"):
+            try:
+                date, tags = _fields(r)
+            except (ValueError, TypeError) as exc:
+                raise _damaged_row(r, exc) from None
+            found[r["id"]] = PostMeta(r["id"], r["title"], r["url"], date, r["category"], tags)
+        return found
+
+    def damaged(self) -> list[str]:
+        """What is wrong with rows whose values cannot be read back (for `search check`)."""
+        problems = []
+        for r in self.conn.execute("SELECT id, date, tags FROM posts"):
+            try:
+                _fields(r)
+            except (ValueError, TypeError) as exc:
+                problems.append(str(_damaged_row(r, exc)))
+        return problems
 
     def upsert(self, posts: Iterable[Post]) -> UpsertCounts:
         """Insert new posts and replace changed ones, in one transaction."""
@@ -188,9 +275,11 @@ class Store:
         now = dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
         with self.conn:
             for post in posts:
-                row = self.conn.execute("SELECT hash FROM posts WHERE id=?", (post.id,)).fetchone()
+                row = self.conn.execute(
+                    "SELECT id, hash, date, tags FROM posts WHERE id=?", (post.id,)
+                ).fetchone()
                 digest = post.content_hash
-                if row is not None and row[0] == digest:
+                if row is not None and row["hash"] == digest and _readable(row):
                     unchanged += 1
                     if post.views is not None:
                         self.conn.execute(

@@ -48,11 +48,15 @@ class VectorIndex:
     @classmethod
     def open(cls, path: Path) -> VectorIndex:
         faiss = _faiss()
+        if not (path / FILE).is_file():
+            raise CorruptIndexError(f"the vector index {path / FILE} is missing")
         try:
             index = faiss.read_index(str(path / FILE))
         except RuntimeError as exc:
             first = str(exc).strip().splitlines()[-1] if str(exc).strip() else "unreadable"
             raise CorruptIndexError(f"the vector index at {path} is unreadable ({first})") from None
+        if not hasattr(index, "id_map"):  # a FAISS file, but not one this program writes
+            raise CorruptIndexError(f"the vector index at {path} is not an id-mapped index")
         return cls(index, path)
 
     @property
