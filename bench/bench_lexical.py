@@ -159,7 +159,7 @@ def query_ours(root: Path, queries: Sequence[JudgedQuery], reps: int) -> Json:
 
         cold = passes(full, texts, 1)
         warm = passes(full, texts, reps)
-        retriever = LexicalRetriever(searcher.lexical)
+        retriever = LexicalRetriever(searcher.reader.lexical)
 
         def bare(text: str) -> object:
             return retriever.search(parse_query(text), 10)

@@ -30,10 +30,13 @@ from search.query import Filters, ParsedQuery, QuerySyntaxError, parse_query, pa
 from search.snippets import Snippet
 
 if TYPE_CHECKING:
+    from index.check import CheckReport, check
     from index.indexer import IndexReport, update
     from index.models import ModelSpec, setup_model
 
 _LAZY = {
+    "check": "index.check",
+    "CheckReport": "index.check",
     "update": "index.indexer",
     "IndexReport": "index.indexer",
     "ModelSpec": "index.models",
@@ -56,6 +59,7 @@ __all__ = [
     "MODES",
     "SORTS",
     "Candidates",
+    "CheckReport",
     "CorruptIndexError",
     "CorruptStoreError",
     "DataDir",
@@ -82,6 +86,7 @@ __all__ = [
     "Sort",
     "StaleIndexError",
     "WriterBusyError",
+    "check",
     "evaluate",
     "load_queries",
     "parse_query",

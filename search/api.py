@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Literal
 
-from corpus.post import Post
+from corpus.post import MAX_INT, Post, scrub
 from index.errors import DataError
 from index.lexical import BODY, TITLE
 from index.models import Embedder, ModelSpec, TextKind
@@ -125,6 +125,9 @@ class Searcher:
         return self._meta
 
     def get(self, post_id: int) -> Post | None:
+        """The post, or None (also for an id no post can have, such as one past 64 bits)."""
+        if not 0 < post_id <= MAX_INT:
+            return None
         with self._lock:
             return self.store.get(post_id)
 
@@ -178,10 +181,10 @@ class Searcher:
             raise DataError(self._model_error)
         try:
             self._embedder.load()
+            self._semantic_retriever()
         except DataError as exc:
             self._model_error = str(exc)
             raise
-        self._semantic_retriever()
 
     def embed(self, texts: Sequence[str], kind: TextKind = "query") -> np.ndarray:
         """Embeddings from the index's own model: float32 rows, L2-normalized."""
@@ -191,7 +194,7 @@ class Searcher:
             if self._embedder is None:  # no vectors yet: the model they would be made with
                 self._embedder = Embedder(ModelSpec())
             embedder = self._embedder
-        return embedder.encode(list(texts), kind)
+        return embedder.encode([scrub(t) for t in texts], kind)
 
     def _semantic_retriever(self) -> SemanticRetriever:
         with self._lock:
@@ -214,32 +217,36 @@ class Searcher:
         try:
             self.warm_up()
         except DataError as exc:
-            return f"the embedding model could not load ({exc}); searching lexically"
+            return f"semantic search is unavailable ({exc}); searching lexically"
         return None
 
     def similar(self, post_id: int, limit: int = 5) -> SearchResult:
-        """Posts related to `post_id`, best first, without the post itself."""
+        """Posts related to `post_id`, best first, without the post itself: by its stored
+        passage vectors (no model needed), else by its title and tags as a lexical query."""
         started = time.perf_counter()
         post = self.get(post_id)
         if post is None:
             raise KeyError(post_id)
+        warnings: tuple[str, ...] = ()
         if self.has_vectors:
-            semantic = self._semantic_retriever()
-            vector = semantic.post_vector(post_id)
-            if vector is not None:
-                found = semantic.search(vector, limit + 1)
-                ranked = [(h.post_id, h.score) for h in found if h.post_id != post_id][:limit]
-                passages = {h.post_id: h.passage for h in found}
-                hits = self._hits(parse_query(""), ranked, passages, None)
-                return SearchResult(
-                    hits, len(hits), 0, "semantic", (), (time.perf_counter() - started) * 1000
-                )
-        # Without vectors: the title and tags as a lexical query.
+            try:
+                semantic = self._semantic_retriever()
+            except DataError as exc:
+                warnings = (f"the vector index cannot be used ({exc}); relating by words",)
+            else:
+                vector = semantic.post_vector(post_id)
+                if vector is not None:
+                    found = semantic.search(vector, limit + 1)
+                    ranked = [(h.post_id, h.score) for h in found if h.post_id != post_id]
+                    passages = {h.post_id: h.passage for h in found}
+                    hits = self._hits(parse_query(""), ranked[:limit], passages, None)
+                    took = (time.perf_counter() - started) * 1000
+                    return SearchResult(hits, len(hits), 0, "semantic", (), took)
         text = " ".join([post.title, *post.tags])
         found = self.search(text, limit=limit + 1, mode="lexical")
         hits = tuple(h for h in found if h.post_id != post_id)[:limit]
         took = (time.perf_counter() - started) * 1000
-        return SearchResult(hits, len(hits), 0, "lexical", found.warnings, took)
+        return SearchResult(hits, len(hits), 0, "lexical", warnings, took)
 
     # -- search ----------------------------------------------------------------------------
     def parse(
@@ -254,8 +261,10 @@ class Searcher:
         """Parse query text and merge keyword filters into it; raises QuerySyntaxError."""
         parsed = parse_query(query)
         extra = Filters(
-            tags=(tags,) if isinstance(tags, str) else tuple(tags or ()),
-            categories=(category,) if isinstance(category, str) else tuple(category or ()),
+            tags=tuple(map(scrub, (tags,) if isinstance(tags, str) else tags or ())),
+            categories=tuple(
+                map(scrub, (category,) if isinstance(category, str) else category or ())
+            ),
             since=_as_date(since, end=False),
             until=_as_date(until, end=True),
         )

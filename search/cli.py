@@ -6,6 +6,8 @@ Exit status: 0 with results, 1 with none, 2 on a usage or data error (one line, 
 from __future__ import annotations
 
 import json
+import os
+import re
 import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager, nullcontext
@@ -36,10 +38,18 @@ from search import (
     StaleIndexError,
     WriterBusyError,
 )
-from search.display import meta_line, snippet_text
+from search.display import meta_line, printable, snippet_text
 
-out = Console(soft_wrap=True, highlight=False)
-err = Console(stderr=True, highlight=False, soft_wrap=True)
+
+class _Console(Console):
+    def on_broken_pipe(self) -> None:
+        """rich exits with status 1 on a closed pipe, which here means "no results"."""
+        self.quiet = True
+        raise BrokenPipeError
+
+
+out = _Console(soft_wrap=True, highlight=False)
+err = _Console(stderr=True, highlight=False, soft_wrap=True)
 
 # What to run about each library error: the library says what is wrong, the CLI how to fix it.
 HINTS: dict[type[DataError], str] = {
@@ -90,8 +100,13 @@ def escape(text: str) -> str:
     return _escape(text)
 
 
+_C1 = re.compile("[\x7f-\x9f]")
+
+
 def emit_json(data: Any) -> None:
-    click.echo(json.dumps(data, ensure_ascii=False, indent=2, default=str))
+    """JSON with Chinese as is; control characters all escaped (json escapes only C0)."""
+    text = json.dumps(data, ensure_ascii=False, indent=2, default=str)
+    click.echo(_C1.sub(lambda m: f"\\u{ord(m.group()):04x}", text))
 
 
 @contextmanager
@@ -243,9 +258,9 @@ def index(
 def _hit_text(rank: int, hit: Hit) -> Text:
     line = Text()
     line.append(f"{rank:>2}. ", style="bold")
-    line.append(hit.title, style="bold cyan")
+    line.append(printable(hit.title, inline=True), style="bold cyan")
     line.append("  " + meta_line(hit.date, hit.category, hit.tags[:4]), style="dim")
-    line.append(f"\n    {hit.url}", style="blue")
+    line.append(f"\n    {printable(hit.url, inline=True)}", style="blue")
     line.append("\n    ")
     line.append(snippet_text(hit.snippet))
     if hit.explain is not None:
@@ -352,21 +367,23 @@ def show(obj: Context, post_id: int, as_json: bool, raw: bool) -> None:
     if as_json:
         emit_json(post.to_dict())
         return
-    header = " · ".join(filter(None, [post.url, meta_line(post.date, post.category, post.tags)]))
+    url = printable(post.url, inline=True)
+    header = " · ".join(filter(None, [url, meta_line(post.date, post.category, post.tags)]))
+    title = printable(post.title, inline=True)
     if raw or not out.is_terminal:
-        click.echo(f"# {post.title}\n\n{header}\n")
-        click.echo(post.body)
+        click.echo(f"# {title}\n\n{header}\n")
+        click.echo(printable(post.body))
         return
     from rich.markdown import Markdown
     from rich.rule import Rule
 
     from search.render import terminal_markdown
 
-    out.print(Rule(Text(post.title, style="bold cyan")))
+    out.print(Rule(Text(title, style="bold cyan")))
     out.print(Text(header, style="dim"))
     out.print()
     with out.pager(styles=True) if out.is_terminal and out.height < 200 else nullcontext():
-        out.print(Markdown(terminal_markdown(post.body), code_theme="ansi_dark"))
+        out.print(Markdown(terminal_markdown(printable(post.body)), code_theme="ansi_dark"))
 
 
 @cli.command()
@@ -385,6 +402,35 @@ def stats(obj: Context, as_json: bool) -> None:
     for key, value in info.items():
         table.add_row(Text(key, style="bold"), Text(str(value)))
     out.print(table)
+
+
+@cli.command()
+@click.option("--repair", is_flag=True, help="Rebuild the derived indexes that are not sound.")
+@click.option("--json", "as_json", is_flag=True, help="Print the findings as JSON.")
+@click.pass_obj
+def check(obj: Context, repair: bool, as_json: bool) -> None:
+    """Verify the data directory: the store, and each index in step with it.
+
+    Exit status 0 when everything is sound (after --repair, if it repaired it), 2 otherwise.
+    """
+    report = search.check(obj.data)
+    repaired = None
+    if repair and report.repairable:
+        with progress_bar(obj.show_progress) as progress:
+            search.update(obj.data, rebuild=True, vectors=report.vectors, progress=progress)
+        repaired, report = report, search.check(obj.data)
+    if as_json:
+        emit_json({**report.to_dict(), "repaired": repaired.to_dict() if repaired else None})
+    elif not obj.quiet or not report.ok:
+        if repaired is not None:
+            for f in repaired.findings:
+                err.print(f"[green]repaired[/] {f.part}: {escape(f.problem)}")
+        for f in report.findings:
+            fix = "search check --repair" if f.derivable else "not derivable: restore or re-import"
+            err.print(f"[red]{f.part}:[/] {escape(f.problem)} [dim]({fix})[/]")
+        if report.ok:
+            err.print(f"{report.data_dir}: sound ({report.posts} posts)")
+    sys.exit(0 if report.ok else 2)
 
 
 # -- similar / embed / eval / model / tui --------------------------------------------------
@@ -512,19 +558,32 @@ def tui(obj: Context) -> None:
     sys.exit(run_tui(obj.data.root))
 
 
+EXIT_INTERNAL = 3  # a bug: distinct from 1 (no results) and 2 (usage or data error)
+EXIT_PIPE = 141  # stdout closed early (`| head`): what a process ended by SIGPIPE reports
+
+
 def main() -> None:
-    """Entry point: turns every expected failure into one line on stderr and exit status 2."""
+    """Entry point: every failure ends as one line on stderr, never a traceback.
+
+    Exit status: 0 results, 1 no results, 2 a usage or data error, 3 an internal error,
+    130 interrupted, 141 the reader of stdout went away.
+    """
     try:
-        cli.main(standalone_mode=False, prog_name="search")
+        try:
+            cli.main(standalone_mode=False, prog_name="search")
+        finally:
+            sys.stdout.flush()  # a closed pipe shows here, not at interpreter exit
+    except BrokenPipeError:
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        sys.exit(EXIT_PIPE)
     except click.exceptions.Exit as exc:
         sys.exit(exc.exit_code)
+    except click.UsageError as exc:
+        where = f" (see: {exc.ctx.command_path} --help)" if exc.ctx else ""
+        fail(exc.format_message() + where, exc.exit_code)
     except click.ClickException as exc:
-        exc.show()
-        sys.exit(exc.exit_code)
-    except click.exceptions.Abort:
-        err.print("interrupted")
-        sys.exit(130)
-    except KeyboardInterrupt:
+        fail(exc.format_message(), exc.exit_code)
+    except (click.exceptions.Abort, KeyboardInterrupt):
         err.print("interrupted; everything committed so far is kept")
         sys.exit(130)
     except DataError as exc:
@@ -533,6 +592,9 @@ def main() -> None:
         fail(str(exc))
     except OSError as exc:
         fail(f"{exc.strerror or exc}: {exc.filename}" if exc.filename else str(exc))
+    except Exception as exc:
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+        fail(f"internal error ({type(exc).__name__}: {first}); please report it", EXIT_INTERNAL)
 
 
 if __name__ == "__main__":

@@ -126,6 +126,9 @@ def build_query(
             clauses.append((Occur.MustNot, every))
     clauses.extend(filter_clauses(schema, parsed.filters))
     if not required and (constraints_only or not scoring):
+        if parsed.has_text and not constraints_only:
+            # Text with no searchable term (punctuation, symbols): it matches nothing, not all.
+            return Query.boolean_query([(Occur.MustNot, Query.all_query())])
         clauses.append((Occur.Must, Query.all_query()))
     return Query.boolean_query(clauses)
 

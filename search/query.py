@@ -15,12 +15,18 @@ import datetime as dt
 import re
 from dataclasses import dataclass, field, replace
 
+from corpus.post import scrub
 from index.store import PostMeta
 from index.tokenize import normalize
 
 
 class QuerySyntaxError(ValueError):
     pass
+
+
+# Longer queries are refused: their cost grows with the length (10k characters of Chinese took
+# 2.2 s), and a paragraph is already more than any search needs.
+MAX_QUERY_CHARS = 1000
 
 
 FIELDS = {
@@ -129,10 +135,19 @@ def parse_years(value: str) -> tuple[dt.date, dt.date]:
     last = int(m[2]) if m[2] else (9999 if value.strip().endswith(("..", "-", "~")) else first)
     if last < first:
         raise QuerySyntaxError(f"bad year range {value!r}: {last} is before {first}")
+    if first < 1:
+        raise QuerySyntaxError(f"bad year {value!r} (years start at 0001)")
     return dt.date(first, 1, 1), dt.date(last, 12, 31)
 
 
 def parse_query(raw: str) -> ParsedQuery:
+    """Parse query text; raises QuerySyntaxError for a bad filter value or a query over
+    MAX_QUERY_CHARS (whose cost grows with its length)."""
+    raw = scrub(raw)  # invalid UTF-8 in argv arrives as lone surrogates
+    if len(raw) > MAX_QUERY_CHARS:
+        raise QuerySyntaxError(
+            f"the query has {len(raw):,} characters; the limit is {MAX_QUERY_CHARS:,}"
+        )
     text = raw.translate(_QUOTES)
     words: list[str] = []
     phrases: list[str] = []

@@ -9,6 +9,7 @@ from functools import cached_property
 
 import numpy as np
 
+from index.errors import CorruptIndexError
 from index.vectors import VectorIndex
 
 # Passages fetched per post wanted: posts have ~20 passages, and several of the nearest
@@ -67,6 +68,17 @@ class SemanticRetriever:
     """
 
     def __init__(self, vectors: VectorIndex, chunks: dict[int, tuple[int, int, int]]) -> None:
+        """Raises CorruptIndexError when FAISS and the store's passages disagree (a run killed
+        between writing one and the other, a stale or garbled file): the ids are compared
+        whole, which takes about a millisecond for ten thousand passages."""
+        ids = vectors.ids()
+        if len(ids) != len(chunks) or not np.array_equal(
+            np.sort(ids), np.fromiter(sorted(chunks), np.int64, len(chunks))
+        ):
+            raise CorruptIndexError(
+                f"the vector index at {vectors.path} is out of step with the store "
+                f"({len(ids)} vectors for {len(chunks)} passages)"
+            )
         self.vectors = vectors
         self.chunks = chunks
         self.by_post: dict[int, list[int]] = defaultdict(list)

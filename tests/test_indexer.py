@@ -8,7 +8,13 @@ import pytest
 
 from corpus.post import Post, Problem
 from corpus.readers import read_source
-from index.errors import CorruptIndexError, DataError, MissingIndexError, WriterBusyError
+from index.errors import (
+    CorruptIndexError,
+    DataError,
+    MissingIndexError,
+    StaleIndexError,
+    WriterBusyError,
+)
 from index.indexer import Indexer, update
 from index.lexical import LexicalIndex
 from index.paths import DataDir
@@ -95,8 +101,8 @@ def test_crash_during_lexical_update_keeps_the_last_commit(tmp_path, monkeypatch
 def test_lost_lexical_index_is_rebuilt_from_the_store(tmp_path):
     data = DataDir(tmp_path)
     index(data, posts())
-    shutil.rmtree(data.lexical)
-    with pytest.raises(MissingIndexError):
+    shutil.rmtree(data.lexical.resolve())  # the folder the index lives in
+    with pytest.raises(StaleIndexError, match="missing"):
         Searcher.open(data.root)
     assert index(data, []).lexical_updated == 18
     with Searcher.open(data.root) as s:
