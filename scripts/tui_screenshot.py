@@ -22,12 +22,9 @@ from tui.app import SearchApp  # noqa: E402
 
 
 def build_index(corpus: Path, root: Path) -> None:
-    from corpus.readers import read_source
-    from index.indexer import Indexer
-    from index.paths import DataDir
+    import search
 
-    with Indexer(DataDir(root)) as indexer:
-        report = indexer.run(read_source(corpus), vectors=False)
+    report = search.update(root, [corpus], vectors=False)
     print(f"indexed {report.read} posts from {corpus}", file=sys.stderr)
 
 
@@ -51,13 +48,14 @@ async def shoot(data_dir: Path, query: str, out: Path, size: tuple[int, int]) ->
         await settle()
         await pilot.press("enter")  # into the results: the footer then lists the keys
         await settle()
-        if not app.hits:
+        hits = app.search_screen.hits
+        if not hits:
             raise SystemExit(f"no results for {query!r}; no screenshot taken")
         out.parent.mkdir(parents=True, exist_ok=True)
         app.save_screenshot(filename=out.name, path=str(out.parent))
     if app.searcher is not None:
         app.searcher.close()
-    print(f"{out}: {len(app.hits)} results for {query!r}", file=sys.stderr)
+    print(f"{out}: {len(hits)} results for {query!r}", file=sys.stderr)
 
 
 def main(argv: list[str] | None = None) -> int:

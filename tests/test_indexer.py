@@ -11,7 +11,6 @@ from corpus.readers import read_source
 from index.errors import (
     CorruptIndexError,
     DataError,
-    MissingIndexError,
     StaleIndexError,
     WriterBusyError,
 )

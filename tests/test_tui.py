@@ -10,20 +10,22 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from textual.binding import Binding
 from textual.pilot import Pilot
 from textual.widgets import Input, Select
 
-from corpus.readers import read_source
-from index.errors import DataError
-from index.indexer import Indexer
-from index.paths import DataDir
-from search.api import Searcher
-from tui.app import FilterState, SearchApp
-from tui.widgets import HelpScreen, PostView, QueryInput, ReaderScreen, ResultList, fold
+from search import DataDir, DataError, Searcher
+from tui.app import SearchApp
+from tui.screens.help import TOPICS, HelpScreen, bound_keys, help_table
+from tui.screens.reader import ReaderScreen
+from tui.screens.search import SearchScreen
+from tui.state import FilterState
+from tui.widgets.post import PostView
+from tui.widgets.query import QueryInput
+from tui.widgets.results import ResultList, fold
 
 pytestmark = pytest.mark.anyio
 
-FIXTURE_POSTS = Path(__file__).parent / "fixtures" / "posts.jsonl"
 MISSING = Path("/nonexistent/kexue-search-data")
 
 
@@ -42,8 +44,8 @@ class VectorSearcher(Searcher):
 
     fail_with: str | None = None
 
-    def __init__(self, *args: object) -> None:
-        super().__init__(*args)  # type: ignore[arg-type]
+    def __init__(self, *args: object, **kwargs: object) -> None:
+        super().__init__(*args, **kwargs)  # type: ignore[arg-type]
         self.modes: list[str] = []
         self.loaded = False
 
@@ -71,11 +73,8 @@ def anyio_backend() -> str:
 
 
 @pytest.fixture(scope="module")
-def data_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    data = DataDir(tmp_path_factory.mktemp("tui-data"))
-    with Indexer(data) as indexer:
-        indexer.run(read_source(FIXTURE_POSTS), vectors=False)
-    return data.root
+def data_root(fixture_data: DataDir) -> Path:
+    return fixture_data.root
 
 
 @pytest.fixture(scope="module")
@@ -86,6 +85,21 @@ def searcher(data_root: Path) -> Iterator[LexicalSearcher]:
 
 def make_app(searcher: Searcher, **kw: object) -> SearchApp:
     return SearchApp(searcher=searcher, steady=True, debounce=0.02, preview_delay=0.01, **kw)  # type: ignore[arg-type]
+
+
+def main(app: SearchApp) -> SearchScreen:
+    """The search screen, which holds the search state (the app holds the index and model)."""
+    return app.search_screen
+
+
+def status_text(app: SearchApp) -> str:
+    """The status bar's left side, as drawn."""
+    return str(main(app).query_one("#status").render())
+
+
+def model_text(app: SearchApp) -> str:
+    """The status bar's right side, as drawn."""
+    return str(main(app).query_one("#model").render())
 
 
 async def idle(pilot: Pilot, *, quiet_rounds: int = 3) -> None:
@@ -107,7 +121,7 @@ async def type_query(pilot: Pilot, text: str) -> None:
 
 
 def titles(app: SearchApp) -> list[str]:
-    return [h.title for h in app.hits]
+    return [h.title for h in main(app).hits]
 
 
 def preview_post_id(app: SearchApp) -> int | None:
@@ -120,13 +134,13 @@ async def test_types_a_chinese_query_and_shows_results(searcher: Searcher) -> No
     app = make_app(searcher)
     async with app.run_test(size=(100, 30)) as pilot:
         await idle(pilot)
-        assert app.hits == []
+        assert main(app).hits == []
         assert "Type to search 18 posts" in str(app.query_one("#notice").render())
         await type_query(pilot, "扩散")
         assert set(titles(app)) == {"从去噪角度理解扩散模型DDPM", "条件扩散：用类别标签控制生成"}
-        assert app.status_text() == "2 results · lexical · relevance"
-        assert app.model_text() == "lexical only: no vector index"
-        assert preview_post_id(app) == app.hits[0].post_id
+        assert status_text(app) == "2 results · lexical · relevance"
+        assert model_text(app) == "lexical only: no vector index"
+        assert preview_post_id(app) == main(app).hits[0].post_id
         assert app.query_one("#results").display and not app.query_one("#notice").display
         await pilot.press(*["backspace"] * 2, *"月食")
         await idle(pilot)
@@ -138,25 +152,27 @@ async def test_each_keystroke_supersedes_the_last_search(searcher: Searcher) -> 
     async with app.run_test(size=(100, 30)) as pilot:
         await idle(pilot)
         await pilot.press(*"RoPE")
-        assert app.hits == []  # still within the debounce: nothing searched yet
+        assert main(app).hits == []  # still within the debounce: nothing searched yet
         await pilot.press("backspace", *"外推")
         await idle(pilot)
-        assert app.query_text == "RoP外推"
-        assert app.hits and all("RoPE" not in h.title or "外推" in h.title for h in app.hits[:1])
+        assert main(app).query_text == "RoP外推"
+        assert main(app).hits and all(
+            "RoPE" not in h.title or "外推" in h.title for h in main(app).hits[:1]
+        )
 
 
 async def test_move_through_results_with_keys(searcher: Searcher) -> None:
     app = make_app(searcher)
     async with app.run_test(size=(100, 30)) as pilot:
         await type_query(pilot, "RoPE")
-        assert len(app.hits) >= 2
+        assert len(main(app).hits) >= 2
         results = app.query_one("#results", ResultList)
         await pilot.press("down")  # from the box (no history yet) into the results
         assert app.focused is results and results.highlighted == 0
         await pilot.press("j")
         await idle(pilot)
         assert results.highlighted == 1
-        assert preview_post_id(app) == app.hits[1].post_id
+        assert preview_post_id(app) == main(app).hits[1].post_id
         await pilot.press("k", "up")  # up from the first result goes back to the box
         assert isinstance(app.focused, QueryInput)
         await pilot.press("enter")
@@ -170,7 +186,7 @@ async def test_preview_scrolls_to_the_matched_passage(searcher: Searcher) -> Non
     async with app.run_test(size=(80, 16)) as pilot:
         app.query_one("#query", Input).value = '"Scaled RoPE"'
         await idle(pilot)
-        [hit] = app.hits
+        [hit] = main(app).hits
         assert hit.post_id == 1001 and hit.snippet.offset > 0
         view = app.query_one("#preview", PostView)
         marked = view.query(".-match")
@@ -201,19 +217,19 @@ async def test_modes_cycle_and_say_when_they_fall_back(searcher: Searcher) -> No
     app = make_app(searcher)
     async with app.run_test(size=(100, 30)) as pilot:
         await type_query(pilot, "梯度")
-        assert app.mode == "lexical"
+        assert main(app).mode == "lexical"
         await pilot.press("enter", "m")
         await idle(pilot)
-        assert app.mode == "semantic"
-        assert "semantic→lexical" in app.status_text()
+        assert main(app).mode == "semantic"
+        assert "semantic→lexical" in status_text(app)
         message = str(app.query_one("#message").render())
         assert "no vector index" in message and "lexical" in message
         await pilot.press("m")
         await idle(pilot)
-        assert app.mode == "hybrid"
+        assert main(app).mode == "hybrid"
         await pilot.press("m")
         await idle(pilot)
-        assert app.mode == "lexical" and not app.query_one("#message").display
+        assert main(app).mode == "lexical" and not app.query_one("#message").display
 
 
 async def test_sort_newest_first(searcher: Searcher) -> None:
@@ -222,30 +238,30 @@ async def test_sort_newest_first(searcher: Searcher) -> None:
         await type_query(pilot, "优化")
         await pilot.press("enter", "s")
         await idle(pilot)
-        dates = [h.date for h in app.hits]
+        dates = [h.date for h in main(app).hits]
         assert len(dates) >= 3 and dates == sorted(dates, reverse=True)
-        assert "newest first" in app.status_text()
+        assert "newest first" in status_text(app)
 
 
 async def test_filter_bar_category_tag_and_years(searcher: Searcher) -> None:
     app = make_app(searcher)
     async with app.run_test(size=(100, 30)) as pilot:
         await type_query(pilot, "矩阵")
-        assert {h.category for h in app.hits} > {"数学研究"}
+        assert {h.category for h in main(app).hits} > {"数学研究"}
         await pilot.press("enter", "f")
         assert app.focused is app.query_one("#category")
         app.query_one("#category", Select).value = "数学研究"
         await idle(pilot)
-        assert app.hits and {h.category for h in app.hits} == {"数学研究"}
-        assert "category:数学研究" in app.status_text()
+        assert main(app).hits and {h.category for h in main(app).hits} == {"数学研究"}
+        assert "category:数学研究" in status_text(app)
         app.query_one("#since", Input).focus()
         await type_query(pilot, "2022")
-        assert app.filters == FilterState(category="数学研究", since="2022")
-        assert [h.post_id for h in app.hits] == [1012]
+        assert main(app).filters == FilterState(category="数学研究", since="2022")
+        assert [h.post_id for h in main(app).hits] == [1012]
         # A filter alone lists its posts, without query text.
         app.query_one("#query", Input).value = ""
         await idle(pilot)
-        assert {h.post_id for h in app.hits} == {1012, 1018}
+        assert {h.post_id for h in main(app).hits} == {1012, 1018}
 
 
 async def test_filter_from_the_command_palette(searcher: Searcher) -> None:
@@ -255,28 +271,28 @@ async def test_filter_from_the_command_palette(searcher: Searcher) -> None:
         commands = {c.title: c for c in app.get_system_commands(app.screen)}
         commands["Filter tag: 扩散"].callback()
         await idle(pilot)
-        assert {h.post_id for h in app.hits} == {1005, 1006}
+        assert {h.post_id for h in main(app).hits} == {1005, 1006}
         assert app.query_one("#tag", Select).value == "扩散"
         assert app.query_one("#filters").has_class("-visible")
         commands["Filter: clear"].callback()
         await idle(pilot)
-        assert app.hits == [] and app.filters == FilterState()
+        assert main(app).hits == [] and main(app).filters == FilterState()
 
 
 async def test_related_posts_and_back(searcher: Searcher) -> None:
     app = make_app(searcher)
     async with app.run_test(size=(100, 30)) as pilot:
         await type_query(pilot, "DDPM")
-        before = [h.post_id for h in app.hits]
+        before = [h.post_id for h in main(app).hits]
         await pilot.press("enter", "r")
         await idle(pilot)
-        assert app.related_to is not None and app.related_to.post_id == before[0]
-        assert before[0] not in [h.post_id for h in app.hits]
-        assert 1006 in [h.post_id for h in app.hits]
-        assert "related to 《从去噪角度理解扩散模型DDPM》" in app.status_text()
+        assert main(app).related_to is not None and main(app).related_to.post_id == before[0]
+        assert before[0] not in [h.post_id for h in main(app).hits]
+        assert 1006 in [h.post_id for h in main(app).hits]
+        assert "related to 《从去噪角度理解扩散模型DDPM》" in status_text(app)
         await pilot.press("escape")
         await idle(pilot)
-        assert app.related_to is None and [h.post_id for h in app.hits] == before
+        assert main(app).related_to is None and [h.post_id for h in main(app).hits] == before
 
 
 async def test_query_history_on_up_and_down(searcher: Searcher) -> None:
@@ -306,12 +322,12 @@ async def test_bad_query_is_reported_not_fatal(searcher: Searcher) -> None:
     app = make_app(searcher)
     async with app.run_test(size=(100, 30)) as pilot:
         await type_query(pilot, "RoPE since:2023-13")
-        assert app.hits == []
+        assert main(app).hits == []
         notice = str(app.query_one("#notice").render())
         assert "can't read that query" in notice and "bad date" in notice
         await pilot.press(*["backspace"] * 14)
         await idle(pilot)
-        assert app.hits
+        assert main(app).hits
 
 
 async def test_missing_index_says_how_to_build_one() -> None:
@@ -340,8 +356,8 @@ async def test_model_loads_in_the_background(data_root: Path) -> None:
     app = make_app(searcher)
     async with app.run_test(size=(100, 30)) as pilot:
         await type_query(pilot, "梯度")
-        assert app.model_state == "ready" and app.model_text() == "model ready"
-        assert app.mode == "hybrid" and searcher.modes[-1] == "hybrid"
+        assert app.model_state == "ready" and model_text(app) == "model ready"
+        assert main(app).mode == "hybrid" and searcher.modes[-1] == "hybrid"
     searcher.close()
 
 
@@ -352,9 +368,9 @@ async def test_model_that_cannot_load_falls_back_to_lexical(data_root: Path) -> 
     async with app.run_test(size=(100, 30)) as pilot:
         await type_query(pilot, "梯度")
         assert app.model_state == "failed"
-        assert app.model_text() == "model unavailable: lexical only"
+        assert model_text(app) == "model unavailable: lexical only"
         assert searcher.modes and set(searcher.modes) == {"lexical"}
-        assert app.status_text().endswith("hybrid→lexical · relevance")
+        assert status_text(app).endswith("hybrid→lexical · relevance")
         notes = [n.message for n in app._notifications]
         assert any("model could not load: model files missing; using lexical" in n for n in notes)
     searcher.close()
@@ -372,6 +388,17 @@ async def test_help_screen_lists_the_keys(searcher: Searcher) -> None:
         assert not isinstance(app.screen, HelpScreen)
         await pilot.press("f1")  # F1 also works away from the box
         assert isinstance(app.screen, HelpScreen)
+
+
+def test_help_is_made_from_the_bindings() -> None:
+    # Every topic finds its keys, and every key the search screen shows has a topic.
+    keys = bound_keys((QueryInput, ResultList, SearchScreen, SearchApp))
+    rows = help_table(keys)
+    assert len(rows) == 1 + len(TOPICS)
+    assert ("?  f1", "this help") in rows and ("↑ ↓  j k", "move through the results") in rows
+    covered = {action for topic in TOPICS for action in topic.actions}
+    shown = {b.action.rpartition(".")[2] for b in Binding.make_bindings(SearchScreen.BINDINGS)}
+    assert shown <= covered
 
 
 async def test_open_in_browser_without_one_copies_the_url(
@@ -399,7 +426,7 @@ async def test_narrow_terminal_keeps_the_list_only(searcher: Searcher) -> None:
         assert not app.query_one("#preview").display
         await pilot.resize_terminal(100, 30)
         await idle(pilot)
-        assert app.size.width == 100 and not app.has_class("-narrow")
+        assert app.size.width == 100 and not main(app).has_class("-narrow")
         assert app.query_one("#preview").display
 
 
@@ -409,14 +436,15 @@ async def test_enter_before_results_arrive_still_lands_on_them(searcher: Searche
         await idle(pilot)
         await pilot.press(*"梯度", "enter")
         await idle(pilot)
-        assert app.hits and app.focused is app.query_one("#results")
+        assert main(app).hits and app.focused is app.query_one("#results")
 
 
 def test_result_card_highlights_matched_terms(searcher: Searcher) -> None:
     from rich.cells import cell_len
     from rich.console import Console
 
-    from tui.widgets import HIGHLIGHT, HitCard
+    from search.display import HIGHLIGHT
+    from tui.widgets.results import HitCard
 
     [hit] = searcher.search("扩散 tag:条件生成", mode="lexical")
     assert hit.snippet.highlights
@@ -475,7 +503,7 @@ def test_snapshot_filters_and_help(snap_compare, searcher: Searcher) -> None:
         app = pilot.app
         assert isinstance(app, SearchApp)
         await idle(pilot)
-        app.set_filters(FilterState(category="数学研究", since="2020"))
+        main(app).set_filters(FilterState(category="数学研究", since="2020"))
         await idle(pilot)
         await pilot.press("tab", "question_mark")
         await pilot.pause()

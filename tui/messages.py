@@ -1,0 +1,58 @@
+"""Messages from the app's worker threads back to the event loop, as small dataclasses.
+
+Widgets' own messages (`QueryInput.Descend`, `FilterBar.Changed`, …) live with the widgets.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from textual.message import Message
+
+if TYPE_CHECKING:
+    from search import Searcher
+    from tui.state import Answer
+
+
+@dataclass
+class IndexOpened(Message):
+    """The index is open; its categories and tags were read in the same thread."""
+
+    searcher: Searcher
+    categories: list[str]
+    tags: list[str]
+
+
+@dataclass
+class IndexFailed(Message):
+    """There is no index to open (or it can't be read): what went wrong, for the user."""
+
+    error: str
+
+
+@dataclass
+class ModelReady(Message):
+    """The embedding model loaded: hybrid and semantic searches can run as asked."""
+
+
+@dataclass
+class ModelFailed(Message):
+    """The embedding model could not load: searches stay lexical."""
+
+    error: str
+
+
+@dataclass
+class Browsed(Message):
+    """A browser was asked to open `url`; `opened` is False when there was none to ask."""
+
+    url: str
+    opened: bool
+
+
+@dataclass
+class Answered(Message):
+    """A search worker's answer, for the screen to show if it is still the newest."""
+
+    answer: Answer

@@ -1,0 +1,1 @@
+"""The screens: search (the main one), the reader, and the key help."""

@@ -1,0 +1,119 @@
+"""The key help, generated from the bindings, so it lists the keys that really do each thing."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from itertools import pairwise
+from typing import ClassVar, NamedTuple
+
+from rich.text import Text
+from textual.app import App, ComposeResult
+from textual.binding import Binding, BindingType
+from textual.containers import Vertical
+from textual.dom import DOMNode
+from textual.screen import ModalScreen
+from textual.widgets import Static
+
+from search import MODES
+from tui.screens.search import SearchScreen
+from tui.widgets.query import QueryInput
+from tui.widgets.results import ResultList
+
+
+class Topic(NamedTuple):
+    """A line of the help: the actions it is about (their keys are looked up) and what they do;
+    `where` tells keys apart that mean something else elsewhere (the box's ↑ ↓)."""
+
+    actions: tuple[str, ...]
+    text: str
+    where: str = ""
+
+
+INTRO = ("type", 'search as you type: words "phrases" -not tag: category: year:')
+TOPICS = (
+    Topic(
+        ("history_back", "history_forward"),
+        "older / newer queries (↓ at the newest: to the results)",
+        "in the box",
+    ),
+    Topic(("submit", "focus_next"), "from the box to the results"),
+    Topic(("cursor_up", "cursor_down"), "move through the results"),
+    Topic(("select",), "read the post full screen (esc comes back)"),
+    Topic(("open_browser",), "open the post in the browser"),
+    Topic(("copy_url",), "copy its URL"),
+    Topic(("related",), "posts related to the selected one (esc: back)"),
+    Topic(("cycle_mode",), f"cycle the mode: {' → '.join(MODES)}"),
+    Topic(("toggle_sort",), "sort by relevance or newest first"),
+    Topic(("filters",), "filter bar: category, tag, years"),
+    Topic(("command_palette",), "command palette: filters, mode, sort"),
+    Topic(("focus_query", "back"), "back to the query box"),
+    Topic(("help", "keys"), "this help"),
+    Topic(("quit",), "quit"),
+)
+KEY_NAMES = {"up": "↑", "down": "↓", "question_mark": "?", "slash": "/", "escape": "esc"}
+ARROWS = frozenset({"up", "down", "left", "right"})
+
+
+def bound_keys(namespaces: Iterable[type[DOMNode]]) -> dict[str, list[str]]:
+    """Action (without its `app.` or `screen.` prefix) -> the keys bound to it, in the
+    `BINDINGS` of `namespaces` and the classes they inherit from (Textual's own: Input's enter,
+    OptionList's arrows, the Screen's tab), and an app's command palette key."""
+    keys: dict[str, list[str]] = {}
+
+    def add(binding: Binding) -> None:
+        found = keys.setdefault(binding.action.rpartition(".")[2], [])
+        if binding.key not in found:
+            found.append(binding.key)
+
+    for namespace in namespaces:
+        for cls in reversed(namespace.__mro__):
+            for binding in Binding.make_bindings(cls.__dict__.get("BINDINGS", ())):
+                add(binding)
+        if issubclass(namespace, App) and namespace.ENABLE_COMMAND_PALETTE:
+            add(Binding(namespace.COMMAND_PALETTE_BINDING, "command_palette"))
+    return keys
+
+
+def key_label(keys: Iterable[str]) -> str:
+    """`↑ ↓  j k`, `/  esc`, `q  ctrl+q`: arrows first, combinations last; a pair of arrows or
+    of letters reads as one, other keys are set apart."""
+    ordered = sorted(keys, key=lambda k: ("+" in k, k not in ARROWS, KEY_NAMES.get(k, k)))
+    label = KEY_NAMES.get(ordered[0], ordered[0])
+    for before, key in pairwise(ordered):
+        paired = (before in ARROWS and key in ARROWS) or (len(before) == len(key) == 1)
+        label += (" " if paired else "  ") + KEY_NAMES.get(key, key)
+    return label
+
+
+def help_table(keys: dict[str, list[str]]) -> list[tuple[str, str]]:
+    """(keys, what they do) for each topic that has keys, after the typing intro."""
+    rows = [INTRO]
+    for topic in TOPICS:
+        found = [k for action in topic.actions for k in keys.get(action, ())]
+        if found:
+            label = key_label(dict.fromkeys(found))
+            rows.append((f"{label} {topic.where}" if topic.where else label, topic.text))
+    return rows
+
+
+class HelpScreen(ModalScreen[None]):
+    """The key list; any of esc, q, ? or F1 closes it."""
+
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("escape,q,question_mark,f1", "app.pop_screen", "Close"),
+    ]
+
+    def compose(self) -> ComposeResult:
+        rows = help_table(bound_keys((QueryInput, ResultList, SearchScreen, type(self.app))))
+        table = Text()
+        width = max(len(k) for k, _ in rows) + 2
+        for key, what in rows:
+            table.append(f"{key:<{width}}", style="bold")
+            table.append(what + "\n")
+        table.rstrip()
+        with Vertical(id="help"):
+            yield Static(table)
+            yield Static(Text("esc, q or ? to close", style="dim"), id="help-foot")
+
+    def on_mount(self) -> None:
+        self.query_one("#help").border_title = "Keys"

@@ -1,0 +1,561 @@
+"""The search screen: query box, filter bar, results | preview, message line, status bar.
+
+It holds the search state in reactive attributes (the status and filter bars are bound to them)
+and runs each search in a thread worker: a new keystroke supersedes a running search, and an
+answer that is no longer the newest is dropped. Until the model is ready, hybrid and semantic
+requests are asked lexically, and the status bar says so.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+from collections.abc import Iterable, Sequence
+from dataclasses import replace
+from typing import TYPE_CHECKING, ClassVar, cast
+
+from rich.text import Text
+from textual import on, work
+from textual.app import ComposeResult, SystemCommand
+from textual.binding import Binding, BindingType
+from textual.containers import Horizontal, Vertical
+from textual.reactive import var
+from textual.screen import Screen
+from textual.timer import Timer
+from textual.widgets import Footer, Input, OptionList, Static
+from textual.worker import get_current_worker
+
+from search import MODES, SORTS, DataError, QuerySyntaxError
+from tui.messages import Answered
+from tui.screens.reader import ReaderScreen
+from tui.state import Answer, FilterState, ModelState, Request
+from tui.widgets.filters import FilterBar
+from tui.widgets.post import PostView
+from tui.widgets.query import QueryInput
+from tui.widgets.results import ResultList
+from tui.widgets.status import StatusBar
+
+if TYPE_CHECKING:
+    from search import Hit, Mode, Searcher, Sort
+    from tui.app import SearchApp
+
+RELATED = 20  # posts listed by `r`
+SYNTAX_HINT = 'words  "a phrase"  -exclude  tag:RoPE  category:信息时代  year:2020..2023'
+NARROW = 72  # below this many columns the preview is left out
+# Actions about the result list, which do nothing while the help screen is over it.
+RESULT_ACTIONS = frozenset(
+    {"cycle_mode", "toggle_sort", "related", "filters", "focus_query", "back"}
+)
+
+
+class SearchScreen(Screen[None]):
+    """Search-as-you-type over the open index, with a preview of the selected post."""
+
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("question_mark", "app.help", "Keys"),
+        # F1 stands in for ? while typing (shown then); elsewhere the app's hidden one answers.
+        Binding("f1", "keys", "Keys"),
+        Binding("m", "cycle_mode", "Mode"),
+        Binding("s", "toggle_sort", "Sort"),
+        Binding("r", "related", "Related"),
+        Binding("o", "open_browser", "Open"),
+        Binding("y", "copy_url", "Copy"),
+        Binding("f", "filters", "Filter"),
+        Binding("slash", "focus_query", "Search", show=False),
+        Binding("escape", "back", "Back", show=False),
+        Binding("q", "app.quit", "Quit"),
+    ]
+
+    # The state. Setting mode, sort or filters searches again; the bars redraw themselves.
+    query_text: var[str] = var("", init=False)
+    mode: var[Mode] = var("hybrid", init=False)
+    sort: var[Sort] = var("relevance", init=False)
+    filters: var[FilterState] = var(FilterState(), init=False)
+    related_to: var[Hit | None] = var(None, init=False)  # whose related posts are listed
+    request: var[Request | None] = var(None, init=False)  # the newest; None until the index opens
+    answer: var[Answer | None] = var(None, init=False, always_update=True)  # the one on screen
+
+    def __init__(
+        self,
+        *,
+        limit: int = 50,
+        debounce: float = 0.12,
+        preview_delay: float = 0.08,
+        steady: bool = False,
+    ) -> None:
+        super().__init__()
+        self.limit = limit
+        self.debounce = debounce
+        self.preview_delay = preview_delay
+        self.steady = steady
+        self.searcher: Searcher | None = None
+        self.post_count = 0
+        self._generation = 0  # of the newest request
+        self._shown = 0  # the generation on screen
+        self._saved: tuple[Answer | None, int | None] | None = None  # the search under `r`
+        self._debounce_timer: Timer | None = None
+        self._preview_timer: Timer | None = None
+        self._want_results = False  # enter was pressed before the results came
+
+    @property
+    def _app(self) -> SearchApp:
+        return cast("SearchApp", self.app)
+
+    # -- layout ----------------------------------------------------------------------------
+    def compose(self) -> ComposeResult:
+        yield QueryInput(placeholder="Opening the index…", id="query")
+        yield FilterBar(id="filters").data_bind(SearchScreen.filters)
+        with Horizontal(id="body"):
+            with Vertical(id="left"):
+                yield ResultList(id="results")
+                yield Static(id="notice")
+            yield PostView(id="preview")
+        yield Static(id="message")
+        yield StatusBar(steady=self.steady, id="statusbar").data_bind(
+            SearchScreen.mode,
+            SearchScreen.sort,
+            SearchScreen.filters,
+            SearchScreen.request,
+            SearchScreen.answer,
+        )
+        yield Footer()
+
+    def on_mount(self) -> None:
+        if self.steady:
+            for box in self.query(Input):
+                box.cursor_blink = False
+        box = self.query_one("#query", QueryInput)
+        box.border_title = "科学空间 · kexue.fm"
+        box.focus()
+        self._set_notice("Opening the index…")
+        self.watch(self.app, "model_state", self._model_state_changed, init=False)
+
+    def on_resize(self) -> None:
+        self._fit()
+
+    def on_screen_resume(self) -> None:
+        self._fit()  # the terminal may have been resized under the reader
+
+    def _fit(self) -> None:
+        # Too narrow for two panes: the list alone (enter still reads a post full screen).
+        self.set_class(self.app.size.width < NARROW, "-narrow")
+
+    # -- the index and the model (the app opens and loads them) ----------------------------
+    def index_opened(self, searcher: Searcher, categories: list[str], tags: list[str]) -> None:
+        self.searcher = searcher
+        self.post_count = len(searcher.meta)
+        self.query_one(FilterBar).set_choices(categories, tags)
+        self.query_one(
+            "#query", QueryInput
+        ).placeholder = f"Search {self.post_count} posts  (↓ results · F1 keys)"
+        self.mode = "hybrid" if searcher.has_vectors else "lexical"
+        self.refresh_bindings()
+        self.search_now()
+
+    def index_failed(self, error: str, build: str) -> None:
+        """Say why there is nothing to search, and the command (`build`) that makes an index."""
+        self._set_notice(
+            Text.assemble(
+                ("No index to search", "bold"),
+                f"\n\n{error}\n\nBuild one with:\n\n    ",
+                (build, "bold"),
+                "\n\n(a JSON Lines file, a folder of markdown or saved pages, or https://kexue.fm),"
+                "\nthen start ",
+                ("search tui", "bold"),
+                " again. q quits.",
+            ),
+            error=True,
+        )
+        box = self.query_one("#query", QueryInput)
+        box.placeholder = "No index (see below)"
+        box.disabled = True  # nothing to type into; this also lets q quit at once
+
+    def _model_state_changed(self, state: ModelState) -> None:
+        if state == "ready" and self.mode != "lexical":
+            self._rerun()
+
+    def effective_mode(self) -> Mode:
+        """The mode to ask for: lexical while the model loads or after it failed."""
+        if self.mode == "lexical" or self.searcher is None:
+            return "lexical"
+        if self.searcher.has_vectors and self._app.model_state != "ready":
+            return "lexical"
+        # Without vectors the searcher itself falls back (the answer's mode says so).
+        return self.mode
+
+    # -- searching -------------------------------------------------------------------------
+    @property
+    def hits(self) -> list[Hit]:
+        """The hits on screen, in the order shown."""
+        return list(self.answer.hits) if self.answer is not None else []
+
+    def watch_query_text(self) -> None:
+        self._want_results = False
+        self.schedule_search()
+
+    def watch_mode(self) -> None:
+        self._rerun()
+
+    def watch_sort(self) -> None:
+        self._rerun()
+
+    def watch_filters(self) -> None:
+        self.search_now()
+
+    def schedule_search(self) -> None:
+        """Debounce: each keystroke restarts the timer, so only a pause in typing searches."""
+        if self._debounce_timer is not None:
+            self._debounce_timer.stop()
+        self._debounce_timer = self.set_timer(self.debounce, self.search_now)
+
+    def search_now(self) -> None:
+        if self._debounce_timer is not None:
+            self._debounce_timer.stop()
+            self._debounce_timer = None
+        if self.searcher is None:
+            return
+        self.related_to = None
+        self._saved = None
+        self._generation += 1
+        request = Request(
+            self._generation, self.query_text, self.effective_mode(), self.sort, self.filters
+        )
+        self.request = request
+        if not request.query.strip() and not request.filters:
+            self._shown = request.generation
+            self.answer = None  # the hint
+            return
+        self._run(request)
+
+    def _rerun(self) -> None:
+        """Search again in the current view (related posts stay related posts)."""
+        if self.request is None:
+            return  # nothing searched yet: the first search follows the opening
+        if self.related_to is not None:
+            self._find_related(self.related_to)
+        else:
+            self.search_now()
+
+    @work(thread=True, exclusive=True, group="search")
+    def _run(self, request: Request) -> None:
+        """One search in a worker thread; the answer to a superseded one is dropped."""
+        worker = get_current_worker()
+        searcher = self.searcher
+        if worker.is_cancelled or searcher is None or request.generation != self._generation:
+            return
+        try:
+            if request.related_to is not None:
+                result = searcher.similar(
+                    request.related_to.post_id, limit=min(self.limit, RELATED)
+                )
+                hits: Sequence[Hit] = result.hits
+                if request.sort == "date":
+                    hits = sorted(result, key=lambda h: h.date or dt.date.min, reverse=True)
+            else:
+                f = request.filters
+                result = searcher.search(
+                    request.query,
+                    limit=self.limit,
+                    mode=request.mode,
+                    category=f.category,
+                    tags=f.tag,
+                    since=f.since,
+                    until=f.until,
+                    sort=request.sort,
+                )
+                hits = result.hits
+            answer = Answer(request, tuple(hits), result.mode, result.warnings, result.took_ms)
+        except QuerySyntaxError as exc:
+            answer = Answer(request, mode=request.mode, error=f"can't read that query: {exc}")
+        except DataError as exc:
+            answer = Answer(request, mode=request.mode, error=str(exc))
+        except Exception as exc:  # shown, not fatal: the next keystroke may well work
+            answer = Answer(request, mode=request.mode, error=f"search failed: {exc}")
+        if not worker.is_cancelled:
+            self.post_message(Answered(answer))
+
+    @on(Answered)
+    def _answered(self, event: Answered) -> None:
+        if event.answer.request.generation != self._generation:
+            return
+        self._shown = self._generation
+        self.answer = event.answer
+        if self._want_results:
+            self._want_results = False
+            self._focus_results()
+
+    def watch_answer(self, answer: Answer | None) -> None:
+        hits = answer.hits if answer is not None else ()
+        self._show_hits(hits)
+        if answer is None:
+            self._set_notice(
+                f"Type to search {self.post_count} posts.\n\n{SYNTAX_HINT}\n\n"
+                "↓ or enter moves to the results · F1 lists the keys"
+            )
+            self._show_message("")
+            return
+        if answer.error:
+            self._set_notice(answer.error, error=True)
+        elif not hits:
+            if answer.request.related_to is not None:
+                self._set_notice("No related posts found.")
+            else:
+                f = answer.request.filters
+                extra = f"\n\nFilters in use: {f.describe()}" if f else ""
+                self._set_notice(f"No posts match “{answer.request.query.strip()}”.{extra}")
+        self._show_message(answer.error or "; ".join(answer.warnings), error=bool(answer.error))
+
+    def _show_hits(self, hits: Sequence[Hit]) -> None:
+        results = self.query_one("#results", ResultList)
+        results.show_hits(hits)
+        results.display = bool(hits)
+        self.query_one("#notice").display = not hits
+        # With nothing to preview, the notice (hint, error) gets the whole width.
+        self.query_one("#body").set_class(not hits, "-empty")
+        if not hits:
+            self._schedule_preview()
+
+    def busy(self) -> bool:
+        """Whether a search or preview is still due (tests and scripts wait for False)."""
+        if self._debounce_timer is not None or self._preview_timer is not None:
+            return True
+        if self._shown != self._generation:
+            return True
+        return any(
+            not w.is_finished
+            for w in self.workers
+            if w.node is self and w.group in ("search", "preview")
+        )
+
+    # -- the preview -----------------------------------------------------------------------
+    def selected_hit(self) -> Hit | None:
+        hits = self.answer.hits if self.answer is not None else ()
+        index = self.query_one("#results", ResultList).highlighted
+        return hits[index] if index is not None and index < len(hits) else None
+
+    @on(OptionList.OptionHighlighted, "#results")
+    def _highlighted(self) -> None:
+        self._schedule_preview()
+
+    def _schedule_preview(self) -> None:
+        """Wait for the cursor to rest: rendering a long post costs more than a keystroke."""
+        if self._preview_timer is not None:
+            self._preview_timer.stop()
+        self._preview_timer = self.set_timer(self.preview_delay, self._preview_now)
+
+    def _preview_now(self) -> None:
+        self._preview_timer = None
+        self.run_worker(self._load_preview(self.selected_hit()), exclusive=True, group="preview")
+
+    async def _load_preview(self, hit: Hit | None) -> None:
+        view = self.query_one("#preview", PostView)
+        if hit is None or self.searcher is None:
+            await view.show(None)
+            return
+        post = await asyncio.to_thread(self.searcher.get, hit.post_id)
+        await view.show(post, hit.snippet.offset)
+
+    # -- notice and message ----------------------------------------------------------------
+    def _set_notice(self, text: str | Text, *, error: bool = False) -> None:
+        """Show `text` where the results go (never as markup: queries hold brackets)."""
+        notice = self.query_one("#notice", Static)
+        notice.update(Text(text) if isinstance(text, str) else text)
+        notice.set_class(error, "-error")
+        if not self.hits:
+            notice.display = True
+            self.query_one("#results").display = False
+            self.query_one("#body").add_class("-empty")
+
+    def _show_message(self, text: str, *, error: bool = False) -> None:
+        message = self.query_one("#message", Static)
+        message.update(Text(text))
+        message.set_class(error, "-error")
+        message.display = bool(text)
+
+    # -- input events ----------------------------------------------------------------------
+    @on(Input.Changed, "#query")
+    def _query_changed(self, event: Input.Changed) -> None:
+        self.query_text = event.value
+
+    @on(Input.Submitted, "#query")
+    def _query_submitted(self) -> None:
+        self.query_one("#query", QueryInput).remember(self.query_text)
+        if self._debounce_timer is not None or self._shown != self._generation:
+            # Results are on their way: move to them when they arrive.
+            self._want_results = True
+            if self._debounce_timer is not None:
+                self.search_now()
+        else:
+            self._focus_results()
+
+    @on(QueryInput.Descend)
+    @on(Input.Submitted, "#since, #until")
+    def _focus_results(self) -> None:
+        results = self.query_one("#results", ResultList)
+        if results.display and results.option_count:
+            results.focus()
+
+    @on(ResultList.Ascend)
+    def _ascend(self) -> None:
+        self.action_focus_query()
+
+    @on(OptionList.OptionSelected, "#results")
+    def _selected(self) -> None:
+        self.action_read()
+
+    @on(FilterBar.Changed)
+    def _filter_picked(self, event: FilterBar.Changed) -> None:
+        self.set_filters(replace(self.filters, **{event.field: event.value}))
+
+    def set_filters(self, filters: FilterState) -> None:
+        """Apply filters (from the bar or the palette); a change searches again."""
+        if filters == self.filters:
+            return
+        if filters.since and filters.until and filters.since > filters.until:
+            self._show_message(f"years: {filters.since} is after {filters.until}", error=True)
+            return
+        self.filters = filters
+
+    def clear_filters(self) -> None:
+        self.set_filters(FilterState())
+
+    # -- actions ---------------------------------------------------------------------------
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        if self.searcher is None and action != "keys":
+            return False
+        if action in RESULT_ACTIONS and not self.is_active:
+            return False
+        if action == "keys":  # F1 shows in the footer only while typing, where ? is typed
+            return isinstance(self.app.focused, Input)
+        return True
+
+    def action_keys(self) -> None:
+        self._app.action_help()
+
+    def action_focus_query(self) -> None:
+        box = self.query_one("#query", QueryInput)
+        box.focus()
+        box.cursor_position = len(box.value)
+
+    def action_back(self) -> None:
+        if self.related_to is not None:
+            self._restore_search()
+        elif not isinstance(self.focused, QueryInput):
+            bar = self.query_one(FilterBar)
+            if not self.filters and bar.has_focus_within:
+                bar.remove_class("-visible")
+            self.action_focus_query()
+
+    def action_cycle_mode(self) -> None:
+        mode = MODES[(MODES.index(self.mode) + 1) % len(MODES)]
+        if mode != "lexical" and self._app.model_state == "failed":
+            self.notify(
+                f"{mode} needs the model, which could not load ({self._app.model_error}); "
+                "results stay lexical",
+                severity="warning",
+                markup=False,
+            )
+        self.mode = mode
+
+    def action_toggle_sort(self) -> None:
+        self.sort = SORTS[(SORTS.index(self.sort) + 1) % len(SORTS)]
+
+    def action_related(self) -> None:
+        hit = self.selected_hit()
+        if hit is None or self.searcher is None:
+            return
+        if self.related_to is None:
+            self._saved = (self.answer, self.query_one("#results", ResultList).highlighted)
+        self._find_related(hit)
+        self.query_one("#results").focus()
+
+    def _find_related(self, hit: Hit) -> None:
+        self.related_to = hit
+        self._generation += 1
+        mode = self.effective_mode()
+        request = Request(self._generation, "", mode, self.sort, self.filters, related_to=hit)
+        self.request = request
+        self._run(request)
+
+    def _restore_search(self) -> None:
+        """Back from related posts to the search results as they were."""
+        saved, self._saved = self._saved, None
+        self.related_to = None
+        answer = saved[0] if saved else None
+        if answer is None or (answer.request.mode, answer.request.sort) != (
+            self.effective_mode(),
+            self.sort,
+        ):
+            self.search_now()
+            return
+        self._generation += 1
+        self._shown = self._generation
+        self.request = answer.request
+        self.answer = answer
+        if saved and saved[1] is not None and answer.hits:
+            self.query_one("#results", ResultList).highlighted = saved[1]
+
+    def action_read(self) -> None:
+        hit = self.selected_hit()
+        if hit is None or self.searcher is None:
+            return
+        self.query_one("#query", QueryInput).remember(self.query_text)
+        post = self.searcher.get(hit.post_id)
+        if post is None:
+            self.notify(f"post {hit.post_id} is no longer in the index", severity="error")
+            return
+        preview = self.query_one("#preview", PostView)
+        self.app.push_screen(
+            ReaderScreen(post, hit.snippet.offset),
+            callback=lambda _: preview.call_after_refresh(preview.settle),
+        )
+
+    def action_open_browser(self) -> None:
+        hit = self.selected_hit()
+        if hit is not None:
+            self._app.open_url(hit.url)
+
+    def action_copy_url(self) -> None:
+        hit = self.selected_hit()
+        if hit is not None:
+            self._app.copy_url(hit.url)
+
+    def action_filters(self) -> None:
+        bar = self.query_one(FilterBar)
+        if bar.has_class("-visible") and not self.filters:
+            bar.remove_class("-visible")
+            self.action_focus_query()
+        else:
+            bar.add_class("-visible")
+            self.query_one("#category").focus()
+
+    # -- command palette -------------------------------------------------------------------
+    def system_commands(self) -> Iterable[SystemCommand]:
+        """Mode, sort and filters for the command palette (once the index is open)."""
+        if self.searcher is None:
+            return
+        for mode in MODES:
+            yield SystemCommand(
+                f"Mode: {mode}", f"Search in {mode} mode", lambda m=mode: self._set_mode(m)
+            )
+        yield SystemCommand(
+            "Sort: relevance / newest first", "Toggle the order", self.action_toggle_sort
+        )
+        yield SystemCommand("Filter: clear", "Remove every filter", self.clear_filters)
+        for category in self.searcher.categories():
+            yield SystemCommand(
+                f"Filter category: {category}",
+                "Only posts in this category",
+                lambda c=category: self.set_filters(replace(self.filters, category=c)),
+                discover=False,
+            )
+        for tag in self.searcher.tags():
+            yield SystemCommand(
+                f"Filter tag: {tag}",
+                "Only posts with this tag",
+                lambda t=tag: self.set_filters(replace(self.filters, tag=t)),
+                discover=False,
+            )
+
+    def _set_mode(self, mode: Mode) -> None:
+        self.mode = mode

@@ -1,0 +1,1 @@
+"""The search screen's widgets, by area: query box, filter bar, results, post view, status bar."""
