@@ -86,13 +86,16 @@ class Manifest:
         return cls(**found)  # type: ignore[arg-type]
 
     def save(self, store: Store) -> None:
-        """Write every entry in one transaction."""
-        entries = {_TOKENIZER: self.tokenizer, _CHUNKER: self.chunker, _KIND: self.vector_kind}
-        if self.model is not None:
-            entries[_MODEL] = json.dumps(self.model.to_manifest())
-        if self.dim is not None:
-            entries[_DIM] = str(self.dim)
-        store.set_meta({k: v for k, v in entries.items() if v is not None})
+        """Write every entry in one transaction (an entry that is None is removed)."""
+        store.set_meta(
+            {
+                _TOKENIZER: self.tokenizer,
+                _MODEL: json.dumps(self.model.to_manifest()) if self.model else None,
+                _DIM: str(self.dim) if self.dim is not None else None,
+                _CHUNKER: self.chunker,
+                _KIND: self.vector_kind,
+            }
+        )
 
     def with_lexical(self, tokenizer: str) -> Manifest:
         return replace(self, tokenizer=tokenizer)

@@ -199,13 +199,26 @@ class Store:
     def close(self) -> None:
         self.conn.close()
 
+    def __enter__(self) -> Store:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
     # -- manifest (index.manifest reads and writes it) ------------------------------------
     def meta(self) -> dict[str, str]:
         return dict(self.conn.execute("SELECT key, value FROM meta").fetchall())
 
-    def set_meta(self, entries: dict[str, str]) -> None:
+    def set_meta(self, entries: dict[str, str | None]) -> None:
+        """Write these entries in one transaction; None removes one."""
         with self.conn:
-            self.conn.executemany("INSERT OR REPLACE INTO meta VALUES (?, ?)", entries.items())
+            self.conn.executemany(
+                "INSERT OR REPLACE INTO meta VALUES (?, ?)",
+                [(k, v) for k, v in entries.items() if v is not None],
+            )
+            self.conn.executemany(
+                "DELETE FROM meta WHERE key=?", [(k,) for k, v in entries.items() if v is None]
+            )
 
     def _execute_in(
         self, sql: str, values: Iterable[object], *params: object
