@@ -514,3 +514,52 @@ def test_snapshot_filters_and_help(snap_compare, searcher: Searcher) -> None:
 def test_snapshot_missing_index(snap_compare) -> None:
     app = SearchApp(MISSING, steady=True)
     assert snap_compare(app, terminal_size=(80, 24), run_before=typing())
+
+
+# -- hostile post data ------------------------------------------------------------------------
+HOSTILE = "\x1b]2;pwned\x07[/][bold]x\x1b[2J"
+
+
+@pytest.fixture(scope="module")
+def hostile_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    import search
+
+    post = search.Post(
+        id=777,
+        title=f"鸭子{HOSTILE}",
+        body=f"正文 鸭子 {HOSTILE}\n\n## 小节[/]\n\n鸭子",
+        category=f"cat{HOSTILE}",
+        tags=(f"tag{HOSTILE}", "[/]"),
+        url=f"https://kexue.fm/archives/777?[/]{HOSTILE}",
+    )
+    root = tmp_path_factory.mktemp("hostile")
+    search.update(root, [post], vectors=False)
+    return root
+
+
+async def test_post_data_is_never_markup_nor_escape_codes(hostile_root: Path, monkeypatch) -> None:
+    with LexicalSearcher.open(hostile_root) as s:
+        app = make_app(s)
+        async with app.run_test(size=(100, 30)) as pilot:
+            await idle(pilot)
+            await type_query(pilot, "鸭子")
+            assert [h.post_id for h in main(app).hits] == [777]
+            await pilot.press("enter")  # to the results
+            monkeypatch.setattr(app, "launch_browser", lambda url: False)
+            await pilot.press("y", "o")  # copy and open: both notify with the URL
+            await idle(pilot)
+            await pilot.press("f")  # the filter bar lists the category and tags
+            await idle(pilot)
+            await pilot.press("escape", "escape")  # back in the query box
+            await pilot.press("enter")  # to the results
+            await idle(pilot)
+            await pilot.press("enter")  # the reader
+            await idle(pilot)
+            assert isinstance(app.screen, ReaderScreen)
+            await pilot.press("escape")
+            await pilot.press("ctrl+p", *"Filter tag")
+            await idle(pilot)
+            await pilot.press("escape")
+            shot = app.export_screenshot()
+            assert "\x1b" not in shot and "\x07" not in shot
+            assert "␛]2;pwned␇[/][bold]x" in shot.replace("&#160;", " ")

@@ -23,6 +23,7 @@ from textual.reactive import var
 from textual.screen import Screen
 
 from search import DataDir, DataError, Searcher
+from search.display import printable
 from tui.messages import Browsed, IndexFailed, IndexOpened, ModelFailed, ModelReady
 from tui.screens.help import HelpScreen
 from tui.screens.search import SearchScreen
@@ -163,11 +164,11 @@ class SearchApp(App[int]):
     @on(Browsed)
     def _browsed(self, event: Browsed) -> None:
         if event.opened:
-            self.notify(f"opened {event.url}", timeout=3, markup=False)
+            self.notify(f"opened {printable(event.url, inline=True)}", timeout=3, markup=False)
         else:
             self.copy_to_clipboard(event.url)
             self.notify(
-                f"no graphical browser found; copied {event.url}",
+                f"no graphical browser found; copied {printable(event.url, inline=True)}",
                 severity="warning",
                 markup=False,
             )
@@ -185,7 +186,7 @@ class SearchApp(App[int]):
 
     def copy_url(self, url: str) -> None:
         self.copy_to_clipboard(url)
-        self.notify(f"copied {url}", timeout=3, markup=False)
+        self.notify(f"copied {printable(url, inline=True)}", timeout=3, markup=False)
 
     def get_system_commands(self, screen: Screen) -> Iterable[SystemCommand]:
         yield from super().get_system_commands(screen)

@@ -26,6 +26,7 @@ from textual.widgets import Footer, Input, OptionList, Static
 from textual.worker import get_current_worker
 
 from search import MODES, SORTS, DataError, QuerySyntaxError
+from search.display import printable
 from tui.messages import Answered
 from tui.screens.reader import ReaderScreen
 from tui.state import Answer, FilterState, ModelState, Request
@@ -544,14 +545,14 @@ class SearchScreen(Screen[None]):
         yield SystemCommand("Filter: clear", "Remove every filter", self.clear_filters)
         for category in self.searcher.categories():
             yield SystemCommand(
-                f"Filter category: {category}",
+                f"Filter category: {printable(category, inline=True)}",
                 "Only posts in this category",
                 lambda c=category: self.set_filters(replace(self.filters, category=c)),
                 discover=False,
             )
         for tag in self.searcher.tags():
             yield SystemCommand(
-                f"Filter tag: {tag}",
+                f"Filter tag: {printable(tag, inline=True)}",
                 "Only posts with this tag",
                 lambda t=tag: self.set_filters(replace(self.filters, tag=t)),
                 discover=False,

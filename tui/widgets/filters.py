@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 
+from rich.text import Text
 from textual import on
 from textual.app import ComposeResult
 from textual.containers import Horizontal
@@ -12,6 +13,7 @@ from textual.message import Message
 from textual.reactive import var
 from textual.widgets import Input, Label, Select
 
+from search.display import printable
 from tui.state import FilterState
 
 
@@ -37,8 +39,13 @@ class FilterBar(Horizontal):
         yield Input(placeholder="to", id="until", restrict=r"[0-9]{0,4}", compact=True)
 
     def set_choices(self, categories: Iterable[str], tags: Iterable[str]) -> None:
-        self.query_one("#category", Select).set_options((c, c) for c in categories)
-        self.query_one("#tag", Select).set_options((t, t) for t in tags)
+        # Prompts as Text: a category or tag is post data, never markup.
+        self.query_one("#category", Select).set_options(
+            (Text(printable(c, inline=True)), c) for c in categories
+        )
+        self.query_one("#tag", Select).set_options(
+            (Text(printable(t, inline=True)), t) for t in tags
+        )
 
     def watch_filters(self, filters: FilterState) -> None:
         """Make the widgets agree with the filters in use (without echoing them back)."""

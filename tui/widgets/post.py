@@ -12,7 +12,7 @@ from textual.containers import VerticalScroll
 from textual.widgets import Markdown, Static
 from textual.widgets.markdown import MarkdownBlock, MarkdownFence
 
-from search.display import meta_line
+from search.display import meta_line, printable
 from search.render import terminal_markdown
 
 if TYPE_CHECKING:
@@ -77,11 +77,12 @@ class PostView(VerticalScroll):
             return
         if self.post is None or self.post.id != post.id:
             self.post = post
-            title = Text(post.title, style="bold")
+            title = Text(printable(post.title, inline=True), style="bold")
             title.append("\n" + meta_line(post.date, post.category, post.tags), style="dim")
-            title.append("\n" + post.url, style="dim underline")
+            title.append("\n" + printable(post.url, inline=True), style="dim underline")
             head.update(title)
-            await body.update(terminal_markdown(post.body))
+            # printable() keeps the length, so body offsets still find the matched passage.
+            await body.update(terminal_markdown(printable(post.body)))
         self.scroll_to_passage(offset)
 
     def scroll_to_passage(self, offset: int) -> None:

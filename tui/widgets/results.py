@@ -14,7 +14,7 @@ from textual.message import Message
 from textual.widgets import OptionList
 from textual.widgets.option_list import Option
 
-from search.display import meta_line, snippet_text
+from search.display import meta_line, printable, snippet_text
 
 if TYPE_CHECKING:
     from search import Hit
@@ -40,7 +40,7 @@ class HitCard:
         inner = width - self.INDENT
         pad = " " * self.INDENT
         head = Text(f"{self.rank:>2} ", style="dim")
-        head.append(self.hit.title, style="bold")
+        head.append(printable(self.hit.title, inline=True), style="bold")
         yield clip(head, width)
         meta = Text(meta_line(self.hit.date, self.hit.category, self.hit.tags), style="dim")
         yield Text(pad) + clip(meta, inner)

@@ -10,6 +10,7 @@ from textual.containers import Horizontal
 from textual.reactive import var
 from textual.widgets import Static
 
+from search.display import printable
 from tui.state import Answer, FilterState, ModelState, Request
 
 if TYPE_CHECKING:
@@ -62,7 +63,8 @@ class StatusBar(Horizontal):
             n = len(answer.hits)
             related = answer.request.related_to
             if related is not None:
-                parts.append(f"{n} related to 《{related.title}》 (esc: back)")
+                title = printable(related.title, inline=True)
+                parts.append(f"{n} related to 《{title}》 (esc: back)")
             else:
                 parts.append(f"{n} result{'' if n == 1 else 's'}")
             if not self.steady:
