@@ -87,7 +87,8 @@ def _check_store(store: Store, found: list[Finding]) -> None:
     try:
         rows = [r[0] for r in store.conn.execute("PRAGMA integrity_check")]
         if rows != ["ok"]:
-            found.append(Finding("store", f"SQLite integrity: {'; '.join(rows[:3])}", False))
+            lines = [ln for r in rows for ln in r.splitlines() if not ln.startswith("***")]
+            found.append(Finding("store", f"SQLite integrity: {'; '.join(lines[:3])}", False))
             return
         found.extend(Finding("store", problem, False) for problem in store.damaged())
     except (DataError, sqlite3.DatabaseError) as exc:

@@ -8,6 +8,7 @@ rename), so a crash never leaves a half-written index.
 from __future__ import annotations
 
 import os
+import shutil
 from pathlib import Path
 from typing import TYPE_CHECKING, Literal
 
@@ -126,6 +127,8 @@ class VectorIndex:
         _faiss().write_index(self.index, str(tmp))
         with open(tmp, "rb") as fh:
             os.fsync(fh.fileno())
+        if final.is_dir() and not final.is_symlink():  # whatever stood there, it is not ours
+            shutil.rmtree(final)
         os.replace(tmp, final)
 
     def disk_size(self) -> int:

@@ -215,3 +215,31 @@ def test_hybrid_result_reports_totals_and_pages(searcher):
     assert whole.mode == "hybrid" and whole.total == 18  # every post has passages
     page = searcher.search("attention", limit=4, offset=4)
     assert [h.post_id for h in page] == [h.post_id for h in whole][4:8]
+
+
+@pytest.mark.parametrize("damage", ["garble", "stale", "chunks"])
+def test_vectors_out_of_step_fall_back_to_lexical_and_index_repairs(tmp_path, embedder, damage):
+    import sqlite3
+
+    data, _ = build(tmp_path, embedder)
+    faiss_file = data.vectors / "passages.faiss"
+    if damage == "garble":
+        raw = bytearray(faiss_file.read_bytes())
+        raw[len(raw) // 2 :] = bytes(len(raw) - len(raw) // 2)
+        faiss_file.write_bytes(bytes(raw[: len(raw) * 3 // 4]))
+    elif damage == "stale":  # FAISS written, the store's passages not replaced (a kill between)
+        with sqlite3.connect(data.store) as conn:
+            conn.execute("UPDATE chunks SET id = id + 100000")
+    else:  # passage rows lost
+        with sqlite3.connect(data.store) as conn:
+            conn.execute("DELETE FROM chunks WHERE post_id = 1009")
+    with Searcher.open(data.root, embedder=embedder) as s:
+        result = s.search("why divide the attention logits by sqrt(d)")
+        assert result.mode == "lexical" and "searching lexically" in result.warnings[0]
+        related = s.similar(1005, limit=3)
+        assert related.mode == "lexical" and related[0].post_id == 1006
+    report = update(data, [], embedder=embedder)
+    assert report.vectors_updated == 18
+    with Searcher.open(data.root, embedder=embedder) as s:
+        result = s.search("why divide the attention logits by sqrt(d)")
+        assert result.mode == "hybrid" and result[0].post_id == 1009

@@ -1,0 +1,31 @@
+"""Quick runs of the bench/ harnesses that prove crash safety and corruption handling (the
+long runs, with their printed summaries, are `bench/kill_index.py` and
+`bench/corrupt_data.py`)."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import FIXTURE_POSTS, SHARED_CORPUS
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "bench"))
+
+import corrupt_data
+import kill_index
+
+
+def test_kill_9_at_random_moments_loses_nothing(tmp_path):
+    corpus = SHARED_CORPUS if SHARED_CORPUS.exists() else FIXTURE_POSTS
+    s = kill_index.run(corpus, lexical=4, embedding=0, seed=11, work=tmp_path)
+    assert s.rounds == 4 and s.killed >= 2
+    assert (s.lost, s.dropped, s.unsound_after_kill, s.failed_reruns) == (0, 0, [], [])
+
+
+@pytest.mark.parametrize("damage", corrupt_data.DAMAGES)
+def test_every_file_damaged_gives_no_traceback_and_is_restored(tmp_path, damage):
+    result = corrupt_data.run(FIXTURE_POSTS, tmp_path, damages=[damage], commands="quick")
+    assert result.tracebacks == [], result.tracebacks
+    assert result.unrestored == [], result.unrestored
