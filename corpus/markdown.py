@@ -59,6 +59,23 @@ def _field_line(text: str, message: str) -> int | None:
     return None
 
 
+def _url(meta: dict[str, Any], path: Path) -> str:
+    """The post's own address; for a note named only by its file (no `id`, no url in its
+    front matter) the file itself, never a made-up kexue.fm address."""
+    for key in _URL_KEYS:
+        value = meta.get(key)
+        if not isinstance(value, str):
+            continue
+        if (found := archive_id(value)) is not None:
+            return post_url(found)  # a mirror's address becomes the archive's own
+        if value.strip().startswith(("http://", "https://")):
+            return value.strip()
+    raw = meta.get("id")
+    if raw is not None and str(raw).strip().isdigit():
+        return post_url(int(str(raw).strip()))
+    return path.resolve().as_uri()
+
+
 def _to_post(meta: dict[str, Any], body: str, path: Path) -> Post:
     meta = {str(k).lower(): v for k, v in meta.items()}
     post_id = _post_id(meta, path)
@@ -80,7 +97,7 @@ def _to_post(meta: dict[str, Any], body: str, path: Path) -> Post:
         "date": meta.get("date"),
         "category": "" if category is None else str(category),
         "tags": tags,
-        "url": post_url(post_id),
+        "url": _url(meta, path),
         "views": meta.get("views"),
     }
     return Post.from_dict(record)

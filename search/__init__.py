@@ -7,7 +7,7 @@ The write path and model installation load on first use: a query never pays for 
 
 from typing import TYPE_CHECKING, Any
 
-from corpus.post import Post
+from corpus.post import Post, archive_id
 from index.errors import (
     CorruptIndexError,
     CorruptStoreError,
@@ -21,12 +21,19 @@ from index.errors import (
 )
 from index.paths import ENV_VAR as DATA_DIR_ENV
 from index.paths import DataDir
-from search.api import MODES, SORTS, Candidates, Mode, Searcher, Sort
+from search.api import MODES, SORTS, Facet, FacetSort, Mode, Searcher, Sort
 from search.evaluate import METRICS as EVAL_METRICS
 from search.evaluate import EvalResult, JudgedQuery, evaluate, load_queries
-from search.fusion import DEFAULT_FUSION, FusionPolicy
+from search.fusion import DEFAULT_FUSION, Candidates, FusionPolicy
 from search.hits import Explanation, Hit, SearchResult
-from search.query import Filters, ParsedQuery, QuerySyntaxError, parse_query, parse_years
+from search.query import (
+    Filters,
+    ParsedQuery,
+    QuerySyntaxError,
+    UnknownFilterError,
+    parse_query,
+    parse_years,
+)
 from search.snippets import Snippet
 
 if TYPE_CHECKING:
@@ -66,6 +73,8 @@ __all__ = [
     "DataError",
     "EvalResult",
     "Explanation",
+    "Facet",
+    "FacetSort",
     "Filters",
     "FusionPolicy",
     "Hit",
@@ -85,7 +94,9 @@ __all__ = [
     "Snippet",
     "Sort",
     "StaleIndexError",
+    "UnknownFilterError",
     "WriterBusyError",
+    "archive_id",
     "check",
     "evaluate",
     "load_queries",

@@ -8,6 +8,7 @@ in locals and hands it back in its result, so one `Searcher` serves many threads
 from __future__ import annotations
 
 import datetime as dt
+import difflib
 import threading
 import time
 from collections.abc import Iterable, Sequence
@@ -22,12 +23,19 @@ from index.models import Embedder, ModelSpec, TextKind
 from index.paths import DataDir
 from index.reader import IndexReader
 from index.store import PostMeta
-from index.tokenize import index_tokens, query_terms
+from index.tokenize import index_tokens, normalize, query_terms
 from search.expand import chinese_for
-from search.fusion import DEFAULT_FUSION, FusionPolicy
+from search.fusion import DEFAULT_FUSION, Candidates, FusionPolicy
 from search.hits import Explanation, Hit, SearchResult
 from search.lexical import LexicalRetriever, contains_phrases
-from search.query import Filters, ParsedQuery, parse_date_bound, parse_query
+from search.query import (
+    Filters,
+    ParsedQuery,
+    UnknownFilterError,
+    parse_date_bound,
+    parse_query,
+)
+from search.relevance import DEFAULT_FLOOR, Floor
 from search.snippets import make_snippet
 
 if TYPE_CHECKING:
@@ -37,6 +45,7 @@ if TYPE_CHECKING:
 
 Mode = Literal["hybrid", "lexical", "semantic"]
 Sort = Literal["relevance", "date"]
+FacetSort = Literal["count", "newest", "name"]
 MODES: tuple[Mode, ...] = ("hybrid", "lexical", "semantic")
 SORTS: tuple[Sort, ...] = ("relevance", "date")
 
@@ -47,25 +56,37 @@ EXACT_BODY_MIN_TOKENS = 4
 EXACT_BODY_MAX_POSTS = 3
 
 
+def nearest(value: str, names: Iterable[str], n: int = 3) -> list[str]:
+    """Up to `n` of `names` that look like `value`: containing it (or contained in it) first,
+    then close spellings."""
+    names = list(names)
+    low = normalize(value)
+    by_low = {normalize(x): x for x in names}
+    inside = [x for key, x in by_low.items() if low and (low in key or key in low)]
+    close = [by_low[k] for k in difflib.get_close_matches(low, by_low, n=n, cutoff=0.6)]
+    return list(dict.fromkeys(inside + close))[:n]
+
+
+@dataclass(frozen=True, slots=True)
+class Facet:
+    """A tag or category value with its post count and newest post's date."""
+
+    value: str
+    count: int
+    latest: dt.date | None
+
+    def to_dict(self) -> dict[str, object]:
+        return {
+            "value": self.value,
+            "count": self.count,
+            "latest": self.latest.isoformat() if self.latest else None,
+        }
+
+
 def _as_date(value: dt.date | str | None, *, end: bool) -> dt.date | None:
     if value is None or isinstance(value, dt.date):
         return value
     return parse_date_bound(str(value), end=end)
-
-
-@dataclass(frozen=True, slots=True)
-class Candidates:
-    """The ranked lists of one query before fusion, with how many posts each matched."""
-
-    lexical: list[tuple[int, float]]
-    lexical_total: int
-    semantic: list[SemanticHit]
-    semantic_total: int
-    exact: frozenset[int] = frozenset()
-
-    @property
-    def semantic_ranked(self) -> list[tuple[int, float]]:
-        return [(h.post_id, h.score) for h in self.semantic]
 
 
 class Searcher:
@@ -77,14 +98,17 @@ class Searcher:
         *,
         embedder: Embedder | None = None,
         fusion: FusionPolicy = DEFAULT_FUSION,
+        floor: Floor | None = DEFAULT_FLOOR,
     ) -> None:
         """`embedder`: the model to embed queries with (default: the index's own, loaded on
-        first use); it must be the model the vectors were made with."""
+        first use); it must be the model the vectors were made with. `floor`: the evidence a
+        semantic or hybrid hit needs (None: every candidate is a hit)."""
         self.reader = reader
         self.data: DataDir = reader.data
         self.store = reader.store
         self.spec: ModelSpec | None = reader.model
         self.fusion = fusion
+        self.floor = floor
         self._lock = threading.RLock()  # the SQLite connection and lazily built parts
         self._meta: dict[int, PostMeta] | None = None
         self._retriever: LexicalRetriever | None = None
@@ -101,10 +125,11 @@ class Searcher:
         *,
         model: str | None = None,
         embedder: Embedder | None = None,
+        floor: Floor | None = DEFAULT_FLOOR,
     ) -> Searcher:
         """Open a data directory. `model`, if given, must be the one the vectors were built
         with (a different one is a ModelMismatchError)."""
-        return cls(IndexReader.open(path, model=model), embedder=embedder)
+        return cls(IndexReader.open(path, model=model), embedder=embedder, floor=floor)
 
     def close(self) -> None:
         self.reader.close()
@@ -136,6 +161,40 @@ class Searcher:
 
     def tags(self) -> list[str]:
         return sorted({t for m in self.meta.values() for t in m.tags})
+
+    def facets(self, field: Literal["tag", "category"], sort: FacetSort = "count") -> list[Facet]:
+        """Every tag (or category) with how many posts have it and its newest post's date;
+        `sort` by "count" (most first), "newest" (latest post first) or "name"."""
+        if sort not in ("count", "newest", "name"):
+            raise ValueError(f"unknown facet sort {sort!r} (use count, newest or name)")
+        never = dt.date.min
+        counts: dict[str, int] = {}
+        latest: dict[str, dt.date] = {}
+        for m in self.meta.values():
+            for value in m.tags if field == "tag" else [m.category] if m.category else []:
+                counts[value] = counts.get(value, 0) + 1
+                latest[value] = max(latest.get(value, never), m.date or never)
+        found = [Facet(v, n, latest[v] if latest[v] != never else None) for v, n in counts.items()]
+        if sort == "count":
+            return sorted(found, key=lambda f: (-f.count, f.value))
+        if sort == "newest":
+            return sorted(found, key=lambda f: (-(f.latest or never).toordinal(), f.value))
+        return sorted(found, key=lambda f: f.value)
+
+    def _check_filters(self, filters: Filters) -> None:
+        """A tag or category that no post has is an error naming the nearest real ones, not
+        a silent empty result."""
+        for kind, wanted, known in (
+            ("tag", filters.tags, self.tags()),
+            ("category", filters.categories, self.categories()),
+        ):
+            have = {normalize(k) for k in known}
+            for value in wanted:
+                if normalize(value) in have:
+                    continue
+                near = nearest(value, known)
+                hint = f"; did you mean {', '.join(near)}?" if near else ""
+                raise UnknownFilterError(f"no {kind} {value}{hint}")
 
     def stats(self) -> dict[str, object]:
         with self._lock:
@@ -297,6 +356,7 @@ class Searcher:
         if limit < 0 or offset < 0:
             raise ValueError("limit and offset must not be negative")
         parsed = self.parse(query, category=category, tags=tags, since=since, until=until)
+        self._check_filters(parsed.filters)
         warnings: list[str] = []
         if mode != "lexical" and parsed.has_text:
             problem = self._semantic_unavailable()
@@ -312,16 +372,24 @@ class Searcher:
             ranked = found.semantic_ranked
         else:
             ranked = found.lexical
+        if mode != "lexical" and parsed.has_text and self.floor is not None:
+            # Semantic similarity is never zero: only posts with evidence are hits, and the
+            # total counts those among the candidates.
+            ranked = self.floor.apply(ranked, found, parsed.text)
+            total = len(ranked)
+        else:
+            total = max(len(ranked), found.lexical_total)
         if sort == "date":
             never = dt.date.min
             ranked = sorted(ranked, key=lambda r: self.meta[r[0]].date or never, reverse=True)
-        # Semantic similarity is never zero: every post with vectors counts as a semantic match.
-        total = max(len(ranked), found.lexical_total, found.semantic_total)
         page = ranked[offset : offset + limit]
         passages = {h.post_id: h.passage for h in found.semantic}
         hits = self._hits(parsed, page, passages, found if explain else None)
+        unknown: list[str] = []
+        if not ranked and parsed.has_text:
+            unknown = self._lexical_retriever().unseen(query_terms(parsed.text))
         took = (time.perf_counter() - started) * 1000
-        return SearchResult(hits, total, offset, mode, tuple(warnings), took)
+        return SearchResult(hits, total, offset, mode, tuple(warnings), took, tuple(unknown))
 
     def candidates(self, query: str, depth: int = DEPTH) -> Candidates:
         """The lexical and semantic lists (and exact matches) a hybrid search of `query` fuses:
@@ -334,16 +402,22 @@ class Searcher:
     def _candidates(self, parsed: ParsedQuery, mode: Mode, depth: int) -> Candidates:
         lexical: list[tuple[int, float]] = []
         lexical_total = 0
+        coverage: dict[int, float] = {}
         if mode != "semantic" or not parsed.has_text:
-            lexical, lexical_total = self._lexical(parsed, depth)
+            lexical, lexical_total, coverage = self._lexical(parsed, depth)
         semantic: list[SemanticHit] = []
         semantic_total = 0
         if mode != "lexical" and parsed.has_text:
             semantic, semantic_total = self._semantic(parsed, depth)
+            if mode == "semantic":  # the floor weighs lexical evidence in every mode
+                ids = [h.post_id for h in semantic]
+                coverage = self._lexical_retriever().coverage(parsed, ids)
         exact = self._exact(parsed, lexical) if mode == "hybrid" and semantic else frozenset()
-        return Candidates(lexical, lexical_total, semantic, semantic_total, exact)
+        return Candidates(lexical, lexical_total, semantic, semantic_total, exact, coverage)
 
-    def _lexical(self, parsed: ParsedQuery, depth: int) -> tuple[list[tuple[int, float]], int]:
+    def _lexical(
+        self, parsed: ParsedQuery, depth: int
+    ) -> tuple[list[tuple[int, float]], int, dict[int, float]]:
         fetch = depth if not parsed.phrases else max(depth * 4, 100)
         found = self._lexical_retriever().search(parsed, fetch)
         hits, total = found.hits, found.total
@@ -353,7 +427,8 @@ class Searcher:
             # Phrases are verified on the text of the fetched posts only; past those, BM25's
             # count (which requires the phrase's words, not their order) is the best estimate.
             total = len(hits) if total <= fetch else total
-        return [(h.post_id, h.score) for h in hits[:depth]], total
+        hits = hits[:depth]
+        return [(h.post_id, h.score) for h in hits], total, {h.post_id: h.coverage for h in hits}
 
     def _with_phrases(self, parsed: ParsedQuery, ids: Iterable[int]) -> set[int]:
         """The posts among `ids` whose original text holds every quoted phrase verbatim."""

@@ -48,8 +48,30 @@ class _Console(Console):
         raise BrokenPipeError
 
 
-out = _Console(soft_wrap=True, highlight=False)
-err = _Console(stderr=True, highlight=False, soft_wrap=True)
+ColorMode = str  # "auto" | "always" | "never"
+
+
+def make_console(color: ColorMode, *, stderr: bool = False) -> Console:
+    """A console for `--color`: auto follows the terminal (rich honours NO_COLOR and
+    FORCE_COLOR), always styles even into a pipe, never writes no escape code at all."""
+    options: dict[str, Any] = {"stderr": stderr, "highlight": False, "soft_wrap": True}
+    if color == "always":
+        options["force_terminal"] = True
+    elif color == "never":
+        options["color_system"] = None
+        options["no_color"] = True
+    return _Console(**options)
+
+
+out = make_console("auto")
+err = make_console("auto", stderr=True)
+
+
+def set_color(color: ColorMode) -> None:
+    global out, err
+    out = make_console(color)
+    err = make_console(color, stderr=True)
+
 
 # What to run about each library error: the library says what is wrong, the CLI how to fix it.
 HINTS: dict[type[DataError], str] = {
@@ -80,6 +102,7 @@ class Context:
     def __init__(self, data_dir: Path | None, quiet: bool) -> None:
         self.data = DataDir.resolve(data_dir)
         self.quiet = quiet
+        self.data_dir_given = data_dir is not None
 
     def searcher(self) -> Searcher:
         return Searcher.open(self.data.root)
@@ -103,9 +126,9 @@ def escape(text: str) -> str:
 _C1 = re.compile("[\x7f-\x9f]")
 
 
-def emit_json(data: Any) -> None:
+def emit_json(data: Any, indent: int | None = 2) -> None:
     """JSON with Chinese as is; control characters all escaped (json escapes only C0)."""
-    text = json.dumps(data, ensure_ascii=False, indent=2, default=str)
+    text = json.dumps(data, ensure_ascii=False, indent=indent, default=str)
     click.echo(_C1.sub(lambda m: f"\\u{ord(m.group()):04x}", text))
 
 
@@ -150,18 +173,80 @@ def progress_bar(enabled: bool) -> Iterator[Callable[[str, int, int | None], Non
         yield update
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
+DATA_DIR_HELP = f"Data directory (default: the user data dir; env {DATA_DIR_ENV})."
+QUIET_HELP = "No progress bars or summaries on stderr."
+COLOR_HELP = "Colours and styles: auto (on a terminal), always, never (also: NO_COLOR)."
+COLORS = click.Choice(["auto", "always", "never"])
+
+
+def _late_data_dir(ctx: click.Context, _param: click.Parameter, value: Path | None) -> None:
+    if value is not None:
+        obj = ctx.find_object(Context)
+        assert obj is not None
+        obj.data, obj.data_dir_given = DataDir.resolve(value), True
+
+
+def _late_quiet(ctx: click.Context, _param: click.Parameter, value: bool) -> None:
+    if value:
+        obj = ctx.find_object(Context)
+        assert obj is not None
+        obj.quiet = True
+
+
+def _late_color(_ctx: click.Context, _param: click.Parameter, value: str | None) -> None:
+    if value is not None:
+        set_color(value)
+
+
+def shared_options(f: Callable[..., Any]) -> Callable[..., Any]:
+    """The group's options again on every command, so `search query x --data-dir D` and
+    `search --data-dir D query x` mean the same."""
+    path = click.Path(file_okay=False, path_type=Path)
+    for decorator in (
+        click.option(
+            "--data-dir", type=path, expose_value=False, callback=_late_data_dir, help=DATA_DIR_HELP
+        ),
+        click.option(
+            "-q", "--quiet", is_flag=True, expose_value=False, callback=_late_quiet, help=QUIET_HELP
+        ),
+        click.option(
+            "--color", type=COLORS, expose_value=False, callback=_late_color, help=COLOR_HELP
+        ),
+    ):
+        f = decorator(f)
+    return f
+
+
+class SearchGroup(click.Group):
+    """A group whose commands (and subgroups) all take the shared options."""
+
+    def command(self, *args: Any, **kwargs: Any) -> Callable[..., click.Command]:
+        decorator = super().command(*args, **kwargs)
+        return lambda f: decorator(shared_options(f))
+
+    def group(self, *args: Any, **kwargs: Any) -> Callable[..., click.Group]:
+        kwargs.setdefault("cls", SearchGroup)
+        decorator = super().group(*args, **kwargs)
+        return lambda f: decorator(shared_options(f))
+
+
+@click.group(
+    cls=SearchGroup,
+    context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100},
+)
 @click.option(
     "--data-dir",
     type=click.Path(file_okay=False, path_type=Path),
     envvar=DATA_DIR_ENV,
-    help=f"Data directory (default: the user data dir; env {DATA_DIR_ENV}).",
+    help=DATA_DIR_HELP,
 )
-@click.option("-q", "--quiet", is_flag=True, help="No progress bars or summaries on stderr.")
+@click.option("-q", "--quiet", is_flag=True, help=QUIET_HELP)
+@click.option("--color", type=COLORS, default="auto", show_default=True, help=COLOR_HELP)
 @click.version_option(package_name="kexue-search")
 @click.pass_context
-def cli(ctx: click.Context, data_dir: Path | None, quiet: bool) -> None:
+def cli(ctx: click.Context, data_dir: Path | None, quiet: bool, color: str) -> None:
     """Search the 科学空间 (kexue.fm) archive by keyword and by meaning."""
+    set_color(color)
     ctx.obj = Context(data_dir, quiet)
 
 
@@ -255,14 +340,15 @@ def index(
 
 
 # -- query ----------------------------------------------------------------------------------
-def _hit_text(rank: int, hit: Hit) -> Text:
-    line = Text()
-    line.append(f"{rank:>2}. ", style="bold")
-    line.append(printable(hit.title, inline=True), style="bold cyan")
-    line.append("  " + meta_line(hit.date, hit.category, hit.tags[:4]), style="dim")
-    line.append(f"\n    {printable(hit.url, inline=True)}", style="blue")
-    line.append("\n    ")
-    line.append(snippet_text(hit.snippet))
+def _hit_lines(hit: Hit) -> Text:
+    """A hit under its rank: title, date · category · tags, URL, snippet (and --explain)."""
+    text = Text()
+    text.append(printable(hit.title, inline=True), style="bold cyan")
+    text.append("  " + meta_line(hit.date, hit.category, hit.tags[:4]), style="dim")
+    text.append(f"\n{printable(hit.url, inline=True)}", style="blue")
+    if hit.snippet.text:
+        text.append("\n")
+        text.append(snippet_text(hit.snippet))
     if hit.explain is not None:
         e = hit.explain
         parts = [
@@ -272,32 +358,73 @@ def _hit_text(rank: int, hit: Hit) -> Text:
             else "semantic –",
             f"fused {e.fused_score:.4f}" if e.fused_score is not None else "",
         ]
-        line.append("\n    " + " | ".join(p for p in parts if p), style="magenta")
-    return line
+        text.append("\n" + " | ".join(p for p in parts if p), style="magenta")
+    return text
 
 
-def print_hits(hits: SearchResult, as_json: bool) -> NoReturn:
-    """Hits as JSON or for people; exit 0 with results, 1 without."""
+def _print_hit(rank: int, hit: Hit) -> None:
+    if out.is_terminal:
+        # Wrapped at the terminal's width, continuation lines indented under the hit; words
+        # and dates are never split (rich wraps at spaces and folds only runs of CJK).
+        from rich.table import Table
+
+        grid = Table.grid(padding=(0, 1))
+        grid.add_column(justify="right", width=3, no_wrap=True)
+        grid.add_column(ratio=1, overflow="fold")
+        grid.add_row(Text(f"{rank}.", style="bold"), _hit_lines(hit))
+        out.print(grid, soft_wrap=False)
+    else:  # a pipe: one logical line per field, for grep and friends
+        lines = _hit_lines(hit).split("\n")
+        first = Text(f"{rank:>2}. ", style="bold")
+        out.print(first + lines[0])
+        for line in lines[1:]:
+            out.print(Text("    ") + line)
+    out.print()
+
+
+def explain_empty(result: SearchResult, filters: str) -> str:
+    """Why a search found nothing: the words the index has never seen, the filters in use."""
+    parts = ["No results"]
+    if result.unknown:
+        parts.append(
+            f"no post contains {', '.join(printable(w, inline=True) for w in result.unknown)}"
+        )
+    if filters:
+        parts.append(f"filters in use: {filters}")
+    return "; ".join(parts) + "."
+
+
+def print_hits(
+    result: SearchResult, as_json: bool, as_jsonl: bool = False, filters: str = ""
+) -> NoReturn:
+    """Hits as JSON (one array), JSON Lines or for people; exit 0 with results, 1 without."""
     if as_json:
-        emit_json([h.to_dict() for h in hits])
-    elif not hits:
-        err.print("No results.")
+        emit_json([h.to_dict() for h in result])
+    elif as_jsonl:
+        for hit in result:
+            emit_json(hit.to_dict(), indent=None)
+    elif not result:
+        err.print(escape(explain_empty(result, filters)))
     else:
-        for rank, hit in enumerate(hits, 1):
-            out.print(_hit_text(rank, hit))
-            out.print()
-    sys.exit(0 if hits else 1)
+        for rank, hit in enumerate(result, result.offset + 1):
+            _print_hit(rank, hit)
+        if result.total > result.offset + len(result):
+            shown = f"{result.offset + 1}-{result.offset + len(result)}"
+            err.print(f"[dim]{shown} of {result.total} (more with --offset or -n)[/]")
+    sys.exit(0 if result else 1)
+
+
+def read_stdin(what: str) -> str:
+    if sys.stdin is None or sys.stdin.isatty():
+        raise click.UsageError(f"{what} '-' reads standard input, which is a terminal here")
+    return sys.stdin.read()
 
 
 @cli.command()
-@click.argument("text")
-@click.option(
-    "--mode",
-    type=click.Choice(MODES),
-    default="hybrid",
-    show_default=True,
-)
+@click.argument("words", nargs=-1, required=True)
+@click.option("--mode", type=click.Choice(MODES), default="hybrid", show_default=True)
 @click.option("-n", "--limit", type=click.IntRange(1, 1000), default=10, show_default=True)
+@click.option("--offset", type=click.IntRange(0, 100_000), default=0, help="Skip this many hits.")
 @click.option("--category", multiple=True, help="Only this category (repeatable: any of them).")
 @click.option(
     "--tag", "tags", multiple=True, help="Only posts with this tag (repeatable: all of them)."
@@ -310,12 +437,14 @@ def print_hits(hits: SearchResult, as_json: bool) -> NoReturn:
     "--explain", is_flag=True, help="Show each hit's lexical and semantic ranks and scores."
 )
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON array of hits.")
+@click.option("--jsonl", "as_jsonl", is_flag=True, help="Print one JSON object per hit per line.")
 @click.pass_obj
 def query(
     obj: Context,
-    text: str,
+    words: tuple[str, ...],
     mode: str,
     limit: int,
+    offset: int,
     category: tuple[str, ...],
     tags: tuple[str, ...],
     since: str | None,
@@ -324,12 +453,15 @@ def query(
     sort: str,
     explain: bool,
     as_json: bool,
+    as_jsonl: bool,
 ) -> None:
-    """Search for TEXT.
+    """Search for WORDS (or, with `-`, the text on standard input).
 
-    TEXT may hold words, "phrases", -exclusions and the filters tag:, category:, title:,
-    year: (2023 or 2020..2022), since: and until: (YYYY, YYYY-MM or YYYY-MM-DD).
+    WORDS may hold "phrases", -exclusions (after `--` when the first word is one) and the
+    filters tag:, category:, title:, year: (2023 or 2020..2022), since: and until: (YYYY,
+    YYYY-MM or YYYY-MM-DD).
     """
+    text = read_stdin("query") if words == ("-",) else " ".join(words)
     if year:
         lo, hi = search.parse_years(year)
         since = since or lo.isoformat()
@@ -338,6 +470,7 @@ def query(
         result = searcher.search(
             text,
             limit=limit,
+            offset=offset,
             mode=mode,  # type: ignore[arg-type]
             category=category or None,
             tags=tags or None,
@@ -346,26 +479,61 @@ def query(
             sort=sort,  # type: ignore[arg-type]
             explain=explain,
         )
+        filters = describe_filters(
+            searcher.parse(
+                text, category=category or None, tags=tags or None, since=since, until=until
+            )
+        )
     if not obj.quiet:
         for warning in result.warnings:
             err.print(f"[yellow]note:[/] {escape(warning)}")
-    print_hits(result, as_json)
+    print_hits(result, as_json, as_jsonl, filters)
+
+
+def describe_filters(parsed: search.ParsedQuery) -> str:
+    f = parsed.filters
+    parts = [*(f"tag:{t}" for t in f.tags), *(f"category:{c}" for c in f.categories)]
+    if f.since or f.until:
+        parts.append(f"{f.since or '…'}..{f.until or '…'}")
+    return printable(" ".join(parts), inline=True)
 
 
 # -- show / stats ---------------------------------------------------------------------------
+class PostRef(click.ParamType):
+    """A post's archive number, or its address on kexue.fm or spaces.ac.cn."""
+
+    name = "ID|URL"
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> int:
+        text = str(value).strip()
+        if text.isdigit():
+            return int(text)
+        found = search.archive_id(text) if text.startswith(("http://", "https://")) else None
+        if found is None:
+            self.fail(f"{text!r} is neither a post id nor a post's URL", param, ctx)
+        return found
+
+
+def post_json(post: search.Post) -> dict[str, Any]:
+    """A post as JSON: `post_id` as in every hit, then its fields."""
+    d = post.to_dict()
+    return {"post_id": d.pop("id"), **d}
+
+
 @cli.command()
-@click.argument("post_id", type=int)
+@click.argument("post_id", type=PostRef())
 @click.option("--json", "as_json", is_flag=True, help="Print the post as JSON.")
 @click.option("--raw", is_flag=True, help="Print the markdown source instead of rendering it.")
+@click.option("--no-pager", is_flag=True, help="Print to the terminal instead of a pager.")
 @click.pass_obj
-def show(obj: Context, post_id: int, as_json: bool, raw: bool) -> None:
-    """Show post POST_ID (its archive number)."""
+def show(obj: Context, post_id: int, as_json: bool, raw: bool, no_pager: bool) -> None:
+    """Show a post, by its archive number or URL."""
     with obj.searcher() as searcher:
         post = searcher.get(post_id)
     if post is None:
         fail(f"no post {post_id} in the index", 1)
     if as_json:
-        emit_json(post.to_dict())
+        emit_json(post_json(post))
         return
     url = printable(post.url, inline=True)
     header = " · ".join(filter(None, [url, meta_line(post.date, post.category, post.tags)]))
@@ -379,11 +547,66 @@ def show(obj: Context, post_id: int, as_json: bool, raw: bool) -> None:
 
     from search.render import terminal_markdown
 
-    out.print(Rule(Text(title, style="bold cyan")))
-    out.print(Text(header, style="dim"))
-    out.print()
-    with out.pager(styles=True) if out.is_terminal and out.height < 200 else nullcontext():
+    paged = not no_pager and sys.stdout.isatty()
+    if paged:
+        # less shows styles only with -R (raw control characters: ours, post data is made
+        # printable first); keep the user's own options.
+        os.environ["LESS"] = " ".join(filter(None, [os.environ.get("LESS", ""), "-R"]))
+    with out.pager(styles=True) if paged else nullcontext():
+        out.print(Rule(Text(title, style="bold cyan")))
+        out.print(Text(header, style="dim"))
+        out.print()
         out.print(Markdown(terminal_markdown(printable(post.body)), code_theme="ansi_dark"))
+
+
+@cli.command(name="tags")
+@click.option(
+    "--sort",
+    type=click.Choice(["count", "newest", "name"]),
+    default="count",
+    show_default=True,
+    help="Most posts first, newest post first, or by name.",
+)
+@click.option("-n", "--limit", type=click.IntRange(1), help="Only the first N.")
+@click.option("--json", "as_json", is_flag=True, help="Print a JSON array.")
+@click.pass_obj
+def tags_cmd(obj: Context, sort: str, limit: int | None, as_json: bool) -> None:
+    """Every tag with its number of posts."""
+    print_facets(obj, "tag", sort, limit, as_json)
+
+
+@cli.command()
+@click.option(
+    "--sort",
+    type=click.Choice(["count", "newest", "name"]),
+    default="count",
+    show_default=True,
+    help="Most posts first, newest post first, or by name.",
+)
+@click.option("-n", "--limit", type=click.IntRange(1), help="Only the first N.")
+@click.option("--json", "as_json", is_flag=True, help="Print a JSON array.")
+@click.pass_obj
+def categories(obj: Context, sort: str, limit: int | None, as_json: bool) -> None:
+    """Every category with its number of posts."""
+    print_facets(obj, "category", sort, limit, as_json)
+
+
+def print_facets(obj: Context, field: str, sort: str, limit: int | None, as_json: bool) -> None:
+    with obj.searcher() as searcher:
+        found = searcher.facets(field, sort)[:limit]  # type: ignore[arg-type]
+    if as_json:
+        emit_json([f.to_dict() for f in found])
+        return
+    from rich.table import Table
+
+    table = Table(box=None, show_header=out.is_terminal, pad_edge=False)
+    table.add_column(field)
+    table.add_column("posts", justify="right")
+    table.add_column("newest")
+    for f in found:
+        latest = f.latest.isoformat() if f.latest else ""
+        table.add_row(Text(printable(f.value, inline=True)), str(f.count), latest)
+    out.print(table)
 
 
 @cli.command()
@@ -435,18 +658,22 @@ def check(obj: Context, repair: bool, as_json: bool) -> None:
 
 # -- similar / embed / eval / model / tui --------------------------------------------------
 @cli.command()
-@click.argument("post_id", type=int)
+@click.argument("post_id", type=PostRef())
 @click.option("-n", "--limit", type=click.IntRange(1, 100), default=5, show_default=True)
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON array of hits.")
+@click.option("--jsonl", "as_jsonl", is_flag=True, help="Print one JSON object per hit per line.")
 @click.pass_obj
-def similar(obj: Context, post_id: int, limit: int, as_json: bool) -> None:
-    """Posts related to POST_ID (by their passage vectors; by words without vectors)."""
+def similar(obj: Context, post_id: int, limit: int, as_json: bool, as_jsonl: bool) -> None:
+    """Posts related to a post (by id or URL): by its passage vectors, else by its words."""
     with obj.searcher() as searcher:
         try:
             result = searcher.similar(post_id, limit=limit)
         except KeyError:
             fail(f"no post {post_id} in the index", 1)
-    print_hits(result, as_json)
+    if not obj.quiet:
+        for warning in result.warnings:
+            err.print(f"[yellow]note:[/] {escape(warning)}")
+    print_hits(result, as_json, as_jsonl)
 
 
 @cli.command()
@@ -456,7 +683,10 @@ def similar(obj: Context, post_id: int, limit: int, as_json: bool) -> None:
 @click.option("--npy", type=click.Path(dir_okay=False, path_type=Path), help="Write a .npy file.")
 @click.pass_obj
 def embed(obj: Context, texts: tuple[str, ...], kind: str, as_json: bool, npy: Path | None) -> None:
-    """Embed TEXTS with the index's model (L2-normalized float32)."""
+    """Embed TEXTS with the index's model (L2-normalized float32); `-`: one text per line
+    of standard input."""
+    if texts == ("-",):
+        texts = tuple(line for line in read_stdin("embed").splitlines() if line.strip())
     with obj.searcher() as searcher:
         vectors = searcher.embed(list(texts), kind=kind)  # type: ignore[arg-type]
     if npy is not None:

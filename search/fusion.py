@@ -7,10 +7,29 @@ says which fusion hybrid search uses, with what parameters, chosen by measuremen
 from __future__ import annotations
 
 from collections.abc import Sequence, Set
-from dataclasses import dataclass
-from typing import Literal
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Literal
+
+if TYPE_CHECKING:
+    from search.semantic import SemanticHit
 
 Ranked = Sequence[tuple[int, float]]
+
+
+@dataclass(frozen=True, slots=True)
+class Candidates:
+    """The ranked lists of one query before fusion, with how many posts each matched."""
+
+    lexical: list[tuple[int, float]]
+    lexical_total: int
+    semantic: list[SemanticHit]
+    semantic_total: int
+    exact: frozenset[int] = frozenset()
+    coverage: dict[int, float] = field(default_factory=dict)  # lexical hits: terms covered
+
+    @property
+    def semantic_ranked(self) -> list[tuple[int, float]]:
+        return [(h.post_id, h.score) for h in self.semantic]
 
 
 def fuse_rrf(

@@ -64,7 +64,8 @@ class SearchResult(Sequence[Hit]):
 
     `total` counts the posts that matched before `offset` and the limit cut the list; `mode`
     is the mode that actually answered (a semantic request falls back to lexical when the
-    model cannot load, and `warnings` says why); `took_ms` is the wall time of the search.
+    model cannot load, and `warnings` says why); `took_ms` is the wall time of the search;
+    `unknown`, on an empty result, the query's words that no post contains.
     """
 
     hits: tuple[Hit, ...] = ()
@@ -73,6 +74,7 @@ class SearchResult(Sequence[Hit]):
     mode: str = "lexical"
     warnings: tuple[str, ...] = ()
     took_ms: float = 0.0
+    unknown: tuple[str, ...] = ()  # query words no post contains (filled when nothing matched)
 
     @overload
     def __getitem__(self, index: int) -> Hit: ...
@@ -92,4 +94,5 @@ class SearchResult(Sequence[Hit]):
             "mode": self.mode,
             "took_ms": round(self.took_ms, 3),
             "warnings": list(self.warnings),
+            "unknown": list(self.unknown),
         }

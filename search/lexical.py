@@ -40,6 +40,7 @@ COORD_DEPTH = 100
 class LexicalHit:
     post_id: int
     score: float
+    coverage: float = 1.0  # the idf-weighted share of the typed terms the post contains
 
 
 @dataclass(frozen=True, slots=True)
@@ -178,9 +179,14 @@ class LexicalRetriever:
         hits = [LexicalHit(self._post(a), float(score)) for score, a in result.hits]
         words = " ".join(parsed.words)
         terms = query_terms(words) if words.strip() else []
-        if len(terms) > 1 and len(hits) > 1:
+        if len(terms) > 1 and hits:
             hits = self._coordinate(hits, terms)
         return LexicalMatches(hits[:limit], result.count)
+
+    def unseen(self, terms: list[str]) -> list[str]:
+        """The terms no post has in any field."""
+        fields = (TITLE, BODY, TAGS, "category")
+        return [t for t in terms if not any(self.searcher.doc_freq(f, t) for f in fields)]
 
     def constrained(self, parsed: ParsedQuery) -> set[int] | None:
         """Posts that satisfy the query's hard parts, or None when it has none."""
@@ -198,16 +204,30 @@ class LexicalRetriever:
         found = self.searcher.search(query, limit, count=False)
         return [self._post(a) for _, a in found.hits]
 
-    def _coordinate(self, hits: list[LexicalHit], terms: list[str]) -> list[LexicalHit]:
+    def coverage(self, parsed: ParsedQuery, post_ids: list[int]) -> dict[int, float]:
+        """How much of the query's typed terms each of these posts contains (idf-weighted)."""
+        words = " ".join(parsed.words)
+        terms = query_terms(words) if words.strip() else []
+        if not terms:
+            return dict.fromkeys(post_ids, 1.0)
+        return self._shares(post_ids, terms)
+
+    def _shares(self, post_ids: list[int], terms: list[str]) -> dict[int, float]:
         weights = {t: self.idf(t) for t in terms}
         total = sum(weights.values()) or 1.0
-        among = ids_query(self.schema, (h.post_id for h in hits))
-        share = dict.fromkeys((h.post_id for h in hits), 0.0)
+        among = ids_query(self.schema, post_ids)
+        share = dict.fromkeys(post_ids, 0.0)
         for term, weight in weights.items():
             has_term = _any_field(self.schema, term)
             q = Query.boolean_query([(Occur.Must, among), (Occur.Must, has_term)])
-            for _, addr in self.searcher.search(q, len(hits), count=False).hits:
+            for _, addr in self.searcher.search(q, max(len(post_ids), 1), count=False).hits:
                 share[self._post(addr)] += weight / total
-        rescored = [LexicalHit(h.post_id, h.score * share[h.post_id]) for h in hits]
+        return share
+
+    def _coordinate(self, hits: list[LexicalHit], terms: list[str]) -> list[LexicalHit]:
+        share = self._shares([h.post_id for h in hits], terms)
+        rescored = [
+            LexicalHit(h.post_id, h.score * share[h.post_id], share[h.post_id]) for h in hits
+        ]
         rescored.sort(key=lambda h: h.score, reverse=True)
         return rescored

@@ -24,6 +24,10 @@ class QuerySyntaxError(ValueError):
     pass
 
 
+class UnknownFilterError(QuerySyntaxError):
+    """A tag or category filter that names nothing in the index (with the nearest names)."""
+
+
 # Longer queries are refused: their cost grows with the length (10k characters of Chinese took
 # 2.2 s), and a paragraph is already more than any search needs.
 MAX_QUERY_CHARS = 1000

@@ -7,6 +7,7 @@ from pathlib import Path
 import pytest
 
 import index
+from index.models import Embedder
 from index.paths import DataDir
 
 FIXTURES = Path(__file__).parent / "fixtures"
@@ -33,3 +34,25 @@ def shared_corpus() -> Path:
     if not SHARED_CORPUS.exists():
         pytest.skip(f"shared corpus not found at {SHARED_CORPUS} (expected in ../shared)")
     return SHARED_CORPUS
+
+
+class CountingEmbedder(Embedder):
+    """The real embedder, counting the passages it is asked to embed."""
+
+    embedded = 0
+
+    def encode(self, texts, kind, **kw):
+        self.embedded += len(texts)
+        return super().encode(texts, kind, **kw)
+
+
+@pytest.fixture(scope="session")
+def embedder():
+    """The converted e5 model, loaded once for every test that needs it."""
+    from index.models import ModelSpec, install_model, models_dir
+
+    install_model(models_dir(), try_hub=False)
+    e = CountingEmbedder(ModelSpec())
+    e.load()
+    return e
+

@@ -114,3 +114,16 @@ def test_read_source_on_a_folder_of_markdown_and_html(tmp_path: Path) -> None:
         "category-listing.html",
     ]
     assert r"\left\{" in posts[9901].body
+
+
+def test_a_note_named_only_by_its_file_links_to_the_file(tmp_path: Path) -> None:
+    note = tmp_path / "900001-我的笔记.md"
+    note.write_text("---\ntitle: 笔记\n---\n正文\n", encoding="utf-8")
+    (tmp_path / "b.md").write_text(
+        "---\ntitle: 链接\nid: 900002\nurl: https://example.org/notes/b\n---\n正文\n", "utf-8"
+    )
+    (tmp_path / "c.md").write_text("---\ntitle: 存档\nid: 8265\n---\n正文\n", "utf-8")
+    posts = {p.id: p for p in read_source(tmp_path) if isinstance(p, Post)}
+    assert posts[900001].url == note.resolve().as_uri()
+    assert posts[900002].url == "https://example.org/notes/b"
+    assert posts[8265].url == "https://kexue.fm/archives/8265"

@@ -1,0 +1,63 @@
+"""The relevance floor: nonsense finds nothing, real queries keep their hits (the real model on
+the fixture corpus; the calibration on the archive is bench/calibrate_floor.py)."""
+
+from __future__ import annotations
+
+import pytest
+
+from search import Searcher
+from search.fusion import Candidates
+from search.relevance import Floor
+from search.semantic import SemanticHit
+
+pytestmark = pytest.mark.model
+
+NONSENSE = ["asdfghjkl qwerty", "红烧肉怎么做才不腻", "梅西和C罗谁进球多", "cheapest flights to tokyo"]
+REAL = {"RoPE 外推": 1001, "注意力 为什么 除以 根号d": 1009, "classifier-free guidance": 1006}
+
+
+@pytest.fixture(scope="module")
+def searcher(tmp_path_factory, embedder):
+    from tests.test_semantic import build
+
+    data, _ = build(tmp_path_factory.mktemp("floor"), embedder)
+    with Searcher.open(data.root, embedder=embedder) as s:
+        yield s
+
+
+@pytest.mark.parametrize("query", NONSENSE)
+@pytest.mark.parametrize("mode", ["hybrid", "semantic"])
+def test_nonsense_finds_nothing(searcher, query, mode):
+    result = searcher.search(query, mode=mode, limit=100)
+    assert result.mode == mode and list(result) == [] and result.total == 0
+
+
+@pytest.mark.parametrize(("query", "post"), REAL.items())
+def test_real_queries_keep_their_best_hit(searcher, query, post):
+    result = searcher.search(query, limit=100)
+    assert result[0].post_id == post and result.total == len(result) < 18
+
+
+def test_newest_first_sorts_only_the_hits(searcher):
+    hits = {h.post_id for h in searcher.search("RoPE 外推", limit=100)}
+    by_date = searcher.search("RoPE 外推", limit=100, sort="date")
+    assert {h.post_id for h in by_date} == hits
+    dates = [h.date for h in by_date]
+    assert dates == sorted(dates, reverse=True)
+
+
+def _found(semantic: dict[int, float], coverage: dict[int, float], exact=()) -> Candidates:
+    hits = [SemanticHit(p, s, (0, 1)) for p, s in sorted(semantic.items(), key=lambda x: -x[1])]
+    return Candidates([], 0, hits, len(hits), frozenset(exact), coverage)
+
+
+def test_floor_rules():
+    floor = Floor(gate=0.87, gate_latin=0.845, band=0.04, lexical=0.5)
+    ranked = [(1, 0.9), (2, 0.8), (3, 0.7), (4, 0.6)]
+    weak = _found({1: 0.86, 2: 0.85, 3: 0.84}, {4: 0.3})
+    assert floor.apply(ranked, weak, "中文查询") == []  # below the Chinese gate, no coverage
+    assert [p for p, _ in floor.apply(ranked, weak, "english words")] == [1, 2, 3]  # latin gate
+    covered = _found({1: 0.80, 2: 0.79}, {4: 0.6})
+    assert [p for p, _ in floor.apply(ranked, covered, "中文")] == [1, 2, 4]  # band + coverage
+    exact = _found({1: 0.5}, {}, exact=[3])
+    assert [p for p, _ in floor.apply(ranked, exact, "中文")] == [1, 3]
