@@ -46,6 +46,26 @@ def percentile(values: list[float], p: float) -> float:
     return values[min(len(values) - 1, round(p / 100 * (len(values) - 1)))]
 
 
+def warm_latency(root: Path, queries: list[str], passes: int = 3) -> dict[str, dict[str, float]]:
+    """p50/p95 ms of `Searcher.search` per mode, model loaded, after five warm-up queries."""
+    from search import Searcher
+
+    latency: dict[str, dict[str, float]] = {}
+    with Searcher.open(root) as s:
+        s.warm_up()
+        for mode in ("lexical", "semantic", "hybrid"):
+            for q in queries[:5]:
+                s.search(q, mode=mode)
+            times = []
+            for _ in range(passes):
+                for q in queries:
+                    t0 = time.perf_counter()
+                    s.search(q, limit=10, mode=mode)
+                    times.append((time.perf_counter() - t0) * 1000)
+            latency[mode] = {"p50": statistics.median(times), "p95": percentile(times, 95)}
+    return latency
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -54,7 +74,17 @@ def main() -> int:
     ap.add_argument("--queries", type=Path, default=SHARED / "eval/dev-queries.jsonl")
     ap.add_argument("--sample", type=int, default=0, help="only the first N posts")
     ap.add_argument("--json", action="store_true")
+    ap.add_argument(
+        "--latency-only", type=Path, metavar="DATA_DIR", help="only warm latency, on this index"
+    )
     args = ap.parse_args()
+    if args.latency_only:
+        from search import load_queries
+
+        texts = [q.query for q in load_queries(args.queries)]
+        for mode, row in warm_latency(args.latency_only, texts, passes=5).items():
+            print(f"{mode:<9} p50 {row['p50']:6.1f} ms   p95 {row['p95']:6.1f} ms")
+        return 0
     for path in (args.corpus, args.queries):
         if not path.exists():
             sys.exit(f"bench: {path} not found")
@@ -167,21 +197,7 @@ def main() -> int:
     r["reindex_one_warm_seconds"] = time.perf_counter() - start
     r["reindex_one_vectors_updated"] = report.vectors_updated
 
-    # Warm latency per mode.
-    latency: dict[str, dict[str, float]] = {}
-    with Searcher.open(ours) as s:
-        s.warm_up()
-        for mode in ("lexical", "semantic", "hybrid"):
-            for q in queries[:5]:
-                s.search(q.query, mode=mode)
-            times = []
-            for _ in range(3):
-                for q in queries:
-                    t0 = time.perf_counter()
-                    s.search(q.query, limit=10, mode=mode)
-                    times.append((time.perf_counter() - t0) * 1000)
-            latency[mode] = {"p50": statistics.median(times), "p95": percentile(times, 95)}
-    r["latency_ms"] = latency
+    r["latency_ms"] = warm_latency(ours, [q.query for q in queries])
 
     if args.json:
         print(json.dumps(r, indent=2, ensure_ascii=False))
@@ -209,7 +225,7 @@ def main() -> int:
             f"    {name:<18} {q['ndcg@10']:.3f}   {q['mrr@10']:.3f}   {q['recall@10']:.3f}  {q['recall@100']:.3f}  {q['english ndcg@10']:.3f}"
         )
     print("  warm latency         p50 ms   p95 ms")
-    for mode, lat in latency.items():
+    for mode, lat in r["latency_ms"].items():
         print(f"    {mode:<18} {lat['p50']:7.1f}  {lat['p95']:7.1f}")
     return 0
 

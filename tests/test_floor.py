@@ -12,7 +12,12 @@ from search.semantic import SemanticHit
 
 pytestmark = pytest.mark.model
 
-NONSENSE = ["asdfghjkl qwerty", "红烧肉怎么做才不腻", "梅西和C罗谁进球多", "cheapest flights to tokyo"]
+NONSENSE = [
+    "asdfghjkl qwerty",
+    "红烧肉怎么做才不腻",
+    "梅西和C罗谁的进球更多",
+    "cheapest flights from london to tokyo",
+]
 REAL = {"RoPE 外推": 1001, "注意力 为什么 除以 根号d": 1009, "classifier-free guidance": 1006}
 
 
