@@ -99,6 +99,14 @@ def phrase_query(schema: tantivy.Schema, field: str, text: str, boost: float = 1
     return q if boost == 1.0 else Query.boost_query(q, boost)
 
 
+def fuzzy_query(
+    schema: tantivy.Schema, field: str, term: str, distance: int, *, prefix: bool = False
+) -> Query:
+    """Terms of `field` within `distance` edits of `term` (with `prefix`: of a prefix of them;
+    a transposition costs one edit)."""
+    return Query.fuzzy_term_query(schema, field, term, distance, True, prefix)
+
+
 def tag_query(schema: tantivy.Schema, tag: str) -> Query:
     return term_query(schema, TAG_EXACT, normalize(tag))
 

@@ -37,6 +37,7 @@ from search.query import (
 )
 from search.relevance import DEFAULT_FLOOR, Floor
 from search.snippets import make_snippet
+from search.spelling import correct
 
 if TYPE_CHECKING:
     import numpy as np
@@ -342,11 +343,14 @@ class Searcher:
         until: dt.date | str | None = None,
         sort: Sort = "relevance",
         explain: bool = False,
+        typing: bool = False,
     ) -> SearchResult:
         """Posts best first, each once: items `offset` to `offset + limit` of one ranking.
 
-        Raises QuerySyntaxError for a filter that means nothing, ValueError for a bad mode,
-        sort, limit or offset.
+        A Latin word no post holds is corrected to the nearest one the archive has; with
+        `typing` (search as you type) an unknown last word is completed instead. The
+        warnings say so. Raises QuerySyntaxError for a filter that means nothing, ValueError
+        for a bad mode, sort, limit or offset.
         """
         started = time.perf_counter()
         if mode not in MODES:
@@ -357,7 +361,12 @@ class Searcher:
             raise ValueError("limit and offset must not be negative")
         parsed = self.parse(query, category=category, tags=tags, since=since, until=until)
         self._check_filters(parsed.filters)
-        warnings: list[str] = []
+        # Corrections serve the lexical side; the model embeds what was typed (e5 reads an
+        # inflection or a typo well: dev semantic nDCG@10 0.809 with, 0.808 embedding the
+        # corrected words).
+        typed = parsed
+        parsed, notes = correct(parsed, self._lexical_retriever(), self._texts, prefix=typing)
+        warnings: list[str] = list(notes)
         if mode != "lexical" and parsed.has_text:
             problem = self._semantic_unavailable()
             if problem:
@@ -365,7 +374,7 @@ class Searcher:
                 mode = "lexical"
         # Every page of a query is cut from the same ranking, at least DEPTH deep.
         depth = max(offset + limit, DEPTH)
-        found = self._candidates(parsed, mode, depth)
+        found = self._candidates(parsed, mode, depth, typed)
         if mode == "hybrid" and found.semantic:
             ranked = self.fusion.fuse(found.lexical, found.semantic_ranked, found.exact)
         elif found.semantic:
@@ -394,12 +403,15 @@ class Searcher:
     def candidates(self, query: str, depth: int = DEPTH) -> Candidates:
         """The lexical and semantic lists (and exact matches) a hybrid search of `query` fuses:
         what `bench/tune_fusion.py` re-ranks with other policies."""
-        parsed = self.parse(query)
-        if self._semantic_unavailable():
-            return self._candidates(parsed, "lexical", depth)
-        return self._candidates(parsed, "hybrid", depth)
+        typed = self.parse(query)
+        parsed, _ = correct(typed, self._lexical_retriever(), self._texts)
+        mode: Mode = "lexical" if self._semantic_unavailable() else "hybrid"
+        return self._candidates(parsed, mode, depth, typed)
 
-    def _candidates(self, parsed: ParsedQuery, mode: Mode, depth: int) -> Candidates:
+    def _candidates(
+        self, parsed: ParsedQuery, mode: Mode, depth: int, typed: ParsedQuery
+    ) -> Candidates:
+        """The lists for `parsed`; the semantic side embeds the text as `typed`."""
         lexical: list[tuple[int, float]] = []
         lexical_total = 0
         coverage: dict[int, float] = {}
@@ -408,7 +420,7 @@ class Searcher:
         semantic: list[SemanticHit] = []
         semantic_total = 0
         if mode != "lexical" and parsed.has_text:
-            semantic, semantic_total = self._semantic(parsed, depth)
+            semantic, semantic_total = self._semantic(parsed, depth, typed.text)
             if mode == "semantic":  # the floor weighs lexical evidence in every mode
                 ids = [h.post_id for h in semantic]
                 coverage = self._lexical_retriever().coverage(parsed, ids)
@@ -430,6 +442,13 @@ class Searcher:
         hits = hits[:depth]
         return [(h.post_id, h.score) for h in hits], total, {h.post_id: h.coverage for h in hits}
 
+    def _texts(self, ids: Iterable[int]) -> list[str]:
+        """Title and body of these posts (where spelling corrections look for words)."""
+        ids = list(ids)
+        with self._lock:
+            bodies = self.store.bodies(ids)
+        return [self.meta[pid].title + "\n" + bodies.get(pid, "") for pid in ids]
+
     def _with_phrases(self, parsed: ParsedQuery, ids: Iterable[int]) -> set[int]:
         """The posts among `ids` whose original text holds every quoted phrase verbatim."""
         ids = list(ids)
@@ -441,7 +460,9 @@ class Searcher:
             if contains_phrases(self.meta[pid].title + "\n" + bodies.get(pid, ""), parsed.phrases)
         }
 
-    def _semantic(self, parsed: ParsedQuery, depth: int) -> tuple[list[SemanticHit], int]:
+    def _semantic(
+        self, parsed: ParsedQuery, depth: int, typed: str
+    ) -> tuple[list[SemanticHit], int]:
         assert self._embedder is not None
         allowed: set[int] | None = None
         constrained = self._lexical_retriever().constrained(parsed)
@@ -452,7 +473,7 @@ class Searcher:
             allowed = passing if allowed is None else allowed & passing
         # An English query also carries the glossary's Chinese words: the model matches a
         # bilingual query to Chinese passages far better (dev english nDCG@10 0.43 -> 0.66).
-        text = " ".join([parsed.text, *chinese_for(parsed.text)])
+        text = " ".join([typed, *chinese_for(typed)])
         vector = self._embedder.encode([text], "query")[0]
         retriever = self._semantic_retriever()
         hits = retriever.search(vector, depth, allowed=allowed)

@@ -17,6 +17,7 @@ from index.lexical import (
     LexicalIndex,
     category_query,
     date_range_query,
+    fuzzy_query,
     ids_query,
     phrase_query,
     tag_query,
@@ -183,10 +184,23 @@ class LexicalRetriever:
             hits = self._coordinate(hits, terms)
         return LexicalMatches(hits[:limit], result.count)
 
+    def doc_freq(self, term: str) -> int:
+        """How many posts hold `term` in their title, body or tags (the most of the three)."""
+        return max(self.searcher.doc_freq(f, term) for f in (TITLE, BODY, TAGS))
+
     def unseen(self, terms: list[str]) -> list[str]:
         """The terms no post has in any field."""
         fields = (TITLE, BODY, TAGS, "category")
         return [t for t in terms if not any(self.searcher.doc_freq(f, t) for f in fields)]
+
+    def near(self, term: str, distance: int, *, prefix: bool = False, limit: int = 50) -> list[int]:
+        """Posts holding a word within `distance` edits of `term` (or starting with it)."""
+        clauses = [
+            (Occur.Should, fuzzy_query(self.schema, f, term, distance, prefix=prefix))
+            for f in (TITLE, BODY, TAGS)
+        ]
+        found = self.searcher.search(Query.boolean_query(clauses), limit, count=False)
+        return [self._post(a) for _, a in found.hits]
 
     def constrained(self, parsed: ParsedQuery) -> set[int] | None:
         """Posts that satisfy the query's hard parts, or None when it has none."""
