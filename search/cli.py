@@ -559,36 +559,28 @@ def show(obj: Context, post_id: int, as_json: bool, raw: bool, no_pager: bool) -
         out.print(Markdown(terminal_markdown(printable(post.body)), code_theme="ansi_dark"))
 
 
-@cli.command(name="tags")
-@click.option(
-    "--sort",
-    type=click.Choice(["count", "newest", "name"]),
-    default="count",
-    show_default=True,
-    help="Most posts first, newest post first, or by name.",
-)
-@click.option("-n", "--limit", type=click.IntRange(1), help="Only the first N.")
-@click.option("--json", "as_json", is_flag=True, help="Print a JSON array.")
-@click.pass_obj
-def tags_cmd(obj: Context, sort: str, limit: int | None, as_json: bool) -> None:
-    """Every tag with its number of posts."""
-    print_facets(obj, "tag", sort, limit, as_json)
+def facet_command(field: str, name: str) -> click.Command:
+    """`search tags` and `search categories`: one command shape for each facet."""
+
+    @cli.command(name=name, help=f"Every {field} with its number of posts and newest post.")
+    @click.option(
+        "--sort",
+        type=click.Choice(["count", "newest", "name"]),
+        default="count",
+        show_default=True,
+        help="Most posts first, newest post first, or by name.",
+    )
+    @click.option("-n", "--limit", type=click.IntRange(1), help="Only the first N.")
+    @click.option("--json", "as_json", is_flag=True, help="Print a JSON array.")
+    @click.pass_obj
+    def command(obj: Context, sort: str, limit: int | None, as_json: bool) -> None:
+        print_facets(obj, field, sort, limit, as_json)
+
+    return command
 
 
-@cli.command()
-@click.option(
-    "--sort",
-    type=click.Choice(["count", "newest", "name"]),
-    default="count",
-    show_default=True,
-    help="Most posts first, newest post first, or by name.",
-)
-@click.option("-n", "--limit", type=click.IntRange(1), help="Only the first N.")
-@click.option("--json", "as_json", is_flag=True, help="Print a JSON array.")
-@click.pass_obj
-def categories(obj: Context, sort: str, limit: int | None, as_json: bool) -> None:
-    """Every category with its number of posts."""
-    print_facets(obj, "category", sort, limit, as_json)
+facet_command("tag", "tags")
+facet_command("category", "categories")
 
 
 def print_facets(obj: Context, field: str, sort: str, limit: int | None, as_json: bool) -> None:
