@@ -230,6 +230,12 @@ class Searcher:
         return self.spec is not None
 
     @property
+    def embedder(self) -> Embedder | None:
+        """The model queries are embedded with (None without vectors): pass it to another
+        Searcher of the same index to share one loaded model."""
+        return self._embedder
+
+    @property
     def model_loaded(self) -> bool:
         return self._embedder is not None and self._embedder.loaded
 

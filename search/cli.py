@@ -772,6 +772,33 @@ def model_install(obj: Context, model_id: str | None, offline: bool) -> None:
 
 
 @cli.command()
+@click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
+@click.option("--port", type=click.IntRange(0, 65535), default=8765, show_default=True)
+@click.option(
+    "--token",
+    envvar="KEXUE_SEARCH_TOKEN",
+    help="Bearer token every request must carry (required off loopback; env KEXUE_SEARCH_TOKEN).",
+)
+@click.option("--cors", multiple=True, metavar="ORIGIN", help="Allow this origin (repeatable).")
+@click.pass_obj
+def serve(obj: Context, host: str, port: int, token: str | None, cors: tuple[str, ...]) -> None:
+    """The HTTP API, its OpenAPI docs (/docs) and a search page (/), on this machine."""
+    from search.server import serve as run_server
+
+    say = (lambda msg: None) if obj.quiet else (lambda msg: err.print(escape(msg)))
+    run_server(obj.data, host=host, port=port, token=token, cors=cors or None, say=say)
+
+
+@cli.command()
+@click.pass_obj
+def mcp(obj: Context) -> None:
+    """An MCP server on stdin/stdout (tools search, get_post, similar) for LLM agents."""
+    from search.server import run_mcp
+
+    run_mcp(obj.data)
+
+
+@cli.command()
 @click.pass_obj
 def tui(obj: Context) -> None:
     """Open the terminal UI (search as you type)."""

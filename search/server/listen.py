@@ -1,0 +1,117 @@
+"""`search serve`: the app on uvicorn, loopback unless there is a token."""
+
+from __future__ import annotations
+
+import ipaddress
+import logging
+import os
+import socket
+from collections.abc import Callable, Iterable
+
+from search import DataDir, DataError
+
+MIN_TOKEN_CHARS = 16  # ~96 bits from `secrets.token_urlsafe(12)`: not guessable over a network
+TOKEN_HINT = 'make one with: python -c "import secrets; print(secrets.token_urlsafe(32))"'
+
+
+def is_loopback(host: str) -> bool:
+    """Whether `host` (a name or an address) only ever means this machine."""
+    if host.lower() == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        pass
+    try:
+        infos = socket.getaddrinfo(host, None)
+    except OSError:
+        return False
+    return bool(infos) and all(ipaddress.ip_address(i[4][0]).is_loopback for i in infos)
+
+
+def check_access(host: str, token: str | None) -> None:
+    """Refuse (DataError) to listen beyond loopback without a token, or with a weak one."""
+    if token is not None and len(token) < MIN_TOKEN_CHARS:
+        raise DataError(
+            f"the token has {len(token)} characters; use at least {MIN_TOKEN_CHARS} ({TOKEN_HINT})"
+        )
+    if not token and not is_loopback(host):
+        raise DataError(
+            f"refusing to listen on {host} without a token: anyone who can reach it could "
+            f"use it (pass --token or set KEXUE_SEARCH_TOKEN; {TOKEN_HINT})"
+        )
+
+
+def bind(host: str, port: int) -> socket.socket:
+    """A listening socket, or a DataError naming why not (the port is taken, ...)."""
+    family = socket.AF_INET6 if ":" in host.strip("[]") else socket.AF_INET
+    # IPPROTO_TCP named outright: asyncio turns Nagle off (TCP_NODELAY) only on sockets that
+    # say they are TCP, and with Nagle on a keep-alive answer waits ~40 ms for a delayed ACK.
+    sock = socket.socket(family, socket.SOCK_STREAM, socket.IPPROTO_TCP)
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        sock.bind((host.strip("[]"), port))
+        sock.listen(2048)
+    except OSError as exc:
+        sock.close()
+        raise DataError(f"cannot listen on {host}:{port} ({exc.strerror or exc})") from None
+    sock.set_inheritable(True)
+    return sock
+
+
+def _log_to_stderr() -> None:
+    """The server's own notes (index generations served, the model's state) on stderr; other
+    libraries keep their defaults (warnings only)."""
+    logger = logging.getLogger("kexue_search")
+    if not logger.handlers:
+        handler = logging.StreamHandler()
+        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(message)s"))
+        logger.addHandler(handler)
+        logger.setLevel(logging.INFO)
+
+
+def serve(
+    data_dir: str | os.PathLike[str] | DataDir | None,
+    *,
+    host: str = "127.0.0.1",
+    port: int = 8765,
+    token: str | None = None,
+    cors: str | Iterable[str] | None = None,
+    say: Callable[[str], None] = print,
+) -> None:
+    """Serve the HTTP API and the page until interrupted (blocks).
+
+    Raises DataError before listening: no index, a non-loopback `host` without a `token`, a
+    port that is taken. `say` hears where it listens and whether a token is required.
+    """
+    check_access(host, token)
+    import uvicorn
+
+    from search.server.app import create_app
+
+    sock = bind(host, port)
+    try:
+        app = create_app(data_dir, token=token, cors=cors)
+    except BaseException:
+        sock.close()
+        raise
+    where = sock.getsockname()
+    shown = f"[{where[0]}]" if ":" in where[0] else where[0]
+    access = "a bearer token is required" if token else "no token: loopback only"
+    say(f"kexue-search on http://{shown}:{where[1]}/ ({access}; API docs at /docs)")
+    _log_to_stderr()
+    config = uvicorn.Config(
+        app,
+        log_level="warning",
+        access_log=False,
+        server_header=False,
+        # Keep-alive past a client's pause between searches (the page debounces at 150 ms);
+        # short enough that idle connections do not pile up.
+        timeout_keep_alive=15,
+        timeout_graceful_shutdown=5,
+    )
+    try:
+        uvicorn.Server(config).run(sockets=[sock])
+    finally:
+        sock.close()

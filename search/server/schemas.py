@@ -1,0 +1,110 @@
+"""The JSON shapes of the HTTP API, for its OpenAPI schema (/openapi.json, /docs).
+
+Answers are built by the library's own `to_dict()`s (the shape of `search query --json`), so
+these models document them and validate request bodies; they are not run over every answer.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import BaseModel, Field
+
+from search.server.service import MAX_TEXT_CHARS, MAX_TEXTS
+
+
+class Error(BaseModel):
+    error: str = Field(description="What went wrong, in one line.")
+    detail: Any = Field(None, description="Machine-readable particulars, when there are any.")
+
+
+class SnippetModel(BaseModel):
+    text: str
+    highlights: list[tuple[int, int]] = Field(
+        description="(start, end) offsets of query terms in `text`, in Unicode code points."
+    )
+    offset: int = Field(description="Where `text` starts in the post body.")
+
+
+class ExplainModel(BaseModel):
+    lexical_rank: int | None
+    lexical_score: float | None
+    semantic_rank: int | None
+    semantic_score: float | None
+    fused_score: float | None
+
+
+class HitModel(BaseModel):
+    post_id: int
+    title: str
+    url: str
+    date: str | None
+    category: str
+    tags: list[str]
+    score: float
+    snippet: SnippetModel
+    explain: ExplainModel | None = Field(None, description="With `explain=true` only.")
+
+
+class SearchResponse(BaseModel):
+    hits: list[HitModel]
+    total: int = Field(description="Posts that matched, before `offset` and `limit`.")
+    offset: int
+    mode: str = Field(description="The mode that answered (hybrid falls back to lexical).")
+    took_ms: float
+    warnings: list[str] = Field(description="Why the answer may differ from what was asked.")
+    unknown: list[str] = Field(
+        [], description="On an empty result: the query's words that no post contains."
+    )
+
+
+class PostResponse(BaseModel):
+    post_id: int
+    title: str
+    url: str
+    date: str | None
+    category: str
+    tags: list[str]
+    views: int | None
+    body: str = Field(description="Markdown; LaTeX as written ($…$, $$…$$, \\begin{…}).")
+    html: str | None = Field(
+        None, description="With `format=html`: the body rendered, math as MathML, sanitised."
+    )
+
+
+class EmbedRequest(BaseModel):
+    texts: list[str] = Field(
+        description=f"Up to {MAX_TEXTS} texts of up to {MAX_TEXT_CHARS} characters each."
+    )
+    kind: Literal["query", "passage"] = Field(
+        "query", description="e5 embeds questions and the passages that answer them apart."
+    )
+
+
+class EmbedResponse(BaseModel):
+    model: str
+    dimension: int
+    vectors: list[list[float]] = Field(description="One L2-normalized row per text.")
+
+
+class FacetModel(BaseModel):
+    value: str
+    count: int = Field(description="Posts that have it.")
+    latest: str | None = Field(description="Date of its newest post.")
+
+
+class TagsResponse(BaseModel):
+    tags: list[FacetModel]
+
+
+class CategoriesResponse(BaseModel):
+    categories: list[FacetModel]
+
+
+class HealthResponse(BaseModel):
+    status: Literal["ok"]
+    posts: int
+    model_state: Literal["idle", "loading", "ready", "failed"]
+    semantic: bool = Field(description="Whether hybrid and semantic searches answer as asked.")
+    generation: int = Field(description="Bumped each time a newly committed index is served.")
+    opened_at: str

@@ -1,0 +1,240 @@
+"""What the HTTP API and the MCP server offer, with their limits and their errors, in one place.
+
+Each operation leases the live generation of the index for its whole run, decides the mode the
+model's readiness allows (never waiting for the model), and turns library errors into a
+`ServiceError` with an HTTP status and one line of meaning.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+import threading
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import Any, Literal
+
+from search import DataError, FacetSort, Mode, ModelSpec, Post, QuerySyntaxError, Sort
+from search.server.live import Generation, LiveIndex
+from search.server.render import render_post
+
+# Limits on one request. 100 hits a page is more than the page or an agent reads at once
+# (Typesense stops at 250); paging stops at 1,000 hits, since a search ranks offset + limit
+# candidates and the offset so bounds its work (Meilisearch's default cap is 1,000 too).
+MAX_LIMIT = 100
+MAX_OFFSET = 1000
+MAX_SIMILAR = 50
+MAX_FILTER_VALUES = 20  # tags or categories in one request: more than any post has
+# /embed: 64 texts of up to 2,000 characters each, about 64 x 512 tokens, e5's window, ~1.5 s
+# of CPU at most; the request body is capped at 1 MB before any parsing (see guard.py).
+MAX_TEXTS = 64
+MAX_TEXT_CHARS = 2000
+# Searches, embeddings and renderings run at most this many at a time; the rest queue. The
+# library holds the GIL for most of a search and ONNX already uses every core for one query:
+# on 2 cores, hybrid searches ran at 75/s from one thread, 71/s from 2 and 53/s from 16.
+CPU_SLOTS = max(1, (os.cpu_count() or 2) // 2)
+LOADING = "the embedding model is still loading: searching lexically"
+UNAVAILABLE = "semantic search is unavailable ({}); searching lexically"  # the library's words
+
+
+class ServiceError(Exception):
+    """A request that cannot be answered: `status` for HTTP, the message for people."""
+
+    def __init__(self, status: int, message: str, detail: Any = None) -> None:
+        super().__init__(message)
+        self.status = status
+        self.message = message
+        self.detail = detail
+
+
+@dataclass(frozen=True, slots=True)
+class Embedding:
+    model: str
+    vectors: Any  # numpy float32 rows, L2-normalized
+
+    @property
+    def dimension(self) -> int:
+        return int(self.vectors.shape[1])
+
+
+def post_dict(post: Post, *, html: bool = False) -> dict[str, Any]:
+    d: dict[str, Any] = {
+        "post_id": post.id,
+        "title": post.title,
+        "url": post.url,
+        "date": post.date.isoformat() if post.date else None,
+        "category": post.category,
+        "tags": list(post.tags),
+        "views": post.views,
+        "body": post.body,
+    }
+    if html:
+        d["html"] = render_post(post.body, post.url)
+    return d
+
+
+class Service:
+    """The operations, over a `LiveIndex`. Thread-safe: it keeps no per-call state."""
+
+    def __init__(self, live: LiveIndex) -> None:
+        self.live = live
+        self._slots = threading.BoundedSemaphore(CPU_SLOTS)
+
+    # -- search ---------------------------------------------------------------------------
+    def _mode(self, gen: Generation, mode: Mode) -> tuple[Mode, list[str]]:
+        """The mode to run now: the model is never waited for."""
+        if mode == "lexical" or not gen.searcher.has_vectors:
+            return mode, []  # without vectors the library answers lexically and says why
+        if self.live.model == "failed":
+            return "lexical", [UNAVAILABLE.format(self.live.model_error)]
+        if self.live.model != "ready" or gen.semantic is None:
+            return "lexical", [LOADING]
+        if gen.semantic is not True:
+            return "lexical", [UNAVAILABLE.format(gen.semantic)]
+        return mode, []
+
+    def search(
+        self,
+        q: str,
+        *,
+        mode: Mode = "hybrid",
+        limit: int = 10,
+        offset: int = 0,
+        tags: Sequence[str] = (),
+        categories: Sequence[str] = (),
+        since: str | None = None,
+        until: str | None = None,
+        sort: Sort = "relevance",
+        explain: bool = False,
+    ) -> dict[str, Any]:
+        _check_range("limit", limit, 0, MAX_LIMIT)
+        _check_range("offset", offset, 0, MAX_OFFSET)
+        _check_values("tag", tags)
+        _check_values("category", categories)
+        with self.live.lease() as gen, self._slots:
+            run_mode, warnings = self._mode(gen, mode)
+            with _errors():
+                result = gen.searcher.search(
+                    q,
+                    limit=limit,
+                    mode=run_mode,
+                    offset=offset,
+                    tags=list(tags) or None,
+                    category=list(categories) or None,
+                    since=since or None,
+                    until=until or None,
+                    sort=sort,
+                    explain=explain,
+                )
+        out = result.to_dict()
+        out["warnings"] = warnings + out["warnings"]
+        return out
+
+    # -- posts ----------------------------------------------------------------------------
+    def post(self, post_id: int, *, html: bool = False) -> dict[str, Any]:
+        with self.live.lease() as gen, _errors():
+            post = gen.searcher.get(post_id)
+        if post is None:
+            raise ServiceError(404, f"no post {post_id}")
+        if not html:
+            return post_dict(post)
+        with self._slots, _errors():
+            return post_dict(post, html=True)
+
+    def similar(self, post_id: int, *, limit: int = 5) -> dict[str, Any]:
+        _check_range("limit", limit, 1, MAX_SIMILAR)
+        with self.live.lease() as gen, self._slots, _errors():
+            try:
+                result = gen.searcher.similar(post_id, limit=limit)
+            except KeyError:
+                raise ServiceError(404, f"no post {post_id}") from None
+        return result.to_dict()
+
+    # -- the model ------------------------------------------------------------------------
+    def embed(self, texts: Sequence[str], kind: str = "query") -> Embedding:
+        if kind not in ("query", "passage"):
+            raise ServiceError(422, f"kind must be 'query' or 'passage', not {kind!r}")
+        if len(texts) > MAX_TEXTS:
+            raise ServiceError(413, f"{len(texts)} texts; the limit is {MAX_TEXTS} per request")
+        long = [i for i, t in enumerate(texts) if len(t) > MAX_TEXT_CHARS]
+        if long:
+            raise ServiceError(
+                413,
+                f"text {long[0]} has {len(texts[long[0]]):,} characters; "
+                f"the limit is {MAX_TEXT_CHARS:,}",
+                {"texts": long},
+            )
+        self._model_ready()
+        with self.live.lease() as gen, self._slots, _errors():
+            vectors = gen.searcher.embed(list(texts), kind)  # type: ignore[arg-type]
+            spec = gen.searcher.spec
+        model = spec.model_id if spec is not None else ModelSpec().model_id
+        return Embedding(model, vectors)
+
+    def _model_ready(self) -> None:
+        live = self.live
+        if live.model == "ready":
+            return
+        if live.model == "failed":
+            raise ServiceError(503, f"the embedding model is unavailable: {live.model_error}")
+        live.start_loading()
+        raise ServiceError(503, "the embedding model is loading; try again in a few seconds")
+
+    # -- about the index --------------------------------------------------------------------
+    def stats(self) -> dict[str, Any]:
+        with self.live.lease() as gen, _errors():
+            info = gen.searcher.stats()
+        info.pop("data_dir", None)  # where files live is nothing a client needs to know
+        return {**info, **self._status(gen)}
+
+    def tags(self, sort: FacetSort = "count") -> dict[str, Any]:
+        return {"tags": self._facets("tag", sort)}
+
+    def categories(self, sort: FacetSort = "count") -> dict[str, Any]:
+        return {"categories": self._facets("category", sort)}
+
+    def _facets(self, field: Literal["tag", "category"], sort: FacetSort) -> list[dict[str, Any]]:
+        """Every tag (or category) with its post count and newest post's date."""
+        with self.live.lease() as gen, _errors():
+            return [f.to_dict() for f in gen.searcher.facets(field, sort)]
+
+    def health(self) -> dict[str, Any]:
+        with self.live.lease() as gen, _errors():
+            posts = len(gen.searcher.meta)
+        return {"status": "ok", "posts": posts, **self._status(gen)}
+
+    def _status(self, gen: Generation) -> dict[str, Any]:
+        semantic = gen.searcher.has_vectors and self.live.model == "ready" and gen.semantic
+        return {
+            "model_state": self.live.model,
+            "semantic": semantic is True,
+            "generation": gen.number,
+            "opened_at": dt.datetime.fromtimestamp(gen.opened_at, dt.UTC).isoformat(),
+        }
+
+
+def _check_range(name: str, value: int, low: int, high: int) -> None:
+    if not low <= value <= high:
+        raise ServiceError(422, f"{name} must be between {low} and {high}, not {value}")
+
+
+def _check_values(name: str, values: Sequence[str]) -> None:
+    if len(values) > MAX_FILTER_VALUES:
+        raise ServiceError(422, f"{len(values)} {name} filters; the limit is {MAX_FILTER_VALUES}")
+
+
+@contextmanager
+def _errors() -> Iterator[None]:
+    """Library errors as ServiceErrors: a query's syntax is the client's (400), the data
+    directory's state the server's (503), an argument out of range the client's (422)."""
+    try:
+        yield
+    except ServiceError:
+        raise
+    except QuerySyntaxError as exc:
+        raise ServiceError(400, str(exc)) from None
+    except DataError as exc:
+        raise ServiceError(503, str(exc)) from None
+    except ValueError as exc:
+        raise ServiceError(422, str(exc)) from None
