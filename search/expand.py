@@ -52,11 +52,22 @@ def _singular(word: str) -> str:
 
 def chinese_for(text: str) -> list[str]:
     """Chinese words for the glossary phrases in `text`; nothing for text with Chinese in it."""
+    return _matches(text)[0]
+
+
+def glossed(text: str) -> set[str]:
+    """The words of `text` (lowercased, as typed) that are part of a glossary phrase."""
+    return _matches(text)[1]
+
+
+def _matches(text: str) -> tuple[list[str], set[str]]:
     if _CJK.search(text):
-        return []
-    words = [_singular(w) for w in _WORD.findall(text.lower())]
+        return [], set()
+    typed = _WORD.findall(text.lower())
+    words = [_singular(w) for w in typed]
     table = glossary()
     found: list[str] = []
+    covered: set[str] = set()
     i = 0
     while i < len(words):
         for n in range(min(MAX_WORDS, len(words) - i), 0, -1):
@@ -64,8 +75,9 @@ def chinese_for(text: str) -> list[str]:
             hit = table.get(phrase) or table.get(phrase.replace(" ", "-"))
             if hit:
                 found.extend(w for w in hit if w not in found)
+                covered.update(typed[i : i + n])
                 i += n
                 break
         else:
             i += 1
-    return found
+    return found, covered

@@ -4,7 +4,8 @@ A Latin word of five letters or more that no post holds (`tranformer`) is replac
 of the archive nearest to it: within one edit (two from nine letters on), the most frequent of
 the nearest. While typing (the TUI asks for it), a last Latin word that no post holds is
 completed to the most frequent word it begins (`transfor` → `transformer`). Chinese runs are
-never touched (jieba's segmentation is the tolerance there), nor a word that exists as typed.
+never touched (jieba's segmentation is the tolerance there), nor a word that exists as typed
+or that the glossary of English terms knows (`square root` finds 平方根, not `squares`).
 
 The index cannot list its vocabulary, so the candidates come from the posts a fuzzy (or
 prefix) query finds: their words within the distance, checked against the index. Only queries
@@ -19,6 +20,7 @@ from dataclasses import replace
 
 from rapidfuzz.distance import OSA
 
+from search.expand import glossed
 from search.lexical import LexicalRetriever
 from search.query import ParsedQuery
 
@@ -41,10 +43,11 @@ def correct(
     `texts(post_ids)` gives the text of posts (title and body) to find candidates in.
     """
     words = list(parsed.words)
+    known = glossed(" ".join(words))  # the glossary gives these their Chinese words
     notes = []
     for i, word in enumerate(words):
         low = word.lower()
-        if not _LATIN.fullmatch(low) or retriever.doc_freq(low):
+        if not _LATIN.fullmatch(low) or low in known or retriever.doc_freq(low):
             continue
         last = prefix and i == len(words) - 1
         if last and len(low) >= MIN_PREFIX_LETTERS:
