@@ -21,7 +21,8 @@ from corpus.latex import math_spans
 WIDTH = 120
 
 _MARKUP = re.compile(
-    r"\[!\[[^\]]*\]\([^)]*\)\]\([^)]*\)"  # linked image [![alt](img)](img "title")
+    r"(?P<code>(?s:```.*?```)|`[^`\n]+`)"  # code stays as written (`**kwargs`), spaces folded
+    r"|\[!\[[^\]]*\]\([^)]*\)\]\([^)]*\)"  # linked image [![alt](img)](img "title")
     r"|!\[[^\]]*\]\([^)]*\)"  # image
     r"|\[(?P<link>[^\]]+)\]\([^)]*\)"  # link: keep its text
     r"|<(?P<auto>https?://[^>\s]+)>"  # autolink: keep the address
@@ -29,6 +30,7 @@ _MARKUP = re.compile(
     r"|\*\*|(?m:^>[ \t]?)"  # bold marks, quote marks
     r"|\s+"  # whitespace runs fold to one space
 )
+_SPACE = re.compile(r"\s+")
 _BOUNDARY = re.compile(r"[。！？；!?;\n]|\.\s")
 
 
@@ -81,7 +83,21 @@ def render(markdown: str) -> Readable:
         out.append(markdown[pos : m.start()])
         n += m.start() - pos
         group = "link" if m["link"] is not None else ("auto" if m["auto"] is not None else None)
-        if group is not None:
+        if m["code"] is not None:
+            at = m.start()
+            for space in _SPACE.finditer(markdown, m.start(), m.end()):
+                out.append(markdown[at : space.start()])
+                n += space.start() - at
+                plain_at.append(n)
+                src.append(space.start())
+                out.append(" ")
+                n += 1
+                plain_at.append(n)
+                src.append(space.end())
+                at = space.end()
+            out.append(markdown[at : m.end()])
+            n += m.end() - at
+        elif group is not None:
             plain_at.append(n)
             src.append(m.start(group))
             out.append(m[group])
@@ -185,6 +201,12 @@ def make_snippet(
     while start < hi and plain[start] == " ":
         start += 1
     end = min(len(plain), start + width)
+    # Never close inside math either: take the rest of the formula when it is short, else stop
+    # before it (a cut formula could not be rendered).
+    k = bisect.bisect_right(doc.math, (end, len(plain))) - 1
+    if k >= 0 and doc.math[k][0] < end < doc.math[k][1]:
+        opening, closing = doc.math[k]
+        end = closing if closing - end <= width // 3 else max(opening, start + 1)
     text = plain[start:end].strip()
     prefix = "…" if start > 0 else ""
     suffix = "…" if end < len(plain) else ""
@@ -195,4 +217,45 @@ def make_snippet(
         if s < start + len(text) and e > start
     ]
     offset = doc.source(start) if start < len(plain) else 0
-    return Snippet(prefix + text + suffix, tuple(_merge(spans)), offset)
+    readable, highlights = readable_math(prefix + text + suffix, _merge(spans))
+    return Snippet(readable, tuple(highlights), offset)
+
+
+def readable_math(
+    text: str, highlights: list[tuple[int, int]]
+) -> tuple[str, list[tuple[int, int]]]:
+    """`text` with each whole formula as Unicode (search.render.latex_to_text; a formula it
+    cannot say stays as written), and the highlights moved along: one outside the formulas
+    shifts with them, one inside follows its words into the rendering (or goes, if they are
+    not there any more)."""
+    spans = math_spans(text)
+    if not spans:
+        return text, highlights
+    from search.render import latex_to_text
+
+    pieces: list[str] = []
+    formulas: list[tuple[int, int, int, int]] = []  # old start, old end, new start, new end
+    pos = new = 0
+    for s, e in spans:
+        pieces.append(text[pos:s])
+        new += s - pos
+        rendered = latex_to_text(text[s:e]) or text[s:e]
+        pieces.append(rendered)
+        formulas.append((s, e, new, new + len(rendered)))
+        new += len(rendered)
+        pos = e
+    pieces.append(text[pos:])
+    out = "".join(pieces)
+    low = out.lower()
+    moved: list[tuple[int, int]] = []
+    for hs, he in highlights:
+        inside = next((f for f in formulas if f[0] <= hs and he <= f[1]), None)
+        if inside is None:
+            shift = sum((ne - ns) - (oe - os) for os, oe, ns, ne in formulas if oe <= hs)
+            moved.append((hs + shift, he + shift))
+            continue
+        word = text[hs:he].lower()
+        found = low.find(word, inside[2], inside[3])
+        if found >= 0:
+            moved.append((found, found + len(word)))
+    return out, moved

@@ -111,9 +111,11 @@ def test_snippet_highlights_point_at_query_terms(searcher):
     assert len(text) <= 125
 
 
-def test_snippet_keeps_latex_and_link_text(searcher):
+def test_snippet_shows_latex_as_readable_text(searcher):
     hit = searcher.search("logsumexp 溢出", mode="lexical")[0]
-    assert "\\log\\sum_{i=1}^n e^{x_i}" in hit.snippet.text
+    assert "log∑_(i=1)^n e^(x_i)" in hit.snippet.text  # \log\sum_{i=1}^n e^{x_i}
+    assert "\\" not in hit.snippet.text  # every formula in the window whole, and rendered
+    assert all(hit.snippet.text[s:e].lower() in ("logsumexp", "溢出") for s, e in hit.snippet.highlights)
 
 
 def test_similar_without_vectors_uses_words(searcher):

@@ -43,13 +43,34 @@ def test_empty_body():
 def test_window_does_not_open_inside_inline_math():
     formula = "$\\boldsymbol{\\mathcal{R}}_n\\boldsymbol{x}$"
     body = "前文" * 80 + f"其中 {formula} 是旋转矩阵，RoPE 由此得名。"
-    assert formula in make_snippet(body, ["rope"]).text
+    wide = make_snippet(body, ["rope"])
+    assert "ℛ_nx 是旋转矩阵" in wide.text and "$" not in wide.text  # whole, so rendered
+    assert [wide.text[s:e] for s, e in wide.highlights] == ["RoPE"]
     narrow = make_snippet(body, ["rope"], width=40).text
-    assert narrow.count("$") % 2 == 0
+    assert "$" not in narrow and "\\" not in narrow
 
 
 def test_window_does_not_open_inside_display_math():
     formula = "$$\\sum_{i=1}^n \\left[q_i k_i^* e^{\\text{i}(m-n)\\theta_i}\\right]$$"
     body = "开头。" * 60 + formula + "这一性质保证了外推。" + "结尾。" * 30
     text = make_snippet(body, ["外推"], width=60).text
-    assert text.count("$$") % 2 == 0
+    assert "$" not in text and "\\" not in text  # never cut, so always rendered
+
+
+def test_math_reads_as_unicode_and_highlights_follow():
+    body = "频率 $\\theta_i = 10000^{-2i/d}$ 决定了 RoPE 的外推能力，$\\text{softmax}$ 也一样。"
+    snippet = make_snippet(body, ["外推", "softmax", "rope"])
+    assert "θ_i = 10000^(-2i/d) 决定了" in snippet.text
+    marked = [snippet.text[s:e] for s, e in snippet.highlights]
+    assert marked == ["RoPE", "外推", "softmax"]  # the last one inside a formula
+
+
+def test_code_is_left_as_written():
+    snippet = make_snippet("调用 `f(*args, **kwargs)` 时要 **注意** 顺序", ["kwargs"])
+    assert "`f(*args, **kwargs)`" in snippet.text and "**注意**" not in snippet.text
+    assert [snippet.text[s:e] for s, e in snippet.highlights] == ["kwargs"]
+
+
+def test_a_formula_that_cannot_be_read_stays_as_written():
+    snippet = make_snippet("见 $\\frac{1}{$ 与 $$ $$ 之间，外推。", ["外推"])
+    assert "$\\frac{1}{$" in snippet.text
