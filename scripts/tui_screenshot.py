@@ -19,6 +19,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from tui.app import SearchApp  # noqa: E402
+from tui.history import History  # noqa: E402
 
 
 def build_index(corpus: Path, root: Path) -> None:
@@ -29,7 +30,7 @@ def build_index(corpus: Path, root: Path) -> None:
 
 
 async def shoot(data_dir: Path, query: str, out: Path, size: tuple[int, int]) -> None:
-    app = SearchApp(data_dir)
+    app = SearchApp(data_dir, history=History(None))  # the user's query history stays as it is
     async with app.run_test(size=size) as pilot:
 
         async def settle(limit: float = 60.0) -> None:

@@ -799,6 +799,21 @@ def mcp(obj: Context) -> None:
 
 
 @cli.command()
+@click.argument("words", nargs=-1)
+@click.option("--id", "print_id", is_flag=True, help="Print the post's id instead of its URL.")
+@click.pass_obj
+def pick(obj: Context, words: tuple[str, ...], print_id: bool) -> None:
+    """Choose a post in the search UI and print its URL (fzf-style: `search pick | xargs …`).
+
+    Exit status 0 with a choice, 1 when given up (esc, q); the UI draws on the terminal, never
+    on standard output.
+    """
+    from tui.app import pick as run_pick
+
+    sys.exit(run_pick(obj.data.root, " ".join(words), print_id=print_id))
+
+
+@cli.command()
 @click.pass_obj
 def tui(obj: Context) -> None:
     """Open the terminal UI (search as you type)."""

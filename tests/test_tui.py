@@ -16,6 +16,7 @@ from textual.widgets import Input, Select
 
 from search import DataDir, DataError, Searcher
 from tui.app import SearchApp
+from tui.history import STATE_ENV, History
 from tui.screens.help import TOPICS, HelpScreen, bound_keys, help_table
 from tui.screens.reader import ReaderScreen
 from tui.screens.search import SearchScreen
@@ -70,6 +71,14 @@ class VectorSearcher(Searcher):
 @pytest.fixture(scope="module")
 def anyio_backend() -> str:
     return "asyncio"
+
+
+@pytest.fixture(autouse=True)
+def state_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """Each test keeps its query history in a directory of its own, never the user's."""
+    state = tmp_path / "state"
+    monkeypatch.setenv(STATE_ENV, str(state))
+    return state
 
 
 @pytest.fixture(scope="module")
@@ -392,13 +401,17 @@ async def test_help_screen_lists_the_keys(searcher: Searcher) -> None:
 
 def test_help_is_made_from_the_bindings() -> None:
     # Every topic finds its keys, and every key the search screen shows has a topic.
-    keys = bound_keys((QueryInput, ResultList, SearchScreen, SearchApp))
+    keys = bound_keys((QueryInput, ResultList, SearchScreen, ReaderScreen, SearchApp))
     rows = help_table(keys)
     assert len(rows) == 1 + len(TOPICS)
     assert ("?  f1", "this help") in rows and ("↑ ↓  j k", "move through the results") in rows
+    assert ("/ in the reader", "find in the post") in rows
+    assert ("n N in the reader", "next / previous match") in rows
+    assert ("q  ctrl+q", "quit (q wherever you are not typing)") in rows
     covered = {action for topic in TOPICS for action in topic.actions}
-    shown = {b.action.rpartition(".")[2] for b in Binding.make_bindings(SearchScreen.BINDINGS)}
-    assert shown <= covered
+    for screen in (SearchScreen, ReaderScreen):
+        shown = {b.action.rpartition(".")[2] for b in Binding.make_bindings(screen.BINDINGS)}
+        assert shown <= covered, screen
 
 
 async def test_open_in_browser_without_one_copies_the_url(
@@ -467,6 +480,518 @@ def test_fold_breaks_between_chinese_characters() -> None:
     assert [line.plain for line in fold(Text("a" * 30), 12)] == ["a" * 12, "a" * 12, "a" * 6]
 
 
+# -- quitting -------------------------------------------------------------------------------
+async def _to_query(pilot: Pilot) -> None:
+    await type_query(pilot, "扩散")
+
+
+async def _to_results(pilot: Pilot) -> None:
+    await type_query(pilot, "扩散")
+    await pilot.press("enter")
+
+
+async def _to_preview(pilot: Pilot) -> None:
+    await _to_results(pilot)
+    pilot.app.query_one("#preview").focus()
+
+
+async def _to_category(pilot: Pilot) -> None:
+    await _to_results(pilot)
+    await pilot.press("f")
+
+
+async def _to_open_menu(pilot: Pilot) -> None:
+    await _to_category(pilot)
+    await pilot.press("enter")
+
+
+async def _to_year(pilot: Pilot) -> None:
+    await _to_category(pilot)
+    pilot.app.query_one("#since").focus()
+
+
+async def _to_reader(pilot: Pilot) -> None:
+    await _to_results(pilot)
+    await pilot.press("enter")
+    await idle(pilot)
+
+
+async def _to_find_box(pilot: Pilot) -> None:
+    await _to_reader(pilot)
+    await pilot.press("slash")
+
+
+async def _to_help(pilot: Pilot) -> None:
+    await _to_results(pilot)
+    await pilot.press("question_mark")
+
+
+async def _to_palette(pilot: Pilot) -> None:
+    await _to_results(pilot)
+    await pilot.press("ctrl+p")
+    await pilot.pause(0.1)
+
+
+PLACES = {
+    "query box": _to_query,
+    "results": _to_results,
+    "preview": _to_preview,
+    "category select": _to_category,
+    "open menu": _to_open_menu,
+    "year box": _to_year,
+    "reader": _to_reader,
+    "find box": _to_find_box,
+    "help": _to_help,
+    "palette": _to_palette,
+}
+TEXT_BOXES = {"query box", "find box", "palette"}  # where q is a letter typed
+
+
+@pytest.mark.parametrize("key", ["ctrl+q", "q"])
+@pytest.mark.parametrize("place", list(PLACES))
+async def test_ctrl_q_quits_everywhere_and_q_outside_text_boxes(
+    searcher: Searcher, place: str, key: str
+) -> None:
+    app = make_app(searcher)
+    async with app.run_test(size=(100, 30)) as pilot:
+        await idle(pilot)
+        await PLACES[place](pilot)
+        focused = app.focused
+        await pilot.press(key)
+        await pilot.pause(0.1)
+        if key == "q" and place in TEXT_BOXES:
+            assert app.is_running and app.focused is focused
+            assert isinstance(focused, Input) and focused.value.endswith("q")
+        else:
+            assert not app.is_running, f"{key} did not quit from the {place}"
+    if not (key == "q" and place in TEXT_BOXES):
+        assert app.return_code == 0
+
+
+@pytest.mark.parametrize("place", ["query box", "results", "reader", "help", "year box"])
+async def test_ctrl_c_says_how_to_quit(searcher: Searcher, place: str) -> None:
+    app = make_app(searcher)
+    async with app.run_test(size=(100, 30)) as pilot:
+        await idle(pilot)
+        await PLACES[place](pilot)
+        await pilot.press("ctrl+c")
+        await pilot.pause(0.1)
+        assert app.is_running
+        notes = [n.message for n in app._notifications]
+        assert any("ctrl+q to quit" in n for n in notes), notes
+
+
+async def test_esc_in_the_empty_box_says_where_keys_go(searcher: Searcher) -> None:
+    app = make_app(searcher)
+    async with app.run_test(size=(100, 30)) as pilot:
+        await idle(pilot)
+        await pilot.press("escape")
+        await pilot.pause(0.1)
+        assert app.is_running and isinstance(app.focused, QueryInput)
+        assert any("ctrl+q: quit" in n.message for n in app._notifications)
+        await type_query(pilot, "扩散")
+        await pilot.press("escape")  # harmless with a query too: it stays
+        await idle(pilot)
+        assert app.query_one("#query", QueryInput).value == "扩散" and main(app).hits
+
+
+# -- focus ------------------------------------------------------------------------------------
+def _focus_look(widget) -> tuple[object, ...]:
+    """What focus may change in how `widget` is drawn: its border, background, and (a list)
+    its cursor's style."""
+    from textual.widgets import OptionList
+
+    look: list[object] = [widget.styles.border, widget.styles.background]
+    if isinstance(widget, OptionList):
+        look.append(widget.get_component_rich_style("option-list--option-highlighted"))
+    if isinstance(widget, Select):
+        current = widget.query_one("SelectCurrent")
+        look.append(current.styles.background)
+    return tuple(look)
+
+
+async def test_focus_is_visible_on_every_widget(searcher: Searcher) -> None:
+    app = make_app(searcher)
+    async with app.run_test(size=(100, 30)) as pilot:
+        await type_query(pilot, "扩散")
+        await pilot.press("f")  # show the filter bar
+        await idle(pilot)
+        for selector in ("#query", "#results", "#preview", "#category", "#tag", "#since"):
+            widget = app.query_one(selector)
+            app.query_one("#query").focus() if selector != "#query" else widget.blur()
+            await pilot.pause()
+            blurred = _focus_look(widget)
+            widget.focus()
+            await pilot.pause()
+            assert _focus_look(widget) != blurred, f"{selector} looks the same focused"
+
+
+async def test_footer_follows_focus(searcher: Searcher) -> None:
+    app = make_app(searcher)
+    async with app.run_test(size=(100, 30)) as pilot:
+
+        def shown() -> dict[str, str]:
+            return {
+                key: b.binding.description
+                for key, b in app.screen.active_bindings.items()
+                if b.binding.show
+            }
+
+        await type_query(pilot, "扩散")
+        typing = shown()
+        assert {"down", "ctrl+q", "f1"} <= typing.keys() and "q" not in typing
+        await pilot.press("enter")
+        browsing = shown()
+        assert {"q", "m", "s", "r", "o", "y", "f", "question_mark"} <= browsing.keys()
+        await pilot.press("f")
+        in_bar = shown()
+        assert {"q", "f", "question_mark"} <= in_bar.keys()  # typing on a select searches it
+        assert "m" not in in_bar
+
+
+# -- the filter bar -----------------------------------------------------------------------------
+async def test_filter_bar_lets_go_of_slash_f_and_esc(searcher: Searcher) -> None:
+    app = make_app(searcher)
+    async with app.run_test(size=(100, 30)) as pilot:
+        await type_query(pilot, "矩阵")
+        bar = app.query_one("#filters")
+        box = app.query_one("#query", QueryInput)
+        await pilot.press("enter", "f")
+        category = app.query_one("#category", Select)
+        assert app.focused is category and bar.has_class("-visible")
+        # A letter on a select searches it: the menu opens at the first match.
+        await pilot.press("数")
+        await pilot.pause(0.1)
+        assert category.expanded
+        overlay = category.query_one("SelectOverlay")
+        assert app.focused is overlay
+        option = overlay.get_option_at_index(overlay.highlighted)
+        assert "数学研究" in str(option.prompt)
+        # `/` from the open menu: straight to the query box, nothing typed into it.
+        await pilot.press("slash")
+        await pilot.pause(0.1)
+        assert app.focused is box and box.value == "矩阵" and not category.expanded
+        assert not bar.has_class("-visible")  # no filter in use: the bar goes away
+        # `f` toggles: into the bar and out again.
+        await pilot.press("enter", "f")
+        assert bar.has_focus_within
+        await pilot.press("f")
+        assert app.focused is box and not bar.has_class("-visible")
+        # esc from the open menu leaves the bar too.
+        await pilot.press("enter", "f", "enter")
+        assert category.expanded
+        await pilot.press("escape")
+        await pilot.pause(0.1)
+        assert app.focused is box and not category.expanded
+        # The year box takes digits; a letter is a key, `/` leaves.
+        await pilot.press("enter", "f")
+        since = app.query_one("#since", Input)
+        since.focus()
+        await pilot.press("x", "2", "0", "2", "2")
+        assert since.value == "2022"
+        await idle(pilot)
+        assert main(app).filters.since == "2022"
+        await pilot.press("slash")
+        assert app.focused is box and box.value == "矩阵"
+        assert bar.has_class("-visible")  # a filter is in use: the bar stays
+
+
+# -- highlighting -------------------------------------------------------------------------------
+def marked(view: PostView) -> list[tuple[str, bool]]:
+    """(text, in code) of every query-term mark laid over the view's text."""
+    from tui.widgets.post import TERM_STYLE
+
+    return [
+        (piece.base.plain[start:end], piece.code)
+        for piece in view._pieces
+        for start, end, style in piece.marks
+        if style == TERM_STYLE
+    ]
+
+
+async def test_preview_and_reader_mark_the_query_terms(searcher: Searcher) -> None:
+    app = make_app(searcher)
+    async with app.run_test(size=(100, 30)) as pilot:
+        await type_query(pilot, "adam")
+        assert main(app).hits[0].post_id == 1003
+        preview = app.query_one("#preview", PostView)
+        # Case-insensitively, in the text: Adam, Adam, AdamW; never in the code block.
+        assert marked(preview) == [("Adam", False)] * 3
+        await pilot.press("enter", "enter")
+        await idle(pilot)
+        assert isinstance(app.screen, ReaderScreen)
+        assert marked(app.screen.query_one(PostView)) == [("Adam", False)] * 3
+
+
+async def test_terms_are_never_marked_in_code_or_math(searcher: Searcher) -> None:
+    import search
+
+    post = search.Post(
+        id=4242,
+        title="t",
+        body="Adam and `Adam` and $Adam$\n\n```\nAdam\n```\n\n$$Adam$$\n\nadam",
+        url="https://kexue.fm/archives/4242",
+    )
+    app = make_app(searcher)
+    async with app.run_test(size=(100, 30)) as pilot:
+        await idle(pilot)
+        await app.push_screen(ReaderScreen(post, 0, ("Adam",)))
+        await idle(pilot)
+        view = app.screen.query_one(PostView)
+        assert marked(view) == [("Adam", False), ("adam", False)]
+
+
+async def test_find_in_the_post(searcher: Searcher) -> None:
+    app = make_app(searcher)
+    async with app.run_test(size=(80, 12)) as pilot:
+        await type_query(pilot, "Adam")
+        await pilot.press("enter", "enter")
+        await idle(pilot)
+        reader = app.screen
+        assert isinstance(reader, ReaderScreen)
+        view = reader.query_one(PostView)
+        count = reader.query_one("#find-count")
+
+        def shown() -> str:
+            return str(count.render())
+
+        await pilot.press("slash")
+        assert app.focused is reader.query_one("#find")
+        await pilot.press(*"adam", "enter")
+        await pilot.pause(0.1)
+        # Code included: the three in the text and the one in the code block.
+        assert len(view.matches) == 4 and shown() == "1/4"
+        assert app.focused is view
+        await pilot.press("n")
+        assert shown() == "2/4"
+        await pilot.press("n", "n")
+        await pilot.pause(0.1)
+        assert shown() == "4/4"
+        # The current match is marked and scrolled into view.
+        match = view.current_match()
+        assert match is not None
+        block = view._pieces[match.piece].block
+        assert view.scroll_y > 0
+        assert view.region.overlaps(block.region)
+        await pilot.press("n")  # wraps
+        assert shown() == "1/4"
+        await pilot.press("N")
+        assert shown() == "4/4"
+        await pilot.press("slash", *"nothing here", "enter")
+        assert shown() == "no match" and not view.matches
+        await pilot.press("escape")  # unmarks
+        assert shown() == "" and isinstance(app.screen, ReaderScreen)
+        await pilot.press("escape")  # back
+        assert not isinstance(app.screen, ReaderScreen)
+
+
+# -- pages --------------------------------------------------------------------------------------
+MANY = 123
+
+
+@pytest.fixture(scope="module")
+def many_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    import search
+
+    posts = [
+        search.Post(
+            id=5000 + i,
+            title=f"噪声笔记 {i}",
+            body=f"第 {i} 篇。" + "噪声 " * (1 + i % 7) + "其余的内容。",
+            url=f"https://kexue.fm/archives/{5000 + i}",
+        )
+        for i in range(MANY)
+    ]
+    root = tmp_path_factory.mktemp("many")
+    search.update(root, posts, vectors=False)
+    return root
+
+
+async def test_the_list_loads_the_next_page_at_its_end(many_root: Path) -> None:
+    with LexicalSearcher.open(many_root) as s:
+        app = make_app(s)
+        async with app.run_test(size=(100, 30)) as pilot:
+            await type_query(pilot, "噪声")
+            results = app.query_one("#results", ResultList)
+            assert len(main(app).hits) == 50
+            assert status_text(app).startswith(f"50 of {MANY} results")
+            await pilot.press("enter", "G")  # the cursor to the end of the list
+            await idle(pilot)
+            assert len(main(app).hits) == 100 and results.option_count == 100
+            assert results.highlighted == 49  # the cursor stays where it was
+            assert status_text(app).startswith(f"100 of {MANY} results")
+            await pilot.press("G")
+            await idle(pilot)
+            ids = [h.post_id for h in main(app).hits]
+            assert len(ids) == MANY == len(set(ids))  # every post once
+            assert status_text(app).startswith(f"{MANY} results")
+            assert main(app).selected_hit() == main(app).hits[99]
+            await pilot.press("G")  # nothing more to load
+            await idle(pilot)
+            assert len(main(app).hits) == MANY and results.highlighted == MANY - 1
+
+
+# -- history ------------------------------------------------------------------------------------
+async def test_history_lasts_across_runs(searcher: Searcher, state_dir: Path) -> None:
+    app = make_app(searcher)
+    async with app.run_test(size=(100, 30)) as pilot:
+        box = app.query_one("#query", QueryInput)
+        await type_query(pilot, "RoPE")  # searched, never submitted
+        box.value = ""
+        await type_query(pilot, "扩散")
+        box.value = ""
+        await type_query(pilot, "RoPE")  # again: moves to the newest place, once
+        await pilot.press("enter", "m", "slash")  # searched again in another mode
+        await idle(pilot)
+        await pilot.press("end", *" 外推")  # typing on from a query that was used keeps it
+        await idle(pilot)
+    saved = (state_dir / "history").read_text(encoding="utf-8").splitlines()
+    assert saved == ["扩散", "RoPE", "RoPE 外推"]  # no `R`, `Ro`, `RoP`, `RoPE 外` on the way
+    app = make_app(searcher)
+    async with app.run_test(size=(100, 30)) as pilot:
+        await idle(pilot)
+        box = app.query_one("#query", QueryInput)
+        await pilot.press("up")
+        assert box.value == "RoPE 外推"
+        await pilot.press("up", "up")
+        assert box.value == "扩散"
+
+
+@pytest.mark.parametrize(
+    "content",
+    [b"\xff\xfe\x00\x01 not utf-8", b"ok\n\x1b]2;pwned\x07\n", b"x" * (2 << 20)],
+    ids=["binary", "escape codes", "huge"],
+)
+async def test_a_corrupt_history_is_ignored(
+    searcher: Searcher, state_dir: Path, content: bytes
+) -> None:
+    state_dir.mkdir()
+    (state_dir / "history").write_bytes(content)
+    app = make_app(searcher)
+    async with app.run_test(size=(100, 30)) as pilot:
+        await idle(pilot)
+        box = app.query_one("#query", QueryInput)
+        assert all("\x1b" not in q for q in box.history)
+        await type_query(pilot, "扩散")
+        assert main(app).hits and box.history[-1] == "扩散"
+
+
+async def test_an_unwritable_history_is_not_fatal(searcher: Searcher, state_dir: Path) -> None:
+    state_dir.write_text("a file where the directory should be")
+    app = make_app(searcher)
+    async with app.run_test(size=(100, 30)) as pilot:
+        await type_query(pilot, "扩散")
+        assert main(app).hits
+        await pilot.press("up")  # still kept for this run
+        await pilot.press("down")
+        notes = [n.message for n in app._notifications]
+        assert sum("history cannot be saved" in n for n in notes) == 1
+
+
+def test_history_is_capped_deduplicated_and_written_atomically(tmp_path: Path) -> None:
+    path = tmp_path / "state" / "history"
+    history = History(path, limit=5)
+    for query in ["a1", "b2", "a1", " c3 ", "", "d4", "e5", "f6", "g7"]:
+        history.add(query)
+    assert history.entries == ["c3", "d4", "e5", "f6", "g7"]
+    assert path.read_text().splitlines() == history.entries
+    assert [p.name for p in path.parent.iterdir()] == ["history"]  # no temporary file left
+    # Another session's queries are merged in, not overwritten.
+    other = History(path, limit=5)
+    history.add("h8")
+    other.add("i9")
+    assert History(path, limit=5).entries == ["e5", "f6", "g7", "h8", "i9"]
+
+
+# -- 80x24 --------------------------------------------------------------------------------------
+async def test_80x24_shows_at_least_six_results(searcher: Searcher) -> None:
+    app = make_app(searcher)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await idle(pilot)
+        main(app).set_filters(FilterState(category="信息时代"))
+        await idle(pilot)
+        await pilot.press("down")
+        hits = main(app).hits
+        assert len(hits) >= 6
+        shot = app.export_screenshot().replace("&#160;", " ")
+        for hit in hits[:6]:
+            assert hit.title[:6] in shot, hit.title
+        results = app.query_one("#results", ResultList)
+        assert results.scrollable_content_region.height // 2 >= 6
+
+
+async def test_the_help_scrolls_when_it_does_not_fit(searcher: Searcher) -> None:
+    app = make_app(searcher)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await _to_help(pilot)
+        assert isinstance(app.screen, HelpScreen)
+        box = app.screen.query_one("#help")
+        assert box.max_scroll_y > 0 and box.scroll_y == 0
+        await pilot.press("end")
+        await pilot.pause(0.1)
+        assert box.scroll_y == box.max_scroll_y
+        assert "q  ctrl+q" in app.export_screenshot().replace("&#160;", " ")
+
+
+# -- pick mode ----------------------------------------------------------------------------------
+def pick_app(searcher: Searcher, query: str = "扩散") -> SearchApp:
+    return make_app(searcher, pick=True, query=query)
+
+
+async def test_pick_enter_chooses_the_highlighted_result(searcher: Searcher) -> None:
+    app = pick_app(searcher)
+    async with app.run_test(size=(100, 30)) as pilot:
+        await idle(pilot)
+        assert main(app).hits and app.query_one("#query", QueryInput).value == "扩散"
+        first = main(app).hits[0]
+        await pilot.press("enter")  # in the box: the highlighted result, as in fzf
+        await pilot.pause(0.1)
+    assert app.return_code == 0 and app.picked == first
+
+
+async def test_pick_enter_on_a_result(searcher: Searcher) -> None:
+    app = pick_app(searcher)
+    async with app.run_test(size=(100, 30)) as pilot:
+        await idle(pilot)
+        await pilot.press("down", "j")
+        await idle(pilot)
+        second = main(app).hits[1]
+        await pilot.press("enter")
+        await pilot.pause(0.1)
+    assert app.return_code == 0 and app.picked == second
+
+
+@pytest.mark.parametrize(
+    "keys",
+    [("escape",), ("down", "escape"), ("ctrl+q",), ("down", "q"), ("ctrl+c",)],
+    ids=["esc in the box", "esc in the results", "ctrl+q", "q", "ctrl+c"],
+)
+async def test_pick_gives_up_with_status_1(searcher: Searcher, keys: tuple[str, ...]) -> None:
+    app = pick_app(searcher)
+    async with app.run_test(size=(100, 30)) as pilot:
+        await idle(pilot)
+        await pilot.press(*keys)
+        await pilot.pause(0.1)
+    assert app.return_code == 1 and app.picked is None
+
+
+def test_pick_without_a_terminal_says_so(
+    data_root: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import os
+
+    from tui.app import pick
+
+    def no_tty(path: str, flags: int, *args: object) -> int:
+        raise OSError(6, "No such device or address", path)
+
+    monkeypatch.setattr(os, "isatty", lambda fd: False)
+    monkeypatch.setattr(os, "open", no_tty)
+    assert pick(data_root, "扩散") == 2
+    out = capsys.readouterr()
+    assert out.out == "" and "no terminal" in out.err
+
+
 # -- snapshots ------------------------------------------------------------------------------
 def snapshot_app(searcher: Searcher) -> SearchApp:
     return SearchApp(searcher=searcher, steady=True, debounce=0.01, preview_delay=0.01)
@@ -489,7 +1014,14 @@ def test_snapshot_results_wide(snap_compare, searcher: Searcher) -> None:
 
 
 def test_snapshot_results_80x24(snap_compare, searcher: Searcher) -> None:
-    keys = [*"RoPE 外推", "enter", "down"]
+    # Two-line cards: at least six results, titles whole where they fit.
+    keys = [*"category:信息时代", "enter", "down"]
+    assert snap_compare(snapshot_app(searcher), terminal_size=(80, 24), run_before=typing(*keys))
+
+
+def test_snapshot_help_80x24(snap_compare, searcher: Searcher) -> None:
+    # The help scrolls (its scroll bar shows) rather than being cut at the screen's edge.
+    keys = [*"RoPE", "enter", "question_mark"]
     assert snap_compare(snapshot_app(searcher), terminal_size=(80, 24), run_before=typing(*keys))
 
 

@@ -2,13 +2,18 @@
 
 `SearchApp` is the lifecycle: it opens the index in a thread worker, loads the embedding model
 in a daemon thread (so quitting never waits for it), holds the `Searcher` and the screens, and
-offers the screens what they share (the browser, the clipboard, the help). The searching itself
-is `SearchScreen`'s. It only talks to the public `search` API.
+offers the screens what they share (the browser, the clipboard, the help, quitting). The
+searching itself is `SearchScreen`'s. It only talks to the public `search` API.
+
+`run` is the interactive UI; `pick` is the same UI as a chooser in a pipeline (fzf-style): it
+draws on the terminal, never on stdout, and prints the chosen post's URL there at the end.
 """
 
 from __future__ import annotations
 
 import contextlib
+import os
+import sys
 import threading
 import webbrowser
 from collections.abc import Iterable
@@ -22,8 +27,9 @@ from textual.message import Message
 from textual.reactive import var
 from textual.screen import Screen
 
-from search import DataDir, DataError, Searcher
+from search import DataDir, DataError, Hit, Searcher
 from search.display import printable
+from tui.history import History
 from tui.messages import Browsed, IndexFailed, IndexOpened, ModelFailed, ModelReady
 from tui.screens.help import HelpScreen
 from tui.screens.search import SearchScreen
@@ -35,8 +41,13 @@ class SearchApp(App[int]):
 
     CSS_PATH = "app.tcss"
     TITLE = "kexue-search"
-    # Help anywhere (the screens bind ? and q where they mean help and quit; ctrl+q is Textual's).
-    BINDINGS: ClassVar[list[BindingType]] = [Binding("f1", "help", "Keys", show=False)]
+    # Help anywhere (the screens bind ? and q where they mean help and quit). ctrl+q quits from
+    # every screen and widget (priority: nothing can take it); shown where q is typed instead,
+    # as its action is q's (the footer shows one key per action). ctrl+c says how to quit.
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("f1", "help", "Keys", show=False),
+        Binding("ctrl+q", "app.quit", "Quit", priority=True),
+    ]
 
     model_state: var[ModelState] = var("opening")
 
@@ -50,18 +61,31 @@ class SearchApp(App[int]):
         preview_delay: float = 0.08,
         steady: bool = False,
         load_model: bool = True,
+        history: History | None = None,
+        query: str = "",
+        pick: bool = False,
     ) -> None:
         """`searcher` skips opening `data_dir` (tests); `steady` hides elapsed times and stops
         the cursor blinking, so screenshots are reproducible; `load_model=False` never warms
-        the model up."""
+        the model up; `history`: the query history (default: the one in the state directory);
+        `query`: searched at once; `pick`: enter chooses a result (`picked`) and ends the app
+        with status 0, quitting ends it with 1."""
         super().__init__()
         self.data = DataDir.resolve(data_dir)
         self.searcher: Searcher | None = None
         self._given_searcher = searcher
         self.load_model = load_model
         self.model_error = ""
+        self.pick_mode = pick
+        self.picked: Hit | None = None
         self.search_screen = SearchScreen(
-            limit=limit, debounce=debounce, preview_delay=preview_delay, steady=steady
+            limit=limit,
+            debounce=debounce,
+            preview_delay=preview_delay,
+            steady=steady,
+            history=history if history is not None else History.default(),
+            query=query,
+            pick=pick,
         )
 
     def get_default_screen(self) -> SearchScreen:
@@ -149,6 +173,31 @@ class SearchApp(App[int]):
         )
 
     # -- what the screens share ------------------------------------------------------------
+    async def action_quit(self) -> None:
+        """Quit: status 0, but 1 in pick mode (nothing was chosen)."""
+        self.leave()
+
+    def leave(self) -> None:
+        self.exit(return_code=1 if self.pick_mode else 0)
+
+    def action_help_quit(self) -> None:
+        """ctrl+c: in pick mode it gives up (as in fzf); otherwise it says at once how to quit
+        (it is copy in a text box, so quitting on it would lose a session by accident)."""
+        if self.pick_mode:
+            self.leave()
+            return
+        self.notify(
+            "press ctrl+q to quit (or q, outside a text box)",
+            title="Quit?",
+            timeout=4,
+            markup=False,
+        )
+
+    def choose(self, hit: Hit) -> None:
+        """Pick mode: `hit` is the answer; the app ends with status 0."""
+        self.picked = hit
+        self.exit(return_code=0)
+
     def action_help(self) -> None:
         if not isinstance(self.screen, HelpScreen):
             self.push_screen(HelpScreen())
@@ -202,3 +251,59 @@ def run(data_dir: Path | None = None) -> int:
         if app.searcher is not None:
             app.searcher.close()
     return app.return_code or 0
+
+
+def pick(data_dir: Path | str | None, query: str = "", *, print_id: bool = False) -> int:
+    """Choose a post in the UI, for pipelines (`search pick 扩散 | xargs xdg-open`).
+
+    Opens the UI with `query` searched; enter on a result (or in the box, on the highlighted
+    one) prints its URL (`print_id`: its id) and a newline to stdout and returns 0; esc from
+    the results or the box, q, ctrl+q or ctrl+c print nothing and return 1; 2 when there is
+    no terminal to draw on.
+
+    Textual draws on stderr and reads stdin; whichever of stdin, stdout and stderr is not a
+    terminal (a pipe, a file) is pointed at /dev/tty while the app runs, stdout included so
+    nothing stray reaches the pipe, and put back before the answer is printed.
+    """
+    moved: dict[int, int] = {}
+    tty: int | None = None
+    try:
+        if not all(os.isatty(fd) for fd in (0, 1, 2)):
+            try:
+                tty = os.open("/dev/tty", os.O_RDWR | os.O_NOCTTY)
+            except OSError as exc:
+                print(f"search pick: no terminal to draw on ({exc})", file=sys.stderr)
+                return 2
+        sys.stdout.flush()
+        sys.stderr.flush()
+        for fd in (0, 1, 2):
+            if tty is not None and not os.isatty(fd):
+                try:
+                    moved[fd] = os.dup(fd)
+                except OSError:  # closed (`<&-`): closed again afterwards
+                    moved[fd] = -1
+                os.dup2(tty, fd)
+        app = SearchApp(data_dir, query=query, pick=True)
+        try:
+            app.run()
+        finally:
+            if app.searcher is not None:
+                app.searcher.close()
+    finally:
+        sys.stdout.flush()
+        sys.stderr.flush()
+        for fd, saved in moved.items():
+            if saved < 0:
+                os.close(fd)
+            else:
+                os.dup2(saved, fd)
+                os.close(saved)
+        if tty is not None:
+            os.close(tty)
+    hit = app.picked
+    if app.return_code != 0 or hit is None:
+        return app.return_code or 1
+    answer = str(hit.post_id) if print_id else printable(hit.url, inline=True)
+    sys.stdout.write(answer + "\n")
+    sys.stdout.flush()
+    return 0

@@ -57,12 +57,19 @@ class Answer:
     """What came back for a request: the hits in the order shown, or the error shown instead.
 
     `mode` is the mode that actually answered ("lexical" when the searcher fell back), which is
-    how the status bar knows to say `semantic→lexical`.
+    how the status bar knows to say `semantic→lexical`. `total` is how many posts matched, of
+    which `hits` are the pages loaded so far (the list loads the next one at its end).
     """
 
     request: Request
     hits: tuple[Hit, ...] = ()
+    total: int = 0
     mode: str = "lexical"
     warnings: tuple[str, ...] = ()
     took_ms: float = 0.0
     error: str | None = None
+
+    @property
+    def more(self) -> bool:
+        """Whether posts that matched are still to be loaded."""
+        return not self.error and len(self.hits) < self.total

@@ -6,15 +6,17 @@ from collections.abc import Iterable
 from itertools import pairwise
 from typing import ClassVar, NamedTuple
 
+from rich.table import Table
 from rich.text import Text
 from textual.app import App, ComposeResult
 from textual.binding import Binding, BindingType
-from textual.containers import Vertical
+from textual.containers import VerticalScroll
 from textual.dom import DOMNode
 from textual.screen import ModalScreen
 from textual.widgets import Static
 
 from search import MODES
+from tui.screens.reader import ReaderScreen
 from tui.screens.search import SearchScreen
 from tui.widgets.query import QueryInput
 from tui.widgets.results import ResultList
@@ -33,22 +35,25 @@ INTRO = ("type", 'search as you type: words "phrases" -not tag: category: year:'
 TOPICS = (
     Topic(
         ("history_back", "history_forward"),
-        "older / newer queries (↓ at the newest: to the results)",
+        "older / newer queries, kept across runs (↓ at the newest: to the results)",
         "in the box",
     ),
     Topic(("submit", "focus_next"), "from the box to the results"),
     Topic(("cursor_up", "cursor_down"), "move through the results"),
+    Topic(("first", "last"), "first / last result (at the end, the next page loads)"),
     Topic(("select",), "read the post full screen (esc comes back)"),
+    Topic(("find",), "find in the post", "in the reader"),
+    Topic(("find_next", "find_previous"), "next / previous match", "in the reader"),
     Topic(("open_browser",), "open the post in the browser"),
     Topic(("copy_url",), "copy its URL"),
     Topic(("related",), "posts related to the selected one (esc: back)"),
     Topic(("cycle_mode",), f"cycle the mode: {' → '.join(MODES)}"),
     Topic(("toggle_sort",), "sort by relevance or newest first"),
-    Topic(("filters",), "filter bar: category, tag, years"),
+    Topic(("filters",), "filter bar: category, tag, years (again: leave it)"),
     Topic(("command_palette",), "command palette: filters, mode, sort"),
     Topic(("focus_query", "back"), "back to the query box"),
     Topic(("help", "keys"), "this help"),
-    Topic(("quit",), "quit"),
+    Topic(("quit",), "quit (q wherever you are not typing)"),
 )
 KEY_NAMES = {"up": "↑", "down": "↓", "question_mark": "?", "slash": "/", "escape": "esc"}
 ARROWS = frozenset({"up", "down", "left", "right"})
@@ -75,9 +80,14 @@ def bound_keys(namespaces: Iterable[type[DOMNode]]) -> dict[str, list[str]]:
 
 
 def key_label(keys: Iterable[str]) -> str:
-    """`↑ ↓  j k`, `/  esc`, `q  ctrl+q`: arrows first, combinations last; a pair of arrows or
-    of letters reads as one, other keys are set apart."""
-    ordered = sorted(keys, key=lambda k: ("+" in k, k not in ARROWS, KEY_NAMES.get(k, k)))
+    """`↑ ↓  j k`, `/  esc`, `n N`, `q  ctrl+q`: arrows first, then letters (lower case first),
+    combinations last; a pair of arrows or of letters reads as one, other keys are set apart."""
+
+    def order(key: str) -> tuple[bool, bool, bool, str, bool]:
+        name = KEY_NAMES.get(key, key)
+        return ("+" in key, key not in ARROWS, len(name) > 1, name.lower(), name.isupper())
+
+    ordered = sorted(keys, key=order)
     label = KEY_NAMES.get(ordered[0], ordered[0])
     for before, key in pairwise(ordered):
         paired = (before in ARROWS and key in ARROWS) or (len(before) == len(key) == 1)
@@ -97,23 +107,37 @@ def help_table(keys: dict[str, list[str]]) -> list[tuple[str, str]]:
 
 
 class HelpScreen(ModalScreen[None]):
-    """The key list; any of esc, q, ? or F1 closes it."""
+    """The key list; esc, ? or F1 closes it, q quits as everywhere. It scrolls (↑ ↓, j k, page
+    keys) when the terminal is too short for it."""
 
     BINDINGS: ClassVar[list[BindingType]] = [
-        Binding("escape,q,question_mark,f1", "app.pop_screen", "Close"),
+        Binding("escape,question_mark,f1", "app.pop_screen", "Close"),
+        Binding("j", "scroll('down')", "Down", show=False),
+        Binding("k", "scroll('up')", "Up", show=False),
+        Binding("q", "app.quit", "Quit", show=False),
+        # A modal screen hides the app's bindings: ctrl+c still says how to quit.
+        Binding("ctrl+c", "app.help_quit", show=False),
     ]
 
     def compose(self) -> ComposeResult:
-        rows = help_table(bound_keys((QueryInput, ResultList, SearchScreen, type(self.app))))
-        table = Text()
-        width = max(len(k) for k, _ in rows) + 2
-        for key, what in rows:
-            table.append(f"{key:<{width}}", style="bold")
-            table.append(what + "\n")
-        table.rstrip()
-        with Vertical(id="help"):
-            yield Static(table)
-            yield Static(Text("esc, q or ? to close", style="dim"), id="help-foot")
+        namespaces = (QueryInput, ResultList, SearchScreen, ReaderScreen, type(self.app))
+        table = Table.grid(padding=(0, 2))
+        table.add_column(style="bold", no_wrap=True)
+        table.add_column(overflow="fold")
+        for key, what in help_table(bound_keys(namespaces)):
+            table.add_row(key, what)
+        with VerticalScroll(id="help"):
+            yield Static(table, id="help-table")
+            yield Static(Text("esc or ? to close · ↑ ↓ scroll", style="dim"), id="help-foot")
 
     def on_mount(self) -> None:
-        self.query_one("#help").border_title = "Keys"
+        help_box = self.query_one("#help", VerticalScroll)
+        help_box.border_title = "Keys"
+        help_box.focus()
+
+    def action_scroll(self, direction: str) -> None:
+        body = self.query_one("#help", VerticalScroll)
+        if direction == "down":
+            body.scroll_down()
+        else:
+            body.scroll_up()

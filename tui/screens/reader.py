@@ -1,13 +1,18 @@
-"""The reader: one post full screen."""
+"""The reader: one post full screen, the query's terms marked, with find-in-post."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import TYPE_CHECKING, ClassVar, cast
 
+from rich.text import Text
+from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
+from textual.containers import Horizontal
+from textual.reactive import var
 from textual.screen import Screen
-from textual.widgets import Footer
+from textual.widgets import Footer, Input, Label, Static
 
 from tui.widgets.post import PostView
 
@@ -17,28 +22,116 @@ if TYPE_CHECKING:
 
 
 class ReaderScreen(Screen[None]):
-    """The selected post full screen, scrolled to the passage that matched; Esc comes back."""
+    """The selected post full screen, scrolled to the passage that matched; Esc comes back.
+
+    `/` opens the find box; enter marks every match and goes to the first one on screen or
+    below, `n` / `N` step through them, and the count (`3/12`) shows which one is current.
+    """
 
     BINDINGS: ClassVar[list[BindingType]] = [
-        Binding("escape,q", "dismiss", "Back"),
-        Binding("o", "open_browser", "Open in browser"),
-        Binding("y", "copy_url", "Copy URL"),
+        Binding("escape", "back", "Back"),
+        Binding("slash", "find", "Find"),
+        Binding("n", "find_next", "Next"),
+        Binding("N", "find_previous", "Prev"),
+        Binding("o", "open_browser", "Open"),
+        Binding("y", "copy_url", "Copy"),
         Binding("question_mark", "app.help", "Keys"),
+        Binding("q", "app.quit", "Quit"),
     ]
 
-    def __init__(self, post: Post, offset: int = 0) -> None:
+    # The find-in-post state: what was looked for, and (current, count) of its matches.
+    finding: var[str] = var("", init=False)
+    position: var[tuple[int, int]] = var((0, 0), init=False, always_update=True)
+
+    def __init__(self, post: Post, offset: int = 0, terms: Sequence[str] = ()) -> None:
         super().__init__()
         self.post = post
         self.passage = offset
+        self.terms = tuple(terms)
 
     def compose(self) -> ComposeResult:
         yield PostView(id="reader")
-        yield Footer()
+        with Horizontal(id="findbar"):
+            yield Label("find", classes="find-label")
+            yield Input(
+                placeholder="text in this post · enter: find · esc: close", id="find", compact=True
+            )
+            yield Static(id="find-count")
+        yield Footer(show_command_palette=False)  # (room for the find keys at 80 columns)
 
     async def on_mount(self) -> None:
         view = self.query_one(PostView)
         view.focus()
-        await view.show(self.post, self.passage)
+        await view.show(self.post, self.passage, self.terms)
+
+    @property
+    def view(self) -> PostView:
+        return self.query_one("#reader", PostView)
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        if action in ("find_next", "find_previous"):
+            return self.position[1] > 0  # shown (and bound) once there are matches to go to
+        return True
+
+    # -- find ------------------------------------------------------------------------------
+    def action_find(self) -> None:
+        bar = self.query_one("#findbar")
+        bar.add_class("-visible")
+        box = self.query_one("#find", Input)
+        box.value = self.finding
+        box.focus()
+        box.select_all()
+
+    @on(Input.Submitted, "#find")
+    def _find_submitted(self, event: Input.Submitted) -> None:
+        self.finding = event.value
+        count = self.view.find(event.value)
+        self.position = (self.view.current + 1 if self.view.current is not None else 0, count)
+        if not event.value:
+            self._close_find()
+        self.view.focus()
+
+    def action_find_next(self) -> None:
+        self._step(+1)
+
+    def action_find_previous(self) -> None:
+        self._step(-1)
+
+    def _step(self, delta: int) -> None:
+        if not self.view.matches:
+            return
+        self.view.step(delta)
+        current = self.view.current if self.view.current is not None else 0
+        self.position = (current + 1, len(self.view.matches))
+
+    def watch_position(self) -> None:
+        current, count = self.position
+        label = self.query_one("#find-count", Static)
+        if not self.finding:
+            label.update("")
+        elif count:
+            label.update(Text(f"{current}/{count}", style="bold"))
+        else:
+            label.update(Text("no match", style="bold"))
+        label.set_class(bool(self.finding) and not count, "-none")
+        self.refresh_bindings()
+
+    def _close_find(self) -> None:
+        """Hide the box and unmark the matches (the query's terms stay marked)."""
+        self.query_one("#findbar").remove_class("-visible")
+        if self.finding:
+            self.finding = ""
+            self.view.find("")
+            self.position = (0, 0)
+        self.view.focus()
+
+    # -- other actions ---------------------------------------------------------------------
+    def action_back(self) -> None:
+        """Esc: out of the find box, else unmark the matches, else back to the results."""
+        if self.query_one("#find", Input).has_focus or self.finding:
+            self._close_find()
+        else:
+            self.dismiss()
 
     def action_open_browser(self) -> None:
         cast("SearchApp", self.app).open_url(self.post.url)

@@ -3,7 +3,11 @@
 It holds the search state in reactive attributes (the status and filter bars are bound to them)
 and runs each search in a thread worker: a new keystroke supersedes a running search, and an
 answer that is no longer the newest is dropped. Until the model is ready, hybrid and semantic
-requests are asked lexically, and the status bar says so.
+requests are asked lexically, and the status bar says so. A search loads one page of results;
+the next one is asked for (with `offset`) when the cursor nears the end of the list.
+
+In pick mode (`tui.app.pick`) enter on a result chooses it instead of reading it, and esc
+from the results or the box gives up.
 """
 
 from __future__ import annotations
@@ -27,11 +31,12 @@ from textual.worker import get_current_worker
 
 from search import MODES, SORTS, DataError, QuerySyntaxError
 from search.display import printable
+from tui.history import History
 from tui.messages import Answered
 from tui.screens.reader import ReaderScreen
 from tui.state import Answer, FilterState, ModelState, Request
 from tui.widgets.filters import FilterBar
-from tui.widgets.post import PostView
+from tui.widgets.post import PostView, query_terms
 from tui.widgets.query import QueryInput
 from tui.widgets.results import ResultList
 from tui.widgets.status import StatusBar
@@ -43,6 +48,9 @@ if TYPE_CHECKING:
 RELATED = 20  # posts listed by `r`
 SYNTAX_HINT = 'words  "a phrase"  -exclude  tag:RoPE  category:信息时代  year:2020..2023'
 NARROW = 72  # below this many columns the preview is left out
+COMPACT = 28  # below this many rows the cards take two lines (an 80x24 terminal shows 9)
+PAGE_AHEAD = 3  # the next page is asked for this many results before the end of the list
+QUIT_HINT = "↓ or enter: to the results · F1: the keys · ctrl+q: quit (q outside the box)"
 # Actions about the result list, which do nothing while the help screen is over it.
 RESULT_ACTIONS = frozenset(
     {"cycle_mode", "toggle_sort", "related", "filters", "focus_query", "back"}
@@ -83,7 +91,12 @@ class SearchScreen(Screen[None]):
         debounce: float = 0.12,
         preview_delay: float = 0.08,
         steady: bool = False,
+        history: History | None = None,
+        query: str = "",
+        pick: bool = False,
     ) -> None:
+        """`limit`: results a page; `history`: where the queries are kept (None: in memory);
+        `query`: searched as soon as the index is open; `pick`: enter chooses a result."""
         super().__init__()
         self.limit = limit
         self.debounce = debounce
@@ -97,6 +110,11 @@ class SearchScreen(Screen[None]):
         self._debounce_timer: Timer | None = None
         self._preview_timer: Timer | None = None
         self._want_results = False  # enter was pressed before the results came
+        self._drawn: Answer | None = None  # the answer the list shows
+        self._paging: Request | None = None  # the request whose next page is on its way
+        self.history = history
+        self.initial_query = query
+        self.pick = pick
 
     @property
     def _app(self) -> SearchApp:
@@ -104,7 +122,7 @@ class SearchScreen(Screen[None]):
 
     # -- layout ----------------------------------------------------------------------------
     def compose(self) -> ComposeResult:
-        yield QueryInput(placeholder="Opening the index…", id="query")
+        yield QueryInput(history=self.history, placeholder="Opening the index…", id="query")
         yield FilterBar(id="filters").data_bind(SearchScreen.filters)
         with Horizontal(id="body"):
             with Vertical(id="left"):
@@ -127,6 +145,10 @@ class SearchScreen(Screen[None]):
                 box.cursor_blink = False
         box = self.query_one("#query", QueryInput)
         box.border_title = "科学空间 · kexue.fm"
+        if self.pick:
+            box.border_title = "pick a post · enter: choose · esc: cancel"
+        if self.initial_query:
+            box.value = self.initial_query  # searched once the index is open
         box.focus()
         self._set_notice("Opening the index…")
         self.watch(self.app, "model_state", self._model_state_changed, init=False)
@@ -140,6 +162,10 @@ class SearchScreen(Screen[None]):
     def _fit(self) -> None:
         # Too narrow for two panes: the list alone (enter still reads a post full screen).
         self.set_class(self.app.size.width < NARROW, "-narrow")
+        # Too short for four-line cards: two-line ones, so at least six results show.
+        compact = self.app.size.height < COMPACT
+        self.set_class(compact, "-compact")
+        self.query_one("#results", ResultList).brief = compact
 
     # -- the index and the model (the app opens and loads them) ----------------------------
     def index_opened(self, searcher: Searcher, categories: list[str], tags: list[str]) -> None:
@@ -226,6 +252,8 @@ class SearchScreen(Screen[None]):
             self._shown = request.generation
             self.answer = None  # the hint
             return
+        if request.query.strip():
+            self.query_one("#query", QueryInput).searched(request.query)
         self._run(request)
 
     def _rerun(self) -> None:
@@ -252,6 +280,7 @@ class SearchScreen(Screen[None]):
                 hits: Sequence[Hit] = result.hits
                 if request.sort == "date":
                     hits = sorted(result, key=lambda h: h.date or dt.date.min, reverse=True)
+                total = len(hits)
             else:
                 f = request.filters
                 result = searcher.search(
@@ -263,9 +292,17 @@ class SearchScreen(Screen[None]):
                     since=f.since,
                     until=f.until,
                     sort=request.sort,
+                    typing=True,  # an unknown last word is completed: search as you type
                 )
-                hits = result.hits
-            answer = Answer(request, tuple(hits), result.mode, result.warnings, result.took_ms)
+                hits, total = result.hits, result.total
+            answer = Answer(
+                request,
+                tuple(hits),
+                total=max(total, len(hits)),
+                mode=result.mode,
+                warnings=result.warnings,
+                took_ms=result.took_ms,
+            )
         except QuerySyntaxError as exc:
             answer = Answer(request, mode=request.mode, error=f"can't read that query: {exc}")
         except DataError as exc:
@@ -277,15 +314,79 @@ class SearchScreen(Screen[None]):
 
     @on(Answered)
     def _answered(self, event: Answered) -> None:
-        if event.answer.request.generation != self._generation:
+        # The newest request's answer, or a next page of it (also of a restored search).
+        if event.answer.request is not self.request:
             return
         self._shown = self._generation
+        self._paging = None
         self.answer = event.answer
         if self._want_results:
             self._want_results = False
-            self._focus_results()
+            if self.pick and self.hits:
+                self.action_read()
+            else:
+                self._focus_results()
+
+    # -- the next page ---------------------------------------------------------------------
+    def _near_end(self, index: int | None) -> None:
+        """Ask for the next page when the cursor is within PAGE_AHEAD of the end."""
+        answer = self.answer
+        if answer is None or index is None or not answer.more or self.searcher is None:
+            return
+        if index < len(answer.hits) - PAGE_AHEAD or self._paging is answer.request:
+            return
+        if answer.request.related_to is not None:
+            return
+        self._paging = answer.request
+        self._load_page(answer)
+
+    @work(thread=True, group="page")
+    def _load_page(self, answer: Answer) -> None:
+        """The page after `answer`'s hits; posts already listed are not listed again."""
+        request, searcher = answer.request, self.searcher
+        if searcher is None or request is not self.request:
+            return
+        f = request.filters
+        try:
+            result = searcher.search(
+                request.query,
+                limit=self.limit,
+                mode=request.mode,
+                offset=len(answer.hits),
+                category=f.category,
+                tags=f.tag,
+                since=f.since,
+                until=f.until,
+                sort=request.sort,
+                typing=True,  # the same ranking as the first page
+            )
+        except Exception as exc:  # the pages shown stay; the list just ends here
+            more = replace(
+                answer,
+                total=len(answer.hits),
+                warnings=(*answer.warnings, f"could not load more results: {exc}"),
+            )
+        else:
+            seen = {h.post_id for h in answer.hits}
+            new = tuple(h for h in result if h.post_id not in seen)
+            hits = answer.hits + new
+            # A page that adds nothing ends the list (rather than asking for it forever).
+            total = max(result.total, len(hits)) if new else len(hits)
+            more = replace(answer, hits=hits, total=total)
+        self.post_message(Answered(more))
 
     def watch_answer(self, answer: Answer | None) -> None:
+        previous, self._drawn = self._drawn, answer
+        if (
+            answer is not None
+            and previous is not None
+            and answer.request is previous.request
+            and answer.hits[: len(previous.hits)] == previous.hits
+        ):
+            # The next page of what is listed: add it under the cursor.
+            self.query_one("#results", ResultList).append_hits(answer.hits[len(previous.hits) :])
+            self._show_message("; ".join(answer.warnings))
+            return
         hits = answer.hits if answer is not None else ()
         self._show_hits(hits)
         if answer is None:
@@ -325,7 +426,7 @@ class SearchScreen(Screen[None]):
         return any(
             not w.is_finished
             for w in self.workers
-            if w.node is self and w.group in ("search", "preview")
+            if w.node is self and w.group in ("search", "preview", "page")
         )
 
     # -- the preview -----------------------------------------------------------------------
@@ -335,8 +436,9 @@ class SearchScreen(Screen[None]):
         return hits[index] if index is not None and index < len(hits) else None
 
     @on(OptionList.OptionHighlighted, "#results")
-    def _highlighted(self) -> None:
+    def _highlighted(self, event: OptionList.OptionHighlighted) -> None:
         self._schedule_preview()
+        self._near_end(event.option_index)
 
     def _schedule_preview(self) -> None:
         """Wait for the cursor to rest: rendering a long post costs more than a keystroke."""
@@ -354,7 +456,12 @@ class SearchScreen(Screen[None]):
             await view.show(None)
             return
         post = await asyncio.to_thread(self.searcher.get, hit.post_id)
-        await view.show(post, hit.snippet.offset)
+        await view.show(post, hit.snippet.offset, self.terms_for(hit))
+
+    def terms_for(self, hit: Hit) -> tuple[str, ...]:
+        """What to mark in `hit`'s post: the query's words and what its snippet matched."""
+        query = self.answer.request.query if self.answer is not None else ""
+        return query_terms(query, hit)
 
     # -- notice and message ----------------------------------------------------------------
     def _set_notice(self, text: str | Text, *, error: bool = False) -> None:
@@ -382,10 +489,12 @@ class SearchScreen(Screen[None]):
     def _query_submitted(self) -> None:
         self.query_one("#query", QueryInput).remember(self.query_text)
         if self._debounce_timer is not None or self._shown != self._generation:
-            # Results are on their way: move to them when they arrive.
+            # Results are on their way: move to them (pick mode: choose) when they arrive.
             self._want_results = True
             if self._debounce_timer is not None:
                 self.search_now()
+        elif self.pick and self.hits:
+            self.action_read()  # as in fzf: enter takes the highlighted result
         else:
             self._focus_results()
 
@@ -434,18 +543,29 @@ class SearchScreen(Screen[None]):
         self._app.action_help()
 
     def action_focus_query(self) -> None:
+        """To the query box (`/`); leaving a filter bar with no filter in use hides it."""
+        bar = self.query_one(FilterBar)
+        if bar.has_focus_within and not self.filters:
+            bar.remove_class("-visible")
         box = self.query_one("#query", QueryInput)
         box.focus()
         box.cursor_position = len(box.value)
 
     def action_back(self) -> None:
+        """Esc: back from related posts, else out of the bar or the list to the query box; in
+        the box there is nowhere to go back to, so it says where keys lead (pick: cancels)."""
         if self.related_to is not None:
             self._restore_search()
-        elif not isinstance(self.focused, QueryInput):
-            bar = self.query_one(FilterBar)
-            if not self.filters and bar.has_focus_within:
-                bar.remove_class("-visible")
+        elif self.pick and (isinstance(self.focused, QueryInput) or self.focused is self.results):
+            self._app.leave()
+        elif isinstance(self.focused, QueryInput):
+            self.notify(QUIT_HINT, title="esc", timeout=4, markup=False)
+        else:
             self.action_focus_query()
+
+    @property
+    def results(self) -> ResultList:
+        return self.query_one("#results", ResultList)
 
     def action_cycle_mode(self) -> None:
         mode = MODES[(MODES.index(self.mode) + 1) % len(MODES)]
@@ -501,13 +621,16 @@ class SearchScreen(Screen[None]):
         if hit is None or self.searcher is None:
             return
         self.query_one("#query", QueryInput).remember(self.query_text)
+        if self.pick:
+            self._app.choose(hit)
+            return
         post = self.searcher.get(hit.post_id)
         if post is None:
             self.notify(f"post {hit.post_id} is no longer in the index", severity="error")
             return
         preview = self.query_one("#preview", PostView)
         self.app.push_screen(
-            ReaderScreen(post, hit.snippet.offset),
+            ReaderScreen(post, hit.snippet.offset, self.terms_for(hit)),
             callback=lambda _: preview.call_after_refresh(preview.settle),
         )
 
@@ -522,9 +645,12 @@ class SearchScreen(Screen[None]):
             self._app.copy_url(hit.url)
 
     def action_filters(self) -> None:
+        """`f` toggles: into the bar, or (from it) back to the query box; a bar with no filter
+        in use hides again."""
         bar = self.query_one(FilterBar)
-        if bar.has_class("-visible") and not self.filters:
-            bar.remove_class("-visible")
+        if bar.has_focus_within or (bar.has_class("-visible") and not self.filters):
+            if not self.filters:
+                bar.remove_class("-visible")
             self.action_focus_query()
         else:
             bar.add_class("-visible")

@@ -4,23 +4,91 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass
+from typing import ClassVar
 
 from rich.text import Text
-from textual import on
+from textual import events, on
 from textual.app import ComposeResult
+from textual.binding import Binding, BindingType
 from textual.containers import Horizontal
 from textual.message import Message
 from textual.reactive import var
 from textual.widgets import Input, Label, Select
+from textual.widgets._select import SelectCurrent, SelectOverlay
 
 from search.display import printable
 from tui.state import FilterState
 
+# Keys that mean the same in the filter bar as everywhere else (search, filter bar, help, quit),
+# so typing them never searches a menu or lands in a year box.
+RESERVED = frozenset("/fq?")
+
+
+class FilterOverlay(SelectOverlay):
+    """A select's open menu: letters search it, but `/ f q ?` keep their meaning, and esc
+    leaves the bar for the query box (as it does from anywhere in the bar)."""
+
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("escape", "screen.back", "Back", show=False),
+    ]
+
+    def check_consume_key(self, key: str, character: str | None = None) -> bool:
+        return character not in RESERVED and super().check_consume_key(key, character)
+
+    async def _on_key(self, event: events.Key) -> None:
+        if event.character in RESERVED:
+            event.prevent_default()  # not searched (by SelectOverlay): it bubbles to the bindings
+            return
+        await super()._on_key(event)
+
+
+class FilterSelect(Select[str]):
+    """A select whose letters search it: typing on it opens the menu at the first match
+    (rather than the letter doing nothing, or something elsewhere)."""
+
+    def compose(self) -> ComposeResult:
+        yield SelectCurrent(self.prompt)
+        yield FilterOverlay().data_bind(compact=Select.compact)
+
+    def _starts_search(self, character: str | None) -> bool:
+        return (
+            character is not None
+            and character.isprintable()
+            and not character.isspace()  # space opens the menu, as in any select
+            and character not in RESERVED
+        )
+
+    def check_consume_key(self, key: str, character: str | None = None) -> bool:
+        return self._starts_search(character)
+
+    def on_key(self, event: events.Key) -> None:
+        if self.expanded or not self._starts_search(event.character):
+            return
+        event.stop()
+        event.prevent_default()
+        self.action_show_overlay()
+        overlay = self.query_one(FilterOverlay)
+        overlay.post_message(events.Key(event.key, event.character))
+
+
+class YearInput(Input):
+    """A year box: digits are typed, anything else is a key for the screen (`q` quits, `/`
+    goes to the query box) instead of being silently refused."""
+
+    def check_consume_key(self, key: str, character: str | None) -> bool:
+        return character is not None and character.isdigit()
+
+    async def _on_key(self, event: events.Key) -> None:
+        if event.is_printable and not (event.character or "").isdigit():
+            event.prevent_default()  # not refused (by Input): it bubbles to the bindings
+            return
+        await super()._on_key(event)
+
 
 class FilterBar(Horizontal):
-    """Shown on `f`, and whenever a filter is on. Bound to the screen's `filters`: it shows
-    them, and posts `Changed` with what the user picked (the screen decides whether to apply;
-    one field at a time, so two quick picks can't undo each other)."""
+    """Shown on `f` (which leaves it again), and whenever a filter is on. Bound to the screen's
+    `filters`: it shows them, and posts `Changed` with what the user picked (the screen decides
+    whether to apply; one field at a time, so two quick picks can't undo each other)."""
 
     filters: var[FilterState] = var(FilterState(), init=False)
 
@@ -31,12 +99,12 @@ class FilterBar(Horizontal):
 
     def compose(self) -> ComposeResult:
         yield Label("filter", classes="filter-label")
-        yield Select[str]([], prompt="any category", id="category", compact=True)
-        yield Select[str]([], prompt="any tag", id="tag", compact=True)
+        yield FilterSelect([], prompt="any category", id="category", compact=True)
+        yield FilterSelect([], prompt="any tag", id="tag", compact=True)
         yield Label("years", classes="filter-label")
-        yield Input(placeholder="from", id="since", restrict=r"[0-9]{0,4}", compact=True)
+        yield YearInput(placeholder="from", id="since", restrict=r"[0-9]{0,4}", compact=True)
         yield Label("–", classes="filter-label")
-        yield Input(placeholder="to", id="until", restrict=r"[0-9]{0,4}", compact=True)
+        yield YearInput(placeholder="to", id="until", restrict=r"[0-9]{0,4}", compact=True)
 
     def set_choices(self, categories: Iterable[str], tags: Iterable[str]) -> None:
         # Prompts as Text: a category or tag is post data, never markup.

@@ -11,6 +11,7 @@ from rich.console import Console, ConsoleOptions, RenderResult
 from rich.text import Text
 from textual.binding import Binding, BindingType
 from textual.message import Message
+from textual.reactive import var
 from textual.widgets import OptionList
 from textual.widgets.option_list import Option
 
@@ -23,7 +24,8 @@ SNIPPET_LINES = 2
 
 
 class HitCard:
-    """One result as a Rich renderable: rank and title, metadata, and at most two snippet lines.
+    """One result as a Rich renderable: rank and title, metadata, and at most two snippet lines;
+    `compact` (a short terminal): the title and one line, the snippet's or else the metadata.
 
     Rendering at the width the list offers (rather than pre-cutting strings) keeps wide
     characters aligned at any terminal size and lets the list re-wrap on resize.
@@ -31,9 +33,10 @@ class HitCard:
 
     INDENT = 3
 
-    def __init__(self, rank: int, hit: Hit) -> None:
+    def __init__(self, rank: int, hit: Hit, *, compact: bool = False) -> None:
         self.rank = rank
         self.hit = hit
+        self.compact = compact
 
     def __rich_console__(self, console: Console, options: ConsoleOptions) -> RenderResult:
         width = max(options.max_width, self.INDENT + 4)
@@ -43,6 +46,11 @@ class HitCard:
         head.append(printable(self.hit.title, inline=True), style="bold")
         yield clip(head, width)
         meta = Text(meta_line(self.hit.date, self.hit.category, self.hit.tags), style="dim")
+        if self.compact:
+            lines = fold(snippet_text(self.hit.snippet), inner) if self.hit.snippet.text else []
+            line = lines[0] + "…" if len(lines) > 1 else lines[0] if lines else meta
+            yield Text(pad) + clip(line, inner)
+            return
         yield Text(pad) + clip(meta, inner)
         if not self.hit.snippet.text:
             return
@@ -107,7 +115,11 @@ def fold(text: Text, width: int) -> list[Text]:
 
 
 class ResultList(OptionList):
-    """Result cards; j/k move, and up from the first result returns to the query box."""
+    """Result cards; j/k move, and up from the first result returns to the query box.
+
+    `brief` draws two-line cards without separators, so a 24-line terminal shows more
+    than six results; `append_hits` adds a page under the cursor without moving it.
+    """
 
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("j", "cursor_down", "Down", show=False),
@@ -119,15 +131,42 @@ class ResultList(OptionList):
     class Ascend(Message):
         """Up was pressed on the first result: back to the query box."""
 
-    def show_hits(self, hits: Sequence[Hit]) -> None:
+    brief: var[bool] = var(False, init=False)
+
+    def __init__(self, **kwargs: object) -> None:
+        super().__init__(**kwargs)  # type: ignore[arg-type]
+        self.hits: tuple[Hit, ...] = ()
+
+    def _cards(self, hits: Sequence[Hit], first_rank: int) -> list[Option | None]:
         options: list[Option | None] = []
-        for rank, hit in enumerate(hits, 1):
-            options.append(Option(HitCard(rank, hit), id=str(hit.post_id)))
-            options.append(None)
-        self.set_options(options[:-1])
+        for rank, hit in enumerate(hits, first_rank):
+            if options and not self.brief:
+                options.append(None)
+            options.append(Option(HitCard(rank, hit, compact=self.brief), id=str(hit.post_id)))
+        return options
+
+    def show_hits(self, hits: Sequence[Hit]) -> None:
+        self.hits = tuple(hits)
+        self.set_options(self._cards(hits, 1))
         if hits:
             self.highlighted = 0
         self.scroll_home(animate=False)
+
+    def append_hits(self, hits: Sequence[Hit]) -> None:
+        """Add the next page under the ones shown; the cursor and the scroll stay put."""
+        if not hits:
+            return
+        more: list[Option | None] = [None] if self.hits and not self.brief else []
+        more += self._cards(hits, len(self.hits) + 1)
+        self.hits += tuple(hits)
+        self.add_options(more)
+
+    def watch_brief(self) -> None:
+        """Redraw the cards at the new size, keeping the cursor where it was."""
+        highlighted = self.highlighted
+        self.set_options(self._cards(self.hits, 1))
+        if highlighted is not None and self.hits:
+            self.highlighted = min(highlighted, len(self.hits) - 1)
 
     def action_cursor_up(self) -> None:
         if not self.highlighted:

@@ -54,7 +54,8 @@ class StatusBar(Horizontal):
         self.model_state = state
 
     def status_text(self) -> str:
-        """`12 results · 3 ms · lexical · relevance · tag:RoPE` (no time when steady)."""
+        """`12 results · 3 ms · lexical · relevance · tag:RoPE` (no time when steady);
+        `50 of 183 results` while pages are still to load."""
         request, answer = self.request, self.answer
         if request is None:
             return "opening the index…" if self.model_state == "opening" else "no index"
@@ -65,6 +66,8 @@ class StatusBar(Horizontal):
             if related is not None:
                 title = printable(related.title, inline=True)
                 parts.append(f"{n} related to 《{title}》 (esc: back)")
+            elif answer.total > n:  # more pages to load, at the end of the list
+                parts.append(f"{n} of {answer.total} results")
             else:
                 parts.append(f"{n} result{'' if n == 1 else 's'}")
             if not self.steady:
