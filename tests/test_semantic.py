@@ -139,9 +139,9 @@ def test_another_model_is_refused(data):
 
 
 def test_cli_semantic_query_embed_and_similar(data, tmp_path):
-    def run(*args):
+    def run(*args, stdin=None):
         cmd = [sys.executable, "-m", "search.cli", "--data-dir", str(data.root), *args]
-        return subprocess.run(cmd, capture_output=True, text=True, timeout=300)
+        return subprocess.run(cmd, capture_output=True, text=True, timeout=300, input=stdin)
 
     result = run(
         "query", "square root of the dimension in attention", "--mode", "semantic", "--json"
@@ -151,6 +151,9 @@ def test_cli_semantic_query_embed_and_similar(data, tmp_path):
     npy = tmp_path / "v.npy"
     assert run("embed", "梯度", "gradient", "--npy", str(npy)).returncode == 0
     assert np.load(npy).shape == (2, 384)
+    piped = tmp_path / "piped.npy"
+    assert run("embed", "-", "--npy", str(piped), stdin="梯度\n\ngradient\n").returncode == 0
+    np.testing.assert_allclose(np.load(piped), np.load(npy), atol=1e-6)  # a text per line
     similar = run("similar", "1001", "--json")
     assert json.loads(similar.stdout)[0]["post_id"] == 1002
     stats = json.loads(run("stats", "--json").stdout)

@@ -1095,3 +1095,13 @@ async def test_post_data_is_never_markup_nor_escape_codes(hostile_root: Path, mo
             shot = app.export_screenshot()
             assert "\x1b" not in shot and "\x07" not in shot
             assert "␛]2;pwned␇[/][bold]x" in shot.replace("&#160;", " ")
+
+
+async def test_an_empty_answer_names_the_unknown_words(searcher: Searcher) -> None:
+    app = make_app(searcher)
+    async with app.run_test(size=(100, 30)) as pilot:
+        await idle(pilot)
+        await type_query(pilot, "鸭子 zzzqqq tag:RoPE")
+        assert main(app).hits == []
+        notice = str(app.query_one("#notice").render())
+        assert "No post contains: zzzqqq" in notice and "tag:RoPE" in notice

@@ -68,6 +68,7 @@ class Answer:
     warnings: tuple[str, ...] = ()
     took_ms: float = 0.0
     error: str | None = None
+    unknown: tuple[str, ...] = ()  # on an empty answer: the query's words no post contains
 
     @property
     def more(self) -> bool:

@@ -302,6 +302,7 @@ class SearchScreen(Screen[None]):
                 mode=result.mode,
                 warnings=result.warnings,
                 took_ms=result.took_ms,
+                unknown=result.unknown,
             )
         except QuerySyntaxError as exc:
             answer = Answer(request, mode=request.mode, error=f"can't read that query: {exc}")
@@ -404,7 +405,10 @@ class SearchScreen(Screen[None]):
             else:
                 f = answer.request.filters
                 extra = f"\n\nFilters in use: {f.describe()}" if f else ""
-                self._set_notice(f"No posts match “{answer.request.query.strip()}”.{extra}")
+                if answer.unknown:
+                    extra += f"\n\nNo post contains: {', '.join(answer.unknown)}"
+                query = printable(answer.request.query.strip(), inline=True)
+                self._set_notice(f"No posts match “{query}”.{extra}")
         self._show_message(answer.error or "; ".join(answer.warnings), error=bool(answer.error))
 
     def _show_hits(self, hits: Sequence[Hit]) -> None:
