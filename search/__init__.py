@@ -21,9 +21,10 @@ from index.errors import (
 )
 from index.paths import ENV_VAR as DATA_DIR_ENV
 from index.paths import DataDir
-from search.api import MODES, SORTS, Facet, FacetSort, Mode, Searcher, Sort
+from search.api import MODES, SORTS, Mode, Searcher, Sort
 from search.evaluate import METRICS as EVAL_METRICS
 from search.evaluate import EvalResult, JudgedQuery, evaluate, load_queries
+from search.facets import Facet, FacetSort
 from search.fusion import DEFAULT_FUSION, Candidates, FusionPolicy
 from search.hits import Explanation, Hit, SearchResult
 from search.query import (
@@ -34,6 +35,7 @@ from search.query import (
     parse_query,
     parse_years,
 )
+from search.relevance import DEFAULT_FLOOR, Floor
 from search.snippets import Snippet
 
 if TYPE_CHECKING:
@@ -61,6 +63,7 @@ def __getattr__(name: str) -> Any:
 
 __all__ = [
     "DATA_DIR_ENV",
+    "DEFAULT_FLOOR",
     "DEFAULT_FUSION",
     "EVAL_METRICS",
     "MODES",
@@ -76,6 +79,7 @@ __all__ = [
     "Facet",
     "FacetSort",
     "Filters",
+    "Floor",
     "FusionPolicy",
     "Hit",
     "IndexReport",

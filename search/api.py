@@ -8,11 +8,9 @@ in locals and hands it back in its result, so one `Searcher` serves many threads
 from __future__ import annotations
 
 import datetime as dt
-import difflib
 import threading
 import time
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Literal
 
@@ -23,18 +21,13 @@ from index.models import Embedder, ModelSpec, TextKind
 from index.paths import DataDir
 from index.reader import IndexReader
 from index.store import PostMeta
-from index.tokenize import index_tokens, normalize, query_terms
+from index.tokenize import index_tokens, query_terms
 from search.expand import chinese_for
+from search.facets import Facet, FacetSort, check_filters, facet_counts
 from search.fusion import DEFAULT_FUSION, Candidates, FusionPolicy
 from search.hits import Explanation, Hit, SearchResult
 from search.lexical import LexicalRetriever, contains_phrases
-from search.query import (
-    Filters,
-    ParsedQuery,
-    UnknownFilterError,
-    parse_date_bound,
-    parse_query,
-)
+from search.query import Filters, ParsedQuery, parse_date_bound, parse_query
 from search.relevance import DEFAULT_FLOOR, Floor
 from search.snippets import make_snippet
 from search.spelling import correct
@@ -46,7 +39,6 @@ if TYPE_CHECKING:
 
 Mode = Literal["hybrid", "lexical", "semantic"]
 Sort = Literal["relevance", "date"]
-FacetSort = Literal["count", "newest", "name"]
 MODES: tuple[Mode, ...] = ("hybrid", "lexical", "semantic")
 SORTS: tuple[Sort, ...] = ("relevance", "date")
 
@@ -55,33 +47,6 @@ DEPTH = 100  # candidates taken from each list before fusing (and sorted by date
 # (a sentence, a paper title, a formula) verbatim in the bodies of a handful of posts.
 EXACT_BODY_MIN_TOKENS = 4
 EXACT_BODY_MAX_POSTS = 3
-
-
-def nearest(value: str, names: Iterable[str], n: int = 3) -> list[str]:
-    """Up to `n` of `names` that look like `value`: containing it (or contained in it) first,
-    then close spellings."""
-    names = list(names)
-    low = normalize(value)
-    by_low = {normalize(x): x for x in names}
-    inside = [x for key, x in by_low.items() if low and (low in key or key in low)]
-    close = [by_low[k] for k in difflib.get_close_matches(low, by_low, n=n, cutoff=0.6)]
-    return list(dict.fromkeys(inside + close))[:n]
-
-
-@dataclass(frozen=True, slots=True)
-class Facet:
-    """A tag or category value with its post count and newest post's date."""
-
-    value: str
-    count: int
-    latest: dt.date | None
-
-    def to_dict(self) -> dict[str, object]:
-        return {
-            "value": self.value,
-            "count": self.count,
-            "latest": self.latest.isoformat() if self.latest else None,
-        }
 
 
 def _as_date(value: dt.date | str | None, *, end: bool) -> dt.date | None:
@@ -166,37 +131,7 @@ class Searcher:
     def facets(self, field: Literal["tag", "category"], sort: FacetSort = "count") -> list[Facet]:
         """Every tag (or category) with how many posts have it and its newest post's date;
         `sort` by "count" (most first), "newest" (latest post first) or "name"."""
-        if sort not in ("count", "newest", "name"):
-            raise ValueError(f"unknown facet sort {sort!r} (use count, newest or name)")
-        never = dt.date.min
-        counts: dict[str, int] = {}
-        latest: dict[str, dt.date] = {}
-        for m in self.meta.values():
-            for value in m.tags if field == "tag" else [m.category] if m.category else []:
-                counts[value] = counts.get(value, 0) + 1
-                latest[value] = max(latest.get(value, never), m.date or never)
-        found = [Facet(v, n, latest[v] if latest[v] != never else None) for v, n in counts.items()]
-        if sort == "count":
-            return sorted(found, key=lambda f: (-f.count, f.value))
-        if sort == "newest":
-            return sorted(found, key=lambda f: (-(f.latest or never).toordinal(), f.value))
-        return sorted(found, key=lambda f: f.value)
-
-    def _check_filters(self, filters: Filters) -> None:
-        """A tag or category that no post has is an error naming the nearest real ones, not
-        a silent empty result."""
-        for kind, wanted, known in (
-            ("tag", filters.tags, self.tags()),
-            ("category", filters.categories, self.categories()),
-        ):
-            have = {normalize(k) for k in known}
-            for value in wanted:
-                if normalize(value) in have:
-                    continue
-                near = nearest(value, known)
-                hint = f"; did you mean {', '.join(near)}?" if near else ""
-                shown = value if value.isprintable() else repr(value)  # one line, always
-                raise UnknownFilterError(f"no {kind} {shown}{hint}")
+        return facet_counts(self.meta.values(), field, sort)
 
     def stats(self) -> dict[str, object]:
         with self._lock:
@@ -367,7 +302,7 @@ class Searcher:
         if limit < 0 or offset < 0:
             raise ValueError("limit and offset must not be negative")
         parsed = self.parse(query, category=category, tags=tags, since=since, until=until)
-        self._check_filters(parsed.filters)
+        check_filters(parsed.filters, tags=self.tags(), categories=self.categories())
         # Corrections serve the lexical side; the model embeds what was typed (e5 reads an
         # inflection or a typo well: embedding the corrections instead lowered dev semantic
         # nDCG@10 from 0.809 to 0.808 when they were also applied to glossary words).
