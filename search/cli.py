@@ -1,6 +1,8 @@
-"""The `search` command: a thin layer over `search.Searcher` and `index.Indexer`.
+"""The `search` command: a front end over the public `search` API (and the TUI and servers).
 
-Exit status: 0 with results, 1 with none, 2 on a usage or data error (one line, no traceback).
+Each command opens, calls one method and turns library errors into one line on stderr, with
+the command that fixes them. Exit status: 0 with results, 1 with none, 2 on a usage or data
+error, 3 on an internal error, 130 interrupted, 141 when stdout closed early (see `main`).
 """
 
 from __future__ import annotations
