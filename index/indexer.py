@@ -11,8 +11,9 @@ benchmarks all index through it.
 from __future__ import annotations
 
 import os
+import shutil
 import time
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from types import TracebackType
 from typing import Any
@@ -30,7 +31,7 @@ from index.models import Embedder, ModelSpec
 from index.paths import DataDir
 from index.store import Store
 from index.tokenize import TOKENIZER_VERSION
-from index.vectors import VectorIndex, VectorIndexKind
+from index.vectors import VectorIndex, VectorIndexKind, extra_path
 
 # progress(stage, done, total): total is None while it is not known yet (a crawl, a stream).
 Progress = Callable[[str, int, int | None], None]
@@ -57,11 +58,18 @@ class IndexReport:
     problems: list[Problem] = field(default_factory=list)
     lexical_updated: int = 0
     vectors_updated: int = 0
+    extra_vectors_updated: int = 0  # passages added to the extra models' indexes
     seconds: float = 0.0
 
     @property
     def did_work(self) -> bool:
-        return bool(self.new or self.changed or self.lexical_updated or self.vectors_updated)
+        return bool(
+            self.new
+            or self.changed
+            or self.lexical_updated
+            or self.vectors_updated
+            or self.extra_vectors_updated
+        )
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -72,6 +80,7 @@ class IndexReport:
             "problems": [str(p) for p in self.problems],
             "lexical_updated": self.lexical_updated,
             "vectors_updated": self.vectors_updated,
+            "extra_vectors_updated": self.extra_vectors_updated,
             "seconds": round(self.seconds, 3),
         }
 
@@ -88,6 +97,19 @@ class VectorPlan:
     index: VectorIndex | None
 
 
+@dataclass
+class ExtraPlan:
+    """What an extra ensemble model's sync will do: drop the vectors of passages that are gone
+    and add those of new passages, under the ids the primary index gave them (the passage table
+    is shared, so both indexes hold the same ids)."""
+
+    spec: ModelSpec
+    index: VectorIndex | None  # None: a new one
+    remove: list[int]
+    ids: list[int]
+    passages: list[Passage]
+
+
 def update(
     data_dir: str | os.PathLike[str] | DataDir | None,
     sources: Iterable[Source] = (),
@@ -98,6 +120,8 @@ def update(
     spec: ModelSpec | None = None,
     vector_kind: VectorIndexKind | None = None,
     embedder: Embedder | None = None,
+    extra_models: tuple[ModelSpec, ...] | None = None,
+    extra_embedders: Mapping[str, Embedder] | None = None,
     progress: Progress | None = None,
     on_status: Callable[[str], None] | None = None,
 ) -> IndexReport:
@@ -107,6 +131,8 @@ def update(
     kexue.fm address) or a `Post` (or `Problem`) already read. With no sources only the indexes
     catch up with the store. `on_status` hears the crawler's notes. Raises WriterBusyError when
     another process is writing, DataError for a problem that stops the run.
+    `extra_models`: the ensemble's other models (None: those the index already has; () none);
+    `extra_embedders`: loaded models for them, by spec key.
     """
     data = data_dir if isinstance(data_dir, DataDir) else DataDir.resolve(data_dir)
     with Indexer(data) as indexer:
@@ -131,6 +157,8 @@ def update(
             spec=spec,
             vector_kind=vector_kind,
             embedder=embedder,
+            extra_models=extra_models,
+            extra_embedders=extra_embedders,
             progress=progress or _quiet,
         )
 
@@ -337,7 +365,7 @@ class Indexer:
         return VectorPlan(spec, kind, stale, passages, index)
 
     def embed(
-        self, plan: VectorPlan, embedder: Embedder, progress: Progress = _quiet
+        self, plan: VectorPlan | ExtraPlan, embedder: Embedder, progress: Progress = _quiet
     ) -> np.ndarray:
         """One vector per planned passage: from the cache, or embedded (and cached in batches,
         so an interrupted run keeps what it had embedded)."""
@@ -386,6 +414,96 @@ class Indexer:
         manifest = Manifest.load(store, lenient=True)
         manifest.with_vectors(plan.spec, index.dim, CHUNKER_VERSION, plan.kind).save(store)
 
+    # -- the ensemble's extra models: plan, embed, commit each ---------------------------------
+    def sync_extra(
+        self,
+        models: tuple[ModelSpec, ...] | None = None,
+        *,
+        rebuild: bool = False,
+        embedders: Mapping[str, Embedder] | None = None,
+        progress: Progress = _quiet,
+    ) -> int:
+        """Bring each extra model's index in step with the primary's passages; returns how many
+        passages were added over all models. `models` None keeps the manifest's list; a model
+        dropped from it loses its entry, then its folder."""
+        store = self._store()
+        manifest = Manifest.load(store, lenient=True)
+        if models is None:
+            models = manifest.extra_models
+        models = tuple(dict.fromkeys(m for m in models if m != manifest.model))
+        dropped = [m for m in manifest.extra_models if m not in models]
+        if dropped:
+            kept = tuple(m for m in manifest.extra_models if m in models)
+            manifest.with_extra_models(kept).save(store)
+            for spec in dropped:
+                shutil.rmtree(extra_path(self.data.vectors, spec.slug), ignore_errors=True)
+        added = 0
+        for spec in models:
+            plan = self.plan_extra(spec, rebuild=rebuild)
+            if plan is None:
+                continue
+            embedder = (embedders or {}).get(spec.key) or Embedder(spec, throughput=True)
+            matrix = self.embed(plan, embedder, progress)
+            self.commit_extra(plan, matrix, embedder)
+            added += len(plan.ids)
+        return added
+
+    def plan_extra(self, spec: ModelSpec, *, rebuild: bool = False) -> ExtraPlan | None:
+        """What `spec`'s index lacks and holds in excess against the primary index's passages;
+        None when it is in step. Unreadable, unlisted in the manifest or `rebuild`: a new index
+        (from the vector cache, so only passages never embedded by `spec` cost model time)."""
+        store = self._store()
+        manifest = Manifest.load(store, lenient=True)
+        path = extra_path(self.data.vectors, spec.slug)
+        index = None
+        if not rebuild and spec in manifest.extra_models and VectorIndex.exists(path):
+            try:
+                index = VectorIndex.open(path)
+            except CorruptIndexError:
+                index = None
+        target = set(store.synced_chunk_ids())
+        have = set(index.ids().tolist()) if index is not None else set()
+        remove, add = sorted(have - target), target - have
+        if index is not None and not remove and not add:
+            return None
+        table = store.chunk_table()
+        posts = sorted({table[c][0] for c in add})
+        where = {(p, start, end): c for c, (p, start, end) in table.items() if c in add}
+        ids: list[int] = []
+        passages: list[Passage] = []
+        for post in store.iter_posts(posts):
+            for passage in chunk_post(post):
+                chunk = where.get((passage.post_id, passage.start, passage.end))
+                if chunk is not None:
+                    ids.append(chunk)
+                    passages.append(passage)
+        if len(ids) != len(add):  # the stored passages were cut by another chunker
+            raise CorruptIndexError(
+                f"the passages in {store.path} do not match the chunker "
+                "(run: search index --rebuild)"
+            )
+        return ExtraPlan(spec, index, remove, ids, passages)
+
+    def commit_extra(self, plan: ExtraPlan, matrix: np.ndarray, embedder: Embedder) -> None:
+        """Write the extra index (atomically, like the primary's), then list it in the
+        manifest: a reader only trusts an extra index the manifest names and whose ids match."""
+        store = self._store()
+        index = plan.index
+        if index is None:
+            dim = matrix.shape[1] if len(plan.passages) else embedder.dim
+            index = VectorIndex.create(extra_path(self.data.vectors, plan.spec.slug), dim)
+        elif len(plan.passages) and matrix.shape[1] != index.dim:
+            raise ModelMismatchError(
+                f"vectors of {plan.spec.key} have {matrix.shape[1]} dimensions, "
+                f"the index {index.dim}"
+            )
+        index.remove(plan.remove)
+        index.add(np.asarray(plan.ids, np.int64), matrix)
+        index.save()
+        manifest = Manifest.load(store, lenient=True)
+        if plan.spec not in manifest.extra_models:
+            manifest.with_extra_models((*manifest.extra_models, plan.spec)).save(store)
+
     def run(
         self,
         sources: Iterable[Post | Problem] = (),
@@ -396,6 +514,8 @@ class Indexer:
         spec: ModelSpec | None = None,
         vector_kind: VectorIndexKind | None = None,
         embedder: Embedder | None = None,
+        extra_models: tuple[ModelSpec, ...] | None = None,
+        extra_embedders: Mapping[str, Embedder] | None = None,
         progress: Progress = _quiet,
         total: int | None = None,
     ) -> IndexReport:
@@ -408,6 +528,9 @@ class Indexer:
         if vectors:
             report.vectors_updated = self.sync_vectors(
                 spec, rebuild=rebuild, kind=vector_kind, embedder=embedder, progress=progress
+            )
+            report.extra_vectors_updated = self.sync_extra(
+                extra_models, rebuild=rebuild, embedders=extra_embedders, progress=progress
             )
         report.seconds = time.perf_counter() - started
         return report

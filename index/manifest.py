@@ -23,6 +23,7 @@ _MODEL = "vectors.model"
 _DIM = "vectors.dim"
 _CHUNKER = "vectors.chunker"
 _KIND = "vectors.kind"
+_EXTRA = "vectors.extra_models"
 
 
 def _kind(value: str) -> VectorIndexKind:
@@ -33,6 +34,10 @@ def _kind(value: str) -> VectorIndexKind:
 
 def _model(value: str) -> ModelSpec:
     return ModelSpec.from_manifest(json.loads(value))
+
+
+def _models(value: str) -> tuple[ModelSpec, ...]:
+    return tuple(ModelSpec.from_manifest(d) for d in json.loads(value))
 
 
 def _positive(value: str) -> int:
@@ -50,6 +55,7 @@ _ENTRIES: tuple[tuple[str, str, Callable[[str], object]], ...] = (
     ("dim", _DIM, _positive),
     ("chunker", _CHUNKER, str),
     ("vector_kind", _KIND, _kind),
+    ("extra_models", _EXTRA, _models),
 )
 
 
@@ -57,7 +63,8 @@ _ENTRIES: tuple[tuple[str, str, Callable[[str], object]], ...] = (
 class Manifest:
     """`tokenizer`: the token stream the BM25 index holds (index.tokenize.TOKENIZER_VERSION);
     `model`, `dim`, `chunker`, `vector_kind`: how the passage vectors were made and indexed
-    (`model` is None until vectors were first built)."""
+    (`model` is None until vectors were first built); `extra_models`: the ensemble's other
+    models, each with a flat index over the same passage ids (`index.vectors.extra_path`)."""
 
     schema_version: int = 0
     tokenizer: str | None = None
@@ -65,6 +72,7 @@ class Manifest:
     dim: int | None = None
     chunker: str | None = None
     vector_kind: VectorIndexKind = "flat"
+    extra_models: tuple[ModelSpec, ...] = ()
 
     @classmethod
     def load(cls, store: Store, *, lenient: bool = False) -> Manifest:
@@ -94,6 +102,11 @@ class Manifest:
                 _DIM: str(self.dim) if self.dim is not None else None,
                 _CHUNKER: self.chunker,
                 _KIND: self.vector_kind,
+                _EXTRA: (
+                    json.dumps([m.to_manifest() for m in self.extra_models])
+                    if self.extra_models
+                    else None
+                ),
             }
         )
 
@@ -104,3 +117,6 @@ class Manifest:
         self, model: ModelSpec, dim: int, chunker: str, kind: VectorIndexKind
     ) -> Manifest:
         return replace(self, model=model, dim=dim, chunker=chunker, vector_kind=kind)
+
+    def with_extra_models(self, models: tuple[ModelSpec, ...]) -> Manifest:
+        return replace(self, extra_models=models)

@@ -14,7 +14,7 @@ from index.models import ModelSpec
 from index.paths import DataDir
 from index.store import Store
 from index.tokenize import TOKENIZER_VERSION
-from index.vectors import VectorIndex
+from index.vectors import VectorIndex, extra_path
 
 
 class IndexReader:
@@ -30,6 +30,13 @@ class IndexReader:
         spec = manifest.model
         self.model: ModelSpec | None = spec if VectorIndex.exists(data.vectors) else None
         self._vectors: VectorIndex | None = None
+        # The ensemble's other models whose index exists (an index built without them: none).
+        self.extra_models: tuple[ModelSpec, ...] = (
+            tuple(m for m in manifest.extra_models if VectorIndex.exists(self._extra_path(m)))
+            if self.model is not None
+            else ()
+        )
+        self._extra: dict[str, VectorIndex] = {}
         self._lock = threading.Lock()
 
     @classmethod
@@ -78,6 +85,17 @@ class IndexReader:
             if self._vectors is None:
                 self._vectors = VectorIndex.open(self.data.vectors)
             return self._vectors
+
+    def _extra_path(self, spec: ModelSpec) -> Path:
+        return extra_path(self.data.vectors, spec.slug)
+
+    def extra_vectors(self, spec: ModelSpec) -> VectorIndex:
+        """An extra model's FAISS index (opened once); raises CorruptIndexError when
+        unreadable."""
+        with self._lock:
+            if spec.key not in self._extra:
+                self._extra[spec.key] = VectorIndex.open(self._extra_path(spec))
+            return self._extra[spec.key]
 
     def close(self) -> None:
         self.store.close()

@@ -21,6 +21,12 @@ VectorIndexKind = Literal["flat", "hnsw"]
 FILE = "passages.faiss"
 
 
+def extra_path(vectors: Path, slug: str) -> Path:
+    """Where an extra ensemble model keeps its index: a folder inside the primary's, so that
+    everything derived from the passages lives (and is removed) together."""
+    return vectors / slug
+
+
 def _faiss():  # imported lazily: a lexical query has no use for it
     import faiss
 

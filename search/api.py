@@ -82,7 +82,13 @@ class Searcher:
         if embedder is None and self.spec is not None:
             embedder = Embedder(self.spec)
         self._embedder = embedder
+        # The ensemble's other models (none for an index built with e5 alone): each embeds
+        # the query for its own list; the floor and `similar` read the primary's only.
+        self._extra_specs: tuple[ModelSpec, ...] = reader.extra_models
+        self._extra_embedders = {m.key: Embedder(m) for m in self._extra_specs}
+        self._extra_retrievers: dict[str, SemanticRetriever] = {}
         self._model_error: str | None = None
+        self._extra_error: str | None = None
 
     @classmethod
     def open(
@@ -149,6 +155,7 @@ class Searcher:
             "lexical_bytes": self.reader.lexical.disk_size(),
             "tokenizer": self.reader.manifest.tokenizer,
             "model": self.spec.key if self.spec else None,
+            "extra_models": [m.key for m in self.reader.extra_models],
             "passages": 0,
             "vector_bytes": 0,
         }
@@ -181,12 +188,37 @@ class Searcher:
             raise DataError("this index has no vectors")
         if self._model_error:
             raise DataError(self._model_error)
+        # The extra models load beside e5 (USE spends ~0.5 s parsing its tokenizer in Python
+        # while ONNX Runtime builds e5's session in C++): a cold hybrid query then pays for the
+        # slower of the two, not their sum.
+        extras = None
+        if any(spec.key not in self._extra_retrievers for spec in self._extra_specs):
+            extras = threading.Thread(target=self._load_extra_models, daemon=True)
+            extras.start()
         try:
             self._embedder.load()
             self._semantic_retriever()
         except DataError as exc:
             self._model_error = str(exc)
             raise
+        finally:
+            if extras is not None:
+                extras.join()
+
+    def _load_extra_models(self) -> None:
+        """Open each extra model and its index; one that cannot be used is dropped (with the
+        warning hybrid results then carry), so the ensemble degrades to e5 and BM25."""
+        for spec in self._extra_specs:
+            try:
+                self._extra_embedders[spec.key].load()
+                self._extra_retriever(spec)
+            except DataError as exc:  # the ensemble loses a list; e5 and BM25 still answer
+                with self._lock:
+                    self._extra_specs = tuple(m for m in self._extra_specs if m != spec)
+                    self._extra_error = (
+                        f"{spec.model_id} is unavailable ({exc}); ranking without it "
+                        "(repair with: search index)"
+                    )
 
     def embed(self, texts: Sequence[str], kind: TextKind = "query") -> np.ndarray:
         """Embeddings from the index's own model: float32 rows, L2-normalized."""
@@ -205,6 +237,19 @@ class Searcher:
 
                 self._vectors = SemanticRetriever(self.reader.vectors(), self.store.chunk_table())
             return self._vectors
+
+    def _extra_retriever(self, spec: ModelSpec) -> SemanticRetriever:
+        with self._lock:
+            retriever = self._extra_retrievers.get(spec.key)
+            if retriever is None:
+                from search.semantic import SemanticRetriever
+
+                # Raises CorruptIndexError when its ids are not the store's passages.
+                retriever = SemanticRetriever(
+                    self.reader.extra_vectors(spec), self.store.chunk_table()
+                )
+                self._extra_retrievers[spec.key] = retriever
+            return retriever
 
     def _lexical_retriever(self) -> LexicalRetriever:
         with self._lock:
@@ -314,11 +359,15 @@ class Searcher:
             if problem:
                 warnings.append(problem)
                 mode = "lexical"
+            elif mode == "hybrid" and self._extra_error:
+                warnings.append(self._extra_error)
         # Every page of a query is cut from the same ranking, at least DEPTH deep.
         depth = max(offset + limit, DEPTH)
         found = self._candidates(parsed, mode, depth, typed)
         if mode == "hybrid" and found.semantic:
-            ranked = self.fusion.fuse(found.lexical, found.semantic_ranked, found.exact)
+            ranked = self.fusion.fuse(
+                found.lexical, found.semantic_ranked, found.exact, found.extra
+            )
         elif found.semantic:
             ranked = found.semantic_ranked
         else:
@@ -361,13 +410,14 @@ class Searcher:
             lexical, lexical_total, coverage = self._lexical(parsed, depth)
         semantic: list[SemanticHit] = []
         semantic_total = 0
+        extra: tuple[list[tuple[int, float]], ...] = ()
         if mode != "lexical" and parsed.has_text:
-            semantic, semantic_total = self._semantic(parsed, depth, typed.text)
+            semantic, semantic_total, extra = self._semantic(parsed, depth, typed.text, mode)
             if mode == "semantic":  # the floor weighs lexical evidence in every mode
                 ids = [h.post_id for h in semantic]
                 coverage = self._lexical_retriever().coverage(parsed, ids)
         exact = self._exact(parsed, lexical) if mode == "hybrid" and semantic else frozenset()
-        return Candidates(lexical, lexical_total, semantic, semantic_total, exact, coverage)
+        return Candidates(lexical, lexical_total, semantic, semantic_total, exact, coverage, extra)
 
     def _lexical(
         self, parsed: ParsedQuery, depth: int
@@ -403,8 +453,9 @@ class Searcher:
         }
 
     def _semantic(
-        self, parsed: ParsedQuery, depth: int, typed: str
-    ) -> tuple[list[SemanticHit], int]:
+        self, parsed: ParsedQuery, depth: int, typed: str, mode: Mode
+    ) -> tuple[list[SemanticHit], int, tuple[list[tuple[int, float]], ...]]:
+        """The primary model's hits and count, and (hybrid only) each extra model's list."""
         assert self._embedder is not None
         allowed: set[int] | None = None
         constrained = self._lexical_retriever().constrained(parsed)
@@ -419,7 +470,15 @@ class Searcher:
         vector = self._embedder.encode([text], "query")[0]
         retriever = self._semantic_retriever()
         hits = retriever.search(vector, depth, allowed=allowed)
-        return hits, retriever.count(allowed)
+        extra: list[list[tuple[int, float]]] = []
+        if mode == "hybrid":
+            # Each extra model embeds the same text, glossary words included (USE: dev hybrid
+            # nDCG@10 0.886 with them, 0.878 without).
+            for spec in self._extra_specs:
+                query = self._extra_embedders[spec.key].encode([text], "query")[0]
+                found = self._extra_retriever(spec).search(query, depth, allowed=allowed)
+                extra.append([(h.post_id, h.score) for h in found])
+        return hits, retriever.count(allowed), tuple(extra)
 
     def _exact(self, parsed: ParsedQuery, lexical: list[tuple[int, float]]) -> frozenset[int]:
         """Posts among the lexical hits that hold the typed words verbatim (in a title; or in

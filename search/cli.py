@@ -265,6 +265,12 @@ def cli(ctx: click.Context, data_dir: Path | None, quiet: bool, color: str) -> N
 @click.option("--passage-prefix", help="Prefix for passages with --model (e5: 'passage: ').")
 @click.option("--fp32", is_flag=True, help="Embed with the full-precision model (slower).")
 @click.option(
+    "--models",
+    "models",
+    help="The embedding ensemble, comma-separated: e5 (alone, the default) or e5,use "
+    "(adds Universal Sentence Encoder Multilingual as a third list). Default: as indexed.",
+)
+@click.option(
     "--backend",
     type=click.Choice(["onnx", "torch"]),
     help="Embedding runtime: onnx (default, fast) or torch (sentence-transformers itself).",
@@ -286,6 +292,7 @@ def index(
     query_prefix: str | None,
     passage_prefix: str | None,
     fp32: bool,
+    models: str | None,
     backend: str | None,
     vector_index: str | None,
     as_json: bool,
@@ -306,6 +313,19 @@ def index(
             quantize=not fp32,
             backend=backend or default.backend,  # type: ignore[arg-type]
         )
+    extra_models = None
+    if models is not None:
+        names = [n.strip() for n in models.split(",") if n.strip()]
+        known = search.ModelSpec.names()
+        unknown = [n for n in names if n not in known]
+        if not names or unknown:
+            raise click.BadParameter(
+                f"unknown model {', '.join(unknown) or models!r} (use: {', '.join(known)})",
+                param_hint="--models",
+            )
+        if spec is None:
+            spec = search.ModelSpec.named(names[0])
+        extra_models = tuple(search.ModelSpec.named(n) for n in names[1:])
     on_status = None if obj.quiet else (lambda msg: err.print(f"[dim]{escape(msg)}[/]"))
     with progress_bar(obj.show_progress) as progress:
         report = search.update(
@@ -316,6 +336,7 @@ def index(
             vectors=not no_vectors,
             spec=spec,
             vector_kind=vector_index,  # type: ignore[arg-type]
+            extra_models=extra_models,
             progress=progress,
             on_status=on_status,
         )

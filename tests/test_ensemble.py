@@ -1,0 +1,218 @@
+"""The embedding ensemble: USE multilingual as a second model beside e5 (index/models/use.py),
+its own FAISS index over the same passage ids, and three-list fusion (search/fusion.py)."""
+
+import json
+
+import numpy as np
+import pytest
+
+from corpus.post import Post
+from corpus.readers import read_source
+from index.indexer import update
+from index.manifest import Manifest
+from index.models import Embedder, ModelSpec
+from index.models.spec import USE_SPEC
+from index.paths import DataDir
+from index.store import Store
+from index.vectors import VectorIndex, extra_path
+from search import Searcher
+from search.fusion import FusionPolicy, fuse_convex
+from tests.conftest import FIXTURE_POSTS
+
+
+class Counting(Embedder):
+    embedded = 0
+
+    def encode(self, texts, kind):
+        self.embedded += len(texts)
+        return super().encode(texts, kind)
+
+
+# -- fusion (no model) ------------------------------------------------------------------------
+def test_convex_without_extra_lists_is_the_two_list_fusion():
+    lex, sem = [(1, 9.0), (2, 5.0), (3, 1.0)], [(3, 0.9), (2, 0.8), (4, 0.7)]
+    policy = FusionPolicy()
+    assert policy.fuse(lex, sem) == fuse_convex(lex, sem, policy.alpha)
+    assert policy.fuse(lex, sem, extra=()) == policy.fuse(lex, sem)
+
+
+def test_third_list_breaks_a_tie_and_its_weight_scales_it():
+    lex, sem = [(1, 2.0), (2, 1.0)], [(2, 0.9), (1, 0.8)]  # 1 and 2 tie at α=0.5
+    extra = [[(2, 0.6), (1, 0.5)]]
+    assert [d for d, _ in FusionPolicy(extra_weights=(0.4,)).fuse(lex, sem, extra=extra)] == [
+        2,
+        1,
+    ]
+    fused = dict(FusionPolicy(extra_weights=(0.4,)).fuse(lex, sem, extra=extra))
+    assert fused[2] == pytest.approx(0.5 + 0.4) and fused[1] == pytest.approx(0.5)
+    # a post only the third list has still enters, with its weighted score alone
+    fused = dict(FusionPolicy(extra_weights=(0.4,)).fuse(lex, sem, extra=[[(9, 1.0), (1, 0.0)]]))
+    assert fused[9] == pytest.approx(0.4)
+    # weight 0: the extra list is ignored
+    off = FusionPolicy(extra_weights=(0.0,))
+    assert off.fuse(lex, sem, extra=[[(9, 1.0)]]) == off.fuse(lex, sem)
+
+
+def test_rrf_takes_the_third_list_and_exact_matches_still_go_first():
+    lex, sem, extra = [(1, 3.0), (2, 2.0)], [(2, 0.9), (1, 0.8)], [[(2, 0.9), (3, 0.1)]]
+    policy = FusionPolicy(method="rrf", rrf_k=60, extra_weights=(1.0,))
+    fused = policy.fuse(lex, sem, extra=extra)
+    assert fused[0][0] == 2 and {d for d, _ in fused} == {1, 2, 3}
+    assert policy.fuse(lex, sem, frozenset({3}), extra)[0][0] == 3
+
+
+def test_manifest_round_trips_extra_models(tmp_path):
+    with Store.open(tmp_path / "store.sqlite", create=True) as store:
+        Manifest().with_extra_models((USE_SPEC,)).save(store)
+        assert Manifest.load(store).extra_models == (USE_SPEC,)
+        Manifest().save(store)  # an empty list removes the entry
+        assert Manifest.load(store).extra_models == ()
+    assert ModelSpec.named("use") == USE_SPEC and ModelSpec.named("e5") == ModelSpec()
+
+
+# -- the USE encoder --------------------------------------------------------------------------
+@pytest.fixture(scope="module")
+def use():
+    e = Counting(USE_SPEC)
+    e.load()
+    return e
+
+
+@pytest.mark.model
+def test_use_encoder_unit_rows_and_cross_lingual(use):
+    texts = ["注意力机制的缩放因子", "the scaling factor of attention", "红烧肉的做法", ""]
+    v = use.encode(texts, "passage")
+    assert v.shape == (4, 512) and v.dtype == np.float32 and use.dim == 512
+    assert np.allclose(np.linalg.norm(v[:3], axis=1), 1.0, atol=1e-5)
+    assert v[0] @ v[1] > v[0] @ v[2] + 0.1  # Chinese and English of one thing beat a recipe
+    # no prefixes: a query and a passage of the same text are the same vector; batch-free
+    assert np.allclose(use.encode([texts[0]], "query")[0], v[0], atol=1e-6)
+
+
+# -- the ensemble index -----------------------------------------------------------------------
+@pytest.fixture(scope="module")
+def ensemble(tmp_path_factory, embedder, use):
+    data = DataDir(tmp_path_factory.mktemp("ensemble"))
+    report = update(
+        data,
+        [FIXTURE_POSTS],
+        embedder=embedder,
+        extra_models=(USE_SPEC,),
+        extra_embedders={USE_SPEC.key: use},
+    )
+    assert report.vectors_updated == 18 and report.extra_vectors_updated > 0
+    return data
+
+
+@pytest.mark.model
+def test_ensemble_index_holds_the_same_passage_ids(ensemble):
+    with Store.open(ensemble.store) as store:
+        manifest = Manifest.load(store)
+        chunks = set(store.chunk_table())
+    assert manifest.extra_models == (USE_SPEC,) and manifest.model == ModelSpec()
+    e5 = VectorIndex.open(ensemble.vectors)
+    extra = VectorIndex.open(extra_path(ensemble.vectors, USE_SPEC.slug))
+    assert extra.dim == 512 and set(extra.ids().tolist()) == set(e5.ids().tolist()) == chunks
+
+
+@pytest.mark.model
+def test_ensemble_searches_end_to_end_with_three_lists(ensemble, embedder):
+    with Searcher.open(ensemble.root, embedder=embedder, floor=None) as s:
+        found = s.candidates("why divide the attention logits by the square root of the dimension")
+        assert len(found.extra) == 1 and found.extra[0]
+        # USE alone finds it across languages
+        assert 1009 in [d for d, _ in found.extra[0][:3]]
+        hits = s.search("why divide the attention logits by the square root of the dimension")
+        assert hits[0].post_id == 1009
+        # search() fuses exactly the candidates (what bench/tune_fusion.py re-ranks)
+        ranked = s.fusion.fuse(found.lexical, found.semantic_ranked, found.exact, found.extra)
+        assert [h.post_id for h in hits] == [d for d, _ in ranked][:10]
+        assert s.search("RoPE", mode="semantic").hits  # semantic mode: e5 alone, as before
+        assert s.candidates("RoPE").extra != ()
+
+
+@pytest.mark.model
+def test_changed_post_reembeds_only_its_passages_for_both_models(tmp_path, embedder, use):
+    data = DataDir(tmp_path)
+    kw = {"embedder": embedder, "extra_models": (USE_SPEC,), "extra_embedders": {USE_SPEC.key: use}}
+    update(data, [FIXTURE_POSTS], **kw)
+    posts = [p for p in read_source(FIXTURE_POSTS) if isinstance(p, Post)]
+    changed = [
+        Post.from_dict({**p.to_dict(), "body": p.body + "\n\n补充：月掩星也值得一看。"})
+        if p.id == 1016
+        else p
+        for p in posts
+    ]
+    e5_before, use_before = embedder.embedded, use.embedded
+    report = update(data, changed, embedder=embedder, extra_embedders={USE_SPEC.key: use})
+    assert (report.changed, report.vectors_updated) == (1, 1)
+    assert 0 < embedder.embedded - e5_before <= 2 and 0 < use.embedded - use_before <= 2
+    extra = VectorIndex.open(extra_path(data.vectors, USE_SPEC.slug))
+    with Store.open(data.store) as store:
+        assert set(extra.ids().tolist()) == set(store.chunk_table())
+    # nothing changed: no work for either model
+    use_before = use.embedded
+    report = update(data, [], embedder=embedder, extra_embedders={USE_SPEC.key: use})
+    assert report.extra_vectors_updated == 0 and use.embedded == use_before
+    with Searcher.open(data.root, embedder=embedder) as s:
+        assert s.search("月掩星")[0].post_id == 1016
+    # dropping the model from the ensemble removes its entry and its folder
+    update(data, [], embedder=embedder, extra_models=())
+    with Store.open(data.store) as store:
+        assert Manifest.load(store).extra_models == ()
+    assert not extra_path(data.vectors, USE_SPEC.slug).exists()
+
+
+@pytest.mark.model
+def test_single_model_index_opens_and_fuses_two_lists(tmp_path, embedder):
+    data = DataDir(tmp_path)
+    update(data, [FIXTURE_POSTS], embedder=embedder)  # as every index before the ensemble
+    with Store.open(data.store) as store:
+        meta = store.meta()
+    assert "vectors.extra_models" not in meta
+    with Searcher.open(data.root, embedder=embedder, floor=None) as s:
+        assert s.reader.extra_models == ()
+        found = s.candidates("classifier-free guidance for conditional image generation")
+        assert found.extra == ()
+        hits = s.search("classifier-free guidance for conditional image generation")
+        two = FusionPolicy(extra_weights=(0.0,)).fuse(
+            found.lexical, found.semantic_ranked, found.exact
+        )
+        assert [h.post_id for h in hits] == [d for d, _ in two][:10]
+
+
+@pytest.mark.model
+def test_cli_models_option(tmp_path, embedder):
+    from click.testing import CliRunner
+
+    from search.cli import cli
+
+    runner = CliRunner()
+    args = ["--data-dir", str(tmp_path), "index", str(FIXTURE_POSTS), "--models", "e5,nope"]
+    result = runner.invoke(cli, args)
+    assert result.exit_code != 0 and "nope" in result.output
+    args[-1] = "e5,use"
+    result = runner.invoke(cli, [*args, "--json"])
+    assert result.exit_code == 0, result.output
+    report = json.loads(result.output[result.output.index("{") :])
+    assert report["extra_vectors_updated"] > 0
+    assert VectorIndex.exists(extra_path(DataDir(tmp_path).vectors, USE_SPEC.slug))
+
+
+@pytest.mark.model
+def test_broken_extra_index_drops_its_list_and_index_repairs_from_cache(tmp_path, embedder, use):
+    data = DataDir(tmp_path)
+    kw = {"embedder": embedder, "extra_models": (USE_SPEC,), "extra_embedders": {USE_SPEC.key: use}}
+    update(data, [FIXTURE_POSTS], **kw)
+    path = extra_path(data.vectors, USE_SPEC.slug) / "passages.faiss"
+    path.write_bytes(b"not a faiss index")
+    with Searcher.open(data.root, embedder=embedder, floor=None) as s:
+        result = s.search("classifier-free guidance for conditional image generation")
+        assert result.mode == "hybrid" and result.hits
+        assert any("ranking without it" in w for w in result.warnings)
+    before = use.embedded
+    report = update(data, [], embedder=embedder, extra_embedders={USE_SPEC.key: use})
+    assert report.extra_vectors_updated > 0 and use.embedded == before  # from the cache
+    with Searcher.open(data.root, embedder=embedder, floor=None) as s:
+        result = s.search("classifier-free guidance for conditional image generation")
+        assert not result.warnings and s.candidates("guidance").extra
