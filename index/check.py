@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 import sqlite3
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from index.errors import DataError
@@ -18,7 +19,7 @@ from index.manifest import Manifest
 from index.paths import DataDir
 from index.store import Store
 from index.tokenize import TOKENIZER_VERSION
-from index.vectors import VectorIndex
+from index.vectors import VectorIndex, extra_path
 
 
 @dataclass(frozen=True, slots=True)
@@ -77,7 +78,9 @@ def check(data_dir: str | os.PathLike[str] | DataDir | None) -> CheckReport:
         _check_lexical(data, store, manifest, found)
         report.vectors = manifest.model is not None
         if manifest.model is not None:
-            _check_vectors(data, store, found)
+            _check_vectors(data.vectors, store, found, "vectors")
+            for spec in manifest.extra_models:  # the ensemble's other models, same passages
+                _check_vectors(extra_path(data.vectors, spec.slug), store, found, spec.slug)
     finally:
         store.close()
     return report
@@ -115,12 +118,12 @@ def _check_lexical(data: DataDir, store: Store, manifest: Manifest, found: list[
         problem(f"{len(store.stale('lexical_hash'))} of {posts} posts are not indexed yet")
 
 
-def _check_vectors(data: DataDir, store: Store, found: list[Finding]) -> None:
+def _check_vectors(path: Path, store: Store, found: list[Finding], part: str) -> None:
     def problem(text: str) -> None:
-        found.append(Finding("vectors", text, derivable=True))
+        found.append(Finding(part, text, derivable=True))
 
     try:
-        vectors = VectorIndex.open(data.vectors)
+        vectors = VectorIndex.open(path)
     except DataError as exc:
         problem(str(exc))
         return

@@ -28,6 +28,7 @@ from index.errors import CorruptIndexError, DataError, ModelMismatchError, Write
 from index.lexical import LexicalIndex
 from index.manifest import Manifest
 from index.models import Embedder, ModelSpec
+from index.models.spec import DEFAULT_EXTRA_MODELS
 from index.paths import DataDir
 from index.store import Store
 from index.tokenize import TOKENIZER_VERSION
@@ -504,6 +505,9 @@ class Indexer:
         if plan.spec not in manifest.extra_models:
             manifest.with_extra_models((*manifest.extra_models, plan.spec)).save(store)
 
+    def _new_vector_index(self) -> bool:
+        return Manifest.load(self._store(), lenient=True).model is None
+
     def run(
         self,
         sources: Iterable[Post | Problem] = (),
@@ -525,6 +529,11 @@ class Indexer:
         report = IndexReport()
         self.add(sources, report, strict=strict, progress=progress, total=total)
         report.lexical_updated = self.sync_lexical(rebuild=rebuild, progress=progress)
+        # A new vector index of the default model gets the default ensemble; an existing one
+        # keeps what it was built with (`--models` changes that).
+        default = spec is None or spec == ModelSpec()
+        if vectors and extra_models is None and default and self._new_vector_index():
+            extra_models = DEFAULT_EXTRA_MODELS
         if vectors:
             report.vectors_updated = self.sync_vectors(
                 spec, rebuild=rebuild, kind=vector_kind, embedder=embedder, progress=progress

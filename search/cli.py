@@ -267,8 +267,8 @@ def cli(ctx: click.Context, data_dir: Path | None, quiet: bool, color: str) -> N
 @click.option(
     "--models",
     "models",
-    help="The embedding ensemble, comma-separated: e5 (alone, the default) or e5,use "
-    "(adds Universal Sentence Encoder Multilingual as a third list). Default: as indexed.",
+    help="The embedding ensemble, comma-separated: e5,use (the default for a new index: "
+    "Universal Sentence Encoder Multilingual as a third list) or e5 alone. Default: as indexed.",
 )
 @click.option(
     "--backend",

@@ -166,10 +166,13 @@ def test_changed_post_reembeds_only_its_passages_for_both_models(tmp_path, embed
 @pytest.mark.model
 def test_single_model_index_opens_and_fuses_two_lists(tmp_path, embedder):
     data = DataDir(tmp_path)
-    update(data, [FIXTURE_POSTS], embedder=embedder)  # as every index before the ensemble
+    update(data, [FIXTURE_POSTS], embedder=embedder, extra_models=())  # as before the ensemble
     with Store.open(data.store) as store:
         meta = store.meta()
     assert "vectors.extra_models" not in meta
+    update(data, [], embedder=embedder)  # indexing again keeps what it was built with
+    with Store.open(data.store) as store:
+        assert "vectors.extra_models" not in store.meta()
     with Searcher.open(data.root, embedder=embedder, floor=None) as s:
         assert s.reader.extra_models == ()
         found = s.candidates("classifier-free guidance for conditional image generation")
@@ -216,3 +219,25 @@ def test_broken_extra_index_drops_its_list_and_index_repairs_from_cache(tmp_path
     with Searcher.open(data.root, embedder=embedder, floor=None) as s:
         result = s.search("classifier-free guidance for conditional image generation")
         assert not result.warnings and s.candidates("guidance").extra
+
+
+@pytest.mark.model
+def test_a_new_index_gets_the_default_ensemble(tmp_path, embedder):
+    data = DataDir(tmp_path)
+    report = update(data, [FIXTURE_POSTS], embedder=embedder)
+    assert report.vectors_updated == 18 and report.extra_vectors_updated > 18
+    with Searcher.open(data.root, embedder=embedder) as s:
+        assert [m.backend for m in s.reader.extra_models] == ["use"]
+        assert s.candidates("classifier-free guidance").extra  # a third list to fuse
+
+
+@pytest.mark.model
+def test_check_verifies_every_model_of_the_ensemble(tmp_path, embedder):
+    from search import check
+
+    data = DataDir(tmp_path)
+    update(data, [FIXTURE_POSTS], embedder=embedder)
+    assert check(data).ok
+    (extra_path(data.vectors, USE_SPEC.slug) / "passages.faiss").write_bytes(b"garbage")
+    report = check(data)
+    assert [f.part for f in report.findings] == [USE_SPEC.slug] and report.repairable
