@@ -36,7 +36,7 @@ class Hit(BaseModel):
     category: str
     tags: list[str]
     score: float
-    snippet: str = Field(description="The passage that matched (LaTeX as written).")
+    snippet: str = Field(description="The passage that matched (formulas as Unicode text).")
 
 
 class Hits(BaseModel):
