@@ -821,28 +821,28 @@ def mcp(obj: Context) -> None:
     run_mcp(obj.data)
 
 
-@cli.command()
-@click.argument("words", nargs=-1)
-@click.option("--id", "print_id", is_flag=True, help="Print the post's id instead of its URL.")
-@click.pass_obj
-def pick(obj: Context, words: tuple[str, ...], print_id: bool) -> None:
-    """Choose a post in the search UI and print its URL (fzf-style: `search pick | xargs …`).
+def add_plugin_commands(group: click.Group) -> None:
+    """Commands other packages contribute (the TUI's `tui` and `pick`), found through the
+    `kexue_search.commands` entry point, so this layer never imports the one above it. Each
+    gets the shared options like the commands defined here."""
+    from importlib.metadata import entry_points
 
-    Exit status 0 with a choice, 1 when given up (esc, q); the UI draws on the terminal, never
-    on standard output.
-    """
-    from tui.app import pick as run_pick
+    for point in entry_points(group="kexue_search.commands"):
+        try:
+            command = point.load()
+        except Exception as exc:  # a broken plugin must not take the other commands down
+            err.print(f"[yellow]note:[/] command {escape(point.name)} unavailable ({exc})")
+            continue
+        if isinstance(command, click.Command) and point.name not in group.commands:
+            group.add_command(shared_options_for(command), point.name)
 
-    sys.exit(run_pick(obj.data.root, " ".join(words), print_id=print_id))
 
-
-@cli.command()
-@click.pass_obj
-def tui(obj: Context) -> None:
-    """Open the terminal UI (search as you type)."""
-    from tui.app import run as run_tui
-
-    sys.exit(run_tui(obj.data.root))
+def shared_options_for(command: click.Command) -> click.Command:
+    """`command` with the shared options added to its parameters (as `shared_options` does
+    for the functions decorated here)."""
+    probe = shared_options(lambda: None)
+    command.params.extend(getattr(probe, "__click_params__", []))
+    return command
 
 
 EXIT_INTERNAL = 3  # a bug: distinct from 1 (no results) and 2 (usage or data error)
@@ -855,6 +855,7 @@ def main() -> None:
     Exit status: 0 results, 1 no results, 2 a usage or data error, 3 an internal error,
     130 interrupted, 141 the reader of stdout went away.
     """
+    add_plugin_commands(cli)
     try:
         try:
             cli.main(standalone_mode=False, prog_name="search")
