@@ -199,9 +199,9 @@ class LexicalIndex:
 
     @staticmethod
     def publish(built: Path, path: Path) -> None:
-        """Point `path` at the index in `built`, atomically, and delete the one it replaces
-        (open readers keep its files until they let go: they are only unlinked)."""
-        old = path.resolve() if path.is_symlink() else None
+        """Point `path` at the index in `built`, atomically. The index it replaces stays until
+        the next rebuild (`beside` removes it): a reader that resolved the link just before the
+        swap may still be opening its files."""
         link = path.with_name(f".{path.name}.link")
         if link.is_symlink() or link.exists():
             link.unlink()
@@ -209,8 +209,6 @@ class LexicalIndex:
         if path.exists() and not path.is_symlink():
             LexicalIndex.wipe(path)  # the layout before symlinks (or a stray file): once
         os.replace(link, path)
-        if old is not None and old != built.resolve():
-            shutil.rmtree(old, ignore_errors=True)
 
     def searcher(self) -> tantivy.Searcher:
         return self.index.searcher()

@@ -314,4 +314,6 @@ def test_readers_keep_answering_while_the_index_is_rebuilt(built):
     worker.join()
     reader.close()
     assert len(answers) > 4 and all(a == [1013] for a in answers)
-    assert len(list(built.root.glob("lexical.*"))) == 1  # the old build is gone
+    assert len(list(built.root.glob("lexical.*"))) == 2  # the one replaced stays until
+    update(built, [], rebuild=True, vectors=False)  # the next rebuild removes it
+    assert len(list(built.root.glob("lexical.*"))) == 2
