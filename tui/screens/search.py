@@ -630,7 +630,8 @@ class SearchScreen(Screen[None]):
             return
         post = self.searcher.get(hit.post_id)
         if post is None:
-            self.notify(f"post {hit.post_id} is no longer in the index", severity="error")
+            gone = f"post {hit.post_id} is no longer in the index"
+            self.notify(gone, severity="error", markup=False)
             return
         preview = self.query_one("#preview", PostView)
         self.app.push_screen(
