@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 import os
 import resource
 import sys
@@ -61,3 +62,14 @@ def peak_rss_mb(who: int = resource.RUSAGE_SELF) -> float:
 
 def cores() -> int:
     return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+
+
+def index_and_queries_args(doc: str | None) -> argparse.Namespace:
+    """`--data-dir DIR` (required) and `--queries PATH` (the dev set): what the tuning
+    scripts that re-rank one index's candidates take."""
+    ap = argparse.ArgumentParser(
+        description=doc, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    ap.add_argument("--data-dir", required=True)
+    ap.add_argument("--queries", type=Path, default=DEFAULT_QUERIES)
+    return ap.parse_args()

@@ -13,9 +13,10 @@ index with vectors.
 
 from __future__ import annotations
 
-import argparse
 import sys
 from pathlib import Path
+
+from _common import index_and_queries_args
 
 from search import Candidates, Searcher, evaluate, load_queries
 from search.relevance import Floor
@@ -37,13 +38,8 @@ def ranked(s: Searcher, query: str, found: Candidates, floor: Floor | None) -> l
 
 
 def main() -> int:
-    ap = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
-    )
-    ap.add_argument("--data-dir", required=True)
-    ap.add_argument("--queries", default=str(ROOT.parent / "shared/eval/dev-queries.jsonl"))
-    args = ap.parse_args()
-    dev = load_queries(Path(args.queries))
+    args = index_and_queries_args(__doc__)
+    dev = load_queries(args.queries)
     ood = ood_queries()
     s = Searcher.open(args.data_dir)
     if not s.has_vectors:

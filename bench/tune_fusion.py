@@ -11,15 +11,13 @@ path that ships. The script first checks that the default policy reproduces `sea
 
 from __future__ import annotations
 
-import argparse
 import sys
 from dataclasses import replace
-from pathlib import Path
+
+from _common import index_and_queries_args
 
 from search import DEFAULT_FUSION, Candidates, FusionPolicy, Searcher, evaluate, load_queries
 from search.relevance import Floor
-
-ROOT = Path(__file__).resolve().parents[1]
 
 
 def variants(extra: bool) -> dict[str, FusionPolicy | str]:
@@ -69,13 +67,8 @@ def rank(
 
 
 def main() -> int:
-    ap = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
-    )
-    ap.add_argument("--data-dir", required=True)
-    ap.add_argument("--queries", default=str(ROOT.parent / "shared/eval/dev-queries.jsonl"))
-    args = ap.parse_args()
-    queries = load_queries(Path(args.queries))
+    args = index_and_queries_args(__doc__)
+    queries = load_queries(args.queries)
     s = Searcher.open(args.data_dir)
     lists = {q.query: s.candidates(q.query) for q in queries}
     texts = {q.query: s.parse(q.query).text for q in queries}
