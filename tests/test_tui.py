@@ -1021,8 +1021,19 @@ def test_snapshot_results_80x24(snap_compare, searcher: Searcher) -> None:
 
 def test_snapshot_help_80x24(snap_compare, searcher: Searcher) -> None:
     # The help scrolls (its scroll bar shows) rather than being cut at the screen's edge.
-    keys = [*"RoPE", "enter", "question_mark"]
-    assert snap_compare(snapshot_app(searcher), terminal_size=(80, 24), run_before=typing(*keys))
+    async def run_before(pilot: Pilot) -> None:
+        await typing(*"RoPE", "enter")(pilot)
+        # The preview behind the help scrolls to the passage once laid out: let it, or a slow
+        # machine draws its scroll bar elsewhere.
+        preview = pilot.app.query_one("#preview", PostView)
+        for _ in range(200):
+            if not preview._pending:
+                break
+            await pilot.pause(0.02)
+        await pilot.press("question_mark")
+        await idle(pilot)
+
+    assert snap_compare(snapshot_app(searcher), terminal_size=(80, 24), run_before=run_before)
 
 
 def test_snapshot_reader(snap_compare, searcher: Searcher) -> None:
