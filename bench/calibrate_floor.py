@@ -31,7 +31,7 @@ def ood_queries(path: Path = OOD) -> list[str]:
 
 
 def ranked(s: Searcher, query: str, found: Candidates, floor: Floor | None) -> list[int]:
-    fused = s.fusion.fuse(found.lexical, found.semantic_ranked, found.exact, found.extra)
+    fused = s.fusion.rank(found)
     if floor is not None:
         fused = floor.apply(fused, found, s.parse(query).text)
     return [d for d, _ in fused]

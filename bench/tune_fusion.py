@@ -2,11 +2,11 @@
 
     python bench/tune_fusion.py --data-dir DIR [--queries ../shared/eval/dev-queries.jsonl]
 
-Each query's candidate lists (lexical, semantic and each extra model's, 100 deep, and its exact
-matches) come from
-`Searcher.candidates`, the very lists `Searcher.search` fuses; every variant is a
-`FusionPolicy` ranking those same lists, so the grid is cheap, like for like, and tunes the code
-path that ships. The script first checks that the default policy reproduces `search` exactly.
+Each query's candidate lists (lexical, semantic and each extra model's, 100 deep, its exact
+matches, and with feedback the lists searched again) come from `Searcher.candidates`, the very
+lists `Searcher.search` fuses; every variant is a `FusionPolicy` ranking the lists that policy
+itself fetched (feedback depends on its first fusion), so the grid tunes the code path that
+ships. The script first checks that the default policy reproduces `search` exactly.
 """
 
 from __future__ import annotations
@@ -27,22 +27,30 @@ def variants(extra: bool) -> dict[str, FusionPolicy | str]:
     if extra:
         grid["extra model only"] = "extra"
     for k in (10, 30, 60, 100):
-        grid[f"rrf k={k}"] = FusionPolicy(method="rrf", rrf_k=k)
+        grid[f"rrf k={k}"] = replace(DEFAULT_FUSION, method="rrf", rrf_k=k)
     for w in (0.5, 1.5, 2.0):
-        grid[f"rrf k=60 sem×{w}"] = FusionPolicy(method="rrf", rrf_k=60, rrf_weights=(1.0, w))
+        grid[f"rrf k=60 sem×{w}"] = replace(
+            DEFAULT_FUSION, method="rrf", rrf_k=60, rrf_weights=(1.0, w)
+        )
     for a in (0.3, 0.4, 0.5, 0.6, 0.7, 0.8):
-        grid[f"convex α={a}"] = FusionPolicy(method="convex", alpha=a)
+        grid[f"convex α={a}"] = replace(DEFAULT_FUSION, alpha=a)
     grid["default, no exact-first"] = replace(DEFAULT_FUSION, exact_first=False)
+    grid["default, no feedback"] = replace(DEFAULT_FUSION, feedback=0.0)
+    for n in (1, 2, 3, 5):
+        for b in (0.2, 0.3, 0.4, 0.5, 0.7, 1.0):
+            grid[f"feedback {n} passages ×{b}"] = replace(
+                DEFAULT_FUSION, feedback=b, feedback_passages=n
+            )
     if extra:
         for a in (0.4, 0.5, 0.6, 0.7):
             for w in (0.0, 0.1, 0.2, 0.3, 0.4, 0.5, 0.7, 1.0):
-                grid[f"convex α={a} +extra w={w}"] = FusionPolicy(
-                    method="convex", alpha=a, extra_weights=(w,)
+                grid[f"convex α={a} +extra w={w}"] = replace(
+                    DEFAULT_FUSION, alpha=a, extra_weights=(w,)
                 )
         for k in (30, 60):
             for w in (0.5, 1.0):
-                grid[f"rrf k={k} +extra ×{w}"] = FusionPolicy(
-                    method="rrf", rrf_k=k, extra_weights=(w,)
+                grid[f"rrf k={k} +extra ×{w}"] = replace(
+                    DEFAULT_FUSION, method="rrf", rrf_k=k, extra_weights=(w,)
                 )
     return grid
 
@@ -60,7 +68,7 @@ def rank(
         ranked = found.extra[0] if found.extra else []
     else:
         assert isinstance(policy, FusionPolicy)
-        ranked = policy.fuse(found.lexical, found.semantic_ranked, found.exact, found.extra)
+        ranked = policy.rank(found)
     if floor is not None:
         ranked = floor.apply(ranked, found, text)
     return [d for d, _ in ranked]
@@ -70,21 +78,23 @@ def main() -> int:
     args = index_and_queries_args(__doc__)
     queries = load_queries(args.queries)
     s = Searcher.open(args.data_dir)
-    lists = {q.query: s.candidates(q.query) for q in queries}
     texts = {q.query: s.parse(q.query).text for q in queries}
 
-    def ranking(query: str, policy: FusionPolicy | str) -> list[int]:
-        return rank(lists[query], policy, s.floor, texts[query])
+    def fetch(policy: FusionPolicy) -> dict[str, Candidates]:
+        s.fusion = policy  # the lists a search with this policy fuses
+        return {q.query: s.candidates(q.query) for q in queries}
 
+    shipped_lists = fetch(DEFAULT_FUSION)
     for q in queries:  # the grid must tune what search() ships
         shipped = [h.post_id for h in s.search(q.query, limit=100, mode="hybrid")]
-        if ranking(q.query, s.fusion)[:100] != shipped:
+        if rank(shipped_lists[q.query], DEFAULT_FUSION, s.floor, texts[q.query])[:100] != shipped:
             sys.exit(f"tune_fusion: candidates do not reproduce search() for {q.query!r}")
 
     rows = []
-    ensemble = any(found.extra for found in lists.values())
+    ensemble = any(found.extra for found in shipped_lists.values())
     for name, policy in variants(ensemble).items():
-        res = evaluate(queries, lambda q, policy=policy: ranking(q, policy))
+        lists = shipped_lists if isinstance(policy, str) else fetch(policy)
+        res = evaluate(queries, lambda q, p=policy, f=lists: rank(f[q], p, s.floor, texts[q]))
         rows.append((name, res))
     types = list(rows[0][1].by_type)
     print(

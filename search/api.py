@@ -11,6 +11,7 @@ import datetime as dt
 import threading
 import time
 from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Literal
 
@@ -55,6 +56,19 @@ def _as_date(value: dt.date | str | None, *, end: bool) -> dt.date | None:
     return parse_date_bound(str(value), end=end)
 
 
+@dataclass(slots=True)
+class _Dense:
+    """One query's semantic side: the primary model's hits and count, each extra model's
+    list, and what a feedback round searches again (each model's retriever and query)."""
+
+    hits: list[SemanticHit]
+    total: int
+    allowed: set[int] | None
+    retrievers: list[SemanticRetriever]
+    vectors: list[np.ndarray]
+    extra: tuple[list[tuple[int, float]], ...] = ()
+
+
 class Searcher:
     """Read-only access to one data directory. Safe to share between threads."""
 
@@ -97,11 +111,13 @@ class Searcher:
         *,
         model: str | None = None,
         embedder: Embedder | None = None,
+        fusion: FusionPolicy = DEFAULT_FUSION,
         floor: Floor | None = DEFAULT_FLOOR,
     ) -> Searcher:
         """Open a data directory. `model`, if given, must be the one the vectors were built
         with (a different one is a ModelMismatchError)."""
-        return cls(IndexReader.open(path, model=model), embedder=embedder, floor=floor)
+        reader = IndexReader.open(path, model=model)
+        return cls(reader, embedder=embedder, fusion=fusion, floor=floor)
 
     def close(self) -> None:
         self.reader.close()
@@ -366,9 +382,7 @@ class Searcher:
         depth = max(offset + limit, DEPTH)
         found = self._candidates(parsed, mode, depth, typed)
         if mode == "hybrid" and found.semantic:
-            ranked = self.fusion.fuse(
-                found.lexical, found.semantic_ranked, found.exact, found.extra
-            )
+            ranked = self.fusion.rank(found)
         elif found.semantic:
             ranked = found.semantic_ranked
         else:
@@ -409,16 +423,37 @@ class Searcher:
         coverage: dict[int, float] = {}
         if mode != "semantic" or not parsed.has_text:
             lexical, lexical_total, coverage = self._lexical(parsed, depth)
-        semantic: list[SemanticHit] = []
-        semantic_total = 0
-        extra: tuple[list[tuple[int, float]], ...] = ()
-        if mode != "lexical" and parsed.has_text:
-            semantic, semantic_total, extra = self._semantic(parsed, depth, typed.text, mode)
-            if mode == "semantic":  # the floor weighs lexical evidence in every mode
-                ids = [h.post_id for h in semantic]
-                coverage = self._lexical_retriever().coverage(parsed, ids)
-        exact = self._exact(parsed, lexical) if mode == "hybrid" and semantic else frozenset()
-        return Candidates(lexical, lexical_total, semantic, semantic_total, exact, coverage, extra)
+        if mode == "lexical" or not parsed.has_text:
+            return Candidates(lexical, lexical_total, [], 0, frozenset(), coverage)
+        dense = self._semantic(parsed, depth, typed.text, mode)
+        if mode == "semantic":  # the floor weighs lexical evidence in every mode
+            ids = [h.post_id for h in dense.hits]
+            coverage = self._lexical_retriever().coverage(parsed, ids)
+        exact = self._exact(parsed, lexical) if mode == "hybrid" and dense.hits else frozenset()
+        found = Candidates(
+            lexical, lexical_total, dense.hits, dense.total, exact, coverage, dense.extra
+        )
+        if mode == "hybrid" and dense.hits and self.fusion.feedback:
+            found = self._with_feedback(found, dense, depth, parsed.text)
+        return found
+
+    def _with_feedback(self, found: Candidates, dense: _Dense, depth: int, text: str) -> Candidates:
+        """`found` with every model's list searched again for its query moved towards the
+        first fusion's top hit (FusionPolicy.feedback)."""
+        first = self.fusion.fuse(found.lexical, found.semantic_ranked, found.exact, found.extra)
+        if self.floor is not None:
+            first = self.floor.apply(first, found, text)
+        if not first:
+            return found
+        top = first[0][0]
+        lists = []
+        for retriever, vector in zip(dense.retrievers, dense.vectors, strict=True):
+            moved = retriever.feedback(
+                vector, top, self.fusion.feedback, self.fusion.feedback_passages
+            )
+            hits = retriever.search(moved, depth, allowed=dense.allowed)
+            lists.append([(h.post_id, h.score) for h in hits])
+        return replace(found, feedback=tuple(lists), feedback_post=top)
 
     def _lexical(
         self, parsed: ParsedQuery, depth: int
@@ -453,9 +488,7 @@ class Searcher:
             if contains_phrases(self.meta[pid].title + "\n" + bodies.get(pid, ""), parsed.phrases)
         }
 
-    def _semantic(
-        self, parsed: ParsedQuery, depth: int, typed: str, mode: Mode
-    ) -> tuple[list[SemanticHit], int, tuple[list[tuple[int, float]], ...]]:
+    def _semantic(self, parsed: ParsedQuery, depth: int, typed: str, mode: Mode) -> _Dense:
         """The primary model's hits and count, and (hybrid only) each extra model's list."""
         assert self._embedder is not None
         allowed: set[int] | None = None
@@ -471,15 +504,20 @@ class Searcher:
         vector = self._embedder.encode([text], "query")[0]
         retriever = self._semantic_retriever()
         hits = retriever.search(vector, depth, allowed=allowed)
-        extra: list[list[tuple[int, float]]] = []
+        dense = _Dense(hits, retriever.count(allowed), allowed, [retriever], [vector])
         if mode == "hybrid":
             # Each extra model embeds the same text, glossary words included (USE: dev hybrid
             # nDCG@10 0.886 with them, 0.878 without).
+            extra = []
             for spec in self._extra_specs:
                 query = self._extra_embedders[spec.key].encode([text], "query")[0]
-                found = self._extra_retriever(spec).search(query, depth, allowed=allowed)
+                other = self._extra_retriever(spec)
+                found = other.search(query, depth, allowed=allowed)
                 extra.append([(h.post_id, h.score) for h in found])
-        return hits, retriever.count(allowed), tuple(extra)
+                dense.retrievers.append(other)
+                dense.vectors.append(query)
+            dense.extra = tuple(extra)
+        return dense
 
     def _exact(self, parsed: ParsedQuery, lexical: list[tuple[int, float]]) -> frozenset[int]:
         """Posts among the lexical hits that hold the typed words verbatim (in a title; or in

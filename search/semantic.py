@@ -129,6 +129,20 @@ class SemanticRetriever:
             hits.append(SemanticHit(candidates[i], float(fused[i]), (start, end)))
         return hits
 
+    def feedback(self, query: np.ndarray, post_id: int, weight: float, passages: int) -> np.ndarray:
+        """`query` moved towards `post_id`: plus `weight` times the mean of the post's
+        `passages` passages nearest to it, renormalized (Rocchio feedback, FusionPolicy)."""
+        layout = self._layout
+        row = layout.post_row.get(post_id)
+        if row is None:
+            return query
+        rows = layout.table[row]
+        matrix = layout.matrix[rows[rows < len(layout.matrix)]]
+        nearest = np.argsort(-(matrix @ query.astype(np.float32)), kind="stable")[:passages]
+        mean = matrix[nearest].mean(axis=0)
+        moved = query + weight * mean / (np.linalg.norm(mean) or 1.0)
+        return (moved / (np.linalg.norm(moved) or 1.0)).astype(np.float32)
+
     def count(self, allowed: Iterable[int] | None = None) -> int:
         """How many posts (among `allowed`) have passages to match."""
         if allowed is None:

@@ -2,6 +2,7 @@
 its own FAISS index over the same passage ids, and three-list fusion (search/fusion.py)."""
 
 import json
+from dataclasses import replace
 
 import numpy as np
 import pytest
@@ -125,10 +126,32 @@ def test_ensemble_searches_end_to_end_with_three_lists(ensemble, embedder):
         hits = s.search("why divide the attention logits by the square root of the dimension")
         assert hits[0].post_id == 1009
         # search() fuses exactly the candidates (what bench/tune_fusion.py re-ranks)
-        ranked = s.fusion.fuse(found.lexical, found.semantic_ranked, found.exact, found.extra)
+        ranked = s.fusion.rank(found)
         assert [h.post_id for h in hits] == [d for d, _ in ranked][:10]
         assert s.search("RoPE", mode="semantic").hits  # semantic mode: e5 alone, as before
         assert s.candidates("RoPE").extra != ()
+
+
+@pytest.mark.model
+def test_feedback_searches_every_model_again_towards_the_first_top_hit(ensemble, embedder):
+    query = "why divide the attention logits by the square root of the dimension"
+    with Searcher.open(ensemble.root, embedder=embedder, floor=None) as s:
+        found = s.candidates(query)
+        first = s.fusion.fuse(found.lexical, found.semantic_ranked, found.exact, found.extra)
+        assert found.feedback_post == first[0][0]
+        assert len(found.feedback) == 2 and all(found.feedback)  # e5's list and USE's again
+        assert found.feedback[0] != found.semantic_ranked  # the moved query ranks differently
+        assert [h.post_id for h in s.search(query)] == [d for d, _ in s.fusion.rank(found)][:10]
+        s.fusion = replace(s.fusion, feedback=0.0)  # off: one round, as before
+        plain = s.candidates(query)
+        assert plain.feedback == () and plain.feedback_post is None
+        assert s.fusion.rank(plain) == s.fusion.fuse(
+            plain.lexical, plain.semantic_ranked, plain.exact, plain.extra
+        )
+    # semantic mode answers from the first round alone
+    with Searcher.open(ensemble.root, embedder=embedder, floor=None) as s:
+        sem = s.search(query, mode="semantic", limit=5)
+        assert [h.post_id for h in sem] == [d for d, _ in s.candidates(query).semantic_ranked][:5]
 
 
 @pytest.mark.model
@@ -176,11 +199,9 @@ def test_single_model_index_opens_and_fuses_two_lists(tmp_path, embedder):
     with Searcher.open(data.root, embedder=embedder, floor=None) as s:
         assert s.reader.extra_models == ()
         found = s.candidates("classifier-free guidance for conditional image generation")
-        assert found.extra == ()
+        assert found.extra == () and len(found.feedback) == 1  # e5's list, searched again
         hits = s.search("classifier-free guidance for conditional image generation")
-        two = FusionPolicy(extra_weights=(0.0,)).fuse(
-            found.lexical, found.semantic_ranked, found.exact
-        )
+        two = FusionPolicy(extra_weights=(0.0,)).rank(found)
         assert [h.post_id for h in hits] == [d for d, _ in two][:10]
 
 

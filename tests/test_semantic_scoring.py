@@ -66,3 +66,23 @@ def test_candidates_are_scored_on_all_their_passages_and_filters_hold(tmp_path):
     allowed = r.search(query, 5, allowed=[3, 4])
     assert {h.post_id for h in allowed} == {3, 4}
     assert r.search(query, 5, allowed=[10_000]) == []
+
+
+def test_feedback_moves_the_query_towards_the_posts_nearest_passages(tmp_path):
+    query = _unit([1, 0.2, 0])
+    r = _retriever(
+        tmp_path,
+        {
+            1: (1, [1, 1, 0]),  # post 1: its passage nearest the query...
+            2: (1, [0, 0, 1]),  # ...and one far from it
+            3: (2, [0, 1, 0]),
+        },
+    )
+    moved = r.feedback(query, 1, 0.5, passages=1)
+    expected = _unit(query + 0.5 * _unit([1, 1, 0]))  # the far passage does not count
+    np.testing.assert_allclose(moved, expected, atol=1e-6)
+    assert moved @ _unit([1, 1, 0]) > query @ _unit([1, 1, 0])
+    both = r.feedback(query, 1, 0.5, passages=2)  # both passages, their mean renormalized
+    mean = _unit(_unit([1, 1, 0]) + _unit([0, 0, 1]))
+    np.testing.assert_allclose(both, _unit(query + 0.5 * mean), atol=1e-6)
+    np.testing.assert_allclose(r.feedback(query, 99, 0.5, passages=1), query)  # unknown post
