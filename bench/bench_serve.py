@@ -19,7 +19,7 @@ What is measured, and why:
   times. Targets on a 2-core machine: hybrid p50 <= 40 ms, p99 <= 200 ms, 0 failed requests.
 
     .venv/bin/python bench/bench_serve.py --data-dir DIR [--seconds 30] [--clients 16]
-        [--think-ms 0] [--index-at 10] [--queries PATH] [--json]
+        [--think-ms 0] [--index-at 10] [--server-cache N] [--queries PATH] [--json]
 """
 
 from __future__ import annotations
@@ -64,6 +64,8 @@ READY_TIMEOUT = 120  # seconds the model may take to load on a busy machine
 @dataclass
 class Tally:
     latencies: dict[str, list[float]] = field(default_factory=lambda: defaultdict(list))
+    started: dict[str, list[float]] = field(default_factory=lambda: defaultdict(list))
+    t0: float = field(default_factory=time.monotonic)  # when the load began
     failures: dict[str, list[str]] = field(default_factory=lambda: defaultdict(list))
     fallbacks: int = 0
 
@@ -74,13 +76,14 @@ def copy_data(source: Path, into: Path) -> Path:
     return target
 
 
-def start_server(data: Path) -> tuple[subprocess.Popen, str]:
+def start_server(data: Path, cache: int | None) -> tuple[subprocess.Popen, str]:
     code = (
-        "import sys; from search.server import serve; "
-        "serve(sys.argv[1], port=0, say=lambda m: print(m, flush=True))"
+        "import sys, json; from search.server import serve; "
+        "serve(sys.argv[1], port=0, cache=json.loads(sys.argv[2]), "
+        "say=lambda m: print(m, flush=True))"
     )
     proc = subprocess.Popen(
-        [sys.executable, "-u", "-c", code, str(data)],
+        [sys.executable, "-u", "-c", code, str(data), json.dumps(cache)],
         cwd=REPO,
         stdout=subprocess.PIPE,
         stderr=subprocess.DEVNULL,
@@ -140,6 +143,7 @@ async def client(
                 tally.failures[kind].append(f"{type(exc).__name__}: {exc}")
                 continue
             tally.latencies[kind].append((time.perf_counter() - started) * 1000)
+            tally.started[kind].append(time.monotonic() - tally.t0)
             if r.status_code != 200:
                 tally.failures[kind].append(f"{r.status_code} {r.text[:200]}")
             elif kind == "search hybrid" and r.json()["mode"] != "hybrid":
@@ -219,6 +223,21 @@ def percentiles(values: list[float]) -> dict[str, float]:
     }
 
 
+WINDOW_S = 5.0  # where in the run the hybrid tail falls: the cold start, the commit, or all along
+
+
+def hybrid_by_window(tally: Tally, seconds: float) -> list[tuple[float, float, float]]:
+    """(window start, p50, p99) of the hybrid searches started in each WINDOW_S window."""
+    at = np.asarray(tally.started.get("search hybrid", ()))
+    ms = np.asarray(tally.latencies.get("search hybrid", ()))
+    rows = []
+    for start in np.arange(0.0, seconds, WINDOW_S):
+        inside = ms[(at >= start) & (at < start + WINDOW_S)]
+        if inside.size:
+            rows.append((float(start), *np.percentile(inside, [50, 99]).tolist()))
+    return rows
+
+
 def report(args, tally: Tally, events: dict, elapsed: float, ready_s: float, posts: int) -> dict:
     rows = {k: percentiles(v) for k, v in tally.latencies.items() if v}
     every = [x for v in tally.latencies.values() for x in v]
@@ -227,6 +246,7 @@ def report(args, tally: Tally, events: dict, elapsed: float, ready_s: float, pos
     window = args.seconds
     print(
         f"kexue-search serve: {args.clients} clients, {window} s, think {args.think_ms} ms, "
+        f"server cache {'default' if args.server_cache is None else args.server_cache}, "
         f"{os.cpu_count()} CPUs, {posts} posts; model ready {ready_s:.1f} s after start"
     )
     print(f"{'endpoint':<17}{'requests':>9}{'req/s':>8}{'p50':>8}{'p95':>8}{'p99':>8}{'max':>8}"
@@ -240,6 +260,11 @@ def report(args, tally: Tally, events: dict, elapsed: float, ready_s: float, pos
             f"{kind:<17}{r['n']:>9}{r['n'] / window:>8.1f}{r['p50']:>8.1f}{r['p95']:>8.1f}"
             f"{r['p99']:>8.1f}{r['max']:>8.1f}{fails:>8}"
         )
+    windows = hybrid_by_window(tally, args.seconds)
+    print(
+        "hybrid p50/p99 by 5 s window: "
+        + ", ".join(f"{a:.0f}-{a + WINDOW_S:.0f} s {p50:.0f}/{p99:.0f}" for a, p50, p99 in windows)
+    )
     print(f"failed requests: {failed} (target 0); hybrid answered otherwise: {tally.fallbacks}")
     for kind, messages in tally.failures.items():
         print(
@@ -274,6 +299,12 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=30)
     parser.add_argument("--clients", type=int, default=16)
     parser.add_argument("--think-ms", type=float, default=0, help="mean pause between requests")
+    parser.add_argument(
+        "--server-cache",
+        type=int,
+        default=None,
+        help="search answers the server keeps (default: its own; 0: none, every search computed)",
+    )
     parser.add_argument("--index-at", type=float, default=10, help="when to index the new post")
     parser.add_argument("--queries", type=Path, default=DEFAULT_QUERIES)
     parser.add_argument("--json", action="store_true", help="also print the figures as JSON")
@@ -290,7 +321,7 @@ def main() -> None:
             ids = sorted(searcher.meta)
             if not searcher.has_vectors:
                 sys.exit(f"bench: {args.data_dir} has no vectors (index it without --no-vectors)")
-        proc, base = start_server(data)
+        proc, base = start_server(data, args.server_cache)
         try:
             ready = wait_ready(base)
             tally, events, elapsed = asyncio.run(load(args, base, data, queries, ids, Path(tmp)))

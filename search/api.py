@@ -10,7 +10,7 @@ from __future__ import annotations
 import datetime as dt
 import threading
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Literal
@@ -77,12 +77,15 @@ class Searcher:
         reader: IndexReader,
         *,
         embedder: Embedder | None = None,
+        extra_embedders: Mapping[str, Embedder] | None = None,
         fusion: FusionPolicy = DEFAULT_FUSION,
         floor: Floor | None = DEFAULT_FLOOR,
     ) -> None:
         """`embedder`: the model to embed queries with (default: the index's own, loaded on
-        first use); it must be the model the vectors were made with. `floor`: the evidence a
-        semantic or hybrid hit needs (None: every candidate is a hit)."""
+        first use); it must be the model the vectors were made with. `extra_embedders`: the
+        ensemble's other models to reuse, by `ModelSpec.key` (the rest are opened on first
+        use). `floor`: the evidence a semantic or hybrid hit needs (None: every candidate is
+        a hit)."""
         self.reader = reader
         self.data: DataDir = reader.data
         self.store = reader.store
@@ -99,7 +102,8 @@ class Searcher:
         # The ensemble's other models (none for an index built with e5 alone): each embeds
         # the query for its own list; the floor and `similar` read the primary's only.
         self._extra_specs: tuple[ModelSpec, ...] = reader.extra_models
-        self._extra_embedders = {m.key: Embedder(m) for m in self._extra_specs}
+        given = extra_embedders or {}
+        self._extra_embedders = {m.key: given.get(m.key) or Embedder(m) for m in self._extra_specs}
         self._extra_retrievers: dict[str, SemanticRetriever] = {}
         self._model_error: str | None = None
         self._extra_error: str | None = None
@@ -111,13 +115,16 @@ class Searcher:
         *,
         model: str | None = None,
         embedder: Embedder | None = None,
+        extra_embedders: Mapping[str, Embedder] | None = None,
         fusion: FusionPolicy = DEFAULT_FUSION,
         floor: Floor | None = DEFAULT_FLOOR,
     ) -> Searcher:
         """Open a data directory. `model`, if given, must be the one the vectors were built
         with (a different one is a ModelMismatchError)."""
         reader = IndexReader.open(path, model=model)
-        return cls(reader, embedder=embedder, fusion=fusion, floor=floor)
+        return cls(
+            reader, embedder=embedder, extra_embedders=extra_embedders, fusion=fusion, floor=floor
+        )
 
     def close(self) -> None:
         self.reader.close()
@@ -193,6 +200,11 @@ class Searcher:
         """The model queries are embedded with (None without vectors): pass it to another
         Searcher of the same index to share one loaded model."""
         return self._embedder
+
+    @property
+    def extra_embedders(self) -> dict[str, Embedder]:
+        """The ensemble's other models, by `ModelSpec.key`: to share like `embedder`."""
+        return dict(self._extra_embedders)
 
     @property
     def model_loaded(self) -> bool:

@@ -803,13 +803,22 @@ def model_install(obj: Context, model_id: str | None, offline: bool) -> None:
     help="Bearer token every request must carry (required off loopback; env KEXUE_SEARCH_TOKEN).",
 )
 @click.option("--cors", multiple=True, metavar="ORIGIN", help="Allow this origin (repeatable).")
+@click.option(
+    "--cache",
+    type=click.IntRange(0, 1_000_000),
+    default=None,
+    metavar="N",
+    help="Search answers to keep for repeated requests (default 1024; 0: none).",
+)
 @click.pass_obj
-def serve(obj: Context, host: str, port: int, token: str | None, cors: tuple[str, ...]) -> None:
+def serve(
+    obj: Context, host: str, port: int, token: str | None, cors: tuple[str, ...], cache: int | None
+) -> None:
     """The HTTP API, its OpenAPI docs (/docs) and a search page (/), on this machine."""
     from search.server import serve as run_server
 
     say = (lambda msg: None) if obj.quiet else (lambda msg: err.print(escape(msg)))
-    run_server(obj.data, host=host, port=port, token=token, cors=cors or None, say=say)
+    run_server(obj.data, host=host, port=port, token=token, cors=cors or None, cache=cache, say=say)
 
 
 @cli.command()

@@ -35,6 +35,9 @@ class _Layout:
     chunk_ids: np.ndarray  # the passage id of each row
     table: np.ndarray  # (posts, most passages) row numbers; padded with len(matrix)
     post_row: dict[int, int]  # post id -> its row in `table`
+    posts: np.ndarray  # the post id of each row of `table`
+    sorted_chunks: np.ndarray  # chunk_ids, sorted: where FAISS's answers are looked up
+    sorted_table_rows: np.ndarray  # the `table` row of each of those passages
 
 
 @dataclass(frozen=True, slots=True)
@@ -101,7 +104,17 @@ class SemanticRetriever:
             if len(order)
             else np.zeros((0, self.vectors.dim), np.float32)
         )
-        return _Layout(matrix, order, table, {p: i for i, p in enumerate(posts)})
+        owner = np.repeat(np.arange(len(posts)), [len(self.by_post[p]) for p in posts])
+        by_chunk = np.argsort(order, kind="stable")
+        return _Layout(
+            matrix,
+            order,
+            table,
+            {p: i for i, p in enumerate(posts)},
+            np.array(posts, np.int64),
+            order[by_chunk],
+            owner[by_chunk],
+        )
 
     def search(
         self, query: np.ndarray, limit: int, *, allowed: Iterable[int] | None = None
@@ -113,12 +126,18 @@ class SemanticRetriever:
                 return []
         k = max(limit * PASSAGES_PER_POST, 200)
         _, ids = self.vectors.search(query, k, allowed=allowed_ids)
-        candidates = list(dict.fromkeys(self.chunks[c][0] for c in ids.tolist()))
-        if not candidates:
+        ids = ids[ids >= 0]  # FAISS pads a short answer with -1
+        if not len(ids):
             return []
         layout = self._layout
+        # The posts of the nearest passages, in the order of their first passage (vectorized:
+        # a Python loop over the 800 passages took ~0.7 ms of each search).
+        owners = layout.sorted_table_rows[np.searchsorted(layout.sorted_chunks, ids)]
+        _, first = np.unique(owners, return_index=True)
+        table_rows = owners[np.sort(first)]
+        candidates = layout.posts[table_rows].tolist()
         scores = np.append(layout.matrix @ query.astype(np.float32), np.nan)
-        rows = layout.table[[layout.post_row[p] for p in candidates]]
+        rows = layout.table[table_rows]
         per_post = scores[rows]
         order = np.argsort(-per_post, axis=1, kind="stable")  # NaN padding sorts last
         fused = post_scores(np.take_along_axis(per_post, order[:, : 1 + SUPPORT_PASSAGES], 1))

@@ -55,4 +55,3 @@ def embedder():
     e = CountingEmbedder(ModelSpec())
     e.load()
     return e
-

@@ -25,7 +25,7 @@ from search.server import create_app
 from search.server.listen import bind, check_access, is_loopback
 from search.server.live import LiveIndex, fingerprint
 from search.server.render import render_post
-from search.server.service import LOADING
+from search.server.service import LOADING, Service
 from tests.conftest import build_index
 
 TOKEN = "a-test-token-of-some-length"
@@ -391,6 +391,48 @@ def test_a_swapped_out_generation_closes_when_its_last_request_ends(tmp_path):
         live.close()
 
 
+def test_repeated_searches_come_from_the_cache_and_a_commit_is_never_stale(tmp_path):
+    data = build_index(tmp_path / "cache")
+    live = LiveIndex(data, load_model=False, check_every=3600)  # refreshed by hand here
+    service = Service(live)
+    try:
+        first = service.search("退火", mode="lexical")
+        again = service.search("退火", mode="lexical")
+        assert service.answers.hits == 1 and service.answers.misses == 1
+        assert {k: v for k, v in again.items() if k != "took_ms"} == {
+            k: v for k, v in first.items() if k != "took_ms"
+        }
+        again["hits"].clear()  # a caller's copy: the kept answer is whole
+        assert service.search("退火", mode="lexical")["hits"] == first["hits"]
+        assert service.search("退火", mode="lexical", limit=3) is not None  # another key
+        assert service.answers.misses == 2
+        search.update(data, [Post(id=4004, title="退火算法", body="模拟退火")], vectors=False)
+        assert not live.refresh() and live.refresh()
+        # Before the swap, the live generation's recent searches were answered on the new one.
+        assert any(key[0] == live.current.number for key in service.answers.recent(10))
+        hits = service.answers.hits
+        fresh = service.search("退火", mode="lexical")
+        assert service.answers.hits == hits + 1  # autowarmed, so a hit, and the new post is in
+        assert 4004 in [h["post_id"] for h in fresh["hits"]]
+        assert fresh["total"] == first["total"] + 1
+        html = service.post(1001, html=True)
+        assert service.post(1001, html=True) == html and service.renders.hits == 1
+    finally:
+        live.close()
+
+
+def test_no_cache_answers_every_search_afresh(tmp_path):
+    data = build_index(tmp_path / "nocache")
+    live = LiveIndex(data, load_model=False, check_every=3600)
+    try:
+        service = Service(live, cache=0)
+        service.search("退火", mode="lexical")
+        service.search("退火", mode="lexical")
+        assert service.answers.hits == 0 and len(service.answers) == 0
+    finally:
+        live.close()
+
+
 # -- with the real model ---------------------------------------------------------------------
 @pytest.fixture(scope="module")
 def embedder():
@@ -480,6 +522,7 @@ def test_a_commit_with_vectors_is_served_semantically(vector_data, embedder, tmp
             title="热机效率与卡诺循环",
             body="卡诺循环给出了两个热源之间热机效率的上限：1 减去低温与高温之比。",
         )
+        models = app.state.live.current.searcher.extra_embedders
         update(data, [post], embedder=embedder)
         query = "热机在两个热源之间能达到的最高效率"  # its meaning, not its words
         deadline = time.monotonic() + 5
@@ -491,3 +534,6 @@ def test_a_commit_with_vectors_is_served_semantically(vector_data, embedder, tmp
             assert time.monotonic() < deadline, "the new post's vectors were not served"
             time.sleep(0.1)
         assert c.get("/posts/4003/similar").json()["mode"] == "semantic"
+        # every generation shares the ensemble's models (loading them again costs seconds)
+        now = app.state.live.current.searcher.extra_embedders
+        assert models and all(now[key] is model for key, model in models.items())

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+from collections import OrderedDict
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING
 
@@ -11,6 +12,12 @@ from index.models.spec import ModelSpec, TextKind
 
 if TYPE_CHECKING:
     import numpy as np
+
+# Query vectors kept, newest last: search as you type, the TUI's history and a server's
+# popular queries embed the same text again and again, at 5-15 ms of CPU each. A vector is a
+# function of its text alone (each runtime embeds a query on its own: onnx.py, use.py), so a
+# kept one is exactly the one that would be made. 1,024 of them, 384-512 float32s: under 2 MB.
+QUERY_CACHE = 1024
 
 
 class Embedder:
@@ -29,6 +36,8 @@ class Embedder:
         self.throughput = throughput
         self._encoder: Encoder | None = None
         self._lock = threading.Lock()
+        self._queries: OrderedDict[str, np.ndarray] = OrderedDict()
+        self._queries_lock = threading.Lock()
 
     @property
     def loaded(self) -> bool:
@@ -57,4 +66,24 @@ class Embedder:
         encoder = self._loaded()
         if not texts:
             return np.zeros((0, encoder.dim), dtype=np.float32)
-        return encoder.encode(texts, kind)
+        if kind != "query":
+            return encoder.encode(texts, kind)
+        out = np.zeros((len(texts), encoder.dim), dtype=np.float32)
+        missing: dict[str, list[int]] = {}
+        with self._queries_lock:
+            for i, text in enumerate(texts):
+                kept = self._queries.get(text)
+                if kept is None:
+                    missing.setdefault(text, []).append(i)
+                else:
+                    self._queries.move_to_end(text)
+                    out[i] = kept
+        if missing:
+            made = encoder.encode(list(missing), kind)
+            with self._queries_lock:
+                for (text, rows), vector in zip(missing.items(), made, strict=True):
+                    out[rows] = vector
+                    self._queries[text] = vector.copy()
+                while len(self._queries) > QUERY_CACHE:
+                    self._queries.popitem(last=False)
+        return out

@@ -32,6 +32,7 @@ from search.server.service import (
     MAX_LIMIT,
     MAX_OFFSET,
     MAX_SIMILAR,
+    RESULT_CACHE,
     Service,
     ServiceError,
 )
@@ -95,16 +96,18 @@ def create_app(
     hosts: Iterable[str] | None = None,
     embedder: Any = None,
     load_model: bool = True,
+    cache: int = RESULT_CACHE,
 ) -> FastAPI:
     """The ASGI app over `data_dir` (opened now: raises DataError when it has no index).
 
     `token`: required as `Authorization: Bearer` on every request but the page's files and
     /healthz; `cors`: origins allowed to call the API from a browser (none by default);
     `hosts`: Host names answered (default: loopback names when there is no token, any with
-    one); `embedder`: a loaded model to share (tests); `load_model`: start loading the model.
+    one); `embedder`: a loaded model to share (tests); `load_model`: start loading the model;
+    `cache`: how many search answers to keep (0: none).
     """
     live = LiveIndex(data_dir, embedder=embedder, load_model=load_model)
-    service = Service(live)
+    service = Service(live, cache=cache)
     page = _page_files()
 
     @asynccontextmanager

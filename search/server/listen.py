@@ -78,12 +78,14 @@ def serve(
     port: int = 8765,
     token: str | None = None,
     cors: str | Iterable[str] | None = None,
+    cache: int | None = None,
     say: Callable[[str], None] = print,
 ) -> None:
     """Serve the HTTP API and the page until interrupted (blocks).
 
     Raises DataError before listening: no index, a non-loopback `host` without a `token`, a
-    port that is taken. `say` hears where it listens and whether a token is required.
+    port that is taken. `cache`: search answers kept (None: the default; 0: none). `say`
+    hears where it listens and whether a token is required.
     """
     check_access(host, token)
     import uvicorn
@@ -92,7 +94,8 @@ def serve(
 
     sock = bind(host, port)
     try:
-        app = create_app(data_dir, token=token, cors=cors)
+        extra = {} if cache is None else {"cache": cache}
+        app = create_app(data_dir, token=token, cors=cors, **extra)
     except BaseException:
         sock.close()
         raise

@@ -7,8 +7,9 @@ stop changing, opens a new Searcher beside the live one, warms it and swaps it i
 holds a lease on the generation it started with; a retired generation is closed when its last
 lease ends, so no request fails across a swap.
 
-The embedding model loads in a background thread (until it is ready, searches are lexical and
-say so) and every generation shares it: loading it again would cost seconds of CPU per commit.
+The embedding models load in a background thread (until they are ready, searches are lexical
+and say so) and every generation shares them: loading them again would cost seconds of CPU
+per commit (and the query vectors they keep).
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ import logging
 import os
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any, Literal
@@ -117,6 +118,8 @@ class LiveIndex:
         self.model: ModelState = "idle"
         self.model_error: str | None = None
         self._embedder = embedder
+        self._extra_embedders: dict[str, Any] = {}  # the ensemble's others, by spec key
+        self._warmers: list[Callable[[Generation, Generation], None]] = []
         self._lock = threading.Lock()
         self._stop = threading.Event()
         stamp = fingerprint(self.data)
@@ -158,6 +161,11 @@ class LiveIndex:
                 close = gen.retired and gen.leases == 0
             if close:
                 gen.searcher.close()
+
+    def add_warmer(self, warm: Callable[[Generation, Generation], None]) -> None:
+        """Call `warm(new, live)` on each new generation before it is swapped in (a cache
+        answering the live one's popular requests on the new one, say)."""
+        self._warmers.append(warm)
 
     def start_loading(self) -> None:
         """Load the embedding model in a background thread, if nobody has yet."""
@@ -201,7 +209,9 @@ class LiveIndex:
 
     # -- the watcher ----------------------------------------------------------------------
     def _open(self) -> Searcher:
-        searcher = Searcher.open(self.data.root, embedder=self._embedder)
+        searcher = Searcher.open(
+            self.data.root, embedder=self._embedder, extra_embedders=self._extra_embedders
+        )
         shared = self._embedder
         if shared is not None and searcher.spec not in (None, getattr(shared, "spec", None)):
             # Rebuilt with another model: that one loads afresh and is shared from then on.
@@ -211,6 +221,7 @@ class LiveIndex:
             self.model, self.model_error = "idle", None
         if self._embedder is None:  # from now on every generation uses this one's model
             self._embedder = _model_of(searcher)
+        self._extra_embedders.update(searcher.extra_embedders)
         return searcher
 
     def _watch(self) -> None:
@@ -247,6 +258,11 @@ class LiveIndex:
             return False
         if problem:
             self._note(f"serving the index as it is: {problem}")
+        for warm in self._warmers:
+            try:
+                warm(gen, current)
+            except Exception:  # a cold cache is slower, never wrong: swap all the same
+                log.exception("warming index generation %d failed", gen.number)
         self._swap(gen)
         if self.model == "idle" and searcher.has_vectors:
             self.start_loading()

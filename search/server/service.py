@@ -7,10 +7,13 @@ model's readiness allows (never waiting for the model), and turns library errors
 
 from __future__ import annotations
 
+import copy
 import datetime as dt
 import os
 import threading
-from collections.abc import Iterator, Sequence
+import time
+from collections import OrderedDict
+from collections.abc import Hashable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any, Literal
@@ -34,6 +37,17 @@ MAX_TEXT_CHARS = 2000
 # library holds the GIL for most of a search and ONNX already uses every core for one query:
 # on 2 cores, hybrid searches ran at 75/s from one thread, 71/s from 2 and 53/s from 16.
 CPU_SLOTS = max(1, (os.cpu_count() or 2) // 2)
+# Search answers kept, by index generation and every parameter: an API's clients and the
+# page's search-as-you-type ask the same questions again (the page re-asks a query at each
+# keystroke back), and a hybrid answer costs 13-30 ms of a core while a kept one costs
+# microseconds. A commit starts a new generation, so a kept answer is never stale. 1,024
+# answers of ~10 hits: ~10 MB. `search serve --cache 0` turns it off.
+RESULT_CACHE = 1024
+# Before a commit is served, its most recent searches are answered again (`_autowarm`): 64 of
+# them, ~8 ms each with their query vectors kept by the model, so under a second of delay
+# before a commit is visible; never more than AUTOWARM_SECONDS.
+AUTOWARM = 64
+AUTOWARM_SECONDS = 1.5
 LOADING = "the embedding model is still loading: searching lexically"
 UNAVAILABLE = "semantic search is unavailable ({}); searching lexically"  # the library's words
 
@@ -74,12 +88,70 @@ def post_dict(post: Post, *, html: bool = False) -> dict[str, Any]:
     return d
 
 
+@dataclass(frozen=True, slots=True)
+class _Search:
+    """A search request's parameters but its mode: hashable, so it keys the answer cache."""
+
+    q: str
+    limit: int
+    offset: int
+    tags: tuple[str, ...]
+    categories: tuple[str, ...]
+    since: str | None
+    until: str | None
+    sort: Sort
+    explain: bool
+
+
+class AnswerCache:
+    """A thread-safe LRU of JSON-ready answers; size 0 keeps nothing."""
+
+    def __init__(self, size: int) -> None:
+        self.size = size
+        self._answers: OrderedDict[Hashable, dict[str, Any]] = OrderedDict()
+        self._lock = threading.Lock()
+        self.hits = self.misses = 0
+
+    def get(self, key: Hashable) -> dict[str, Any] | None:
+        with self._lock:
+            answer = self._answers.get(key)
+            if answer is None:
+                self.misses += 1
+                return None
+            self._answers.move_to_end(key)
+            self.hits += 1
+        return copy.deepcopy(answer)  # callers may change theirs
+
+    def put(self, key: Hashable, answer: dict[str, Any]) -> None:
+        if not self.size:
+            return
+        kept = copy.deepcopy(answer)
+        with self._lock:
+            self._answers[key] = kept
+            while len(self._answers) > self.size:
+                self._answers.popitem(last=False)
+
+    def recent(self, n: int) -> list[Hashable]:
+        """The keys of the `n` answers used last, most recent first."""
+        with self._lock:
+            keys = list(self._answers)
+        return keys[-n:][::-1]
+
+    def __len__(self) -> int:
+        return len(self._answers)
+
+
 class Service:
     """The operations, over a `LiveIndex`. Thread-safe: it keeps no per-call state."""
 
-    def __init__(self, live: LiveIndex) -> None:
+    def __init__(self, live: LiveIndex, *, cache: int = RESULT_CACHE) -> None:
         self.live = live
         self._slots = threading.BoundedSemaphore(CPU_SLOTS)
+        self.answers = AnswerCache(cache)
+        # Rendered readers (MathML and sanitising: up to ~100 ms for a long post), by
+        # generation and post; a quarter as many, since each is a whole post (~50-200 kB).
+        self.renders = AnswerCache(cache // 4)
+        live.add_warmer(self._autowarm)
 
     # -- search ---------------------------------------------------------------------------
     def _mode(self, gen: Generation, mode: Mode) -> tuple[Mode, list[str]]:
@@ -112,24 +184,55 @@ class Service:
         _check_range("offset", offset, 0, MAX_OFFSET)
         _check_values("tag", tags)
         _check_values("category", categories)
-        with self.live.lease() as gen, self._slots:
+        request = _Search(
+            q, limit, offset, tuple(tags), tuple(categories), since, until, sort, explain
+        )
+        started = time.perf_counter()
+        with self.live.lease() as gen:
             run_mode, warnings = self._mode(gen, mode)
-            with _errors():
-                result = gen.searcher.search(
-                    q,
-                    limit=limit,
-                    mode=run_mode,
-                    offset=offset,
-                    tags=list(tags) or None,
-                    category=list(categories) or None,
-                    since=since or None,
-                    until=until or None,
-                    sort=sort,
-                    explain=explain,
-                )
-        out = result.to_dict()
+            key = (gen.number, run_mode, request)
+            out = self.answers.get(key)
+            if out is not None:
+                out["took_ms"] = (time.perf_counter() - started) * 1000
+                return out
+            with self._slots:
+                out = self._run(gen, run_mode, request)
         out["warnings"] = warnings + out["warnings"]
+        self.answers.put(key, out)
         return out
+
+    def _run(self, gen: Generation, mode: Mode, r: _Search) -> dict[str, Any]:
+        with _errors():
+            return gen.searcher.search(
+                r.q,
+                limit=r.limit,
+                mode=mode,
+                offset=r.offset,
+                tags=list(r.tags) or None,
+                category=list(r.categories) or None,
+                since=r.since or None,
+                until=r.until or None,
+                sort=r.sort,
+                explain=r.explain,
+            ).to_dict()
+
+    def _autowarm(self, gen: Generation, current: Generation) -> None:
+        """Answer the live generation's most recent searches again on `gen` before it is
+        swapped in, so that a commit does not turn every popular query into a miss at once
+        (Solr autowarms its query cache so). Searches that ran degraded are left out."""
+        deadline = time.monotonic() + AUTOWARM_SECONDS
+        for key in self.answers.recent(AUTOWARM):
+            number, mode, request = key
+            if number != current.number or time.monotonic() > deadline:
+                continue
+            run_mode, warnings = self._mode(gen, mode)
+            if run_mode != mode or warnings:
+                continue
+            try:
+                out = self._run(gen, mode, request)
+            except ServiceError:
+                continue
+            self.answers.put((gen.number, mode, request), out)
 
     # -- posts ----------------------------------------------------------------------------
     def post(self, post_id: int, *, html: bool = False) -> dict[str, Any]:
@@ -139,17 +242,29 @@ class Service:
             raise ServiceError(404, f"no post {post_id}")
         if not html:
             return post_dict(post)
-        with self._slots, _errors():
-            return post_dict(post, html=True)
+        key = (gen.number, post_id)
+        out = self.renders.get(key)
+        if out is None:
+            with self._slots, _errors():
+                out = post_dict(post, html=True)
+            self.renders.put(key, out)
+        return out
 
     def similar(self, post_id: int, *, limit: int = 5) -> dict[str, Any]:
         _check_range("limit", limit, 1, MAX_SIMILAR)
-        with self.live.lease() as gen, self._slots, _errors():
-            try:
-                result = gen.searcher.similar(post_id, limit=limit)
-            except KeyError:
-                raise ServiceError(404, f"no post {post_id}") from None
-        return result.to_dict()
+        with self.live.lease() as gen:
+            key = (gen.number, "similar", post_id, limit)
+            out = self.answers.get(key)
+            if out is not None:
+                return out
+            with self._slots, _errors():
+                try:
+                    result = gen.searcher.similar(post_id, limit=limit)
+                except KeyError:
+                    raise ServiceError(404, f"no post {post_id}") from None
+        out = result.to_dict()
+        self.answers.put(key, out)
+        return out
 
     # -- the model ------------------------------------------------------------------------
     def embed(self, texts: Sequence[str], kind: str = "query") -> Embedding:
