@@ -44,8 +44,11 @@ CPU_SLOTS = max(1, (os.cpu_count() or 2) // 2)
 # answers of ~10 hits: ~10 MB. `search serve --cache 0` turns it off.
 RESULT_CACHE = 1024
 # Before a commit is served, its most recent searches are answered again (`_autowarm`): 64 of
-# them, ~8 ms each with their query vectors kept by the model, so under a second of delay
-# before a commit is visible; never more than AUTOWARM_SECONDS.
+# them, 5-15 ms each with their query vectors kept by the model, for never more than
+# AUTOWARM_SECONDS: that long a delay before a commit is visible, against a burst of misses
+# after it. bench/bench_serve.py (16 clients, no pause), hybrid p99 in the 5 s after the
+# commit and in the 5 s after those: without 454 / 151 ms; with 64: 227..334 / 63..100 ms
+# (three runs); with 256 in 2 s: 244..334 / 63..100, and the commit visible later.
 AUTOWARM = 64
 AUTOWARM_SECONDS = 1.5
 LOADING = "the embedding model is still loading: searching lexically"
@@ -148,8 +151,9 @@ class Service:
         self.live = live
         self._slots = threading.BoundedSemaphore(CPU_SLOTS)
         self.answers = AnswerCache(cache)
-        # Rendered readers (MathML and sanitising: up to ~100 ms for a long post), by
-        # generation and post; a quarter as many, since each is a whole post (~50-200 kB).
+        # Rendered readers (MathML and sanitising: up to ~100 ms for a long post), by what
+        # they are made of, so a commit changing other posts keeps them; a quarter as many,
+        # since each is a whole post (~50-200 kB).
         self.renders = AnswerCache(cache // 4)
         live.add_warmer(self._autowarm)
 
@@ -242,13 +246,13 @@ class Service:
             raise ServiceError(404, f"no post {post_id}")
         if not html:
             return post_dict(post)
-        key = (gen.number, post_id)
-        out = self.renders.get(key)
-        if out is None:
+        key = (post.url, post.body)  # what the rendering is made of
+        rendered = self.renders.get(key)
+        if rendered is None:
             with self._slots, _errors():
-                out = post_dict(post, html=True)
-            self.renders.put(key, out)
-        return out
+                rendered = {"html": render_post(post.body, post.url)}
+            self.renders.put(key, rendered)
+        return {**post_dict(post), **rendered}
 
     def similar(self, post_id: int, *, limit: int = 5) -> dict[str, Any]:
         _check_range("limit", limit, 1, MAX_SIMILAR)
