@@ -19,7 +19,7 @@ import os
 import threading
 import time
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager, suppress
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -63,18 +63,6 @@ def fingerprint(data: DataDir) -> tuple[object, ...]:
             continue
         parts.append((st.st_ino, st.st_size, st.st_mtime_ns))
     return tuple(parts)
-
-
-# Opening and warming a new generation (and autowarming its cache) is background work: on a
-# 2-core machine it competed with the requests it exists to serve.
-BACKGROUND_NICE = 10
-
-
-def _background() -> None:
-    """Lower the calling thread's CPU priority (Linux schedules threads by their own nice
-    value); elsewhere, nothing."""
-    with suppress(AttributeError, OSError):
-        os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), BACKGROUND_NICE)
 
 
 def _model_of(searcher: Searcher) -> Any:
@@ -237,7 +225,6 @@ class LiveIndex:
         return searcher
 
     def _watch(self) -> None:
-        _background()
         while not self._stop.wait(self.check_every):
             try:
                 self.refresh()
