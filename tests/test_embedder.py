@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from index.models import Embedder, ModelSpec
-from index.models import embedder as embedder_module
+from index.models.embedder import QUERY_CACHE
 
 
 class Runtime:
@@ -59,9 +59,9 @@ def test_passages_are_never_kept(model):
     assert runtime.embedded == ["x", "x", "x"]
 
 
-def test_the_oldest_query_is_dropped_past_the_limit(model, monkeypatch):
+def test_the_oldest_query_is_dropped_past_the_limit(model):
     e, runtime = model
-    monkeypatch.setattr(embedder_module, "QUERY_CACHE", 2)
+    e.query_cache = 2
     for text in ("a", "b", "a", "c"):  # "a" used again: "b" is the oldest
         e.encode([text], "query")
     runtime.embedded.clear()
@@ -69,3 +69,13 @@ def test_the_oldest_query_is_dropped_past_the_limit(model, monkeypatch):
     e.encode(["c"], "query")
     e.encode(["b"], "query")
     assert runtime.embedded == ["b"]
+
+
+def test_the_cache_can_be_turned_off(model):
+    e, runtime = model
+    assert e.query_cache == QUERY_CACHE
+    off = Embedder(ModelSpec(), query_cache=0)
+    off._encoder = runtime
+    off.encode(["a"], "query")
+    off.encode(["a"], "query")
+    assert runtime.embedded == ["a", "a"]

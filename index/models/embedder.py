@@ -28,10 +28,18 @@ class Embedder:
     """
 
     def __init__(
-        self, spec: ModelSpec, *, threads: int | None = None, throughput: bool = False
+        self,
+        spec: ModelSpec,
+        *,
+        threads: int | None = None,
+        throughput: bool = False,
+        query_cache: int | None = None,
     ) -> None:
-        """`throughput`: tuned for bulk embedding (indexing) rather than query latency."""
+        """`throughput`: tuned for bulk embedding (indexing) rather than query latency;
+        `query_cache`: query vectors to keep (default QUERY_CACHE; 0: none, as a benchmark of
+        the model's own speed needs)."""
         self.spec = spec
+        self.query_cache = QUERY_CACHE if query_cache is None else query_cache
         self.threads = threads
         self.throughput = throughput
         self._encoder: Encoder | None = None
@@ -66,7 +74,7 @@ class Embedder:
         encoder = self._loaded()
         if not texts:
             return np.zeros((0, encoder.dim), dtype=np.float32)
-        if kind != "query":
+        if kind != "query" or not self.query_cache:
             return encoder.encode(texts, kind)
         out = np.zeros((len(texts), encoder.dim), dtype=np.float32)
         missing: dict[str, list[int]] = {}
@@ -84,6 +92,6 @@ class Embedder:
                 for (text, rows), vector in zip(missing.items(), made, strict=True):
                     out[rows] = vector
                     self._queries[text] = vector.copy()
-                while len(self._queries) > QUERY_CACHE:
+                while len(self._queries) > self.query_cache:
                     self._queries.popitem(last=False)
         return out
