@@ -67,6 +67,12 @@ class VectorIndex:
         return cls(index, path)
 
     @property
+    def exact(self) -> bool:
+        """Whether this is a flat index (an exact scan), rather than an approximate one."""
+        faiss = _faiss()
+        return isinstance(faiss.downcast_index(self.index.index), faiss.IndexFlat)
+
+    @property
     def dim(self) -> int:
         return int(self.index.d)
 

@@ -86,3 +86,24 @@ def test_feedback_moves_the_query_towards_the_posts_nearest_passages(tmp_path):
     mean = _unit(_unit([1, 1, 0]) + _unit([0, 0, 1]))
     np.testing.assert_allclose(both, _unit(query + 0.5 * mean), atol=1e-6)
     np.testing.assert_allclose(r.feedback(query, 99, 0.5, passages=1), query)  # unknown post
+
+
+def test_the_flat_scan_and_faiss_find_the_same_posts(tmp_path):
+    rng = np.random.default_rng(7)
+    passages = {c: (1 + c % 9, rng.normal(size=3)) for c in range(1, 61)}
+    flat = _retriever(tmp_path / "flat", passages)
+    hnsw_index = VectorIndex.create(tmp_path / "hnsw", dim=3, kind="hnsw")
+    hnsw_index.add(
+        np.array(list(passages), np.int64), np.vstack([_unit(v) for _, v in passages.values()])
+    )
+    hnsw = SemanticRetriever(hnsw_index, flat.chunks)
+    assert flat.exact and not hnsw.exact  # the flat one scans its own scores, HNSW asks FAISS
+    for _ in range(5):
+        query = _unit(rng.normal(size=3))
+        for allowed in (None, {2, 3, 5}, {4}, set()):
+            a = flat.search(query, 4, allowed=allowed)
+            b = hnsw.search(query, 4, allowed=allowed)
+            assert [(h.post_id, h.passage) for h in a] == [(h.post_id, h.passage) for h in b]
+            assert [h.score for h in a] == pytest.approx([h.score for h in b], abs=1e-6)
+            if allowed is not None:
+                assert {h.post_id for h in a} <= allowed
