@@ -25,6 +25,7 @@ from corpus.post import Post, Problem
 from corpus.readers import read_source
 from index.chunking import CHUNKER_VERSION, Passage, chunk_post
 from index.errors import CorruptIndexError, DataError, ModelMismatchError, WriterBusyError
+from index.glossary import MINER_VERSION, pairs_in, vote
 from index.lexical import LexicalIndex
 from index.manifest import Manifest
 from index.models import Embedder, ModelSpec
@@ -171,6 +172,7 @@ class Indexer:
         self.data = data
         self._lock = FileLock(str(data.lock), timeout=0)
         self.store: Store | None = None
+        self._relexed: list[int] = []  # posts the last sync_lexical indexed
 
     def __enter__(self) -> Indexer:
         self.data.root.mkdir(parents=True, exist_ok=True)
@@ -279,6 +281,7 @@ class Indexer:
         if stale:
             lexical.update(self._posts(stale, "lexical", progress))
             store.mark_synced("lexical_hash", stale)
+        self._relexed = stale
         return len(stale)
 
     def _rebuild_lexical(self, manifest: Manifest, progress: Progress) -> int:
@@ -290,7 +293,30 @@ class Indexer:
         LexicalIndex.publish(built, self.data.lexical)
         store.mark_synced("lexical_hash", every)
         manifest.with_lexical(TOKENIZER_VERSION).save(store)
+        self._relexed = every
         return len(every)
+
+    def sync_glossary(self, *, rebuild: bool = False) -> int:
+        """Mine the posts indexed lexically in this run and vote again the names they propose
+        (or proposed before); every post and every name when the rules changed or on a
+        rebuild. Voting asks the BM25 index about each name (~1 ms a name), so a run that
+        changed one post votes its few names, not the archive's hundreds. Returns how many
+        posts were mined."""
+        store = self._store()
+        manifest = Manifest.load(store, lenient=True)
+        whole = rebuild or manifest.glossary_miner != MINER_VERSION
+        ids = sorted(store.ids()) if whole else list(self._relexed)
+        if not ids:
+            return 0
+        before = {en for en, *_ in store.glossary_pairs(ids)} if not whole else set()
+        mined = {p.id: pairs_in(p.body) for p in store.iter_posts(ids)}
+        store.replace_glossary_pairs(mined)
+        names = None if whole else before | {en for rows in mined.values() for en, _, _ in rows}
+        lexical = LexicalIndex.open(self.data.lexical)
+        proposals = [row for row in store.glossary_pairs() if names is None or row[0] in names]
+        store.set_glossary(vote(proposals, lexical.count_with, lexical.num_docs()), names)
+        manifest.with_glossary(MINER_VERSION).save(store)
+        return len(ids)
 
     def _posts(self, ids: list[int], stage: str, progress: Progress) -> Iterator[Post]:
         for done, post in enumerate(self._store().iter_posts(ids), 1):
@@ -529,6 +555,7 @@ class Indexer:
         report = IndexReport()
         self.add(sources, report, strict=strict, progress=progress, total=total)
         report.lexical_updated = self.sync_lexical(rebuild=rebuild, progress=progress)
+        self.sync_glossary(rebuild=rebuild)
         # A new vector index of the default model gets the default ensemble; an existing one
         # keeps what it was built with (`--models` changes that).
         default = spec is None or spec == ModelSpec()

@@ -99,6 +99,23 @@ def phrase_query(schema: tantivy.Schema, field: str, text: str, boost: float = 1
     return q if boost == 1.0 else Query.boost_query(q, boost)
 
 
+def text_query(schema: tantivy.Schema, text: str) -> Query | None:
+    """`text` in a post's title or body: as a phrase, or as its one token; None when it has
+    no token."""
+    words = phrase_positions(text)
+    if not words:
+        return None
+    clauses = []
+    for field in (TITLE, BODY):
+        q = (
+            Query.phrase_query(schema, field, words)
+            if len(words) > 1
+            else term_query(schema, field, words[0][1])
+        )
+        clauses.append((Occur.Should, q))
+    return Query.boolean_query(clauses)
+
+
 def fuzzy_query(
     schema: tantivy.Schema, field: str, term: str, distance: int, *, prefix: bool = False
 ) -> Query:
@@ -216,6 +233,14 @@ class LexicalIndex:
     def num_docs(self) -> int:
         with reading(self.path):
             return self.index.searcher().num_docs
+
+    def count_with(self, texts: Sequence[str]) -> int:
+        """How many posts hold every one of `texts` (each as a phrase, in title or body)."""
+        queries = [text_query(self.schema, t) for t in texts]
+        if not queries or any(q is None for q in queries):
+            return 0
+        query = Query.boolean_query([(Occur.Must, q) for q in queries if q is not None])
+        return self.searcher().search(query, 1).count
 
     def probe(self, texts: Iterable[str]) -> None:
         """Read every document's id and, for each of `texts` (titles, say), its phrase in the

@@ -24,6 +24,7 @@ _DIM = "vectors.dim"
 _CHUNKER = "vectors.chunker"
 _KIND = "vectors.kind"
 _EXTRA = "vectors.extra_models"
+_GLOSSARY = "glossary.miner"
 
 
 def _kind(value: str) -> VectorIndexKind:
@@ -56,6 +57,7 @@ _ENTRIES: tuple[tuple[str, str, Callable[[str], object]], ...] = (
     ("chunker", _CHUNKER, str),
     ("vector_kind", _KIND, _kind),
     ("extra_models", _EXTRA, _models),
+    ("glossary_miner", _GLOSSARY, _positive),
 )
 
 
@@ -64,7 +66,8 @@ class Manifest:
     """`tokenizer`: the token stream the BM25 index holds (index.tokenize.TOKENIZER_VERSION);
     `model`, `dim`, `chunker`, `vector_kind`: how the passage vectors were made and indexed
     (`model` is None until vectors were first built); `extra_models`: the ensemble's other
-    models, each with a flat index over the same passage ids (`index.vectors.extra_path`)."""
+    models, each with a flat index over the same passage ids (`index.vectors.extra_path`);
+    `glossary_miner`: the rules the glossary was mined by (index.glossary.MINER_VERSION)."""
 
     schema_version: int = 0
     tokenizer: str | None = None
@@ -73,6 +76,7 @@ class Manifest:
     chunker: str | None = None
     vector_kind: VectorIndexKind = "flat"
     extra_models: tuple[ModelSpec, ...] = ()
+    glossary_miner: int | None = None
 
     @classmethod
     def load(cls, store: Store, *, lenient: bool = False) -> Manifest:
@@ -107,6 +111,7 @@ class Manifest:
                     if self.extra_models
                     else None
                 ),
+                _GLOSSARY: str(self.glossary_miner) if self.glossary_miner else None,
             }
         )
 
@@ -120,3 +125,6 @@ class Manifest:
 
     def with_extra_models(self, models: tuple[ModelSpec, ...]) -> Manifest:
         return replace(self, extra_models=models)
+
+    def with_glossary(self, miner: int) -> Manifest:
+        return replace(self, glossary_miner=miner)

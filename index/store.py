@@ -52,7 +52,21 @@ CREATE TABLE IF NOT EXISTS embeddings (
     vector BLOB NOT NULL,
     PRIMARY KEY (model, hash)
 ) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS glossary_pairs (
+    post_id INTEGER NOT NULL,
+    english TEXT NOT NULL,
+    chinese TEXT NOT NULL,
+    votes INTEGER NOT NULL
+);
+CREATE INDEX IF NOT EXISTS glossary_pairs_post ON glossary_pairs(post_id);
+CREATE TABLE IF NOT EXISTS glossary (
+    english TEXT PRIMARY KEY,
+    chinese TEXT NOT NULL,
+    posts INTEGER NOT NULL
+) WITHOUT ROWID;
 """
+# The glossary tables came after the first stores: the writer's open creates them (CREATE ... IF
+# NOT EXISTS above), and a reader of a store no writer has opened since finds none.
 
 
 @dataclass(frozen=True, slots=True)
@@ -396,6 +410,61 @@ class Store:
                 "INSERT OR REPLACE INTO embeddings VALUES (?, ?, ?)",
                 [(model, h, v) for h, v in items],
             )
+
+    # -- the glossary mined from the posts (index/glossary.py) -------------------------------
+    def _has_table(self, name: str) -> bool:
+        sql = "SELECT 1 FROM sqlite_master WHERE type='table' AND name=?"
+        return self.conn.execute(sql, (name,)).fetchone() is not None
+
+    def replace_glossary_pairs(self, pairs: dict[int, list[tuple[str, str, int]]]) -> None:
+        """Swap what these posts propose ({post id: [(english, chinese, votes)]})."""
+        with self.conn:
+            delete = "DELETE FROM glossary_pairs WHERE post_id IN ({marks})"
+            for _cursor in self._execute_in(delete, list(pairs)):
+                pass
+            self.conn.executemany(
+                "INSERT INTO glossary_pairs VALUES (?,?,?,?)",
+                [(pid, en, zh, n) for pid, rows in pairs.items() for en, zh, n in rows],
+            )
+
+    def glossary_pairs(
+        self, post_ids: Iterable[int] | None = None
+    ) -> list[tuple[str, str, int, int]]:
+        """The posts' proposals (all posts', or these posts'): (english, chinese, votes
+        summed, posts proposing it)."""
+        columns = "english, chinese, SUM(votes), COUNT(DISTINCT post_id)"
+        if post_ids is None:
+            rows: Iterable[tuple] = self.conn.execute(
+                f"SELECT {columns} FROM glossary_pairs GROUP BY english, chinese"
+            )
+        else:
+            sql = f"SELECT {columns} FROM glossary_pairs WHERE post_id IN ({{marks}}) GROUP BY 1, 2"
+            rows = self._rows_in(sql, post_ids)
+        return [(r[0], r[1], r[2], r[3]) for r in rows]
+
+    def set_glossary(
+        self, entries: dict[str, tuple[str, int]], names: set[str] | None = None
+    ) -> None:
+        """Replace the mined glossary ({english: (chinese, posts glossing it so)}), or only
+        its entries for `names`."""
+        with self.conn:
+            if names is None:
+                self.conn.execute("DELETE FROM glossary")
+            else:
+                delete = "DELETE FROM glossary WHERE english IN ({marks})"
+                for _cursor in self._execute_in(delete, sorted(names)):
+                    pass
+            self.conn.executemany(
+                "INSERT INTO glossary VALUES (?,?,?)",
+                [(en, zh, n) for en, (zh, n) in entries.items()],
+            )
+
+    def glossary(self) -> dict[str, tuple[str, int]]:
+        """The mined glossary ({} for a store mined by no writer yet)."""
+        if not self._has_table("glossary"):
+            return {}
+        rows = self.conn.execute("SELECT english, chinese, posts FROM glossary")
+        return {r[0]: (r[1], r[2]) for r in rows}
 
     def date_range(self) -> tuple[str | None, str | None]:
         row = self.conn.execute("SELECT MIN(date), MAX(date) FROM posts").fetchone()

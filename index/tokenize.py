@@ -60,6 +60,11 @@ def _segmenter():  # -> rjieba.Jieba
     return seg
 
 
+def segment(text: str) -> list[str]:
+    """jieba's precise cut of `text`, as it is (no folding, nothing dropped)."""
+    return list(_segmenter().cut(text))
+
+
 # Full-width ASCII (！ to ～) and the ideographic space fold to their ASCII forms.
 _FOLD = {cp: cp - 0xFEE0 for cp in range(0xFF01, 0xFF5F)} | {0x3000: 0x20}
 

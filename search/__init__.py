@@ -24,6 +24,8 @@ from index.paths import DataDir
 from search.api import MODES, SORTS, Mode, Searcher, Sort
 from search.evaluate import METRICS as EVAL_METRICS
 from search.evaluate import EvalResult, JudgedQuery, evaluate, load_queries
+from search.expand import Entry as GlossaryEntry
+from search.expand import Glossary
 from search.facets import Facet, FacetSort
 from search.fusion import DEFAULT_FUSION, Candidates, FusionPolicy
 from search.hits import Explanation, Hit, SearchResult
@@ -81,6 +83,8 @@ __all__ = [
     "Filters",
     "Floor",
     "FusionPolicy",
+    "Glossary",
+    "GlossaryEntry",
     "Hit",
     "IndexReport",
     "JudgedQuery",

@@ -8,10 +8,12 @@ in locals and hands it back in its result, so one `Searcher` serves many threads
 from __future__ import annotations
 
 import datetime as dt
+import re
 import threading
 import time
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
+from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING, Literal
 
@@ -23,7 +25,8 @@ from index.paths import DataDir
 from index.reader import IndexReader
 from index.store import PostMeta
 from index.tokenize import index_tokens, query_terms
-from search.expand import chinese_for
+from search.expand import Entry as GlossaryEntry
+from search.expand import Glossary, chinese_for, entries_in
 from search.facets import Facet, FacetSort, check_filters, facet_counts
 from search.fusion import DEFAULT_FUSION, Candidates, FusionPolicy
 from search.hits import Explanation, Hit, SearchResult
@@ -47,6 +50,7 @@ DEPTH = 100  # candidates taken from each list before fusing (and sorted by date
 # Exact matches go first whatever fusion says: the query as a phrase in a title, or a long query
 # (a sentence, a paper title, a formula) verbatim in the bodies of a handful of posts.
 EXACT_BODY_MIN_TOKENS = 4
+_CJK = re.compile(r"[\u3400-\u9fff]")
 EXACT_BODY_MAX_POSTS = 3
 
 
@@ -151,6 +155,19 @@ class Searcher:
         with self._lock:
             return self.store.get(post_id)
 
+    @cached_property
+    def glossary(self) -> Glossary:
+        """The written glossary and the one mined from this archive (search.expand)."""
+        with self._lock:
+            return Glossary(mined=self.store.glossary())
+
+    def gloss(self, text: str) -> list[GlossaryEntry]:
+        """What the glossaries make of `text`: the entries of its English phrases (what an
+        English query is expanded with), or for Chinese text the entries naming it."""
+        if _CJK.search(text):
+            return self.glossary.english_for(text.strip())
+        return entries_in(text, self.glossary)
+
     def categories(self) -> list[str]:
         return sorted({m.category for m in self.meta.values() if m.category})
 
@@ -173,6 +190,8 @@ class Searcher:
             "last_post": last,
             "categories": len(self.categories()),
             "tags": len(self.tags()),
+            "glossary_written": self.glossary.sizes()["written"],
+            "glossary_mined": self.glossary.sizes()["mined"],
             "store_bytes": self.data.store.stat().st_size,
             "lexical_docs": self.reader.lexical.num_docs(),
             "lexical_bytes": self.reader.lexical.disk_size(),
@@ -282,7 +301,7 @@ class Searcher:
     def _lexical_retriever(self) -> LexicalRetriever:
         with self._lock:
             if self._retriever is None:
-                self._retriever = LexicalRetriever(self.reader.lexical)
+                self._retriever = LexicalRetriever(self.reader.lexical, self.glossary)
             return self._retriever
 
     def _semantic_unavailable(self) -> str | None:
@@ -512,7 +531,7 @@ class Searcher:
             allowed = passing if allowed is None else allowed & passing
         # An English query also carries the glossary's Chinese words: the model matches a
         # bilingual query to Chinese passages far better (dev english nDCG@10 0.43 -> 0.66).
-        text = " ".join([typed, *chinese_for(typed)])
+        text = " ".join([typed, *chinese_for(typed, self.glossary)])
         vector = self._embedder.encode([text], "query")[0]
         retriever = self._semantic_retriever()
         hits = retriever.search(vector, depth, allowed=allowed)

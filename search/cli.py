@@ -7,6 +7,7 @@ error, 3 on an internal error, 130 interrupted, 141 when stdout closed early (se
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import re
@@ -640,6 +641,29 @@ def stats(obj: Context, as_json: bool) -> None:
     for key, value in info.items():
         table.add_row(Text(key, style="bold"), Text(str(value)))
     out.print(table)
+
+
+@cli.command()
+@click.argument("words", nargs=-1, required=True)
+@click.option("--json", "as_json", is_flag=True, help="Print a JSON array of entries.")
+@click.pass_obj
+def glossary(obj: Context, words: tuple[str, ...], as_json: bool) -> None:
+    """What an English term expands to (or which English names a Chinese term has)."""
+    text = " ".join(words)
+    with obj.searcher() as searcher:
+        entries = searcher.gloss(text)
+    if as_json:
+        emit_json([dataclasses.asdict(e) | {"chinese": list(e.chinese)} for e in entries])
+        return
+    if not entries:
+        err.print(escape(f"no glossary entry for {printable(text, inline=True)}"))
+        raise SystemExit(1)
+    for e in entries:
+        source = "written" if e.source == "written" else f"mined from {e.posts} post(s)"
+        line = Text(printable(e.phrase, inline=True), style="bold")
+        line.append(" → " + "、".join(printable(c, inline=True) for c in e.chinese))
+        line.append(f"  ({source})", style="dim")
+        out.print(line)
 
 
 @cli.command()

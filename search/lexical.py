@@ -24,15 +24,13 @@ from index.lexical import (
     term_query,
 )
 from index.tokenize import normalize, query_terms
-from search.expand import chinese_for
+from search.expand import WRITTEN, Glossary, expansions
 from search.query import Filters, ParsedQuery
 
 # Field weights and the whole-phrase bonus. On the dev queries nDCG@10 moved by under 0.01
 # across title 2-5 and tags 1-2 once coordination (below) was on; these sit in the flat middle.
 FIELD_BOOSTS = {TITLE: 3.0, TAGS: 1.0, BODY: 1.0, "category": 0.3}
 PHRASE_BOOST = 2.0
-# Weight of the Chinese words added to an English query (search.expand).
-EXPANSION_WEIGHT = 1.0
 # How many BM25 candidates the coordination step re-ranks.
 COORD_DEPTH = 100
 
@@ -72,31 +70,35 @@ def filter_clauses(schema: tantivy.Schema, filters: Filters) -> list[tuple[Occur
     return clauses
 
 
-def scoring_terms(parsed: ParsedQuery) -> list[tuple[str, float]]:
+def scoring_terms(parsed: ParsedQuery, glossary: Glossary = WRITTEN) -> list[tuple[str, float]]:
     """The query's words as index terms with their weights: the typed words, then (for an
-    English query) the glossary's Chinese words at EXPANSION_WEIGHT."""
+    English query) the glossaries' Chinese words at their weights (search.expand)."""
     words = " ".join(parsed.words)
     if not words.strip():
         return []
     terms = [(t, 1.0) for t in query_terms(words)]
     seen = {t for t, _ in terms}
-    for chinese in chinese_for(words):
+    for chinese, weight in expansions(words, glossary):
         for term in query_terms(chinese, drop_stopwords=False):
             if term not in seen:
                 seen.add(term)
-                terms.append((term, EXPANSION_WEIGHT))
+                terms.append((term, weight))
     return terms
 
 
 def build_query(
-    schema: tantivy.Schema, parsed: ParsedQuery, *, constraints_only: bool = False
+    schema: tantivy.Schema,
+    parsed: ParsedQuery,
+    *,
+    constraints_only: bool = False,
+    glossary: Glossary = WRITTEN,
 ) -> Query:
     """The BM25 query; with `constraints_only`, just what a post must (not) contain: phrases,
     title words, exclusions and filters, for restricting semantic results the same way."""
     scoring: list[tuple[Occur, Query]] = []  # any of these makes a match, each adds to the score
     required: list[tuple[Occur, Query]] = []
     words = " ".join(parsed.words)
-    for term, weight in scoring_terms(parsed):
+    for term, weight in scoring_terms(parsed, glossary):
         clause = _any_field(schema, term)
         scoring.append(
             (Occur.Should, clause if weight == 1.0 else Query.boost_query(clause, weight))
@@ -149,8 +151,10 @@ class LexicalRetriever:
     paraphrases 0.72 -> 0.84), with no loss on keyword or exact queries.
     """
 
-    def __init__(self, index: LexicalIndex) -> None:
+    def __init__(self, index: LexicalIndex, glossary: Glossary = WRITTEN) -> None:
+        """`glossary`: where an English query finds its Chinese words (search.expand)."""
         self.schema = index.schema
+        self.glossary = glossary
         self.searcher = index.searcher()
         everything = self.searcher.search(Query.all_query(), max(self.searcher.num_docs, 1))
         # Doc addresses are stable for one searcher: map them to post ids once, not per hit.
@@ -171,7 +175,7 @@ class LexicalRetriever:
 
     def search(self, parsed: ParsedQuery, limit: int) -> LexicalMatches:
         """Best posts first. Phrases are verified on the original text by the caller."""
-        query = build_query(self.schema, parsed)
+        query = build_query(self.schema, parsed, glossary=self.glossary)
         if not parsed.has_text:
             result = self.searcher.search(query, limit, order_by_field=DATE)
             hits = [LexicalHit(self._post(a), 0.0) for _, a in result.hits]

@@ -43,7 +43,7 @@ def correct(
     `texts(post_ids)` gives the text of posts (title and body) to find candidates in.
     """
     words = list(parsed.words)
-    known = glossed(" ".join(words))  # the glossary gives these their Chinese words
+    known = glossed(" ".join(words), retriever.glossary)  # these get their Chinese words
     notes = []
     for i, word in enumerate(words):
         low = word.lower()
