@@ -50,8 +50,8 @@ DEPTH = 100  # candidates taken from each list before fusing (and sorted by date
 # Exact matches go first whatever fusion says: the query as a phrase in a title, or a long query
 # (a sentence, a paper title, a formula) verbatim in the bodies of a handful of posts.
 EXACT_BODY_MIN_TOKENS = 4
-_CJK = re.compile(r"[\u3400-\u9fff]")
 EXACT_BODY_MAX_POSTS = 3
+_CJK = re.compile(r"[\u3400-\u9fff]")  # `gloss`: Chinese text is looked up the other way
 
 
 def _as_date(value: dt.date | str | None, *, end: bool) -> dt.date | None:

@@ -47,8 +47,8 @@ RESULT_CACHE = 1024
 # them, 5-15 ms each with their query vectors kept by the model, for never more than
 # AUTOWARM_SECONDS: that long a delay before a commit is visible, against a burst of misses
 # after it. bench/bench_serve.py (16 clients, no pause), hybrid p99 in the 5 s after the
-# commit and in the 5 s after those: without 454 / 151 ms; with 64: 227..334 / 63..100 ms
-# (three runs); with 256 in 2 s: 244..334 / 63..100, and the commit visible later.
+# commit and in the 5 s after those: without 454 / 151 ms; with 64: 227..292 / 60..83 ms
+# (three runs); with 256 in 2 s: 244..334 / 63..100 (two), and the commit visible later.
 AUTOWARM = 64
 AUTOWARM_SECONDS = 1.5
 LOADING = "the embedding model is still loading: searching lexically"
