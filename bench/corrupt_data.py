@@ -94,6 +94,7 @@ def command_lines(root: Path, probe: tuple[int, str], vectors: bool, which: str)
             [*base, "query", f'"{title[:4]}"', "--mode", "lexical", "--sort", "date"],
             [*base, "similar", str(post_id)],
             [*base, "stats"],
+            [*base, "glossary", "gradient clipping"],
         ]
         if vectors:
             found += [

@@ -464,7 +464,11 @@ class Store:
         if not self._has_table("glossary"):
             return {}
         rows = self.conn.execute("SELECT english, chinese, posts FROM glossary")
-        return {r[0]: (r[1], r[2]) for r in rows}
+        return {  # a garbled row (a cell of another type) is left out, not fatal
+            r[0]: (r[1], r[2])
+            for r in rows
+            if isinstance(r[0], str) and isinstance(r[1], str) and isinstance(r[2], int)
+        }
 
     def date_range(self) -> tuple[str | None, str | None]:
         row = self.conn.execute("SELECT MIN(date), MAX(date) FROM posts").fetchone()
