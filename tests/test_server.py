@@ -391,7 +391,7 @@ def test_a_swapped_out_generation_closes_when_its_last_request_ends(tmp_path):
         live.close()
 
 
-def test_repeated_searches_come_from_the_cache_and_a_commit_is_never_stale(tmp_path):
+def test_repeated_searches_come_from_the_cache_and_a_commit_is_never_stale(tmp_path, monkeypatch):
     data = build_index(tmp_path / "cache")
     live = LiveIndex(data, load_model=False, check_every=3600)  # refreshed by hand here
     service = Service(live)
@@ -417,6 +417,9 @@ def test_repeated_searches_come_from_the_cache_and_a_commit_is_never_stale(tmp_p
         assert fresh["total"] == first["total"] + 1
         html = service.post(1001, html=True)
         assert service.post(1001, html=True) == html and service.renders.hits == 1
+        monkeypatch.setattr("search.server.service.MAX_KEPT_RENDER", 10)  # a huge post's
+        kept = len(service.renders)
+        assert service.post(1002, html=True)["html"] and len(service.renders) == kept
     finally:
         live.close()
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import copy
 import datetime as dt
+import hashlib
 import os
 import threading
 import time
@@ -41,8 +42,12 @@ CPU_SLOTS = max(1, (os.cpu_count() or 2) // 2)
 # page's search-as-you-type ask the same questions again (the page re-asks a query at each
 # keystroke back), and a hybrid answer costs 13-30 ms of a core while a kept one costs
 # microseconds. A commit starts a new generation, so a kept answer is never stale. 1,024
-# answers of ~10 hits: ~10 MB. `search serve --cache 0` turns it off.
+# answers: ~10 MB at 10 hits each, ~100 MB at the 100-hit limit. `search serve --cache 0`
+# turns it off.
 RESULT_CACHE = 1024
+# A rendered reader is kept only up to this many characters (the archive's longest post renders
+# to ~200k): a post may hold a million characters, and 128 of those would take gigabytes.
+MAX_KEPT_RENDER = 256_000
 # Before a commit is served, its most recent searches are answered again (`_autowarm`): 64 of
 # them, 5-15 ms each with their query vectors kept by the model, for never more than
 # AUTOWARM_SECONDS: that long a delay before a commit is visible, against a burst of misses
@@ -152,9 +157,9 @@ class Service:
         self._slots = threading.BoundedSemaphore(CPU_SLOTS)
         self.answers = AnswerCache(cache)
         # Rendered readers (MathML and sanitising: up to ~100 ms for a long post), by what
-        # they are made of, so a commit changing other posts keeps them; a quarter as many,
-        # since each is a whole post (~50-200 kB).
-        self.renders = AnswerCache(cache // 4)
+        # they are made of, so a commit changing other posts keeps them; an eighth as many,
+        # since each is a whole post (~50-200 kB, never over MAX_KEPT_RENDER).
+        self.renders = AnswerCache(cache // 8)
         live.add_warmer(self._autowarm)
 
     # -- search ---------------------------------------------------------------------------
@@ -246,12 +251,14 @@ class Service:
             raise ServiceError(404, f"no post {post_id}")
         if not html:
             return post_dict(post)
-        key = (post.url, post.body)  # what the rendering is made of
+        # What the rendering is made of; the body by its digest, not a second copy.
+        key = (post.url, hashlib.blake2b(post.body.encode("utf-8"), digest_size=16).digest())
         rendered = self.renders.get(key)
         if rendered is None:
             with self._slots, _errors():
                 rendered = {"html": render_post(post.body, post.url)}
-            self.renders.put(key, rendered)
+            if len(rendered["html"]) <= MAX_KEPT_RENDER:
+                self.renders.put(key, rendered)
         return {**post_dict(post), **rendered}
 
     def similar(self, post_id: int, *, limit: int = 5) -> dict[str, Any]:
