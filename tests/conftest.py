@@ -23,6 +23,18 @@ def build_index(root: Path, source: Path = FIXTURE_POSTS, *, vectors: bool = Fal
     return data
 
 
+def fixture_posts_with_one_changed(post_id: int, addition: str):
+    """The fixture corpus as Posts, with `addition` appended to one post's body."""
+    from corpus.post import Post
+    from corpus.readers import read_source
+
+    posts = [p for p in read_source(FIXTURE_POSTS) if isinstance(p, Post)]
+    return [
+        Post.from_dict({**p.to_dict(), "body": p.body + addition}) if p.id == post_id else p
+        for p in posts
+    ]
+
+
 @pytest.fixture(scope="session")
 def fixture_data(tmp_path_factory: pytest.TempPathFactory) -> DataDir:
     """A data directory indexed (lexically) from tests/fixtures/posts.jsonl. Read-only for tests."""

@@ -7,8 +7,6 @@ from dataclasses import replace
 import numpy as np
 import pytest
 
-from corpus.post import Post
-from corpus.readers import read_source
 from index.indexer import update
 from index.manifest import Manifest
 from index.models import Embedder, ModelSpec
@@ -18,7 +16,7 @@ from index.store import Store
 from index.vectors import VectorIndex, extra_path
 from search import Searcher
 from search.fusion import FusionPolicy, fuse_convex
-from tests.conftest import FIXTURE_POSTS
+from tests.conftest import FIXTURE_POSTS, fixture_posts_with_one_changed
 
 
 class Counting(Embedder):
@@ -159,13 +157,7 @@ def test_changed_post_reembeds_only_its_passages_for_both_models(tmp_path, embed
     data = DataDir(tmp_path)
     kw = {"embedder": embedder, "extra_models": (USE_SPEC,), "extra_embedders": {USE_SPEC.key: use}}
     update(data, [FIXTURE_POSTS], **kw)
-    posts = [p for p in read_source(FIXTURE_POSTS) if isinstance(p, Post)]
-    changed = [
-        Post.from_dict({**p.to_dict(), "body": p.body + "\n\n补充：月掩星也值得一看。"})
-        if p.id == 1016
-        else p
-        for p in posts
-    ]
+    changed = fixture_posts_with_one_changed(1016, "\n\n补充：月掩星也值得一看。")
     e5_before, use_before = embedder.embedded, use.embedded
     report = update(data, changed, embedder=embedder, extra_embedders={USE_SPEC.key: use})
     assert (report.changed, report.vectors_updated) == (1, 1)

@@ -9,15 +9,13 @@ from concurrent.futures import ThreadPoolExecutor
 import numpy as np
 import pytest
 
-from corpus.post import Post
-from corpus.readers import read_source
 from index.errors import ModelMismatchError
 from index.indexer import Indexer, update
 from index.manifest import Manifest
 from index.models import ModelSpec
 from index.paths import DataDir
 from search import Searcher
-from tests.conftest import FIXTURE_POSTS
+from tests.conftest import FIXTURE_POSTS, fixture_posts_with_one_changed
 
 pytestmark = pytest.mark.model
 
@@ -111,13 +109,7 @@ def test_similar_posts(searcher):
 
 def test_changing_one_post_embeds_only_its_passages(tmp_path, embedder):
     data, _ = build(tmp_path, embedder)
-    posts = [p for p in read_source(FIXTURE_POSTS) if isinstance(p, Post)]
-    changed = [
-        Post.from_dict({**p.to_dict(), "body": p.body + "\n\n补充：月掩星也值得一看。"})
-        if p.id == 1016
-        else p
-        for p in posts
-    ]
+    changed = fixture_posts_with_one_changed(1016, "\n\n补充：月掩星也值得一看。")
     before = embedder.embedded
     _, report = build(tmp_path, embedder, changed)
     assert (report.changed, report.vectors_updated) == (1, 1)

@@ -436,17 +436,7 @@ def test_no_cache_answers_every_search_afresh(tmp_path):
         live.close()
 
 
-# -- with the real model ---------------------------------------------------------------------
-@pytest.fixture(scope="module")
-def embedder():
-    from index.models import Embedder, ModelSpec, install_model, models_dir
-
-    install_model(models_dir(), try_hub=False)
-    e = Embedder(ModelSpec())
-    e.load()
-    return e
-
-
+# -- with the real model (tests/conftest.py's `embedder`, loaded once a session) -------------
 @pytest.fixture(scope="module")
 def vector_data(tmp_path_factory, embedder):
     from index.indexer import update
