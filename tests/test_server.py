@@ -391,7 +391,7 @@ def test_a_swapped_out_generation_closes_when_its_last_request_ends(tmp_path):
         live.close()
 
 
-def test_repeated_searches_come_from_the_cache_and_a_commit_is_never_stale(tmp_path, monkeypatch):
+def test_repeated_searches_come_from_the_cache_and_a_commit_is_never_stale(tmp_path):
     data = build_index(tmp_path / "cache")
     live = LiveIndex(data, load_model=False, check_every=3600)  # refreshed by hand here
     service = Service(live)
@@ -406,18 +406,26 @@ def test_repeated_searches_come_from_the_cache_and_a_commit_is_never_stale(tmp_p
         assert service.search("退火", mode="lexical")["hits"] == first["hits"]
         assert service.search("退火", mode="lexical", limit=3) is not None  # another key
         assert service.answers.misses == 2
+        related = service.similar(1001)  # a `similar` list is kept beside the searches
+        service.similar(1001)
+        assert service.answers.popular(2)[0][1] == "lexical"  # asked 3 times; `similar` twice
         search.update(data, [Post(id=4004, title="退火算法", body="模拟退火")], vectors=False)
         assert not live.refresh() and live.refresh()
-        # Before the swap, the live generation's recent searches were answered on the new one.
-        assert any(key[0] == live.current.number for key in service.answers.recent(10))
+        # Before the swap, the live generation's answers were computed on the new one.
+        assert {key[1] for key in service.answers.popular(10) if key[0] == live.current.number} == {
+            "lexical",
+            "similar",
+        }
         hits = service.answers.hits
         fresh = service.search("退火", mode="lexical")
         assert service.answers.hits == hits + 1  # autowarmed, so a hit, and the new post is in
+        assert service.similar(1001)["hits"] and service.answers.hits == hits + 2
+        assert related["hits"]
         assert 4004 in [h["post_id"] for h in fresh["hits"]]
         assert fresh["total"] == first["total"] + 1
         html = service.post(1001, html=True)
         assert service.post(1001, html=True) == html and service.renders.hits == 1
-        monkeypatch.setattr("search.server.service.MAX_KEPT_RENDER", 10)  # a huge post's
+        service.renders.largest = 10  # as if every reader were a huge post's
         kept = len(service.renders)
         assert service.post(1002, html=True)["html"] and len(service.renders) == kept
     finally:

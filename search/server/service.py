@@ -7,9 +7,10 @@ model's readiness allows (never waiting for the model), and turns library errors
 
 from __future__ import annotations
 
-import copy
 import datetime as dt
 import hashlib
+import json
+import logging
 import os
 import threading
 import time
@@ -21,7 +22,9 @@ from typing import Any, Literal
 
 from search import DataError, FacetSort, Mode, ModelSpec, Post, QuerySyntaxError, Sort
 from search.server.live import Generation, LiveIndex
-from search.server.render import render_post
+from search.server.renderer import RenderCache, RenderPool, RenderTimeout
+
+log = logging.getLogger("kexue_search.server")
 
 # Limits on one request. 100 hits a page is more than the page or an agent reads at once
 # (Typesense stops at 250); paging stops at 1,000 hits, since a search ranks offset + limit
@@ -45,17 +48,16 @@ CPU_SLOTS = max(1, (os.cpu_count() or 2) // 2)
 # answers: ~10 MB at 10 hits each, ~100 MB at the 100-hit limit. `search serve --cache 0`
 # turns it off.
 RESULT_CACHE = 1024
-# A rendered reader is kept only up to this many characters (the archive's longest post renders
-# to ~200k): a post may hold a million characters, and 128 of those would take gigabytes.
-MAX_KEPT_RENDER = 256_000
-# Before a commit is served, its most recent searches are answered again (`_autowarm`): 64 of
-# them, 5-15 ms each with their query vectors kept by the model, for never more than
-# AUTOWARM_SECONDS: that long a delay before a commit is visible, against a burst of misses
-# after it. bench/bench_serve.py (16 clients, no pause), hybrid p99 in the 5 s after the
-# commit and in the 5 s after those: without 454 / 151 ms; with 64: 227..292 / 60..83 ms
-# (three runs); with 256 in 2 s: 244..334 / 63..100 (two), and the commit visible later.
-AUTOWARM = 64
-AUTOWARM_SECONDS = 1.5
+# Before a commit is served, the answers the live generation was asked for most are computed on
+# it (`_autowarm`), for at most AUTOWARM_SECONDS: that much later is the commit visible, against
+# a burst of misses once it is. Under load a warmed answer takes 20-40 ms (the GIL is shared with
+# the requests), so the time, not the count, is the bound. bench/bench_serve.py (16 clients, no
+# pause), hybrid p99 in the 5 s windows around a commit: the 64 most recent answers, 1.5 s (a
+# `similar` answer among them stopped the warming, a bug then): 465-551 and 529-676 ms; the 512
+# most asked, 2 s: 111-184 / 186-220 ms, the commit visible 1.6-2.8 s after `search index`
+# exits; in 3 s: 93 / 150 ms, visible after 3.6 s.
+AUTOWARM = 512
+AUTOWARM_SECONDS = 2.0
 LOADING = "the embedding model is still loading: searching lexically"
 UNAVAILABLE = "semantic search is unavailable ({}); searching lexically"  # the library's words
 
@@ -80,8 +82,8 @@ class Embedding:
         return int(self.vectors.shape[1])
 
 
-def post_dict(post: Post, *, html: bool = False) -> dict[str, Any]:
-    d: dict[str, Any] = {
+def post_dict(post: Post) -> dict[str, Any]:
+    return {
         "post_id": post.id,
         "title": post.title,
         "url": post.url,
@@ -91,9 +93,6 @@ def post_dict(post: Post, *, html: bool = False) -> dict[str, Any]:
         "views": post.views,
         "body": post.body,
     }
-    if html:
-        d["html"] = render_post(post.body, post.url)
-    return d
 
 
 @dataclass(frozen=True, slots=True)
@@ -112,11 +111,16 @@ class _Search:
 
 
 class AnswerCache:
-    """A thread-safe LRU of JSON-ready answers; size 0 keeps nothing."""
+    """A thread-safe LRU of JSON-ready answers, counting how often each is used; size 0
+    keeps nothing.
+
+    Each is kept as its JSON text: reading one back is a copy the caller may change, in a
+    third of the time `copy.deepcopy` takes (40 vs 136 us for ten hits)."""
 
     def __init__(self, size: int) -> None:
         self.size = size
-        self._answers: OrderedDict[Hashable, dict[str, Any]] = OrderedDict()
+        self._answers: OrderedDict[Hashable, str] = OrderedDict()
+        self._uses: dict[Hashable, int] = {}
         self._lock = threading.Lock()
         self.hits = self.misses = 0
 
@@ -127,23 +131,28 @@ class AnswerCache:
                 self.misses += 1
                 return None
             self._answers.move_to_end(key)
+            self._uses[key] += 1
             self.hits += 1
-        return copy.deepcopy(answer)  # callers may change theirs
+        return json.loads(answer)  # a copy: callers may change theirs
 
     def put(self, key: Hashable, answer: dict[str, Any]) -> None:
         if not self.size:
             return
-        kept = copy.deepcopy(answer)
+        kept = json.dumps(answer, ensure_ascii=False)
         with self._lock:
             self._answers[key] = kept
+            self._uses.setdefault(key, 0)
             while len(self._answers) > self.size:
-                self._answers.popitem(last=False)
+                dropped, _ = self._answers.popitem(last=False)
+                del self._uses[dropped]
 
-    def recent(self, n: int) -> list[Hashable]:
-        """The keys of the `n` answers used last, most recent first."""
+    def popular(self, n: int) -> list[Hashable]:
+        """The keys of the `n` answers used most often since they were kept; of those used
+        as often, the most recent first."""
         with self._lock:
-            keys = list(self._answers)
-        return keys[-n:][::-1]
+            keys = list(reversed(self._answers))
+            uses = dict(self._uses)
+        return sorted(keys, key=uses.__getitem__, reverse=True)[:n]
 
     def __len__(self) -> int:
         return len(self._answers)
@@ -152,15 +161,21 @@ class AnswerCache:
 class Service:
     """The operations, over a `LiveIndex`. Thread-safe: it keeps no per-call state."""
 
-    def __init__(self, live: LiveIndex, *, cache: int = RESULT_CACHE) -> None:
+    def __init__(
+        self, live: LiveIndex, *, cache: int = RESULT_CACHE, render_workers: int = 0
+    ) -> None:
+        """`cache`: search answers kept (0: none, and no readers kept either);
+        `render_workers`: processes rendering readers (0: this one's threads)."""
         self.live = live
         self._slots = threading.BoundedSemaphore(CPU_SLOTS)
         self.answers = AnswerCache(cache)
-        # Rendered readers (MathML and sanitising: up to ~100 ms for a long post), by what
-        # they are made of, so a commit changing other posts keeps them; an eighth as many,
-        # since each is a whole post (~50-200 kB, never over MAX_KEPT_RENDER).
-        self.renders = AnswerCache(cache // 8)
+        # Readers by what they are made of, so a commit changing other posts keeps them.
+        self.renders = RenderCache() if cache else RenderCache(0)
+        self.renderer = RenderPool(render_workers)
         live.add_warmer(self._autowarm)
+
+    def close(self) -> None:
+        self.renderer.close()
 
     # -- search ---------------------------------------------------------------------------
     def _mode(self, gen: Generation, mode: Mode) -> tuple[Mode, list[str]]:
@@ -175,39 +190,36 @@ class Service:
             return "lexical", [UNAVAILABLE.format(gen.semantic)]
         return mode, []
 
-    def search(
-        self,
-        q: str,
-        *,
-        mode: Mode = "hybrid",
-        limit: int = 10,
-        offset: int = 0,
-        tags: Sequence[str] = (),
-        categories: Sequence[str] = (),
-        since: str | None = None,
-        until: str | None = None,
-        sort: Sort = "relevance",
-        explain: bool = False,
-    ) -> dict[str, Any]:
-        _check_range("limit", limit, 0, MAX_LIMIT)
-        _check_range("offset", offset, 0, MAX_OFFSET)
-        _check_values("tag", tags)
-        _check_values("category", categories)
-        request = _Search(
-            q, limit, offset, tuple(tags), tuple(categories), since, until, sort, explain
-        )
+    def search(self, q: str, *, mode: Mode = "hybrid", **params: Any) -> dict[str, Any]:
+        """The answer to a search; `params` are `Searcher.search`'s filters and paging
+        (`limit`, `offset`, `tags`, `categories`, `since`, `until`, `sort`, `explain`)."""
+        request = _request(q, **params)
         started = time.perf_counter()
         with self.live.lease() as gen:
             run_mode, warnings = self._mode(gen, mode)
             key = (gen.number, run_mode, request)
-            out = self.answers.get(key)
+            out = self._kept(key, started)
             if out is not None:
-                out["took_ms"] = (time.perf_counter() - started) * 1000
                 return out
             with self._slots:
                 out = self._run(gen, run_mode, request)
         out["warnings"] = warnings + out["warnings"]
         self.answers.put(key, out)
+        return out
+
+    def kept_search(self, q: str, *, mode: Mode = "hybrid", **params: Any) -> dict[str, Any] | None:
+        """The answer `search` would give if it is kept, else None: microseconds, so an event
+        loop may ask before it hands a search to a worker thread."""
+        request = _request(q, **params)
+        started = time.perf_counter()
+        with self.live.lease() as gen:
+            run_mode, _ = self._mode(gen, mode)
+            return self._kept((gen.number, run_mode, request), started)
+
+    def _kept(self, key: Hashable, started: float) -> dict[str, Any] | None:
+        out = self.answers.get(key)
+        if out is not None:
+            out["took_ms"] = (time.perf_counter() - started) * 1000
         return out
 
     def _run(self, gen: Generation, mode: Mode, r: _Search) -> dict[str, Any]:
@@ -226,22 +238,35 @@ class Service:
             ).to_dict()
 
     def _autowarm(self, gen: Generation, current: Generation) -> None:
-        """Answer the live generation's most recent searches again on `gen` before it is
-        swapped in, so that a commit does not turn every popular query into a miss at once
-        (Solr autowarms its query cache so). Searches that ran degraded are left out."""
-        deadline = time.monotonic() + AUTOWARM_SECONDS
-        for key in self.answers.recent(AUTOWARM):
-            number, mode, request = key
-            if number != current.number or time.monotonic() > deadline:
-                continue
-            run_mode, warnings = self._mode(gen, mode)
-            if run_mode != mode or warnings:
+        """Answer the live generation's most asked searches (and `similar` lists) again on
+        `gen` before it is swapped in, so that a commit does not turn every popular request
+        into a miss at once (Solr autowarms its query cache so). Searches that ran degraded
+        are left out."""
+        started = time.monotonic()
+        warmed = 0
+        for number, kind, request in self.answers.popular(AUTOWARM):
+            if time.monotonic() - started > AUTOWARM_SECONDS:
+                break
+            if number != current.number:
                 continue
             try:
-                out = self._run(gen, mode, request)
+                if kind == "similar":
+                    out = self._similar(gen, *request)
+                else:
+                    run_mode, warnings = self._mode(gen, kind)
+                    if run_mode != kind or warnings:
+                        continue
+                    out = self._run(gen, kind, request)
             except ServiceError:
                 continue
-            self.answers.put((gen.number, mode, request), out)
+            self.answers.put((gen.number, kind, request), out)
+            warmed += 1
+        log.info(
+            "generation %d: %d answers computed before serving it, in %.2f s",
+            gen.number,
+            warmed,
+            time.monotonic() - started,
+        )
 
     # -- posts ----------------------------------------------------------------------------
     def post(self, post_id: int, *, html: bool = False) -> dict[str, Any]:
@@ -255,27 +280,35 @@ class Service:
         key = (post.url, hashlib.blake2b(post.body.encode("utf-8"), digest_size=16).digest())
         rendered = self.renders.get(key)
         if rendered is None:
-            with self._slots, _errors():
-                rendered = {"html": render_post(post.body, post.url)}
-            if len(rendered["html"]) <= MAX_KEPT_RENDER:
-                self.renders.put(key, rendered)
-        return {**post_dict(post), **rendered}
+            try:
+                if self.renderer.workers:  # another process: no CPU slot of ours to take
+                    rendered = self.renderer.render(post.body, post.url)
+                else:
+                    with self._slots:
+                        rendered = self.renderer.render(post.body, post.url)
+            except RenderTimeout as exc:
+                raise ServiceError(503, f"post {post_id} cannot be shown as HTML: {exc}") from None
+            self.renders.put(key, rendered)
+        return {**post_dict(post), "html": rendered}
 
     def similar(self, post_id: int, *, limit: int = 5) -> dict[str, Any]:
         _check_range("limit", limit, 1, MAX_SIMILAR)
         with self.live.lease() as gen:
-            key = (gen.number, "similar", post_id, limit)
+            key = (gen.number, "similar", (post_id, limit))
             out = self.answers.get(key)
             if out is not None:
                 return out
-            with self._slots, _errors():
-                try:
-                    result = gen.searcher.similar(post_id, limit=limit)
-                except KeyError:
-                    raise ServiceError(404, f"no post {post_id}") from None
-        out = result.to_dict()
+            with self._slots:
+                out = self._similar(gen, post_id, limit)
         self.answers.put(key, out)
         return out
+
+    def _similar(self, gen: Generation, post_id: int, limit: int) -> dict[str, Any]:
+        with _errors():
+            try:
+                return gen.searcher.similar(post_id, limit=limit).to_dict()
+            except KeyError:
+                raise ServiceError(404, f"no post {post_id}") from None
 
     # -- the model ------------------------------------------------------------------------
     def embed(self, texts: Sequence[str], kind: str = "query") -> Embedding:
@@ -338,6 +371,25 @@ class Service:
             "generation": gen.number,
             "opened_at": dt.datetime.fromtimestamp(gen.opened_at, dt.UTC).isoformat(),
         }
+
+
+def _request(
+    q: str,
+    *,
+    limit: int = 10,
+    offset: int = 0,
+    tags: Sequence[str] = (),
+    categories: Sequence[str] = (),
+    since: str | None = None,
+    until: str | None = None,
+    sort: Sort = "relevance",
+    explain: bool = False,
+) -> _Search:
+    _check_range("limit", limit, 0, MAX_LIMIT)
+    _check_range("offset", offset, 0, MAX_OFFSET)
+    _check_values("tag", tags)
+    _check_values("category", categories)
+    return _Search(q, limit, offset, tuple(tags), tuple(categories), since, until, sort, explain)
 
 
 def _check_range(name: str, value: int, low: int, high: int) -> None:
