@@ -5,21 +5,25 @@ What is measured, and why:
 * The server runs in its own process (`search.server.serve`, as `search serve` runs it) on a
   loopback port, over a copy of the data directory (the original is never written to); the
   load is measured only once the embedding model is ready, so hybrid requests are hybrid.
-* `--clients` concurrent clients (16) for `--seconds` (30), each with its own keep-alive
-  connection, each sending its next request when the last one is answered, after
+* `--clients` concurrent clients (16) for `--seconds` (30), after `--warmup` seconds (5) of
+  the same load that are measured apart: a server just started has no answers kept, and 16
+  clients asking at once for what it has never computed is its cold start, not its steady
+  state (the warm-up's hybrid p50/p99 are printed on their own line). Each client has its own
+  keep-alive connection, each sending its next request when the last one is answered, after
   `--think-ms` (0: a closed loop, the heaviest load those clients can make). The mix: searches
   of the dev queries (hybrid 35%, lexical 25%), `GET /posts/{id}` (20%, and 5% with
   `format=html`, the page's reader), `/posts/{id}/similar` (5%) and `POST /embed` of 1-4 dev
   queries (10%).
-* At `--index-at` seconds, `search index` (the CLI, in a subprocess, with vectors) adds one new
+* At `--index-at` seconds into the measured run, `search index` (the CLI, in a subprocess, with vectors) adds one new
   post and commits. A watcher asks every 100 ms for the post's title, lexically and
   semantically, and reports when each first finds it.
 * Printed: requests/s, p50/p95/p99/max per endpoint, failed requests (anything but a 200, or a
   transport error: the target is 0), hybrid requests answered otherwise, and the visibility
   times. Targets on a 2-core machine: hybrid p50 <= 40 ms, p99 <= 200 ms, 0 failed requests.
 
-    .venv/bin/python bench/bench_serve.py --data-dir DIR [--seconds 30] [--clients 16]
-        [--think-ms 0] [--index-at 10] [--server-cache N] [--queries PATH] [--json]
+    .venv/bin/python bench/bench_serve.py --data-dir DIR [--seconds 30] [--warmup 5]
+        [--clients 16] [--think-ms 0] [--index-at 10] [--server-cache N] [--queries PATH]
+        [--json]
 """
 
 from __future__ import annotations
@@ -65,9 +69,10 @@ READY_TIMEOUT = 120  # seconds the model may take to load on a busy machine
 class Tally:
     latencies: dict[str, list[float]] = field(default_factory=lambda: defaultdict(list))
     started: dict[str, list[float]] = field(default_factory=lambda: defaultdict(list))
-    t0: float = field(default_factory=time.monotonic)  # when the load began
+    t0: float = field(default_factory=time.monotonic)  # when the measured run began
     failures: dict[str, list[str]] = field(default_factory=lambda: defaultdict(list))
     fallbacks: int = 0
+    warmup_hybrid: list[float] = field(default_factory=list)  # ms, before t0
 
 
 def copy_data(source: Path, into: Path) -> Path:
@@ -76,7 +81,7 @@ def copy_data(source: Path, into: Path) -> Path:
     return target
 
 
-def start_server(data: Path, cache: int | None) -> tuple[subprocess.Popen, str]:
+def start_server(data: Path, cache: int | None, log: Path) -> tuple[subprocess.Popen, str]:
     code = (
         "import sys, json; from search.server import serve; "
         "serve(sys.argv[1], port=0, cache=json.loads(sys.argv[2]), "
@@ -86,7 +91,7 @@ def start_server(data: Path, cache: int | None) -> tuple[subprocess.Popen, str]:
         [sys.executable, "-u", "-c", code, str(data), json.dumps(cache)],
         cwd=REPO,
         stdout=subprocess.PIPE,
-        stderr=subprocess.DEVNULL,
+        stderr=log.open("w"),
         text=True,
         env={**os.environ, "PYTHONPATH": str(REPO)},
     )
@@ -137,13 +142,19 @@ async def client(
             kind = rng.choices(kinds, weights)[0]
             method, path, kw = request_for(kind, rng, queries, ids)
             started = time.perf_counter()
+            at = time.monotonic() - tally.t0
             try:
                 r = await http.request(method, path, **kw)
             except httpx.HTTPError as exc:
                 tally.failures[kind].append(f"{type(exc).__name__}: {exc}")
                 continue
-            tally.latencies[kind].append((time.perf_counter() - started) * 1000)
-            tally.started[kind].append(time.monotonic() - tally.t0)
+            took = (time.perf_counter() - started) * 1000
+            if at < 0:  # the warm-up: failures count, latencies are kept apart
+                if kind == "search hybrid":
+                    tally.warmup_hybrid.append(took)
+            else:
+                tally.latencies[kind].append(took)
+                tally.started[kind].append(at)
             if r.status_code != 200:
                 tally.failures[kind].append(f"{r.status_code} {r.text[:200]}")
             elif kind == "search hybrid" and r.json()["mode"] != "hybrid":
@@ -200,9 +211,9 @@ async def index_and_watch(
 
 
 async def load(args, base: str, data: Path, queries: list[str], ids: list[int], tmp: Path):
-    tally = Tally()
+    started = time.monotonic() + args.warmup  # the measured run
+    tally = Tally(t0=started)
     events: dict = {}
-    started = time.monotonic()
     until = started + args.seconds
     think = args.think_ms / 1000
     tasks = [client(n, base, until, think, tally, queries, ids) for n in range(args.clients)]
@@ -245,7 +256,8 @@ def report(args, tally: Tally, events: dict, elapsed: float, ready_s: float, pos
     failed = sum(len(v) for v in tally.failures.values())
     window = args.seconds
     print(
-        f"kexue-search serve: {args.clients} clients, {window} s, think {args.think_ms} ms, "
+        f"kexue-search serve: {args.clients} clients, {window} s after {args.warmup:g} s of "
+        f"warm-up, think {args.think_ms} ms, "
         f"server cache {'default' if args.server_cache is None else args.server_cache}, "
         f"{os.cpu_count()} CPUs, {posts} posts; model ready {ready_s:.1f} s after start"
     )
@@ -259,6 +271,12 @@ def report(args, tally: Tally, events: dict, elapsed: float, ready_s: float, pos
         print(
             f"{kind:<17}{r['n']:>9}{r['n'] / window:>8.1f}{r['p50']:>8.1f}{r['p95']:>8.1f}"
             f"{r['p99']:>8.1f}{r['max']:>8.1f}{fails:>8}"
+        )
+    if tally.warmup_hybrid:
+        cold = percentiles(tally.warmup_hybrid)
+        print(
+            f"warm-up ({args.warmup:g} s before the run, not in the figures above): hybrid "
+            f"p50 {cold['p50']:.0f} ms, p99 {cold['p99']:.0f} ms, {cold['n']} searches"
         )
     windows = hybrid_by_window(tally, args.seconds)
     print(
@@ -296,7 +314,10 @@ def report(args, tally: Tally, events: dict, elapsed: float, ready_s: float, pos
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--data-dir", type=Path, required=True, help="an index with vectors")
-    parser.add_argument("--seconds", type=float, default=30)
+    parser.add_argument("--seconds", type=float, default=30, help="the measured run")
+    parser.add_argument(
+        "--warmup", type=float, default=5, help="seconds of the same load before it, apart"
+    )
     parser.add_argument("--clients", type=int, default=16)
     parser.add_argument("--think-ms", type=float, default=0, help="mean pause between requests")
     parser.add_argument(
@@ -321,7 +342,8 @@ def main() -> None:
             ids = sorted(searcher.meta)
             if not searcher.has_vectors:
                 sys.exit(f"bench: {args.data_dir} has no vectors (index it without --no-vectors)")
-        proc, base = start_server(data, args.server_cache)
+        server_log = Path(tmp) / "server.log"
+        proc, base = start_server(data, args.server_cache, server_log)
         try:
             ready = wait_ready(base)
             tally, events, elapsed = asyncio.run(load(args, base, data, queries, ids, Path(tmp)))
@@ -329,6 +351,9 @@ def main() -> None:
             proc.terminate()
             proc.wait(10)
         figures = report(args, tally, events, elapsed, ready, len(ids))
+        print("server log:")  # its generations, what it warmed, anything that went wrong
+        for line in server_log.read_text(encoding="utf-8", errors="replace").splitlines()[-20:]:
+            print(f"  {line}")
         if args.json:
             print(json.dumps(figures, indent=2, default=str))
 
