@@ -36,6 +36,19 @@ def variants(extra: bool) -> dict[str, FusionPolicy | str]:
         grid[f"convex α={a}"] = replace(DEFAULT_FUSION, alpha=a)
     grid["default, no exact-first"] = replace(DEFAULT_FUSION, exact_first=False)
     grid["default, no feedback"] = replace(DEFAULT_FUSION, feedback=0.0)
+    grid["default, no lexical feedback"] = replace(DEFAULT_FUSION, lexical_feedback=0.0)
+    grid["default, no feedback at all"] = replace(
+        DEFAULT_FUSION, feedback=0.0, lexical_feedback=0.0
+    )
+    for n in (2, 3, 4, 5):
+        for t in (10, 20, 40):
+            for w in (0.15, 0.25, 0.35, 0.5):
+                grid[f"lexical feedback {n} posts {t} terms ×{w}"] = replace(
+                    DEFAULT_FUSION,
+                    lexical_feedback=w,
+                    lexical_feedback_posts=n,
+                    lexical_feedback_terms=t,
+                )
     for n in (1, 2, 3, 5):
         for b in (0.2, 0.3, 0.4, 0.5, 0.7, 1.0):
             grid[f"feedback {n} passages ×{b}"] = replace(
@@ -98,14 +111,14 @@ def main() -> int:
         rows.append((name, res))
     types = list(rows[0][1].by_type)
     print(
-        f"{'variant':<32} {'nDCG@10':>8} {'MRR@10':>7} {'R@10':>6} {'R@100':>6}  "
+        f"{'variant':<40} {'nDCG@10':>8} {'MRR@10':>7} {'R@10':>6} {'R@100':>6}  "
         + " ".join(f"{t[:9]:>9}" for t in types)
     )
     for name, res in rows:
         o = res.overall
         per = " ".join(f"{res.by_type[t]['ndcg@10']:>9.3f}" for t in types)
         print(
-            f"{name:<32} {o['ndcg@10']:>8.3f} {o['mrr@10']:>7.3f} {o['recall@10']:>6.3f} {o['recall@100']:>6.3f}  {per}"
+            f"{name:<40} {o['ndcg@10']:>8.3f} {o['mrr@10']:>7.3f} {o['recall@10']:>6.3f} {o['recall@100']:>6.3f}  {per}"
         )
     return 0
 

@@ -466,7 +466,35 @@ class Searcher:
         )
         if mode == "hybrid" and dense.hits and self.fusion.feedback:
             found = self._with_feedback(found, dense, depth, parsed.text)
+        if mode == "hybrid" and dense.hits and self.fusion.lexical_feedback:
+            found = self._with_lexical_feedback(found, parsed, depth, dense.allowed)
         return found
+
+    def _with_lexical_feedback(
+        self, found: Candidates, parsed: ParsedQuery, depth: int, allowed: set[int] | None
+    ) -> Candidates:
+        """`found` with one more list: BM25 of the terms that mark its top posts, ranked as
+        they stand now (FusionPolicy.lexical_feedback)."""
+        ranked = self.fusion.rank(found)
+        if self.floor is not None:
+            ranked = self.floor.apply(ranked, found, parsed.text)
+        top = ranked[: self.fusion.lexical_feedback_posts]
+        if not top:
+            return found
+        best = max(score for _, score in top)
+        # Each post counts by its fused score, as a relevance model weighs its documents: a
+        # weak third post must not outweigh a clear first.
+        top = [(pid, score / best if best > 0 else 1.0) for pid, score in top]
+        words = " ".join(parsed.words)
+        hits = self._lexical_retriever().feedback(
+            top,
+            self._texts,
+            exclude=set(query_terms(words, drop_stopwords=False)) if words.strip() else set(),
+            terms=self.fusion.lexical_feedback_terms,
+            limit=depth,
+            allowed=allowed,
+        )
+        return replace(found, lexical_feedback=[(h.post_id, h.score) for h in hits])
 
     def _with_feedback(self, found: Candidates, dense: _Dense, depth: int, text: str) -> Candidates:
         """`found` with every model's list searched again for its query moved towards the

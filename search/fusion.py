@@ -34,6 +34,9 @@ class Candidates:
     # The floor keeps reading the first-round `semantic` scores it was calibrated on.
     feedback: tuple[list[tuple[int, float]], ...] = ()
     feedback_post: int | None = None
+    # Lexical feedback (FusionPolicy.lexical_feedback): BM25 of the terms that mark the top
+    # posts after the dense feedback; empty without.
+    lexical_feedback: list[tuple[int, float]] = field(default_factory=list)
 
     @property
     def semantic_ranked(self) -> list[tuple[int, float]]:
@@ -131,6 +134,26 @@ class FusionPolicy:
     # USE's query gained under 0.002. Costs one more FAISS search per model, no encoding.
     feedback: float = 0.4
     feedback_passages: int = 2
+    # Lexical pseudo-relevance feedback (RM3's idea): after the dense feedback's fusion, the
+    # `lexical_feedback_terms` terms that mark its top `lexical_feedback_posts` posts most (a
+    # term's share of a post's words times its idf, LaTeX commands left out, summed over the
+    # posts, each weighed by its fused score over the first's; the query's own terms left out)
+    # are searched as one weighted BM25 query, and that list joins the fusion at weight
+    # `lexical_feedback`. It finds the posts that name what a paraphrase or a question
+    # describes. 0 turns it off. bench/tune_fusion.py on the 60 dev queries, e5,use index:
+    # 0.897 without; 2-5 posts x 10/20/40 terms x weight 0.15/0.25/0.35, all 36 cells:
+    # 0.899..0.909, paraphrase 0.874..0.897, question 0.836..0.852, keyword 0.981..0.986,
+    # english 0.833..0.866, exact 1.000; at 0.5 keyword falls to 0.969 in places. 3 posts x 20
+    # terms x 0.3, the middle: 0.905; paraphrase 0.876 -> 0.889, question 0.832 -> 0.845,
+    # english 0.838 -> 0.849, keyword 0.980 -> 0.983, variant 0.863 -> 0.861, exact 1.000.
+    # With every post counting alike: 0.909 (paraphrase 0.899, english 0.868, question 0.839),
+    # but a weak third post can then outweigh a clear first (tests/test_lexical_search.py).
+    # It needs the dense round's better top posts: with the dense feedback off it scores
+    # 0.888 against 0.887 without either. Costs one BM25 search, and segmenting each post
+    # not seen lately (~0.8 ms).
+    lexical_feedback: float = 0.3
+    lexical_feedback_posts: int = 3
+    lexical_feedback_terms: int = 20
 
     def fuse(
         self,
@@ -138,11 +161,16 @@ class FusionPolicy:
         semantic: Ranked,
         exact: Set[int] = frozenset(),
         extra: Sequence[Ranked] = (),
+        lexical_feedback: Ranked = (),
     ) -> list[tuple[int, float]]:
         """One list, best first. Exact matches (`exact`: the typed words verbatim in a title,
         or a long query verbatim in a few bodies) go first, in fused order among themselves.
-        `extra`: the other models' lists (an index without them fuses as two lists)."""
+        `extra`: the other models' lists (an index without them fuses as two lists);
+        `lexical_feedback`: the lexical feedback round's list, at its weight."""
         weights = [w for w, _ in zip(self.extra_weights, extra, strict=False)]
+        if lexical_feedback and self.lexical_feedback:
+            extra = [*extra[: len(weights)], lexical_feedback]
+            weights = [*weights, self.lexical_feedback]
         if self.method == "rrf":
             used = [(r, w) for r, w in zip(extra, weights, strict=False) if w]
             fused = fuse_rrf(
@@ -158,11 +186,13 @@ class FusionPolicy:
 
     def rank(self, found: Candidates) -> list[tuple[int, float]]:
         """The hybrid ranking of `found`: its feedback lists in place of the first-round
-        semantic ones when it has them."""
+        semantic ones when it has them, and its lexical feedback list beside them."""
         if found.feedback:
             semantic, *extra = found.feedback
-            return self.fuse(found.lexical, semantic, found.exact, extra)
-        return self.fuse(found.lexical, found.semantic_ranked, found.exact, found.extra)
+            return self.fuse(found.lexical, semantic, found.exact, extra, found.lexical_feedback)
+        return self.fuse(
+            found.lexical, found.semantic_ranked, found.exact, found.extra, found.lexical_feedback
+        )
 
 
 DEFAULT_FUSION = FusionPolicy()

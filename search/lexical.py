@@ -3,6 +3,10 @@
 from __future__ import annotations
 
 import math
+import re
+import threading
+from collections import Counter, OrderedDict
+from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass
 
 import tantivy
@@ -23,7 +27,7 @@ from index.lexical import (
     tag_query,
     term_query,
 )
-from index.tokenize import normalize, query_terms
+from index.tokenize import QUERY_STOPWORDS, is_word, normalize, query_terms, segment
 from search.expand import WRITTEN, Glossary, expansions
 from search.query import Filters, ParsedQuery
 
@@ -33,6 +37,15 @@ FIELD_BOOSTS = {TITLE: 3.0, TAGS: 1.0, BODY: 1.0, "category": 0.3}
 PHRASE_BOOST = 2.0
 # How many BM25 candidates the coordination step re-ranks.
 COORD_DEPTH = 100
+# Lexical feedback (FusionPolicy.lexical_feedback) weighs a post's terms by their share of its
+# words times their idf. A term in under 2 posts marks only the post it came from, one in over
+# 30% of them marks none. Each post keeps its 100 best (a round takes 20 from a few posts,
+# less the query's own), for the 512 posts seen last.
+FEEDBACK_MIN_POSTS = 2
+FEEDBACK_MAX_SHARE = 0.3
+FEEDBACK_KEPT = 100
+FEEDBACK_CACHE = 512
+_LATEX_COMMAND = re.compile(r"\\[A-Za-z]+")  # \mathcal, \frac: markup, not what a post is about
 
 
 @dataclass(frozen=True, slots=True)
@@ -161,17 +174,16 @@ class LexicalRetriever:
         self._ids = {
             (a.segment_ord, a.doc): self.searcher.doc(a)[ID][0] for _, a in everything.hits
         }
-        self._idf: dict[str, float] = {}
+        self._df: dict[str, int] = {}
+        self._marks: OrderedDict[int, tuple[tuple[str, float], ...]] = OrderedDict()
+        self._lock = threading.Lock()
 
     def _post(self, addr: tantivy.DocAddress) -> int:
         return self._ids[(addr.segment_ord, addr.doc)]
 
     def idf(self, term: str) -> float:
-        if term not in self._idf:
-            n = self.searcher.num_docs
-            df = max(self.searcher.doc_freq(f, term) for f in (TITLE, BODY, TAGS))
-            self._idf[term] = math.log(1 + (n - df + 0.5) / (df + 0.5))
-        return self._idf[term]
+        n, df = self.searcher.num_docs, self.doc_freq(term)
+        return math.log(1 + (n - df + 0.5) / (df + 0.5))
 
     def search(self, parsed: ParsedQuery, limit: int) -> LexicalMatches:
         """Best posts first. Phrases are verified on the original text by the caller."""
@@ -190,7 +202,75 @@ class LexicalRetriever:
 
     def doc_freq(self, term: str) -> int:
         """How many posts hold `term` in their title, body or tags (the most of the three)."""
-        return max(self.searcher.doc_freq(f, term) for f in (TITLE, BODY, TAGS))
+        df = self._df.get(term)
+        if df is None:
+            df = self._df[term] = max(self.searcher.doc_freq(f, term) for f in (TITLE, BODY, TAGS))
+        return df
+
+    def feedback(
+        self,
+        posts: Sequence[tuple[int, float]],
+        texts: Callable[[list[int]], list[str]],
+        *,
+        exclude: Collection[str],
+        terms: int,
+        limit: int,
+        allowed: Collection[int] | None = None,
+    ) -> list[LexicalHit]:
+        """Posts found by the `terms` terms that mark the (post id, weight) `posts` most, but
+        those in `exclude` (the query's own), as one BM25 query weighted by how much each marks
+        them, each post counting by its weight; among `allowed` only, when given. `texts` gives
+        posts' titles and bodies, for those whose terms are not kept yet (RM3-like
+        pseudo-relevance feedback; FusionPolicy)."""
+        post_ids = [p for p, _ in posts]
+        with self._lock:
+            marks = {p: self._marks.get(p) for p in post_ids}
+        missing = [p for p, m in marks.items() if m is None]
+        if missing:
+            made = {p: self._marking(text) for p, text in zip(missing, texts(missing), strict=True)}
+            marks.update(made)
+            with self._lock:
+                self._marks.update(made)
+                while len(self._marks) > FEEDBACK_CACHE:
+                    self._marks.popitem(last=False)
+        summed: Counter[str] = Counter()
+        for p, share in posts:
+            for term, weight in marks[p] or ():
+                if term not in exclude:
+                    summed[term] += share * weight
+        chosen = summed.most_common(terms)
+        if not chosen or (allowed is not None and not allowed):
+            return []
+        top = chosen[0][1]
+        query = Query.boolean_query(
+            [
+                (Occur.Should, Query.boost_query(_any_field(self.schema, t), w / top))
+                for t, w in chosen
+            ]
+        )
+        if allowed is not None:
+            among = Query.const_score_query(ids_query(self.schema, list(allowed)), 0.0)
+            query = Query.boolean_query([(Occur.Must, query), (Occur.Must, among)])
+        found = self.searcher.search(query, limit, count=False)
+        return [LexicalHit(self._post(a), float(score)) for score, a in found.hits]
+
+    def _marking(self, text: str) -> tuple[tuple[str, float], ...]:
+        """A post's terms by how much they mark it: share of its words times idf, best first."""
+        words = [
+            w
+            for w in segment(normalize(_LATEX_COMMAND.sub(" ", text)))
+            if len(w) > 1 and is_word(w) and w not in QUERY_STOPWORDS
+        ]
+        if not words:
+            return ()
+        most = FEEDBACK_MAX_SHARE * self.searcher.num_docs
+        scored = []
+        for term, count in Counter(words).items():
+            df = self.doc_freq(term)
+            if FEEDBACK_MIN_POSTS <= df <= most:
+                scored.append((term, count / len(words) * self.idf(term)))
+        scored.sort(key=lambda x: x[1], reverse=True)
+        return tuple(scored[:FEEDBACK_KEPT])
 
     def unseen(self, terms: list[str]) -> list[str]:
         """The terms no post has in any field."""

@@ -140,7 +140,7 @@ def test_feedback_searches_every_model_again_towards_the_first_top_hit(ensemble,
         assert len(found.feedback) == 2 and all(found.feedback)  # e5's list and USE's again
         assert found.feedback[0] != found.semantic_ranked  # the moved query ranks differently
         assert [h.post_id for h in s.search(query)] == [d for d, _ in s.fusion.rank(found)][:10]
-        s.fusion = replace(s.fusion, feedback=0.0)  # off: one round, as before
+        s.fusion = replace(s.fusion, feedback=0.0, lexical_feedback=0.0)  # one round, as before
         plain = s.candidates(query)
         assert plain.feedback == () and plain.feedback_post is None
         assert s.fusion.rank(plain) == s.fusion.fuse(
@@ -150,6 +150,24 @@ def test_feedback_searches_every_model_again_towards_the_first_top_hit(ensemble,
     with Searcher.open(ensemble.root, embedder=embedder, floor=None) as s:
         sem = s.search(query, mode="semantic", limit=5)
         assert [h.post_id for h in sem] == [d for d, _ in s.candidates(query).semantic_ranked][:5]
+
+
+@pytest.mark.model
+def test_lexical_feedback_adds_a_bm25_list_of_what_marks_the_top_posts(ensemble, embedder):
+    query = "why divide the attention logits by the square root of the dimension"
+    with Searcher.open(ensemble.root, embedder=embedder) as s:
+        text = s.parse(query).text
+        found = s.candidates(query)
+        before = s.floor.apply(s.fusion.rank(replace(found, lexical_feedback=[])), found, text)
+        # the first post it was made from is among its first (its own terms find it), beside
+        # the posts sharing what marks it once the query's words are left out (softmax: 1018)
+        assert before[0][0] in [d for d, _ in found.lexical_feedback[:3]]
+        ranked = s.floor.apply(s.fusion.rank(found), found, text)
+        assert [h.post_id for h in s.search(query)] == [d for d, _ in ranked][:10]
+        s.fusion = replace(s.fusion, lexical_feedback=0.0)  # off: no list, no search
+        assert s.candidates(query).lexical_feedback == []
+        assert s.search(query, mode="semantic").hits  # only hybrid has feedback rounds
+        assert s.candidates("RoPE").lexical_feedback == []
 
 
 @pytest.mark.model

@@ -1,4 +1,4 @@
-from search.fusion import fuse_convex, fuse_rrf
+from search.fusion import Candidates, FusionPolicy, fuse_convex, fuse_rrf
 
 
 def test_rrf_rewards_agreement():
@@ -24,3 +24,30 @@ def test_convex_with_missing_and_empty_lists():
     assert sorted(fuse_convex([(5, 1.0), (6, 1.0)], [], alpha=0.5)) == [(5, 0.5), (6, 0.5)]
     fused = dict(fuse_convex([(1, 2.0), (2, 1.0)], [(2, 0.9), (3, 0.8)], alpha=0.5))
     assert fused == {1: 0.5, 2: 0.5, 3: 0.0}
+
+
+def test_the_lexical_feedback_list_joins_the_fusion_at_its_weight():
+    lexical, semantic = [(1, 2.0), (2, 1.0)], [(2, 0.9), (1, 0.8)]
+    feedback = [(2, 5.0), (3, 1.0)]
+    fused = dict(
+        FusionPolicy(lexical_feedback=0.5).fuse(lexical, semantic, lexical_feedback=feedback)
+    )
+    assert fused == {1: 0.5, 2: 1.0, 3: 0.0}
+    off = dict(
+        FusionPolicy(lexical_feedback=0.0).fuse(lexical, semantic, lexical_feedback=feedback)
+    )
+    assert off == {1: 0.5, 2: 0.5}  # its posts are not even candidates
+    # beside an extra model's list, each list at its own weight
+    extra = [[(4, 1.0), (1, 0.0)]]
+    policy = FusionPolicy(extra_weights=(0.4,), lexical_feedback=0.5)
+    both = dict(policy.fuse(lexical, semantic, extra=extra, lexical_feedback=feedback))
+    assert both == {1: 0.5, 2: 1.0, 3: 0.0, 4: 0.4}
+    rrf = dict(
+        FusionPolicy(method="rrf", lexical_feedback=0.5).fuse(
+            lexical, semantic, lexical_feedback=feedback
+        )
+    )
+    assert abs(rrf[3] - 0.5 / 62) < 1e-12
+    # rank() takes the list from the candidates
+    found = Candidates(lexical, 2, [], 0, lexical_feedback=feedback)
+    assert dict(FusionPolicy(lexical_feedback=0.5).rank(found)) == {1: 0.5, 2: 0.5, 3: 0.0}

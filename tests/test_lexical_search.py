@@ -137,3 +137,34 @@ def test_newest_first_orders_all_good_matches_not_just_the_first_page(searcher):
     newest = searcher.search("模型", mode="lexical", sort="date", limit=2)
     expected = sorted(everything, key=lambda h: h.date, reverse=True)[:2]
     assert [h.post_id for h in newest] == [h.post_id for h in expected]
+
+
+def test_lexical_feedback_searches_the_terms_that_mark_the_given_posts(searcher):
+    retriever = searcher._lexical_retriever()
+    asked: list[list[int]] = []
+
+    def texts(ids):
+        asked.append(list(ids))
+        return searcher._texts(ids)
+
+    # RoPE's post is marked by 位置, rope, 内插...: the NTK-aware post shares them, so it comes
+    # right after the post itself, far ahead of posts about other things.
+    rope = [(1001, 1.0)]
+    found = retriever.feedback(rope, texts, exclude=set(), terms=10, limit=10)
+    assert [h.post_id for h in found[:2]] == [1001, 1002]
+    assert found[1].score > 3 * found[2].score
+    assert asked == [[1001]]
+    # Each post counts by its weight: the diffusion post (1005), weighed 0.1, barely moves it.
+    mixed = retriever.feedback([(1001, 1.0), (1005, 0.1)], texts, exclude=set(), terms=10, limit=10)
+    assert [h.post_id for h in mixed[:2]] == [1001, 1002]
+    even = retriever.feedback([(1001, 1.0), (1005, 1.0)], texts, exclude=set(), terms=10, limit=10)
+    assert 1005 in [h.post_id for h in even[:2]]
+    assert asked == [[1001], [1005]]  # each post's terms are kept once made
+    among = retriever.feedback(rope, texts, exclude=set(), terms=10, limit=10, allowed={1002})
+    assert [h.post_id for h in among] == [1002]
+    assert retriever.feedback(rope, texts, exclude=set(), terms=10, limit=10, allowed=set()) == []
+    # The query's own terms are left out: with all of them excluded nothing is left to search.
+    everything = {t for t, _ in retriever._marking(searcher._texts([1001])[0])}
+    assert retriever.feedback(rope, texts, exclude=everything, terms=10, limit=10) == []
+    # LaTeX commands are markup: \mathcal or \frac never mark a post.
+    assert not {"mathcal", "frac", "text"} & everything
