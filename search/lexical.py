@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import math
 import re
 import threading
@@ -38,9 +39,12 @@ PHRASE_BOOST = 2.0
 # How many BM25 candidates the coordination step re-ranks.
 COORD_DEPTH = 100
 # Lexical feedback (FusionPolicy.lexical_feedback) weighs a post's terms by their share of its
-# words times their idf. A term in under 2 posts marks only the post it came from, one in over
-# 30% of them marks none. Each post keeps its 100 best (a round takes 20 from a few posts,
-# less the query's own), for the 512 posts seen last.
+# words times their idf, among its 200 most frequent (all of them in a short post; dev hybrid
+# nDCG@10 0.9053 with every term, 0.9055 so, at a third of the idf look-ups). A term in under
+# 2 posts marks only the post it came from, one in over 30% of them marks none. Each post keeps
+# its 100 best (a round takes 20 from a few posts, less the query's own), for the 512 posts
+# seen last.
+FEEDBACK_CANDIDATES = 200
 FEEDBACK_MIN_POSTS = 2
 FEEDBACK_MAX_SHARE = 0.3
 FEEDBACK_KEPT = 100
@@ -155,6 +159,37 @@ def contains_phrases(text: str, phrases: tuple[str, ...]) -> bool:
     return all(normalize(p).strip() in low for p in phrases)
 
 
+_counted: OrderedDict[bytes, tuple[int, tuple[tuple[str, int], ...]]] = OrderedDict()
+_counted_lock = threading.Lock()
+
+
+def term_counts(text: str) -> tuple[int, tuple[tuple[str, int], ...]]:
+    """How many words `text` has, and its FEEDBACK_CANDIDATES most frequent terms with their
+    counts (LaTeX commands, stopwords and single characters left out).
+
+    Segmenting a post takes ~3 ms of Python; the counts depend on the text alone, so they are
+    kept across index generations, by the text's digest: after a commit the server's new
+    searcher would otherwise segment every popular post again (hybrid queries on a fresh
+    generation: 18 ms each instead of 11)."""
+    key = hashlib.blake2b(text.encode("utf-8", "surrogatepass"), digest_size=16).digest()
+    with _counted_lock:
+        kept = _counted.get(key)
+        if kept is not None:
+            _counted.move_to_end(key)
+            return kept
+    words = [
+        w
+        for w in segment(normalize(_LATEX_COMMAND.sub(" ", text)))
+        if len(w) > 1 and is_word(w) and w not in QUERY_STOPWORDS
+    ]
+    made = (len(words), tuple(Counter(words).most_common(FEEDBACK_CANDIDATES)))
+    with _counted_lock:
+        _counted[key] = made
+        while len(_counted) > FEEDBACK_CACHE:
+            _counted.popitem(last=False)
+    return made
+
+
 class LexicalRetriever:
     """BM25 over one Tantivy searcher, re-ranked by coordination.
 
@@ -256,19 +291,13 @@ class LexicalRetriever:
 
     def _marking(self, text: str) -> tuple[tuple[str, float], ...]:
         """A post's terms by how much they mark it: share of its words times idf, best first."""
-        words = [
-            w
-            for w in segment(normalize(_LATEX_COMMAND.sub(" ", text)))
-            if len(w) > 1 and is_word(w) and w not in QUERY_STOPWORDS
-        ]
-        if not words:
-            return ()
+        total, counts = term_counts(text)
         most = FEEDBACK_MAX_SHARE * self.searcher.num_docs
         scored = []
-        for term, count in Counter(words).items():
+        for term, count in counts:
             df = self.doc_freq(term)
             if FEEDBACK_MIN_POSTS <= df <= most:
-                scored.append((term, count / len(words) * self.idf(term)))
+                scored.append((term, count / total * self.idf(term)))
         scored.sort(key=lambda x: x[1], reverse=True)
         return tuple(scored[:FEEDBACK_KEPT])
 

@@ -168,3 +168,19 @@ def test_lexical_feedback_searches_the_terms_that_mark_the_given_posts(searcher)
     assert retriever.feedback(rope, texts, exclude=everything, terms=10, limit=10) == []
     # LaTeX commands are markup: \mathcal or \frac never mark a post.
     assert not {"mathcal", "frac", "text"} & everything
+
+
+def test_a_posts_term_counts_are_made_once_whatever_searcher_asks(searcher, monkeypatch):
+    from search import lexical
+
+    made = []
+    real = lexical.segment
+    monkeypatch.setattr(lexical, "segment", lambda text: made.append(text) or real(text))
+    text = "一段只在这里出现的文字：位置编码与位置插值 $\\mathcal{L}$ 位置"
+    total, counts = lexical.term_counts(text)
+    assert lexical.term_counts(text) == (total, counts) and len(made) == 1
+    assert counts[0] == ("位置", 2) and total == sum(c for _, c in counts)  # most frequent first
+    assert "mathcal" not in dict(counts)
+    # a later generation's retriever (a commit) finds the counts made
+    again = lexical.LexicalRetriever(searcher.reader.lexical)
+    assert again._marking(text) is not None and len(made) == 1
