@@ -53,9 +53,10 @@ RESULT_CACHE = 1024
 # a burst of misses once it is. Under load a warmed answer takes 20-40 ms (the GIL is shared with
 # the requests), so the time, not the count, is the bound. bench/bench_serve.py (16 clients, no
 # pause), hybrid p99 in the 5 s windows around a commit: the 64 most recent answers, 1.5 s (a
-# `similar` answer among them stopped the warming, a bug then): 465-551 and 529-676 ms; the 512
-# most asked, 2 s: 111-184 / 186-220 ms, the commit visible 1.6-2.8 s after `search index`
-# exits; in 3 s: 93 / 150 ms, visible after 3.6 s.
+# `similar` answer among them stopped the warming, a bug then): 529-551 ms; the 512 most asked,
+# 2 s: 111-220 ms before the lexical feedback, 220-298 ms with it (three runs; 42-175 ms in the
+# other windows, whole-run p99 80-164 ms), the commit visible 0.8-2.5 s after `search index`
+# exits; in 3 s (before the lexical feedback): 93 / 150 ms, but visible only after 3.6 s.
 AUTOWARM = 512
 AUTOWARM_SECONDS = 2.0
 LOADING = "the embedding model is still loading: searching lexically"
