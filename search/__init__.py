@@ -16,19 +16,23 @@ from index.errors import (
     ModelLoadError,
     ModelMismatchError,
     ModelNotInstalledError,
+    NoSuchPostError,
     StaleIndexError,
     WriterBusyError,
 )
 from index.paths import ENV_VAR as DATA_DIR_ENV
 from index.paths import DataDir
-from search.api import MODES, SORTS, Mode, Searcher, Sort
+from search.analysis import AnalyzedQuery
+from search.api import MODELS_LOADING, MODES, SORTS, ModelState, Searcher
+from search.config import DEFAULT_CONFIG, RankingConfig
 from search.evaluate import METRICS as EVAL_METRICS
 from search.evaluate import EvalResult, JudgedQuery, evaluate, load_queries
 from search.expand import Entry as GlossaryEntry
 from search.expand import Glossary
 from search.facets import Facet, FacetSort
-from search.fusion import DEFAULT_FUSION, Candidates, FusionPolicy
-from search.hits import Explanation, Hit, SearchResult
+from search.fusion import DEFAULT_FUSION, FusionPolicy, RankedList
+from search.hits import Explanation, Hit, ListPart, SearchResult
+from search.pipeline import Mode, Ranking
 from search.query import (
     Filters,
     ParsedQuery,
@@ -37,7 +41,8 @@ from search.query import (
     parse_query,
     parse_years,
 )
-from search.relevance import DEFAULT_FLOOR, Floor
+from search.relevance import DEFAULT_FLOOR, Floor, FloorReport
+from search.request import SearchRequest, Sort
 from search.snippets import Snippet
 
 if TYPE_CHECKING:
@@ -65,12 +70,14 @@ def __getattr__(name: str) -> Any:
 
 __all__ = [
     "DATA_DIR_ENV",
+    "DEFAULT_CONFIG",
     "DEFAULT_FLOOR",
     "DEFAULT_FUSION",
     "EVAL_METRICS",
+    "MODELS_LOADING",
     "MODES",
     "SORTS",
-    "Candidates",
+    "AnalyzedQuery",
     "CheckReport",
     "CorruptIndexError",
     "CorruptStoreError",
@@ -82,21 +89,29 @@ __all__ = [
     "FacetSort",
     "Filters",
     "Floor",
+    "FloorReport",
     "FusionPolicy",
     "Glossary",
     "GlossaryEntry",
     "Hit",
     "IndexReport",
     "JudgedQuery",
+    "ListPart",
     "MissingIndexError",
     "Mode",
     "ModelLoadError",
     "ModelMismatchError",
     "ModelNotInstalledError",
     "ModelSpec",
+    "ModelState",
+    "NoSuchPostError",
     "ParsedQuery",
     "Post",
     "QuerySyntaxError",
+    "RankedList",
+    "Ranking",
+    "RankingConfig",
+    "SearchRequest",
     "SearchResult",
     "Searcher",
     "Snippet",
