@@ -111,6 +111,28 @@ def inner_words(word: str) -> tuple[tuple[str, int], ...]:
     return tuple(found)
 
 
+def word_parts(word: str, shortest: int = 5) -> tuple[str, ...]:
+    """A long Chinese word as the dictionary words that make it up, left to right, longest
+    first (旋转位置编码 -> 旋转, 位置编码), the way the index holds a word's inner words; empty
+    for a shorter word or one they do not cover. A query falls back on them when a post
+    writes the compound otherwise (旋转式位置编码)."""
+    if len(word) < shortest or not _CJK.fullmatch(word[0]) or sub_parts(word):
+        return ()
+    starts: dict[int, list[str]] = {}
+    for sub, at in inner_words(word):
+        starts.setdefault(at, []).append(sub)
+    parts: list[str] = []
+    at = 0
+    while at < len(word):
+        here = starts.get(at)
+        if not here:
+            return ()
+        part = max(here, key=len)
+        parts.append(part)
+        at += len(part)
+    return tuple(parts) if len(parts) > 1 else ()
+
+
 def index_tokens(text: str) -> list[Token]:
     """Tokens for the index: the precise cut, with inner words at their parent's position."""
     tokens: list[Token] = []

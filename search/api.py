@@ -409,6 +409,7 @@ class Searcher:
             texts=self._texts,
             glossary=self.glossary,
             typing=request.typing,
+            part_weight=self.config.lexical.part_weight,
         )
 
     def search(

@@ -29,6 +29,15 @@ class LexicalConfig:
         )
     )
     phrase_boost: float = 2.0
+    # A long Chinese query term (5+ characters, index.tokenize.word_parts) also searches the
+    # dictionary words that make it up at this weight, and a post holding all of them covers
+    # the term: 旋转位置编码 then finds the post that writes 旋转式位置编码 (the index holds each
+    # word's inner words). Dev: lexical 0.8275 -> 0.8329 (variant 0.741 -> 0.849), hybrid
+    # 0.9055 -> 0.9069; every weight in 0.25..1.0 gains (variant 0.831..0.866 lexical) and no
+    # other type moves (3 dev queries hold such a term: a small sample, so the middle of the
+    # range). From 4 characters on (位置编码 -> 位置, 编码) question queries lose (lexical 0.723
+    # -> 0.705 at 0.75).
+    part_weight: float = 0.5
     # BM25 sums per-term scores, so a post that repeats one common term can outrank one that has
     # every term; scores are multiplied by the idf-weighted share of the terms a post holds:
     # lexical 0.744 -> 0.804 (questions 0.66 -> 0.72, paraphrases 0.72 -> 0.84), no loss on

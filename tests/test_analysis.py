@@ -105,3 +105,25 @@ def test_similar_to_a_missing_post_is_the_librarys_error(searcher):
         searcher.similar(4242)
     with pytest.raises(ValueError, match="limit"):
         searcher.similar(1001, limit=-5)
+
+
+def test_a_long_compound_finds_a_post_that_writes_it_otherwise(tmp_path):
+    import json
+
+    from tests.conftest import build_index
+
+    source = tmp_path / "posts.jsonl"
+    posts = [
+        {"id": 1, "title": "位置的故事", "body": "本文介绍旋转式位置编码的推导。"},
+        {"id": 2, "title": "编码杂谈", "body": "这里只谈哈夫曼编码，与旋转无关。"},
+        {"id": 3, "title": "别的", "body": "讨论扩散模型的采样。"},
+    ]
+    source.write_text("\n".join(json.dumps(p, ensure_ascii=False) for p in posts), "utf-8")
+    data = build_index(tmp_path / "data", source)
+    with Searcher.open(data.root) as s:
+        q = s.analyse("旋转位置编码")
+        assert dict(q.parts) == {"旋转位置编码": ("旋转", "位置编码")}
+        found = s.search("旋转位置编码", mode="lexical")
+        assert ids(found)[:1] == [1]  # it holds both parts; post 2 only one of them
+        snippet = found[0].snippet  # and its snippet marks them
+        assert {snippet.text[a:b] for a, b in snippet.highlights} >= {"旋转", "位置编码"}
