@@ -386,7 +386,9 @@ class Searcher:
         )
         if first is not None:
             extra = extra.merged(Filters(since=first, until=last))
-        return parsed.with_filters(extra) if extra else parsed
+        merged = parsed.with_filters(extra) if extra else parsed
+        merged.filters.checked()
+        return merged
 
     def analyse(self, request: SearchRequest | str) -> AnalyzedQuery:
         """The query as every stage of a search reads it (corrected, folded, segmented once):

@@ -515,7 +515,7 @@ def query(
     if explain and result.floor is not None and not obj.quiet:
         f = result.floor
         verdict = "passes" if f.passed else "fails"
-        err.print(f"[dim]floor: best semantic score {f.best:.3f}, gate {f.gate:.3f}: {verdict}[/]")
+        err.print(f"[dim]floor: semantic evidence {f.score:.3f}, gate {f.gate:.3f}: {verdict}[/]")
     if not obj.quiet:
         for warning in result.warnings:
             err.print(f"[yellow]note:[/] {escape(warning)}")

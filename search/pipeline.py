@@ -100,7 +100,8 @@ class Pipeline:
             return self.finish(replace(ranking, passages=passages, primary=primary.name), q)
         # 3. exact matches
         exact = self._exact(q, lists[BM25], config)
-        evidence = Evidence(semantic, coverage, exact)
+        second = lists[sides[1].name].items[:1] if len(sides) > 1 else None
+        evidence = Evidence(semantic, coverage, exact, second[0][1] if second else None)
         ranking = Ranking(
             [], 0, lists, (primary.name, BM25, *(s.name for s in sides[1:])), exact, evidence,
             passages=passages, primary=primary.name,

@@ -73,6 +73,14 @@ class Filters:
             until=min(filter(None, (self.until, other.until)), default=None),
         )
 
+    def checked(self) -> Filters:
+        """These filters, or a QuerySyntaxError when their dates leave no day."""
+        if self.since and self.until and self.since > self.until:
+            raise QuerySyntaxError(
+                f"the date range is reversed: since {self.since} is after until {self.until}"
+            )
+        return self
+
     def matches(self, meta: PostMeta) -> bool:
         if self.tags:
             have = {normalize(t) for t in meta.tags}
@@ -204,5 +212,5 @@ def parse_query(raw: str) -> ParsedQuery:
         phrases=tuple(phrases),
         excluded=tuple(excluded),
         title=tuple(title),
-        filters=Filters(tuple(tags), tuple(categories), since, until),
+        filters=Filters(tuple(tags), tuple(categories), since, until).checked(),
     )
