@@ -26,6 +26,11 @@ def read_jsonl(path: Path) -> Iterator[Post | Problem]:
             yield Problem(source, "not a text file")
             return
         fh.seek(0)
+        first = fh.readline().removeprefix(b"\xef\xbb\xbf").strip()
+        fh.seek(0)
+        if first == b"{" or first.startswith(b"["):  # one JSON document, not a line per post
+            yield from _read_document(fh.read(), source)
+            return
         for lineno, raw in enumerate(fh, 1):
             try:
                 line = raw.decode("utf-8-sig" if lineno == 1 else "utf-8")
@@ -53,3 +58,33 @@ def read_jsonl(path: Path) -> Iterator[Post | Problem]:
                 continue
             seen[post.id] = lineno
             yield post
+
+
+def _read_document(data: bytes, source: str) -> Iterator[Post | Problem]:
+    """A file holding one JSON document: a post (as `search show --json` prints it) or an
+    array of them. Problems name the record's place in the array."""
+    try:
+        document = json.loads(data.decode("utf-8-sig"))
+    except UnicodeDecodeError as exc:
+        yield Problem(source, f"not valid UTF-8 (byte {exc.start + 1})")
+        return
+    except json.JSONDecodeError as exc:
+        yield Problem(source, f"malformed JSON ({exc.msg})", exc.lineno)
+        return
+    except RecursionError:
+        yield Problem(source, "malformed JSON (nested too deeply)")
+        return
+    records = document if isinstance(document, list) else [document]
+    seen: set[int] = set()
+    for number, record in enumerate(records, 1):
+        where = f" (record {number})" if isinstance(document, list) else ""
+        try:
+            post = Post.from_dict(record)
+        except ValueError as exc:
+            yield Problem(source, f"{exc}{where}")
+            continue
+        if post.id in seen:
+            yield Problem(source, f"duplicate id {post.id}{where}; skipped")
+            continue
+        seen.add(post.id)
+        yield post

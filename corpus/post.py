@@ -109,6 +109,8 @@ class Post:
         """Build from a JSON-like mapping; raises ValueError with a short reason when invalid."""
         if not isinstance(d, dict):
             raise ValueError("record is not a JSON object")
+        if "id" not in d and "post_id" in d:  # as `search show --json` prints it
+            d = {**d, "id": d["post_id"]}
         if "id" not in d:
             raise ValueError("missing 'id'")
         post_id = _integer(d["id"], "id")
