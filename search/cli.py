@@ -550,10 +550,6 @@ def describe_filters(f: search.Filters) -> str:
 
 
 # -- show / stats ---------------------------------------------------------------------------
-# The archive's hosts as a user pastes them, without a scheme (with one, any address works).
-_SITE_HOST = re.compile(r"(?://)?(?:www\.)?(?:kexue\.fm|spaces\.ac\.cn)(?:[:/?#]|$)", re.IGNORECASE)
-
-
 class PostRef(click.ParamType):
     """A post's archive number, or its address on kexue.fm or spaces.ac.cn."""
 
@@ -561,14 +557,10 @@ class PostRef(click.ParamType):
 
     def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> int:
         text = str(value).strip()
-        if text.isdigit():
-            return int(text)
-        address = text
-        if _SITE_HOST.match(text):  # pasted without a scheme: kexue.fm/archives/8265
-            address = "https://" + text.lstrip("/")
-        found = search.archive_id(address) if address.startswith(("http://", "https://")) else None
+        found = search.post_ref(text)  # an id, or an address as pasted (kexue.fm/archives/8265)
         if found is None:
-            self.fail(f"{text!r} is neither a post id nor a post's URL", param, ctx)
+            shown = text if len(text) <= 80 else text[:79] + "…"
+            self.fail(f"{shown!r} is neither a post id nor a post's URL", param, ctx)
         return found
 
 

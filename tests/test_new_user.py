@@ -182,3 +182,14 @@ def test_glossary_looks_up_each_term_and_lists_the_unknown(fixture_data):
     assert "no glossary entry for: zebra, 没有的词" in mixed.stderr
     none = run("glossary", "zebra", "quux", data=fixture_data.root)
     assert none.returncode == 1 and "zebra, quux" in none.stderr
+
+
+def test_post_ref_reads_what_users_paste():
+    from search import post_ref
+
+    assert post_ref(" 8265 ") == 8265 and post_ref("kexue.fm/archives/8265/") == 8265
+    assert post_ref("HTTPS://WWW.KEXUE.FM/archives/8265#comments") == 8265
+    assert post_ref("https://example.com/archives/3") == 3  # a saved mirror's address
+    for text in ("0", "²", "①", "9" * 5000, "spaces.ac.cn", "example.com/archives/1", "RoPE"):
+        assert post_ref(text) is None, text
+    assert post_ref("https://kexue.fm/archives/" + "9" * 5000) is None
