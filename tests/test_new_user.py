@@ -193,3 +193,22 @@ def test_post_ref_reads_what_users_paste():
     for text in ("0", "²", "①", "9" * 5000, "spaces.ac.cn", "example.com/archives/1", "RoPE"):
         assert post_ref(text) is None, text
     assert post_ref("https://kexue.fm/archives/" + "9" * 5000) is None
+
+
+def test_the_http_api_says_a_date_range_is_reversed(fixture_data):
+    import httpx
+
+    from search.server import create_app
+    from tests.test_server import running
+
+    app = create_app(fixture_data.root, load_model=False)
+    with running(app) as base, httpx.Client(base_url=base, timeout=30) as c:
+        bad = c.get("/search", params={"q": "RoPE", "since": "2024", "until": "2022"})
+        assert bad.status_code == 400
+        assert bad.json()["error"] == (
+            "the date range is reversed: since 2024-01-01 is after until 2022-12-31"
+        )
+        one_year = c.get("/search", params={"q": "RoPE", "since": "2023", "until": "2023"})
+        assert one_year.status_code == 200 and one_year.json()["hits"]
+        unreadable = c.get("/search", params={"q": "RoPE", "since": "2023-13", "until": "2"})
+        assert unreadable.status_code == 400 and "2023-13" in unreadable.json()["error"]
