@@ -558,8 +558,10 @@ class PostRef(click.ParamType):
     def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> int:
         text = str(value).strip()
         found = search.post_ref(text)  # an id, or an address as pasted (kexue.fm/archives/8265)
+        shown = text if len(text) <= 80 else text[:79] + "…"
+        if found is None and text.isascii() and text.isdigit():
+            fail(f"no post {shown} in the index", 1)  # a number past what an index holds
         if found is None:
-            shown = text if len(text) <= 80 else text[:79] + "…"
             self.fail(f"{shown!r} is neither a post id nor a post's URL", param, ctx)
         return found
 

@@ -212,3 +212,13 @@ def test_the_http_api_says_a_date_range_is_reversed(fixture_data):
         assert one_year.status_code == 200 and one_year.json()["hits"]
         unreadable = c.get("/search", params={"q": "RoPE", "since": "2023-13", "until": "2"})
         assert unreadable.status_code == 400 and "2023-13" in unreadable.json()["error"]
+
+
+def test_numbers_no_index_holds_are_no_post_and_other_digits_no_id(fixture_data):
+    for number in ("0", str(2**63), "9" * 5000):
+        result = run("show", number, data=fixture_data.root)
+        assert result.returncode == 1 and result.stderr.startswith("search: no post"), number
+        assert result.stderr.count("\n") == 1 and len(result.stderr) < 200
+    for text in ("²", "①"):
+        result = run("similar", text, data=fixture_data.root)
+        assert result.returncode == 2 and "neither a post id" in result.stderr
