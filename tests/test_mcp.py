@@ -274,3 +274,30 @@ def test_a_client_hanging_up_while_the_models_load_ends_the_server_cleanly(
     done = _hang_up_after(vector_root, delay, mode)
     assert done.returncode == 0, done.stderr[-2000:]
     assert "terminate called" not in done.stderr and "Traceback" not in done.stderr
+
+
+@pytest.mark.model
+def test_models_that_never_come_keep_one_search_waiting_at_most(vector_root, monkeypatch):
+    import time
+
+    import search.server.mcp as mcp_module
+
+    monkeypatch.setattr(mcp_module, "MODEL_WAIT", 0.5)
+    index = LiveIndex(vector_root, load_model=False)
+    index.model = "loading"  # as if stuck: nothing will ever load them
+
+    async def session():
+        async with Client(build_mcp(index)) as client:
+            for most in (5.0, 0.4):
+                started = time.monotonic()
+                result = await client.call_tool("search", {"query": "RoPE 外推"})
+                took = time.monotonic() - started
+                answer = result.structured_content
+                assert answer["mode"] == "lexical" and "still loading" in answer["warnings"][0]
+                assert took < most and (most < 1 or took >= 0.5), took
+
+    try:
+        run(session)
+    finally:
+        index.model = "idle"
+        index.close()

@@ -32,7 +32,7 @@ from mcp.server.mcpserver.exceptions import (
 from mcp.types import CallToolResult, InputRequiredResult
 from pydantic import BaseModel, Field, ValidationError
 
-from search import DataDir, parse_query, post_ref
+from search import DataDir, QuerySyntaxError, parse_query, post_ref
 from search.server.live import LiveIndex
 from search.server.service import MAX_LIMIT, MAX_SIMILAR, Service, ServiceError
 
@@ -128,7 +128,7 @@ def reversed_range(since: str | None, until: str | None) -> None:
         return
     try:
         bounds = parse_query(f"since:{since} until:{until}").filters
-    except Exception:  # an unreadable date: the search says what is wrong with it
+    except QuerySyntaxError:  # an unreadable date: the search says what is wrong with it
         return
     if bounds.since and bounds.until and bounds.since > bounds.until:
         raise ToolError(
@@ -191,12 +191,18 @@ def build_mcp(live: LiveIndex) -> MCPServer:
     service = Service(live)
     server = _Server("kexue-search", instructions=INSTRUCTIONS, log_level="WARNING")
 
+    gave_up = False  # once the models kept a search waiting MODEL_WAIT, none waits again
+
     def wait_for_model(mode: str) -> None:
         """Give the models (loading since the server started) time to answer as asked."""
-        if mode == "lexical" or not live.current.searcher.has_vectors:
+        nonlocal gave_up
+        if gave_up or mode == "lexical" or not live.current.searcher.has_vectors:
             return
         deadline = time.monotonic() + MODEL_WAIT
-        while time.monotonic() < deadline and _loading(live):
+        while _loading(live):
+            if time.monotonic() > deadline:
+                gave_up = True
+                return
             time.sleep(0.05)
 
     @server.tool(annotations={"readOnlyHint": True, "openWorldHint": False})
