@@ -301,3 +301,12 @@ def test_models_that_never_come_keep_one_search_waiting_at_most(vector_root, mon
     finally:
         index.model = "idle"
         index.close()
+
+
+@pytest.mark.model
+def test_the_hang_up_harness_counts_no_abort(vector_root):
+    sys.path.insert(0, str(ROOT / "bench"))
+    import mcp_hangup
+
+    summary = mcp_hangup.run(vector_root, trials=2, most=1.0, seed=3)
+    assert summary.trials == 2 and summary.aborted == [] and summary.failed == []
