@@ -61,25 +61,37 @@ def read_jsonl(path: Path) -> Iterator[Post | Problem]:
 
 
 def _read_document(data: bytes, source: str) -> Iterator[Post | Problem]:
-    """A file holding one JSON document: a post (as `search show --json` prints it) or an
-    array of them. Problems name the record's place in the array."""
+    """A file of whole JSON documents rather than a line per post: a post as `search show
+    --json` prints it, an array of posts, or several of either one after the other (`for i in
+    1 2; do search show $i --json; done > posts.json`). Problems name the record (its place
+    in the file, counting posts) and, for malformed JSON, the line."""
     try:
-        document = json.loads(data.decode("utf-8-sig"))
+        text = data.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
         yield Problem(source, f"not valid UTF-8 (byte {exc.start + 1})")
         return
-    except json.JSONDecodeError as exc:
-        yield Problem(source, f"malformed JSON ({exc.msg})", exc.lineno)
-        return
-    except RecursionError:
-        yield Problem(source, "malformed JSON (nested too deeply)")
-        return
-    records = document if isinstance(document, list) else [document]
+    decoder = json.JSONDecoder()
+    records: list[object] = []
+    position = 0
+    while True:
+        while position < len(text) and text[position].isspace():
+            position += 1
+        if position == len(text):
+            break
+        try:
+            document, position = decoder.raw_decode(text, position)
+        except json.JSONDecodeError as exc:
+            yield Problem(source, f"malformed JSON ({exc.msg})", exc.lineno)
+            break  # the posts before it are read
+        except RecursionError:
+            yield Problem(source, "malformed JSON (nested too deeply)")
+            break
+        records.extend(document if isinstance(document, list) else [document])
     seen: set[int] = set()
     for number, record in enumerate(records, 1):
-        where = f" (record {number})" if isinstance(document, list) else ""
+        where = f" (record {number})" if len(records) > 1 else ""
         try:
-            post = Post.from_dict(record)
+            post = Post.from_dict(record)  # type: ignore[arg-type]
         except ValueError as exc:
             yield Problem(source, f"{exc}{where}")
             continue

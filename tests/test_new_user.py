@@ -155,6 +155,13 @@ def test_show_json_can_be_indexed_again(fixture_data, tmp_path):
     assert "record 2" in report["problems"][0]
     again = run("show", "1001", "--json", data=new)
     assert json.loads(again.stdout) == json.loads(shown.stdout)
+    several = tmp_path / "several.json"  # for i in ...; do search show $i --json; done
+    several.write_text(shown.stdout + second + "\n{broken", encoding="utf-8")
+    result = run("index", "--no-vectors", "--json", str(several), data=tmp_path / "data2")
+    report = json.loads(result.stdout)
+    assert report["new"] == 2 and len(report["problems"]) == 1
+    line = (shown.stdout + second).count("\n") + 2
+    assert report["problems"][0].startswith(f"{several}:{line}: malformed JSON")
 
 
 # -- 9: stats for people --------------------------------------------------------------------
