@@ -1046,7 +1046,7 @@ def main() -> None:
     except click.exceptions.Exit as exc:
         sys.exit(exc.exit_code)
     except click.NoSuchOption as exc:
-        fail(no_such_option(exc), exc.exit_code)
+        fail(printable(no_such_option(exc), inline=True), exc.exit_code)
     except click.UsageError as exc:
         where = f" (see: {exc.ctx.command_path} --help)" if exc.ctx else ""
         fail(exc.format_message() + where, exc.exit_code)

@@ -108,6 +108,8 @@ def test_a_first_word_with_a_dash_says_to_put_double_dash_first(fixture_data):
     assert "search query -- -综述" in result.stderr and "Traceback" not in result.stderr
     other = run("query", "--bogus", "RoPE", data=fixture_data.root)
     assert other.returncode == 2 and " -- " not in other.stderr
+    escape = run("query", "-\x1b[31mx", "RoPE", data=fixture_data.root)
+    assert escape.returncode == 2 and "\x1b" not in escape.stderr and "-- -␛[31mx" in escape.stderr
 
 
 # -- 5: a reversed date range ---------------------------------------------------------------
