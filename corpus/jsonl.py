@@ -26,6 +26,11 @@ def read_jsonl(path: Path) -> Iterator[Post | Problem]:
             yield Problem(source, "not a text file")
             return
         fh.seek(0)
+        first = fh.readline().removeprefix(b"\xef\xbb\xbf").strip()
+        fh.seek(0)
+        if first == b"{" or first.startswith(b"["):  # one JSON document, not a line per post
+            yield from _read_document(fh.read(), source)
+            return
         for lineno, raw in enumerate(fh, 1):
             try:
                 line = raw.decode("utf-8-sig" if lineno == 1 else "utf-8")
@@ -53,3 +58,45 @@ def read_jsonl(path: Path) -> Iterator[Post | Problem]:
                 continue
             seen[post.id] = lineno
             yield post
+
+
+def _read_document(data: bytes, source: str) -> Iterator[Post | Problem]:
+    """A file of whole JSON documents rather than a line per post: a post as `search show
+    --json` prints it, an array of posts, or several of either one after the other (`for i in
+    1 2; do search show $i --json; done > posts.json`). Problems name the record (its place
+    in the file, counting posts) and, for malformed JSON, the line."""
+    try:
+        text = data.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        yield Problem(source, f"not valid UTF-8 (byte {exc.start + 1})")
+        return
+    decoder = json.JSONDecoder()
+    records: list[object] = []
+    position = 0
+    while True:
+        while position < len(text) and text[position].isspace():
+            position += 1
+        if position == len(text):
+            break
+        try:
+            document, position = decoder.raw_decode(text, position)
+        except json.JSONDecodeError as exc:
+            yield Problem(source, f"malformed JSON ({exc.msg})", exc.lineno)
+            break  # the posts before it are read
+        except RecursionError:
+            yield Problem(source, "malformed JSON (nested too deeply)")
+            break
+        records.extend(document if isinstance(document, list) else [document])
+    seen: set[int] = set()
+    for number, record in enumerate(records, 1):
+        where = f" (record {number})" if len(records) > 1 else ""
+        try:
+            post = Post.from_dict(record)  # type: ignore[arg-type]
+        except ValueError as exc:
+            yield Problem(source, f"{exc}{where}")
+            continue
+        if post.id in seen:
+            yield Problem(source, f"duplicate id {post.id}{where}; skipped")
+            continue
+        seen.add(post.id)
+        yield post

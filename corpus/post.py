@@ -41,6 +41,32 @@ def archive_id(text: str) -> int | None:
     return int(m.group(1)) if m else None
 
 
+# The archive's hosts as a user pastes them: with or without a scheme, `//` or `www.`.
+_SITE_ADDRESS = re.compile(
+    r"(?:https?:)?(?://)?(?:www\.)?(?:kexue\.fm|spaces\.ac\.cn)(?:[:/?#]|$)", re.IGNORECASE
+)
+
+
+def post_ref(text: str) -> int | None:
+    """The post a user names: its archive number, or its address as pasted (kexue.fm or
+    spaces.ac.cn, with or without the scheme or `www.`; with a scheme, any address of an
+    /archives/ID page). None when `text` names no post an index could hold."""
+    text = text.strip()
+    if text.isascii() and text.isdigit():
+        digits = text
+    else:
+        if _SITE_ADDRESS.match(text):
+            text = "https://" + re.sub(r"^(?:https?:)?//", "", text, flags=re.IGNORECASE)
+        m = _ARCHIVE_PATH.search(text) if text.lower().startswith(("http://", "https://")) else None
+        if m is None:
+            return None
+        digits = m.group(1)
+    digits = digits.lstrip("0")
+    if not digits or len(digits) > 19 or int(digits) > MAX_INT:
+        return None
+    return int(digits)
+
+
 @dataclass(frozen=True, slots=True)
 class Post:
     """A blog post. `id` is the archive number of https://kexue.fm/archives/<id>."""
@@ -109,6 +135,8 @@ class Post:
         """Build from a JSON-like mapping; raises ValueError with a short reason when invalid."""
         if not isinstance(d, dict):
             raise ValueError("record is not a JSON object")
+        if "id" not in d and "post_id" in d:  # as `search show --json` prints it
+            d = {**d, "id": d["post_id"]}
         if "id" not in d:
             raise ValueError("missing 'id'")
         post_id = _integer(d["id"], "id")

@@ -7,7 +7,7 @@ The write path and model installation load on first use: a query never pays for 
 
 from typing import TYPE_CHECKING, Any
 
-from corpus.post import Post, archive_id
+from corpus.post import Post, archive_id, post_ref
 from index.errors import (
     CorruptIndexError,
     CorruptStoreError,
@@ -125,6 +125,7 @@ __all__ = [
     "load_queries",
     "parse_query",
     "parse_years",
+    "post_ref",
     "setup_model",
     "update",
 ]

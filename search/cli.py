@@ -129,10 +129,19 @@ def escape(text: str) -> str:
 _C1 = re.compile("[\x7f-\x9f]")
 
 
+def echo(text: str) -> None:
+    """`click.echo`, except that a closed stdout ends as 141 like every other output: click
+    turns a broken pipe (one with an errno) into exit status 1, which here means "no results"."""
+    try:
+        click.echo(text)
+    except BrokenPipeError:
+        raise BrokenPipeError("stdout closed") from None
+
+
 def emit_json(data: Any, indent: int | None = 2) -> None:
     """JSON with Chinese as is; control characters all escaped (json escapes only C0)."""
     text = json.dumps(data, ensure_ascii=False, indent=indent, default=str)
-    click.echo(_C1.sub(lambda m: f"\\u{ord(m.group()):04x}", text))
+    echo(_C1.sub(lambda m: f"\\u{ord(m.group()):04x}", text))
 
 
 @contextmanager
@@ -510,6 +519,11 @@ def query(
         explain=explain,
     )
     with obj.searcher() as searcher:
+        reversed_range(
+            searcher.parse(
+                text, category=category, tags=tags, since=since, until=until, year=year
+            ).filters
+        )
         result = searcher.search(request)
         filters = describe_filters(result.filters)
     if explain and result.floor is not None and not obj.quiet:
@@ -520,6 +534,12 @@ def query(
         for warning in result.warnings:
             err.print(f"[yellow]note:[/] {escape(warning)}")
     print_hits(result, as_json, as_jsonl, filters)
+
+
+def reversed_range(filters: search.Filters) -> None:
+    """A date range that ends before it starts is a usage error, not an empty answer."""
+    if filters.since and filters.until and filters.since > filters.until:
+        fail(f"the date range is reversed: since {filters.since} is after until {filters.until}")
 
 
 def describe_filters(f: search.Filters) -> str:
@@ -537,11 +557,12 @@ class PostRef(click.ParamType):
 
     def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> int:
         text = str(value).strip()
-        if text.isdigit():
-            return int(text)
-        found = search.archive_id(text) if text.startswith(("http://", "https://")) else None
+        found = search.post_ref(text)  # an id, or an address as pasted (kexue.fm/archives/8265)
+        shown = text if len(text) <= 80 else text[:79] + "…"
+        if found is None and text.isascii() and text.isdigit():
+            fail(f"no post {shown} in the index", 1)  # a number past what an index holds
         if found is None:
-            self.fail(f"{text!r} is neither a post id nor a post's URL", param, ctx)
+            self.fail(f"{shown!r} is neither a post id nor a post's URL", param, ctx)
         return found
 
 
@@ -570,8 +591,8 @@ def show(obj: Context, post_id: int, as_json: bool, raw: bool, no_pager: bool) -
     header = " · ".join(filter(None, [url, meta_line(post.date, post.category, post.tags)]))
     title = printable(post.title, inline=True)
     if raw or not out.is_terminal:
-        click.echo(f"# {title}\n\n{header}\n")
-        click.echo(printable(post.body))
+        echo(f"# {title}\n\n{header}\n")
+        echo(printable(post.body))
         return
     from rich.markdown import Markdown
     from rich.rule import Rule
@@ -646,8 +667,23 @@ def stats(obj: Context, as_json: bool) -> None:
 
     table = Table(show_header=False, box=None)
     for key, value in info.items():
-        table.add_row(Text(key, style="bold"), Text(str(value)))
+        label = key.removesuffix("_bytes") + " size" if key.endswith("_bytes") else key
+        table.add_row(Text(label.replace("_", " "), style="bold"), Text(stat_text(key, value)))
     out.print(table)
+
+
+def stat_text(key: str, value: object) -> str:
+    """A `stats` value for people: sizes in kB/MB/GB, counts with separators, lists as text
+    (`--json` keeps the raw values)."""
+    from rich.filesize import decimal
+
+    if value is None or value == []:
+        return "none"
+    if isinstance(value, list | tuple):
+        return printable(", ".join(map(str, value)), inline=True)
+    if isinstance(value, int) and not isinstance(value, bool):
+        return decimal(value) if key.endswith("_bytes") else f"{value:,}"
+    return printable(str(value), inline=True)
 
 
 @cli.command()
@@ -655,15 +691,28 @@ def stats(obj: Context, as_json: bool) -> None:
 @click.option("--json", "as_json", is_flag=True, help="Print a JSON array of entries.")
 @click.pass_obj
 def glossary(obj: Context, words: tuple[str, ...], as_json: bool) -> None:
-    """What an English term expands to (or which English names a Chinese term has)."""
-    text = " ".join(words)
+    """What English terms expand to (or which English names Chinese terms have).
+
+    Each Chinese word is looked up on its own; English words are read as phrases
+    (`gradient penalty`), and the words no entry covers are listed."""
+    entries: list[search.GlossaryEntry] = []
+    unknown: list[str] = []
     with obj.searcher() as searcher:
-        entries = searcher.gloss(text)
+        for term in glossary_terms(words):
+            found = searcher.gloss(term)
+            if _CJK_CHAR.search(term):
+                unknown += [] if found else [term]
+            else:
+                unknown += uncovered_words(searcher, term)
+            entries += [e for e in found if e not in entries]
+    missing = printable(", ".join(unknown), inline=True)
     if as_json:
         emit_json([dataclasses.asdict(e) | {"chinese": list(e.chinese)} for e in entries])
-        return
+        if unknown and not obj.quiet:
+            err.print(escape(f"no glossary entry for: {missing}"))
+        sys.exit(0 if entries else 1)
     if not entries:
-        err.print(escape(f"no glossary entry for {printable(text, inline=True)}"))
+        err.print(escape(f"no glossary entry for {missing}"))
         raise SystemExit(1)
     for e in entries:
         source = "written" if e.source == "written" else f"mined from {e.posts} post(s)"
@@ -671,6 +720,45 @@ def glossary(obj: Context, words: tuple[str, ...], as_json: bool) -> None:
         line.append(" → " + "、".join(printable(c, inline=True) for c in e.chinese))
         line.append(f"  ({source})", style="dim")
         out.print(line)
+    if unknown:
+        err.print(escape(f"no glossary entry for: {missing}"))
+
+
+_CJK_CHAR = re.compile(r"[\u3400-\u9fff\uf900-\ufaff]")
+_GLOSS_WORD = re.compile(r"[a-z0-9]+", re.IGNORECASE)
+GLOSS_SPAN = 4  # the longest glossary phrase, in words
+
+
+def glossary_terms(words: tuple[str, ...]) -> list[str]:
+    """What `search glossary` looks up: each Chinese word alone, each run of English words
+    together (a phrase may span arguments: `gradient penalty` or `gradient` `penalty`)."""
+    terms: list[str] = []
+    english: list[str] = []
+    for piece in " ".join(words).split():
+        if _CJK_CHAR.search(piece):
+            if english:
+                terms.append(" ".join(english))
+                english = []
+            terms.append(piece)
+        else:
+            english.append(piece)
+    if english:
+        terms.append(" ".join(english))
+    return terms
+
+
+def uncovered_words(searcher: Searcher, text: str) -> list[str]:
+    """The words of English `text` that are part of no glossary phrase: a run of words is
+    covered when it is one entry's phrase (in the glossary's own singular form)."""
+    pieces = text.split()
+    covered = [False] * len(pieces)
+    for i in range(len(pieces)):
+        for n in range(1, min(GLOSS_SPAN, len(pieces) - i) + 1):
+            span = " ".join(pieces[i : i + n])
+            size = len(_GLOSS_WORD.findall(span))
+            if any(len(_GLOSS_WORD.findall(e.phrase)) == size for e in searcher.gloss(span)):
+                covered[i : i + n] = [True] * n
+    return [p for p, c in zip(pieces, covered, strict=True) if not c]
 
 
 @cli.command()
@@ -732,17 +820,51 @@ def embed(obj: Context, texts: tuple[str, ...], kind: str, as_json: bool, npy: P
     """Embed TEXTS with the index's model (L2-normalized float32); `-`: one text per line
     of standard input."""
     if texts == ("-",):
-        texts = tuple(line for line in read_stdin("embed").splitlines() if line.strip())
+        texts = stdin_lines(read_stdin("embed"))
+        if not texts:
+            fail("standard input holds no line to embed")
     with obj.searcher() as searcher:
         vectors = searcher.embed(list(texts), kind=kind)  # type: ignore[arg-type]
+        spec = getattr(searcher.embedder, "spec", None)
+        model_name = spec.model_id if spec else "the index's model"
     if npy is not None:
         import numpy as np
 
         np.save(npy, vectors)
         if not obj.quiet:
             err.print(f"wrote {vectors.shape[0]}×{vectors.shape[1]} float32 to {npy}")
-    if as_json or npy is None:
+    if as_json or (npy is None and not out.is_terminal):
         emit_json([[round(float(x), 7) for x in row] for row in vectors])
+    elif npy is None:  # 384 numbers a text are for programs: a terminal gets what they are
+        print_vectors_summary(texts, vectors, model_name)
+
+
+def stdin_lines(text: str) -> tuple[str, ...]:
+    """One text per line, blank lines included, so row i is line i (a final newline ends the
+    last line rather than adding an empty one)."""
+    lines = text.split("\n")
+    if lines[-1] == "":
+        lines.pop()
+    return tuple(line.removesuffix("\r") for line in lines)
+
+
+SUMMARY_ROWS = 10
+
+
+def print_vectors_summary(texts: tuple[str, ...], vectors: Any, model_name: str) -> None:
+    rows, dim = vectors.shape
+    out.print(
+        Text(f"{rows} vector{'s' if rows != 1 else ''} of {dim} float32 (L2-normalized) from ")
+        + Text(printable(model_name, inline=True), style="bold")
+    )
+    for i, (text, row) in enumerate(zip(texts[:SUMMARY_ROWS], vectors, strict=False), 1):
+        label = printable(text, inline=True)
+        label = label if len(label) <= 24 else label[:23] + "…"
+        head = " ".join(f"{float(x):+.4f}" for x in row[:4])
+        out.print(Text(f"{i:>3}. ") + Text(label or '""', style="cyan") + Text(f"  [{head} …]"))
+    if rows > SUMMARY_ROWS:
+        out.print(Text(f"     … and {rows - SUMMARY_ROWS} more"))
+    err.print("[dim]the numbers: --json (a JSON array) or --npy FILE (numpy)[/]")
 
 
 @cli.command(name="eval")
@@ -889,6 +1011,23 @@ EXIT_INTERNAL = 3  # a bug: distinct from 1 (no results) and 2 (usage or data er
 EXIT_PIPE = 141  # stdout closed early (`| head`): what a process ended by SIGPIPE reports
 
 
+def no_such_option(exc: click.NoSuchOption) -> str:
+    """click's message; for a command of free words (`search query -综述 RoPE`: click reads
+    `-综` as an option), how to pass a first word that starts with '-'."""
+    message = exc.format_message().rstrip(".")
+    command = exc.ctx.command if exc.ctx else None
+    if exc.ctx is None or command is None:
+        return message
+    free_words = any(isinstance(p, click.Argument) and p.nargs == -1 for p in command.params)
+    if not free_words or exc.option_name.startswith("--"):
+        return f"{message} (see: {exc.ctx.command_path} --help)"
+    word = next((a for a in sys.argv[1:] if a.startswith(exc.option_name)), exc.option_name)
+    return (
+        f"{message}; a first word that starts with '-' goes after `--` (options before it): "
+        f"{exc.ctx.command_path} -- {word} …"
+    )
+
+
 def main() -> None:
     """Entry point: every failure ends as one line on stderr, never a traceback.
 
@@ -906,6 +1045,8 @@ def main() -> None:
         sys.exit(EXIT_PIPE)
     except click.exceptions.Exit as exc:
         sys.exit(exc.exit_code)
+    except click.NoSuchOption as exc:
+        fail(printable(no_such_option(exc), inline=True), exc.exit_code)
     except click.UsageError as exc:
         where = f" (see: {exc.ctx.command_path} --help)" if exc.ctx else ""
         fail(exc.format_message() + where, exc.exit_code)

@@ -420,7 +420,8 @@ def test_help_is_made_from_the_bindings() -> None:
     assert ("?  f1", "this help") in rows and ("↑ ↓  j k", "move through the results") in rows
     assert ("/ in the reader", "find in the post") in rows
     assert ("n N in the reader", "next / previous match") in rows
-    assert ("q  ctrl+q", "quit (q wherever you are not typing)") in rows
+    assert ("q  ctrl+q", "quit (q wherever you are not typing, but the reader)") in rows
+    assert ("q in the reader", "back to the results, as in less") in rows
     covered = {action for topic in TOPICS for action in topic.actions}
     for screen in (SearchScreen, ReaderScreen):
         shown = {b.action.rpartition(".")[2] for b in Binding.make_bindings(screen.BINDINGS)}
@@ -558,6 +559,7 @@ PLACES = {
     "palette": _to_palette,
 }
 TEXT_BOXES = {"query box", "find box", "palette"}  # where q is a letter typed
+Q_GOES_BACK = {"reader"}  # as in less (tests/test_tui_frictions.py)
 
 
 @pytest.mark.parametrize("key", ["ctrl+q", "q"])
@@ -575,9 +577,11 @@ async def test_ctrl_q_quits_everywhere_and_q_outside_text_boxes(
         if key == "q" and place in TEXT_BOXES:
             assert app.is_running and app.focused is focused
             assert isinstance(focused, Input) and focused.value.endswith("q")
+        elif key == "q" and place in Q_GOES_BACK:
+            assert app.is_running and app.screen is main(app)
         else:
             assert not app.is_running, f"{key} did not quit from the {place}"
-    if not (key == "q" and place in TEXT_BOXES):
+    if not (key == "q" and place in TEXT_BOXES | Q_GOES_BACK):
         assert app.return_code == 0
 
 

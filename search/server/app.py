@@ -25,7 +25,7 @@ from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from search import DataDir, FacetSort, Mode, Sort
+from search import DataDir, FacetSort, Mode, QuerySyntaxError, Sort, parse_query
 from search.server import schemas
 from search.server.guard import LOOPBACK_NAMES, Guard
 from search.server.live import LiveIndex
@@ -84,6 +84,21 @@ def _validation_message(errors: list[dict[str, Any]]) -> str:
         return "the body must be a JSON object, sent as Content-Type: application/json"
     where = ".".join(str(p) for p in first.get("loc", ()) if p not in ("query", "body", "path"))
     return f"{where}: {first.get('msg', 'invalid')}" if where else str(first.get("msg"))
+
+
+def _reversed_range(since: str | None, until: str | None) -> None:
+    """`since` after `until` (the page's From 2024 / To 2022) is a 400 that says so, not an
+    empty answer; a date that cannot be read is left to the search, which names it."""
+    if not (since and until):
+        return
+    try:
+        bounds = parse_query(f"since:{since} until:{until}").filters
+    except QuerySyntaxError:
+        return
+    if bounds.since and bounds.until and bounds.since > bounds.until:
+        raise ServiceError(
+            400, f"the date range is reversed: since {bounds.since} is after until {bounds.until}"
+        )
 
 
 def _page_files() -> dict[str, bytes]:
@@ -185,6 +200,7 @@ def create_app(
     ) -> Response:
         """Posts best first, each once, with a highlighted snippet; the same query language
         and errors as `search query`."""
+        _reversed_range(since, until)
         params = {
             "mode": mode, "limit": limit, "offset": offset, "tags": tag, "categories": category,
             "since": since, "until": until, "sort": sort, "explain": explain,

@@ -52,8 +52,9 @@ TOPICS = (
     Topic(("filters",), "filter bar: category, tag, years (again: leave it)"),
     Topic(("command_palette",), "command palette: filters, mode, sort"),
     Topic(("focus_query", "back"), "back to the query box"),
+    Topic(("leave",), "back to the results, as in less", "in the reader"),
     Topic(("help", "keys"), "this help"),
-    Topic(("quit",), "quit (q wherever you are not typing)"),
+    Topic(("quit",), "quit (q wherever you are not typing, but the reader)"),
 )
 KEY_NAMES = {"up": "↑", "down": "↓", "question_mark": "?", "slash": "/", "escape": "esc"}
 ARROWS = frozenset({"up", "down", "left", "right"})

@@ -22,7 +22,8 @@ if TYPE_CHECKING:
 
 
 class ReaderScreen(Screen[None]):
-    """The selected post full screen, scrolled to the passage that matched; Esc comes back.
+    """The selected post full screen, scrolled to the passage that matched; esc or q comes
+    back (as q leaves `less`; ctrl+q quits).
 
     `/` opens the find box; enter marks every match and goes to the first one on screen or
     below, `n` / `N` step through them, and the count (`3/12`) shows which one is current.
@@ -36,7 +37,8 @@ class ReaderScreen(Screen[None]):
         Binding("o", "open_browser", "Open"),
         Binding("y", "copy_url", "Copy"),
         Binding("question_mark", "app.help", "Keys"),
-        Binding("q", "app.quit", "Quit"),
+        # As in `less`: q leaves the post (to the results); ctrl+q quits from anywhere.
+        Binding("q", "leave", "Back", show=False),
     ]
 
     # The find-in-post state: what was looked for, and (current, count) of its matches.
@@ -132,6 +134,11 @@ class ReaderScreen(Screen[None]):
             self._close_find()
         else:
             self.dismiss()
+
+    def action_leave(self) -> None:
+        """q: back to the results at once, whatever is marked (the find box takes q as a
+        letter)."""
+        self.dismiss()
 
     def action_open_browser(self) -> None:
         cast("SearchApp", self.app).open_url(self.post.url)

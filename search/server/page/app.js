@@ -136,10 +136,30 @@ function select(index, scroll = true) {
 }
 
 // -- searching ------------------------------------------------------------------------------
+function clearResults() {
+  state.hits = [];
+  el.results.replaceChildren();
+  el.q.setAttribute("aria-expanded", "false");
+  el.more.hidden = true;
+}
+
+// From 2024 / To 2022 finds nothing: say so (and mark both) instead of asking.
+function reversedYears() {
+  const reversed = Boolean(el.since.value && el.until.value && el.since.value > el.until.value);
+  for (const box of [el.since, el.until]) box.setAttribute("aria-invalid", String(reversed));
+  if (!reversed) return false;
+  if (state.controller) state.controller.abort();
+  state.seq++; // an answer still on its way is for other years
+  clearResults();
+  setStatus(`The years are reversed: From ${el.since.value} is after To ${el.until.value}.`, true);
+  return true;
+}
+
 async function runSearch({ append = false } = {}) {
   clearTimeout(state.retry);
   const p = params();
   history.replaceState(history.state, "", p.toString() ? `?${p}` : location.pathname);
+  if (reversedYears()) return;
   if (!p.has("q") && !p.has("category") && !p.has("tag") && !p.has("since") && !p.has("until")) {
     state.hits = [];
     el.results.replaceChildren();
