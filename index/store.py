@@ -515,6 +515,10 @@ class Store:
         }
 
     # -- links between posts and their series (index/links.py, index/series.py) -------------
+    def has_link_tables(self) -> bool:
+        """Whether a writer of this version has opened the store (and made the link tables)."""
+        return all(self._has_table(t) for t in ("links", "link_sources", "series"))
+
     def stale_links(self, version: int) -> list[int]:
         """Posts whose references were never read, or were read from another version of the
         post or by other rules (`version`)."""
