@@ -28,6 +28,15 @@ from search.expand import Entry as GlossaryEntry
 from search.expand import Glossary
 from search.facets import Facet, FacetSort
 from search.fusion import DEFAULT_FUSION, Candidates, FusionPolicy
+from search.graph import (
+    ArchiveGraph,
+    LinkedPost,
+    PostLinks,
+    Series,
+    SeriesEntry,
+    SeriesPlace,
+    graph_of,
+)
 from search.hits import Explanation, Hit, SearchResult
 from search.query import (
     Filters,
@@ -70,6 +79,7 @@ __all__ = [
     "EVAL_METRICS",
     "MODES",
     "SORTS",
+    "ArchiveGraph",
     "Candidates",
     "CheckReport",
     "CorruptIndexError",
@@ -88,6 +98,7 @@ __all__ = [
     "Hit",
     "IndexReport",
     "JudgedQuery",
+    "LinkedPost",
     "MissingIndexError",
     "Mode",
     "ModelLoadError",
@@ -96,9 +107,13 @@ __all__ = [
     "ModelSpec",
     "ParsedQuery",
     "Post",
+    "PostLinks",
     "QuerySyntaxError",
     "SearchResult",
     "Searcher",
+    "Series",
+    "SeriesEntry",
+    "SeriesPlace",
     "Snippet",
     "Sort",
     "StaleIndexError",
@@ -107,6 +122,7 @@ __all__ = [
     "archive_id",
     "check",
     "evaluate",
+    "graph_of",
     "load_queries",
     "parse_query",
     "parse_years",
