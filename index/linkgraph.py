@@ -32,11 +32,11 @@ def sync_links(store: Store, *, rebuild: bool = False) -> int:
             for r in references(post.body, post.id)
         ]
     store.replace_links(LINKS_VERSION, found)
-    store.set_title_targets(
-        (src, ord_, titles.resolve(title))
+    now = (
+        (src, ord_, dst, titles.resolve(title))
         for src, ord_, title, dst in store.title_references()
-        if titles.resolve(title) != dst
     )
+    store.set_title_targets((src, ord_, new) for src, ord_, old, new in now if new != old)
     dated = {post_id: (m.title, m.date) for post_id, m in meta.items()}
     rows = [
         SeriesRow(post_id, series.name, i, part, series.confirmed)

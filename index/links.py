@@ -30,12 +30,15 @@ SENTENCE_CHARS = 160  # the citing sentence, cut around the reference beyond thi
 RefKind = Literal["url", "title"]
 
 # kexue.fm or spaces.ac.cn (perhaps www., perhaps a scheme), then /archives/N, then anything
-# (a slash, ?query, #anchor); a site-relative markdown link `](/archives/N)` too.
-_URL = re.compile(
-    r"(?:(?:https?:)?//)?(?<![\w-])(?:www\.)?(?:kexue\.fm|spaces\.ac\.cn)/archives/(\d{1,18})(?!\d)"
-    r"|(?<=\]\()/archives/(\d{1,18})(?!\d)",
+# (a slash, ?query, #anchor); a site-relative markdown link `](/archives/N)` too. The path is
+# found first (a literal scan) and the host then read backwards from it: one regex for both
+# cost 0.23 s over the shared corpus, this ~10 ms.
+_PATH = re.compile(r"/archives/(\d{1,18})(?!\d)", re.IGNORECASE)
+_HOST_BEFORE = re.compile(
+    r"(?:(?:https?:)?//)?(?<![\w.-])(?:www\.)?(?:kexue\.fm|spaces\.ac\.cn)$|(?<=\]\()$",
     re.IGNORECASE,
 )
+_HOST_CHARS = 40  # more than `https://www.spaces.ac.cn`
 # 《title》: book-title marks around 2-80 characters, on one line, not nested.
 _TITLE = re.compile(r"《([^《》\n]{2,80})》")
 # A 《title》 that is the label of a link to the archive: the URL already names its target.
@@ -46,6 +49,7 @@ _SENTENCE_END = re.compile(r"[。！？；\n]|[.!?](?=\s)")
 _MD_IMAGE = re.compile(r"!\[([^\]\n]*)\]\([^)\n]*\)")
 _MD_LINK = re.compile(r"\[([^\]\n]*)\]\([^)\n]*\)")
 _SPACE = re.compile(r"\s+")
+_NOT_WORD = re.compile(r"[\W_]+")  # spaces, punctuation, symbols: what a title key leaves out
 _LEADING_MARKS = re.compile(r"^(?:[>*+\-#]+\s*|\d+[.)]\s+)+")
 
 
@@ -65,8 +69,7 @@ class Reference:
 def title_key(text: str) -> str:
     """A title with width, case, spaces and punctuation folded: `Naive Bayes is all you need ?`
     and `naive bayes is all you need？` are one key."""
-    text = unicodedata.normalize("NFKC", text).lower()
-    return "".join(c for c in text if unicodedata.category(c)[0] in "LN")
+    return _NOT_WORD.sub("", unicodedata.normalize("NFKC", text).lower())
 
 
 def title_keys(title: str) -> tuple[str, str | None]:
@@ -107,12 +110,15 @@ def sentence_at(body: str, start: int, end: int) -> str:
 def references(body: str, post_id: int | None = None) -> list[Reference]:
     """Every reference in `body`, in order (a post's references to itself left out)."""
     found: list[Reference] = []
-    for m in _URL.finditer(body):
-        target = int(m.group(1) or m.group(2))
-        if target == post_id or target == 0:
+    for m in _PATH.finditer(body):
+        lo = max(0, m.start() - _HOST_CHARS)
+        host = _HOST_BEFORE.search(body, lo, m.start())
+        target = int(m.group(1))
+        if host is None or target == post_id or target == 0:
             continue
-        sentence = sentence_at(body, m.start(), m.end())
-        found.append(Reference("url", target, m.group(0), m.start(), sentence))
+        start = host.start()
+        sentence = sentence_at(body, start, m.end())
+        found.append(Reference("url", target, body[start : m.end()], start, sentence))
     for m in _TITLE.finditer(body):
         if _LINKED_LABEL.match(body, m.end()) or "](" in m.group(1):
             continue
