@@ -320,9 +320,16 @@ class Store:
         sql = "SELECT * FROM posts WHERE id IN ({marks}) ORDER BY id"
         yield from map(_row_to_post, self._rows_in(sql, sorted(ids)))
 
-    def metadata(self) -> dict[int, PostMeta]:
+    def metadata(self, ids: Iterable[int] | None = None) -> dict[int, PostMeta]:
+        """Every post's metadata, or these posts' (those the store has)."""
         found = {}
-        for r in self.conn.execute("SELECT id, title, url, date, category, tags FROM posts"):
+        sql = "SELECT id, title, url, date, category, tags FROM posts"
+        rows: Iterable[sqlite3.Row] = (
+            self.conn.execute(sql)
+            if ids is None
+            else self._rows_in(sql + " WHERE id IN ({marks})", ids)
+        )
+        for r in rows:
             try:
                 date, tags = _fields(r)
             except (ValueError, TypeError) as exc:
@@ -598,6 +605,17 @@ class Store:
         if not self._has_table("link_sources"):
             return 0
         return self.conn.execute("SELECT COUNT(*) FROM link_sources").fetchone()[0]
+
+    def series_with(self, post_id: int) -> list[SeriesRow]:
+        """The rows of the series `post_id` is in ([] when none)."""
+        if not self._has_table("series"):
+            return []
+        sql = (
+            "SELECT post_id, name, ord, part, confirmed FROM series "
+            "WHERE name = (SELECT name FROM series WHERE post_id = ?) ORDER BY ord"
+        )
+        rows = self.conn.execute(sql, (post_id,))
+        return [SeriesRow(r[0], r[1], r[2], r[3], bool(r[4])) for r in rows]
 
     def replace_series(self, rows: Iterable[SeriesRow]) -> None:
         with self.conn:

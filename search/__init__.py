@@ -28,15 +28,6 @@ from search.expand import Entry as GlossaryEntry
 from search.expand import Glossary
 from search.facets import Facet, FacetSort
 from search.fusion import DEFAULT_FUSION, Candidates, FusionPolicy
-from search.graph import (
-    ArchiveGraph,
-    LinkedPost,
-    PostLinks,
-    Series,
-    SeriesEntry,
-    SeriesPlace,
-    graph_of,
-)
 from search.hits import Explanation, Hit, SearchResult
 from search.query import (
     Filters,
@@ -53,8 +44,31 @@ if TYPE_CHECKING:
     from index.check import CheckReport, check
     from index.indexer import IndexReport, update
     from index.models import ModelSpec, setup_model
+    from search.graph import (
+        ArchiveGraph,
+        LinkedPost,
+        PostLinks,
+        Series,
+        SeriesEntry,
+        SeriesPlace,
+        graph_of,
+        links_of,
+    )
 
 _LAZY = {
+    **dict.fromkeys(
+        (
+            "ArchiveGraph",
+            "LinkedPost",
+            "PostLinks",
+            "Series",
+            "SeriesEntry",
+            "SeriesPlace",
+            "graph_of",
+            "links_of",
+        ),
+        "search.graph",
+    ),
     "check": "index.check",
     "CheckReport": "index.check",
     "update": "index.indexer",
@@ -123,6 +137,7 @@ __all__ = [
     "check",
     "evaluate",
     "graph_of",
+    "links_of",
     "load_queries",
     "parse_query",
     "parse_years",

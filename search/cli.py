@@ -554,7 +554,7 @@ def show(obj: Context, post_id: int, as_json: bool, raw: bool, no_pager: bool) -
     """Show a post, by its archive number or URL."""
     with obj.searcher() as searcher:
         post = searcher.get(post_id)
-        links = search.graph_of(searcher).links(post_id) if post and not as_json else None
+        links = search.links_of(searcher, post_id) if post and not as_json else None
     if post is None:
         fail(f"no post {post_id} in the index", 1)
     if as_json:
@@ -642,7 +642,7 @@ def links(obj: Context, post_id: int, as_json: bool) -> None:
     its series."""
     with obj.searcher() as searcher:
         post = searcher.get(post_id)
-        found = search.graph_of(searcher).links(post_id) if post else None
+        found = search.links_of(searcher, post_id) if post else None
     if post is None or found is None:
         fail(f"no post {post_id} in the index", 1)
     if as_json:

@@ -307,6 +307,27 @@ class ArchiveGraph:
         }
 
 
+def _lock_of(searcher: Searcher) -> AbstractContextManager[Any]:
+    # The searcher's SQLite connection is shared between threads under its lock.
+    return getattr(searcher, "_lock", None) or nullcontext()
+
+
+def links_of(searcher: Searcher, post_id: int) -> PostLinks:
+    """One post's links and series. Reads only that post's rows (what `search show` and a
+    reader need: ~1 ms, where reading the whole graph cold took 30-70 ms), or answers from
+    the whole graph when this searcher has read it already."""
+    graph = _graphs.get(searcher)
+    if graph is not None:
+        return graph.links(post_id)
+    store = searcher.store
+    with _lock_of(searcher):
+        rows = store.links(src=post_id) + store.links(dst=post_id)
+        series = store.series_with(post_id)
+        ids = {post_id, *(r.src for r in rows), *(r.dst for r in rows if r.dst is not None)}
+        meta = store.metadata(ids | {r.post_id for r in series})
+    return ArchiveGraph(meta, rows, series).links(post_id)
+
+
 _graphs: weakref.WeakKeyDictionary[Any, ArchiveGraph] = weakref.WeakKeyDictionary()
 _building = threading.Lock()
 
@@ -320,10 +341,8 @@ def graph_of(searcher: Searcher) -> ArchiveGraph:
     with _building:
         graph = _graphs.get(searcher)
         if graph is None:
-            # The searcher's SQLite connection is shared between threads under its lock.
-            lock: AbstractContextManager[Any] = getattr(searcher, "_lock", None) or nullcontext()
             meta = searcher.meta
-            with lock:
+            with _lock_of(searcher):
                 graph = ArchiveGraph.load(searcher.store, meta)
             _graphs[searcher] = graph
         return graph

@@ -315,3 +315,14 @@ def test_shared_corpus_links_match_an_independent_count(shared_corpus, tmp_path_
     assert found["生成扩散模型漫谈"] == list(range(1, 32))
     members = [p.post_id for s in series for p in s.posts]
     assert len(members) == len(set(members))
+
+
+def test_one_posts_links_read_alone_match_the_whole_graph(graph_data):
+    from search import links_of
+
+    ids = [d["id"] for d in POSTS]
+    with Searcher.open(graph_data.root) as alone:
+        one = {i: links_of(alone, i) for i in ids}  # before the whole graph is read
+    with Searcher.open(graph_data.root) as s:
+        whole = graph_of(s)
+        assert one == {i: whole.links(i) for i in ids}

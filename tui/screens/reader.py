@@ -14,7 +14,7 @@ from textual.reactive import var
 from textual.screen import Screen
 from textual.widgets import Footer, Input, Label, Static
 
-from search import DataError, graph_of
+from search import DataError, links_of
 from tui.widgets.post import PostView
 
 if TYPE_CHECKING:
@@ -193,7 +193,7 @@ def post_links(app: App[object], post_id: int) -> PostLinks | None:
     if searcher is None:
         return None
     try:
-        return graph_of(searcher).links(post_id)
+        return links_of(searcher, post_id)
     except DataError:
         return None
 
