@@ -6,6 +6,7 @@ the same way: that reader, this list, the post it came from.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import TYPE_CHECKING, ClassVar
 
 from rich.text import Text
@@ -45,10 +46,12 @@ class LinksScreen(Screen[None]):
         Binding("q", "app.quit", "Quit"),
     ]
 
-    def __init__(self, title: str, links: PostLinks) -> None:
+    def __init__(self, title: str, links: PostLinks, read: Callable[[int], None]) -> None:
+        """`read(post_id)`: open that post (the reader's `read_post`, on top of this)."""
         super().__init__()
         self.post_title = title
         self.links = links
+        self.read = read
 
     def compose(self) -> ComposeResult:
         yield Label(Text(printable(self.post_title, inline=True), style="bold"), id="links-title")
@@ -70,9 +73,7 @@ class LinksScreen(Screen[None]):
 
     @on(OptionList.OptionSelected, "#links")
     def _chosen(self, event: OptionList.OptionSelected) -> None:
-        from tui.screens.reader import read_post
-
-        read_post(self.app, int((event.option.id or "").rpartition("-")[2]))
+        self.read(int((event.option.id or "").rpartition("-")[2]))
 
     def action_back(self) -> None:
         self.dismiss()

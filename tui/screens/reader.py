@@ -170,7 +170,8 @@ class ReaderScreen(Screen[None]):
         if self.links is not None and (self.links.cites or self.links.cited_by):
             from tui.screens.links import LinksScreen
 
-            self.app.push_screen(LinksScreen(self.post.title, self.links))
+            read = lambda post_id: read_post(self.app, post_id)  # noqa: E731
+            self.app.push_screen(LinksScreen(self.post.title, self.links, read))
 
     def action_previous_part(self) -> None:
         self._part("previous")
