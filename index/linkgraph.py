@@ -31,7 +31,7 @@ def sync_links(store: Store, *, rebuild: bool = False) -> int:
             (r.kind, r.target if r.kind == "url" else titles.resolve(r.ref), r.ref, r.sentence)
             for r in references(post.body, post.id)
         ]
-    store.replace_links(LINKS_VERSION, found)
+    store.replace_links(found)
     now = (
         (src, ord_, dst, titles.resolve(title))
         for src, ord_, title, dst in store.title_references()
@@ -44,4 +44,7 @@ def sync_links(store: Store, *, rebuild: bool = False) -> int:
         for i, (post_id, part) in enumerate(zip(series.posts, series.parts, strict=True), 1)
     ]
     store.replace_series(rows)
+    # Last: a run killed before this line leaves the posts stale, and the next one redoes
+    # every step (each is idempotent), so links, title targets and series never disagree.
+    store.mark_links_read(LINKS_VERSION, stale)
     return len(stale)

@@ -535,18 +535,13 @@ class Store:
         )
         return [r[0] for r in self.conn.execute(sql, (str(version),))]
 
-    def replace_links(
-        self, version: int, found: dict[int, list[tuple[str, int | None, str, str]]]
-    ) -> None:
-        """Swap the references of these posts ({post: [(kind, dst, ref, sentence)]}) and record
-        which version of each they were read from, in one transaction."""
+    def replace_links(self, found: dict[int, list[tuple[str, int | None, str, str]]]) -> None:
+        """Swap the references of these posts ({post: [(kind, dst, ref, sentence)]})."""
         with self.conn:
-            for sql in (
-                "DELETE FROM links WHERE src IN ({marks})",
-                "DELETE FROM link_sources WHERE post_id IN ({marks})",
+            for _cursor in self._execute_in(
+                "DELETE FROM links WHERE src IN ({marks})", list(found)
             ):
-                for _cursor in self._execute_in(sql, list(found)):
-                    pass
+                pass
             self.conn.executemany(
                 "INSERT INTO links VALUES (?,?,?,?,?,?)",
                 [
@@ -555,11 +550,20 @@ class Store:
                     for i, (kind, dst, ref, sentence) in enumerate(rows)
                 ],
             )
+
+    def mark_links_read(self, version: int, ids: Iterable[int]) -> None:
+        """Record that these posts' references were read (by rules `version`) from their
+        current text: the last step of a sync, so a run stopped before it is redone."""
+        ids = list(ids)
+        with self.conn:
+            delete = "DELETE FROM link_sources WHERE post_id IN ({marks})"
+            for _cursor in self._execute_in(delete, ids):
+                pass
             sql = (
                 "INSERT INTO link_sources SELECT id, ? || ':' || hash FROM posts "
                 "WHERE id IN ({marks})"
             )
-            for _cursor in self._execute_in(sql, list(found), str(version)):
+            for _cursor in self._execute_in(sql, ids, str(version)):
                 pass
 
     def forget_links(self) -> None:

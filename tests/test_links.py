@@ -326,3 +326,15 @@ def test_one_posts_links_read_alone_match_the_whole_graph(graph_data):
     with Searcher.open(graph_data.root) as s:
         whole = graph_of(s)
         assert one == {i: whole.links(i) for i in ids}
+
+
+def test_a_run_stopped_before_its_links_were_marked_is_redone(graph_data):
+    # What a kill between the steps of a sync leaves: new links rows, stale series, the
+    # post not marked as read. The next run (no sources) redoes all of it.
+    with Store.open(graph_data.store) as store:
+        store.conn.execute("DELETE FROM link_sources WHERE post_id = 2005")
+        store.conn.execute("DELETE FROM series")
+        store.conn.commit()
+    index.update(graph_data, vectors=False)
+    assert check(graph_data).ok
+    assert {s.name for s in graph(graph_data).series_list()} == set(EXPECTED_SERIES)
