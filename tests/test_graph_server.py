@@ -60,6 +60,8 @@ def test_series(client):
     assert nothing.status_code == 404 and "no series" in nothing.json()["error"]
     schema = client.get("/openapi.json").json()
     assert {"/posts/{post_id}/links", "/series", "/series/{name}"} <= set(schema["paths"])
+    slashed = client.get("/series/" + urllib.parse.quote("a/b", safe=""))
+    assert slashed.status_code == 404 and "no series" in slashed.json()["error"]
 
 
 @pytest.fixture(scope="module")

@@ -218,7 +218,7 @@ def create_app(
         first."""
         return JSONResponse(service.series_list())
 
-    @app.get("/series/{name}", response_model=schemas.SeriesResponse, tags=["series"])
+    @app.get("/series/{name:path}", response_model=schemas.SeriesResponse, tags=["series"])
     def series(name: str) -> Response:
         """One series' posts in reading order; the name folded for width, case and
         punctuation, or any part of it only one series' name holds."""
