@@ -110,6 +110,7 @@ def sentence_at(body: str, start: int, end: int) -> str:
 def references(body: str, post_id: int | None = None) -> list[Reference]:
     """Every reference in `body`, in order (a post's references to itself left out)."""
     found: list[Reference] = []
+    last = (-1, 0)  # (target, end) of the last URL
     for m in _PATH.finditer(body):
         lo = max(0, m.start() - _HOST_CHARS)
         host = _HOST_BEFORE.search(body, lo, m.start())
@@ -117,6 +118,10 @@ def references(body: str, post_id: int | None = None) -> list[Reference]:
         if host is None or target == post_id or target == 0:
             continue
         start = host.start()
+        # `[https://kexue.fm/archives/14/](https://kexue.fm/archives/14/)`: one reference
+        seen, last = last, (target, m.end())
+        if seen[0] == target and body[seen[1] : start].strip("/") in ("](", "]( "):
+            continue
         sentence = sentence_at(body, start, m.end())
         found.append(Reference("url", target, body[start : m.end()], start, sentence))
     for m in _TITLE.finditer(body):

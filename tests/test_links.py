@@ -65,6 +65,13 @@ def test_site_relative_links_and_what_is_not_a_post_link():
         assert 8265 not in found, body
 
 
+def test_a_link_whose_label_is_its_address_is_one_reference():
+    body = (
+        "见[http://kexue.fm/archives/14/](https://kexue.fm/archives/14/)。又见 kexue.fm/archives/14"
+    )
+    assert [r.target for r in references(body)] == [14, 14]  # the link, then the bare address
+
+
 def test_a_post_citing_itself_is_no_link():
     assert references("本文地址 https://kexue.fm/archives/5 见上。", post_id=5) == []
 
