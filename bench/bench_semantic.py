@@ -58,11 +58,9 @@ def warm_latency(root: Path, queries: list[str], passes: int = 3) -> dict[str, d
 
     latency: dict[str, dict[str, float]] = {}
     reader = IndexReader.open(root)  # only to learn the models
-    specs = (reader.model, *reader.extra_models)
+    fresh = {spec.key: Embedder(spec, query_cache=0) for spec in reader.models}
     reader.close()
-    fresh = [Embedder(spec, query_cache=0) for spec in specs if spec is not None]
-    extra = {e.spec.key: e for e in fresh[1:]}
-    with Searcher.open(root, embedder=fresh[0] if fresh else None, extra_embedders=extra) as s:
+    with Searcher.open(root, embedders=fresh) as s:
         s.warm_up()
         for mode in ("lexical", "semantic", "hybrid"):
             for q in queries[:5]:

@@ -14,12 +14,13 @@ index with vectors.
 from __future__ import annotations
 
 import sys
+from dataclasses import replace
 from pathlib import Path
 
 from _common import index_and_queries_args
 
-from search import Candidates, Searcher, evaluate, load_queries
-from search.relevance import Floor
+from search import Floor, Ranking, Searcher, evaluate, load_queries
+from search.analysis import AnalyzedQuery
 
 ROOT = Path(__file__).resolve().parents[1]
 OOD = ROOT / "bench" / "data" / "ood-queries.txt"
@@ -30,11 +31,11 @@ def ood_queries(path: Path = OOD) -> list[str]:
     return [q.strip() for q in lines if q.strip() and not q.startswith("#")]
 
 
-def ranked(s: Searcher, query: str, found: Candidates, floor: Floor | None) -> list[int]:
-    fused = s.fusion.rank(found)
-    if floor is not None:
-        fused = floor.apply(fused, found, s.parse(query).text)
-    return [d for d, _ in fused]
+def ranked(s: Searcher, found: tuple[AnalyzedQuery, Ranking], floor: Floor | None) -> list[int]:
+    """The ranking's final fusion cut by `floor`, through the pipeline's own tail."""
+    q, ranking = found
+    config = replace(s.config, floor=floor)
+    return [d for d, _ in s._pipeline(s.sides).finish(ranking, q, config).ranked]
 
 
 def main() -> int:
@@ -44,8 +45,8 @@ def main() -> int:
     s = Searcher.open(args.data_dir)
     if not s.has_vectors:
         sys.exit(f"calibrate_floor: {args.data_dir} has no vectors")
-    found = {q: s.candidates(q) for q in [*(d.query for d in dev), *ood]}
-    base = evaluate(dev, lambda q: ranked(s, q, found[q], None)).overall["ndcg@10"]
+    found = {q: s.ranking(q) for q in [*(d.query for d in dev), *ood]}
+    base = evaluate(dev, lambda q: ranked(s, found[q], None)).overall["ndcg@10"]
     print(f"no floor: dev nDCG@10 {base:.4f}; {len(ood)} out-of-domain queries, {len(dev)} dev")
     print(
         f"{'gate':>6} {'latin':>6} {'band':>5} {'lexical':>7}  {'ood empty':>9} "
@@ -56,7 +57,7 @@ def main() -> int:
             for band in (0.03, 0.04, 0.05):
                 for lexical in (0.4, 0.5, 0.6):
                     floor = Floor(gate, latin, band, lexical)
-                    lists = {q: ranked(s, q, found[q], floor) for q in found}
+                    lists = {q: ranked(s, found[q], floor) for q in found}
                     empty_ood = sum(not lists[q] for q in ood) / len(ood)
                     empty_dev = sum(not lists[d.query] for d in dev)
                     ndcg = evaluate(dev, lambda q: lists[q]).overall["ndcg@10"]  # noqa: B023

@@ -2,11 +2,10 @@
 
     python bench/tune_fusion.py --data-dir DIR [--queries ../shared/eval/dev-queries.jsonl]
 
-Each query's candidate lists (lexical, semantic and each extra model's, 100 deep, its exact
-matches, and with feedback the lists searched again) come from `Searcher.candidates`, the very
-lists `Searcher.search` fuses; every variant is a `FusionPolicy` ranking the lists that policy
-itself fetched (feedback depends on its first fusion), so the grid tunes the code path that
-ships. The script first checks that the default policy reproduces `search` exactly.
+Every variant is a `RankingConfig` that `Searcher.ranking` runs through the pipeline that ships
+(search/pipeline.py), feedback rounds included (they depend on the first fusion); the
+single-list rows rank one named list through the pipeline's own tail (`Pipeline.finish`). The
+script first checks that the default configuration reproduces `search` exactly.
 """
 
 from __future__ import annotations
@@ -16,99 +15,68 @@ from dataclasses import replace
 
 from _common import index_and_queries_args
 
-from search import DEFAULT_FUSION, Candidates, FusionPolicy, Searcher, evaluate, load_queries
-from search.relevance import Floor
+from search import DEFAULT_CONFIG, RankingConfig, Searcher, evaluate, load_queries
+
+Variant = RankingConfig | str  # a configuration, or the name of one list ranked alone
 
 
-def variants(extra: bool) -> dict[str, FusionPolicy | str]:
-    """The two-list grid; with an ensemble index (`extra`), also the extra model alone and
-    convex α × its weight w, and RRF with it as a third list."""
-    grid: dict[str, FusionPolicy | str] = {"lexical only": "lexical", "semantic only": "semantic"}
-    if extra:
-        grid["extra model only"] = "extra"
+def _fusion(**changes) -> RankingConfig:
+    weights = {k: changes.pop(k) for k in list(changes) if k in ("e5", "bm25", "use", "bm25_fb")}
+    fusion = replace(DEFAULT_CONFIG.fusion, **changes).with_weights(**weights)
+    return replace(DEFAULT_CONFIG, fusion=fusion)
+
+
+def variants(models: list[str]) -> dict[str, Variant]:
+    """Each list alone, RRF, the convex weights, and each feedback round's grid."""
+    grid: dict[str, Variant] = {f"{name} only": name for name in ["bm25", *models]}
     for k in (10, 30, 60, 100):
-        grid[f"rrf k={k}"] = replace(DEFAULT_FUSION, method="rrf", rrf_k=k)
-    for w in (0.5, 1.5, 2.0):
-        grid[f"rrf k=60 sem×{w}"] = replace(
-            DEFAULT_FUSION, method="rrf", rrf_k=60, rrf_weights=(1.0, w)
-        )
-    for a in (0.3, 0.4, 0.5, 0.6, 0.7, 0.8):
-        grid[f"convex α={a}"] = replace(DEFAULT_FUSION, alpha=a)
-    grid["default, no exact-first"] = replace(DEFAULT_FUSION, exact_first=False)
-    grid["default, no feedback"] = replace(DEFAULT_FUSION, feedback=0.0)
-    grid["default, no lexical feedback"] = replace(DEFAULT_FUSION, lexical_feedback=0.0)
-    grid["default, no feedback at all"] = replace(
-        DEFAULT_FUSION, feedback=0.0, lexical_feedback=0.0
-    )
+        grid[f"rrf k={k}"] = _fusion(method="rrf", rrf_k=k)
+    for a in (0.3, 0.4, 0.5, 0.6, 0.7):
+        grid[f"convex e5={a} bm25={1 - a:.1f}"] = _fusion(e5=a, bm25=1 - a)
+    grid["default, no exact-first"] = _fusion(exact_first=False)
+    grid["default, no dense feedback"] = _fusion(feedback=0.0)
+    grid["default, no lexical feedback"] = _fusion(bm25_fb=0.0)
+    grid["default, no feedback at all"] = _fusion(feedback=0.0, bm25_fb=0.0)
     for n in (2, 3, 4, 5):
         for t in (10, 20, 40):
             for w in (0.15, 0.25, 0.35, 0.5):
-                grid[f"lexical feedback {n} posts {t} terms ×{w}"] = replace(
-                    DEFAULT_FUSION,
-                    lexical_feedback=w,
-                    lexical_feedback_posts=n,
-                    lexical_feedback_terms=t,
+                grid[f"lexical feedback {n} posts {t} terms ×{w}"] = _fusion(
+                    bm25_fb=w, lexical_feedback_posts=n, lexical_feedback_terms=t
                 )
     for n in (1, 2, 3, 5):
         for b in (0.2, 0.3, 0.4, 0.5, 0.7, 1.0):
-            grid[f"feedback {n} passages ×{b}"] = replace(
-                DEFAULT_FUSION, feedback=b, feedback_passages=n
-            )
-    if extra:
+            grid[f"feedback {n} passages ×{b}"] = _fusion(feedback=b, feedback_passages=n)
+    if "use" in models:
         for a in (0.4, 0.5, 0.6, 0.7):
             for w in (0.0, 0.1, 0.2, 0.3, 0.4, 0.5, 0.7, 1.0):
-                grid[f"convex α={a} +extra w={w}"] = replace(
-                    DEFAULT_FUSION, alpha=a, extra_weights=(w,)
-                )
-        for k in (30, 60):
-            for w in (0.5, 1.0):
-                grid[f"rrf k={k} +extra ×{w}"] = replace(
-                    DEFAULT_FUSION, method="rrf", rrf_k=k, extra_weights=(w,)
-                )
+                grid[f"convex e5={a} +use w={w}"] = _fusion(e5=a, bm25=1 - a, use=w)
     return grid
-
-
-def rank(
-    found: Candidates, policy: FusionPolicy | str, floor: Floor | None = None, text: str = ""
-) -> list[int]:
-    """The ranking `policy` makes of these lists, cut by the relevance floor as `search` cuts
-    every non-lexical ranking (the floor reads e5's list whatever ranked)."""
-    if policy == "lexical":
-        return [d for d, _ in found.lexical]
-    if policy == "semantic":
-        ranked = found.semantic_ranked
-    elif policy == "extra":
-        ranked = found.extra[0] if found.extra else []
-    else:
-        assert isinstance(policy, FusionPolicy)
-        ranked = policy.rank(found)
-    if floor is not None:
-        ranked = floor.apply(ranked, found, text)
-    return [d for d, _ in ranked]
 
 
 def main() -> int:
     args = index_and_queries_args(__doc__)
     queries = load_queries(args.queries)
     s = Searcher.open(args.data_dir)
-    texts = {q.query: s.parse(q.query).text for q in queries}
-
-    def fetch(policy: FusionPolicy) -> dict[str, Candidates]:
-        s.fusion = policy  # the lists a search with this policy fuses
-        return {q.query: s.candidates(q.query) for q in queries}
-
-    shipped_lists = fetch(DEFAULT_FUSION)
+    shipped = {q.query: s.ranking(q.query) for q in queries}
     for q in queries:  # the grid must tune what search() ships
-        shipped = [h.post_id for h in s.search(q.query, limit=100, mode="hybrid")]
-        if rank(shipped_lists[q.query], DEFAULT_FUSION, s.floor, texts[q.query])[:100] != shipped:
-            sys.exit(f"tune_fusion: candidates do not reproduce search() for {q.query!r}")
+        ranked = [h.post_id for h in s.search(q.query, limit=100, mode="hybrid")]
+        if [d for d, _ in shipped[q.query][1].ranked][:100] != ranked:
+            sys.exit(f"tune_fusion: the pipeline does not reproduce search() for {q.query!r}")
+    pipeline = s._pipeline(s.sides)
+
+    def rank(query: str, variant: Variant) -> list[int]:
+        analysed, ranking = shipped[query]
+        if isinstance(variant, str):  # one list, cut by the floor as every ranking is
+            if variant == "bm25":
+                return ranking.lists["bm25"].ids()
+            ranking = pipeline.finish(replace(ranking, final=(variant,)), analysed)
+        else:
+            ranking = s.ranking(query, config=variant)[1]
+        return [d for d, _ in ranking.ranked]
 
     rows = []
-    ensemble = any(found.extra for found in shipped_lists.values())
-    for name, policy in variants(ensemble).items():
-        lists = shipped_lists if isinstance(policy, str) else fetch(policy)
-        res = evaluate(queries, lambda q, p=policy, f=lists: rank(f[q], p, s.floor, texts[q]))
-        rows.append((name, res))
+    for name, variant in variants([side.name for side in s.sides]).items():
+        rows.append((name, evaluate(queries, lambda q, v=variant: rank(q, v))))
     types = list(rows[0][1].by_type)
     print(
         f"{'variant':<40} {'nDCG@10':>8} {'MRR@10':>7} {'R@10':>6} {'R@100':>6}  "

@@ -37,3 +37,10 @@ class WriterBusyError(DataError):
 
 class CorruptStoreError(CorruptIndexError):
     """The store itself (the source of truth, not derivable) cannot be read."""
+
+
+class NoSuchPostError(DataError, KeyError):
+    """An id the index holds no post for (a KeyError too, as a mapping's missing key is)."""
+
+    def __str__(self) -> str:
+        return str(self.args[0]) if self.args else ""

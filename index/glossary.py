@@ -22,7 +22,7 @@ from collections.abc import Callable, Iterable, Sequence
 from index.tokenize import QUERY_STOPWORDS, segment
 
 # Bumped when the rules change: an index mined by other rules is mined again (Indexer).
-MINER_VERSION = 1
+MINER_VERSION = 2
 
 _CJK_RUN = r"[\u4e00-\u9fff]{2,16}"
 _LATIN = r"[A-Za-z][A-Za-z0-9\-]*(?: [A-Za-z0-9][A-Za-z0-9\-]*){0,4}"
@@ -40,7 +40,9 @@ _BAD_LEADS = frozenset("的了是在和与及或即为把被将对从就也这�
 # Words that introduce a term rather than belong to it: the term starts after the last one.
 _INTRODUCERS = QUERY_STOPWORDS | frozenset(
     "所以 用 使用 采用 利用 基于 通过 称为 叫做 称作 称之为 就是 也就是 即 所谓 所谓的 这种 "
-    "那种 一般 常用 常见 一下 以及 或者 还是 但是 因为 比如 例如 如 而是 叫 称".split()
+    "那种 一般 常用 常见 一下 以及 或者 还是 但是 因为 比如 例如 如 而是 叫 称 "
+    # enumerations: 二是梯度惩罚 (gradient penalty) is 梯度惩罚
+    "一是 二是 三是 四是 五是 其一 其二 其三 首先 其次 再次 最后 然后".split()
 )
 MIN_CHINESE, MAX_CHINESE = 2, 8
 # Votes: a Chinese-first pair proposes two boundaries (one vote each); an English-first pair has
@@ -65,6 +67,15 @@ def normalize_english(text: str) -> str:
 
 def _acronym(word: str) -> bool:
     return 2 <= len(word) <= 6 and word.isalpha() and word.isupper()
+
+
+def _abbreviates(one: str, other: str) -> bool:
+    """Whether one name is the other's acronym (moe, mixture of experts)."""
+    for short, long in ((one, other), (other, one)):
+        words = long.split()
+        if " " not in short and len(words) > 1 and short == "".join(w[0] for w in words):
+            return True
+    return False
 
 
 def _term(chinese: str) -> bool:
@@ -117,9 +128,28 @@ def vote(
     for english, chinese, votes, n in proposals:
         tally[english][chinese] += votes
         posts[english, chinese] = n
+    ranked = {
+        english: sorted(counts.items(), key=lambda item: (item[1], len(item[0])), reverse=True)
+        for english, counts in tally.items()
+    }
+    # A term another name proposes more often is that name's, unless one name is the other's
+    # acronym (moe, mixture of experts): nope -> 位置编码 lost to position encoding.
+    owner: dict[str, tuple[int, str]] = {}
+    for english, choices in ranked.items():
+        chinese, votes = choices[0]
+        if votes > owner.get(chinese, (0, ""))[0]:
+            owner[chinese] = (votes, english)
     glossary = {}
-    for english, counts in tally.items():
-        chinese = max(counts.items(), key=lambda item: (item[1], len(item[0])))[0]
+    for english, choices in ranked.items():
+        free = [
+            zh
+            for zh, _ in choices
+            if owner.get(zh, (0, english))[1] in (english, "")
+            or _abbreviates(english, owner[zh][1])
+        ]
+        if not free:
+            continue
+        chinese = free[0]
         if count_with is not None:
             using = count_with([english])
             if not using or count_with([english, chinese]) / using < ASSOCIATION:

@@ -92,10 +92,16 @@ def phrase_positions(text: str) -> list[tuple[int, str]]:
 
 def phrase_query(schema: tantivy.Schema, field: str, text: str, boost: float = 1.0) -> Query | None:
     """`text` as a phrase in `field`, tokenized as the index was; None for a single token."""
-    words = phrase_positions(text)
-    if len(words) < 2:
+    return phrase_query_at(schema, field, phrase_positions(text), boost)
+
+
+def phrase_query_at(
+    schema: tantivy.Schema, field: str, positions: Sequence[tuple[int, str]], boost: float = 1.0
+) -> Query | None:
+    """These (position, token) pairs as a phrase in `field`; None for fewer than two."""
+    if len(positions) < 2:
         return None
-    q = Query.phrase_query(schema, field, words)
+    q = Query.phrase_query(schema, field, list(positions))
     return q if boost == 1.0 else Query.boost_query(q, boost)
 
 

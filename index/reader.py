@@ -26,18 +26,20 @@ class IndexReader:
         self.store = store
         self.lexical = lexical
         self.manifest = manifest
-        # The model of the vector index, or None when there is no vector index to search.
-        spec = manifest.model
-        self.model: ModelSpec | None = spec if VectorIndex.exists(data.vectors) else None
-        self._vectors: VectorIndex | None = None
-        # The ensemble's other models whose index exists (an index built without them: none).
-        self.extra_models: tuple[ModelSpec, ...] = (
-            tuple(m for m in manifest.extra_models if VectorIndex.exists(self._extra_path(m)))
-            if self.model is not None
-            else ()
-        )
-        self._extra: dict[str, VectorIndex] = {}
+        # The index's embedding models whose vector index exists, the primary first (the one
+        # the relevance floor and `similar` read); none without a vector index.
+        primary = manifest.model
+        self.models: tuple[ModelSpec, ...] = ()
+        if primary is not None and VectorIndex.exists(self._path(primary, True)):
+            others = (m for m in manifest.extra_models if VectorIndex.exists(self._path(m, False)))
+            self.models = (primary, *others)
+        self._vectors: dict[str, VectorIndex] = {}
         self._lock = threading.Lock()
+
+    @property
+    def model(self) -> ModelSpec | None:
+        """The primary model, or None when there is no vector index to search."""
+        return self.models[0] if self.models else None
 
     @classmethod
     def open(
@@ -79,23 +81,17 @@ class IndexReader:
             raise
         return cls(data, store, lexical, manifest)
 
-    def vectors(self) -> VectorIndex:
-        """The FAISS index (opened once); raises CorruptIndexError when unreadable."""
-        with self._lock:
-            if self._vectors is None:
-                self._vectors = VectorIndex.open(self.data.vectors)
-            return self._vectors
+    def _path(self, spec: ModelSpec, primary: bool) -> Path:
+        return self.data.vectors if primary else extra_path(self.data.vectors, spec.slug)
 
-    def _extra_path(self, spec: ModelSpec) -> Path:
-        return extra_path(self.data.vectors, spec.slug)
-
-    def extra_vectors(self, spec: ModelSpec) -> VectorIndex:
-        """An extra model's FAISS index (opened once); raises CorruptIndexError when
+    def vector_index(self, spec: ModelSpec) -> VectorIndex:
+        """The FAISS index of one of `models` (opened once); raises CorruptIndexError when
         unreadable."""
         with self._lock:
-            if spec.key not in self._extra:
-                self._extra[spec.key] = VectorIndex.open(self._extra_path(spec))
-            return self._extra[spec.key]
+            if spec.key not in self._vectors:
+                primary = spec == self.model
+                self._vectors[spec.key] = VectorIndex.open(self._path(spec, primary))
+            return self._vectors[spec.key]
 
     def close(self) -> None:
         self.store.close()

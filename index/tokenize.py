@@ -22,7 +22,7 @@ from importlib import resources
 TOKENIZER_VERSION = "rjieba-0.2/userdict-1/v2"
 
 _WORD = re.compile(r"[0-9a-z\u00c0-\u024f\u0370-\u03ff\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]")
-_CJK = re.compile(r"[\u3400-\u9fff\uf900-\ufaff]")
+_CJK = re.compile(r"[\u3400-\u9fff\uf900-\ufaff]")  # CJK ideographs, compatibility forms too
 _PARTS = re.compile(r"[a-z\u00c0-\u024f\u0370-\u03ff]+|\d+(?:\.\d+)?|[\u3400-\u4dbf\u4e00-\u9fff]+")
 # Function words that carry no topic in a query (never removed from documents: BM25's idf
 # already discounts them there, and phrases must still match).
@@ -111,6 +111,28 @@ def inner_words(word: str) -> tuple[tuple[str, int], ...]:
     return tuple(found)
 
 
+def word_parts(word: str, shortest: int = 5) -> tuple[str, ...]:
+    """A long Chinese word as the dictionary words that make it up, left to right, longest
+    first (旋转位置编码 -> 旋转, 位置编码), the way the index holds a word's inner words; empty
+    for a shorter word or one they do not cover. A query falls back on them when a post
+    writes the compound otherwise (旋转式位置编码)."""
+    if len(word) < shortest or not _CJK.fullmatch(word[0]) or sub_parts(word):
+        return ()
+    starts: dict[int, list[str]] = {}
+    for sub, at in inner_words(word):
+        starts.setdefault(at, []).append(sub)
+    parts: list[str] = []
+    at = 0
+    while at < len(word):
+        here = starts.get(at)
+        if not here:
+            return ()
+        part = max(here, key=len)
+        parts.append(part)
+        at += len(part)
+    return tuple(parts) if len(parts) > 1 else ()
+
+
 def index_tokens(text: str) -> list[Token]:
     """Tokens for the index: the precise cut, with inner words at their parent's position."""
     tokens: list[Token] = []
@@ -144,17 +166,47 @@ def to_simplified(text: str) -> str:
     return text
 
 
+def has_cjk(text: str) -> bool:
+    """Whether `text` holds a Chinese character: the one test of a query's script."""
+    return _CJK.search(text) is not None
+
+
+def fold(text: str) -> str:
+    """Case, width and traditional characters folded: how query text and post text compare."""
+    return normalize(to_simplified(text))
+
+
+@dataclass(frozen=True, slots=True)
+class QueryText:
+    """A piece of query text segmented once, in every form a search reads it."""
+
+    folded: str
+    all_terms: tuple[str, ...]  # precise cut plus the runs of mixed tokens, deduplicated
+    positions: tuple[tuple[int, str], ...]  # the index's tokens at their positions (phrases)
+
+    @property
+    def terms(self) -> tuple[str, ...]:
+        """The terms without stopwords (all of them when every one is a stopword)."""
+        kept = tuple(t for t in self.all_terms if t not in QUERY_STOPWORDS)
+        return kept or self.all_terms
+
+
+def segment_query(text: str) -> QueryText:
+    """Segment query text once: its terms (as `query_terms`) and its phrase positions (the
+    index's own tokens, as the index was built), both from one jieba pass over the folded text."""
+    folded = fold(text)
+    terms: dict[str, None] = {}
+    positions: list[tuple[int, str]] = []
+    for word, _, _ in _segmenter().tokenize(folded):
+        if not is_word(word):
+            continue
+        positions.append((len(positions), word))
+        terms[word] = None
+        terms.update(dict.fromkeys(sub_parts(word)))
+    return QueryText(folded, tuple(terms), tuple(positions))
+
+
 def query_terms(text: str, *, drop_stopwords: bool = True) -> list[str]:
     """Terms of a query in order, deduplicated: precise cut plus the inner runs of mixed tokens."""
-    seg = _segmenter()
-    words = [w for w in seg.cut(normalize(to_simplified(text))) if is_word(w)]
-    terms: list[str] = []
-    for word in words:
-        for term in (word, *sub_parts(word)):
-            if term not in terms:
-                terms.append(term)
-    if drop_stopwords:
-        kept = [t for t in terms if t not in QUERY_STOPWORDS]
-        if kept:
-            return kept
-    return terms
+    segmented = segment_query(text)
+    return list(segmented.terms if drop_stopwords else segmented.all_terms)

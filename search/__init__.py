@@ -16,19 +16,23 @@ from index.errors import (
     ModelLoadError,
     ModelMismatchError,
     ModelNotInstalledError,
+    NoSuchPostError,
     StaleIndexError,
     WriterBusyError,
 )
 from index.paths import ENV_VAR as DATA_DIR_ENV
 from index.paths import DataDir
-from search.api import MODES, SORTS, Mode, Searcher, Sort
+from search.analysis import AnalyzedQuery
+from search.api import MODELS_LOADING, MODES, SORTS, ModelState, Searcher
+from search.config import DEFAULT_CONFIG, RankingConfig
 from search.evaluate import METRICS as EVAL_METRICS
 from search.evaluate import EvalResult, JudgedQuery, evaluate, load_queries
 from search.expand import Entry as GlossaryEntry
 from search.expand import Glossary
 from search.facets import Facet, FacetSort
-from search.fusion import DEFAULT_FUSION, Candidates, FusionPolicy
-from search.hits import Explanation, Hit, SearchResult
+from search.fusion import DEFAULT_FUSION, FusionPolicy, RankedList
+from search.hits import Explanation, Hit, ListPart, SearchResult
+from search.pipeline import Mode, Ranking
 from search.query import (
     Filters,
     ParsedQuery,
@@ -37,7 +41,8 @@ from search.query import (
     parse_query,
     parse_years,
 )
-from search.relevance import DEFAULT_FLOOR, Floor
+from search.relevance import DEFAULT_FLOOR, Floor, FloorReport
+from search.request import SearchRequest, Sort
 from search.snippets import Snippet
 
 if TYPE_CHECKING:
@@ -88,13 +93,15 @@ def __getattr__(name: str) -> Any:
 
 __all__ = [
     "DATA_DIR_ENV",
+    "DEFAULT_CONFIG",
     "DEFAULT_FLOOR",
     "DEFAULT_FUSION",
     "EVAL_METRICS",
+    "MODELS_LOADING",
     "MODES",
     "SORTS",
+    "AnalyzedQuery",
     "ArchiveGraph",
-    "Candidates",
     "CheckReport",
     "CorruptIndexError",
     "CorruptStoreError",
@@ -106,6 +113,7 @@ __all__ = [
     "FacetSort",
     "Filters",
     "Floor",
+    "FloorReport",
     "FusionPolicy",
     "Glossary",
     "GlossaryEntry",
@@ -113,16 +121,23 @@ __all__ = [
     "IndexReport",
     "JudgedQuery",
     "LinkedPost",
+    "ListPart",
     "MissingIndexError",
     "Mode",
     "ModelLoadError",
     "ModelMismatchError",
     "ModelNotInstalledError",
     "ModelSpec",
+    "ModelState",
+    "NoSuchPostError",
     "ParsedQuery",
     "Post",
     "PostLinks",
     "QuerySyntaxError",
+    "RankedList",
+    "Ranking",
+    "RankingConfig",
+    "SearchRequest",
     "SearchResult",
     "Searcher",
     "Series",

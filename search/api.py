@@ -7,51 +7,45 @@ in locals and hands it back in its result, so one `Searcher` serves many threads
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
-import re
+import functools
 import threading
 import time
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING, Literal
 
 from corpus.post import MAX_INT, Post, scrub
-from index.errors import DataError
-from index.lexical import BODY, TITLE
+from index.errors import DataError, NoSuchPostError
 from index.models import Embedder, ModelSpec, TextKind
 from index.paths import DataDir
 from index.reader import IndexReader
 from index.store import PostMeta
-from index.tokenize import index_tokens, query_terms
+from index.tokenize import has_cjk
+from search.analysis import AnalyzedQuery, analyse
+from search.config import DEFAULT_CONFIG, RankingConfig
+from search.dense import ModelSide
 from search.expand import Entry as GlossaryEntry
-from search.expand import Glossary, chinese_for, entries_in
+from search.expand import Glossary, entries_in
 from search.facets import Facet, FacetSort, check_filters, facet_counts
-from search.fusion import DEFAULT_FUSION, Candidates, FusionPolicy
-from search.hits import Explanation, Hit, SearchResult
-from search.lexical import LexicalRetriever, contains_phrases
-from search.query import Filters, ParsedQuery, parse_date_bound, parse_query
-from search.relevance import DEFAULT_FLOOR, Floor
+from search.hits import Explanation, Hit, ListPart, SearchResult
+from search.lexical import LexicalRetriever
+from search.pipeline import Mode, Pipeline, Ranking
+from search.query import Filters, ParsedQuery, parse_date_bound, parse_query, parse_years
+from search.request import MODES, SORTS, SearchRequest, Sort
+
+__all__ = ["MODES", "SORTS", "ModelState", "Searcher"]
 from search.snippets import make_snippet
-from search.spelling import correct
 
 if TYPE_CHECKING:
     import numpy as np
 
-    from search.semantic import SemanticHit, SemanticRetriever
-
-Mode = Literal["hybrid", "lexical", "semantic"]
-Sort = Literal["relevance", "date"]
-MODES: tuple[Mode, ...] = ("hybrid", "lexical", "semantic")
-SORTS: tuple[Sort, ...] = ("relevance", "date")
-
-DEPTH = 100  # candidates taken from each list before fusing (and sorted by date for `date`)
-# Exact matches go first whatever fusion says: the query as a phrase in a title, or a long query
-# (a sentence, a paper title, a formula) verbatim in the bodies of a handful of posts.
-EXACT_BODY_MIN_TOKENS = 4
-EXACT_BODY_MAX_POSTS = 3
-_CJK = re.compile(r"[\u3400-\u9fff]")  # `gloss`: Chinese text is looked up the other way
+ModelState = Literal["none", "idle", "loading", "ready", "failed"]
+#: The warning of a search answered lexically because it did not wait for the models.
+MODELS_LOADING = "the embedding models are still loading; searching lexically"
 
 
 def _as_date(value: dt.date | str | None, *, end: bool) -> dt.date | None:
@@ -60,17 +54,8 @@ def _as_date(value: dt.date | str | None, *, end: bool) -> dt.date | None:
     return parse_date_bound(str(value), end=end)
 
 
-@dataclass(slots=True)
-class _Dense:
-    """One query's semantic side: the primary model's hits and count, each extra model's
-    list, and what a feedback round searches again (each model's retriever and query)."""
-
-    hits: list[SemanticHit]
-    total: int
-    allowed: set[int] | None
-    retrievers: list[SemanticRetriever]
-    vectors: list[np.ndarray]
-    extra: tuple[list[tuple[int, float]], ...] = ()
+def _tuple(value: str | Iterable[str] | None) -> tuple[str, ...]:
+    return tuple(map(scrub, (value,) if isinstance(value, str) else value or ()))
 
 
 class Searcher:
@@ -81,36 +66,38 @@ class Searcher:
         reader: IndexReader,
         *,
         embedder: Embedder | None = None,
-        extra_embedders: Mapping[str, Embedder] | None = None,
-        fusion: FusionPolicy = DEFAULT_FUSION,
-        floor: Floor | None = DEFAULT_FLOOR,
+        embedders: Mapping[str, Embedder] | None = None,
+        config: RankingConfig = DEFAULT_CONFIG,
     ) -> None:
-        """`embedder`: the model to embed queries with (default: the index's own, loaded on
-        first use); it must be the model the vectors were made with. `extra_embedders`: the
-        ensemble's other models to reuse, by `ModelSpec.key` (the rest are opened on first
-        use). `floor`: the evidence a semantic or hybrid hit needs (None: every candidate is
-        a hit)."""
+        """`embedders`: loaded models to reuse, by `ModelSpec.key` (the rest load on first
+        use); `embedder`: the primary model's, the same way. Each must be the model its
+        vectors were made with. `config`: every tuned value of the ranking."""
         self.reader = reader
         self.data: DataDir = reader.data
         self.store = reader.store
         self.spec: ModelSpec | None = reader.model
-        self.fusion = fusion
-        self.floor = floor
+        self.config = config
         self._lock = threading.RLock()  # the SQLite connection and lazily built parts
         self._meta: dict[int, PostMeta] | None = None
         self._retriever: LexicalRetriever | None = None
-        self._vectors: SemanticRetriever | None = None
-        if embedder is None and self.spec is not None:
-            embedder = Embedder(self.spec)
-        self._embedder = embedder
-        # The ensemble's other models (none for an index built with e5 alone): each embeds
-        # the query for its own list; the floor and `similar` read the primary's only.
-        self._extra_specs: tuple[ModelSpec, ...] = reader.extra_models
-        given = extra_embedders or {}
-        self._extra_embedders = {m.key: given.get(m.key) or Embedder(m) for m in self._extra_specs}
-        self._extra_retrievers: dict[str, SemanticRetriever] = {}
-        self._model_error: str | None = None
-        self._extra_error: str | None = None
+        given = dict(embedders or {})
+        if embedder is not None and self.spec is not None:
+            given[self.spec.key] = embedder
+        # The index's models as equal sides, the primary first (search/dense.py).
+        self.sides: tuple[ModelSide, ...] = tuple(
+            ModelSide(
+                spec,
+                primary=i == 0,
+                embedder=given.get(spec.key),
+                vectors=functools.partial(reader.vector_index, spec),
+                chunks=self.store.chunk_table,
+                config=config.semantic,
+            )
+            for i, spec in enumerate(reader.models)
+        )
+        self._loading = 0  # loads under way (model_state "loading")
+        self._loader: threading.Thread | None = None
+        self._query_embedder: Embedder | None = None  # `embed` without a vector index
 
     @classmethod
     def open(
@@ -119,16 +106,13 @@ class Searcher:
         *,
         model: str | None = None,
         embedder: Embedder | None = None,
-        extra_embedders: Mapping[str, Embedder] | None = None,
-        fusion: FusionPolicy = DEFAULT_FUSION,
-        floor: Floor | None = DEFAULT_FLOOR,
+        embedders: Mapping[str, Embedder] | None = None,
+        config: RankingConfig = DEFAULT_CONFIG,
     ) -> Searcher:
         """Open a data directory. `model`, if given, must be the one the vectors were built
         with (a different one is a ModelMismatchError)."""
         reader = IndexReader.open(path, model=model)
-        return cls(
-            reader, embedder=embedder, extra_embedders=extra_embedders, fusion=fusion, floor=floor
-        )
+        return cls(reader, embedder=embedder, embedders=embedders, config=config)
 
     def close(self) -> None:
         self.reader.close()
@@ -164,7 +148,7 @@ class Searcher:
     def gloss(self, text: str) -> list[GlossaryEntry]:
         """What the glossaries make of `text`: the entries of its English phrases (what an
         English query is expanded with), or for Chinese text the entries naming it."""
-        if _CJK.search(text):
+        if has_cjk(text):
             return self.glossary.english_for(text.strip())
         return entries_in(text, self.glossary)
 
@@ -197,134 +181,171 @@ class Searcher:
             "lexical_bytes": self.reader.lexical.disk_size(),
             "tokenizer": self.reader.manifest.tokenizer,
             "model": self.spec.key if self.spec else None,
-            "extra_models": [m.key for m in self.reader.extra_models],
+            "extra_models": [side.spec.key for side in self.sides[1:]],
             "passages": 0,
             "vector_bytes": 0,
         }
-        if self.spec is not None:
-            semantic = self._semantic_retriever()
-            info["passages"] = len(semantic.vectors)
-            info["vector_bytes"] = semantic.vectors.disk_size()
-            info["dimension"] = semantic.vectors.dim
+        if self.sides:
+            vectors = self.sides[0].retriever.vectors
+            info["passages"] = len(vectors)
+            info["dimension"] = vectors.dim
+            sizes = []
+            for side in self.sides:
+                with contextlib.suppress(DataError):  # a broken other model: `check` says so
+                    sizes.append(side.retriever.vectors.disk_size())
+            info["vector_bytes"] = sum(sizes)
         return info
 
-    # -- the embedding model --------------------------------------------------------------
+    # -- the embedding models -------------------------------------------------------------
     @property
     def has_vectors(self) -> bool:
         """Whether this data directory has a vector index (semantic and hybrid modes)."""
-        return self.spec is not None
+        return bool(self.sides)
 
     @property
     def embedder(self) -> Embedder | None:
-        """The model queries are embedded with (None without vectors): pass it to another
-        Searcher of the same index to share one loaded model."""
-        return self._embedder
+        """The primary model (None without vectors): pass it to another Searcher of the same
+        index to share one loaded model."""
+        return self.sides[0].embedder if self.sides else None
 
     @property
-    def extra_embedders(self) -> dict[str, Embedder]:
-        """The ensemble's other models, by `ModelSpec.key`: to share like `embedder`."""
-        return dict(self._extra_embedders)
+    def embedders(self) -> dict[str, Embedder]:
+        """Every model of the index by `ModelSpec.key`: to share like `embedder`."""
+        return {side.spec.key: side.embedder for side in self.sides}
+
+    @property
+    def model_state(self) -> ModelState:
+        """"none" without vectors; "idle" before loading, "loading", "ready" (the primary
+        answers; a failed other model only drops its list) or "failed" (`model_error` says
+        why; searches answer lexically)."""
+        if not self.sides:
+            return "none"
+        primary = self.sides[0]
+        if primary.error:
+            return "failed"
+        if primary.loaded and not self._loading:
+            return "ready"
+        return "loading" if self._loading else "idle"
+
+    @property
+    def model_error(self) -> str | None:
+        return self.sides[0].error if self.sides else None
 
     @property
     def model_loaded(self) -> bool:
-        return self._embedder is not None and self._embedder.loaded
+        return self.model_state == "ready"
+
+    def load_models(self, background: bool = False) -> None:
+        """Load every model of the index and open its vectors. In the calling thread (slow:
+        ~1-2 s; raises DataError when the primary cannot load), or with `background` in a
+        daemon thread, once: `model_state` follows it, and searches that do not wait answer
+        lexically meanwhile."""
+        if not self.sides:
+            raise DataError("this index has no vectors")
+        if not background:
+            self._load_sides()
+            return
+        with self._lock:
+            if self._loader is None or not (self._loader.is_alive() or self.model_loaded):
+                self._loading += 1  # "loading" from now, not from when the thread runs
+                self._loader = threading.Thread(
+                    target=self._load_sides, kwargs={"counted": True}, daemon=True, name="models"
+                )
+                self._loader.start()
 
     def warm_up(self) -> None:
-        """Load the embedding model now (slow: call it from a worker thread); raises DataError."""
-        if self._embedder is None or self.spec is None:
-            raise DataError("this index has no vectors")
-        if self._model_error:
-            raise DataError(self._model_error)
-        # The extra models load beside e5 (USE spends ~0.5 s parsing its tokenizer in Python
-        # while ONNX Runtime builds e5's session in C++): a cold hybrid query then pays for the
-        # slower of the two, not their sum.
-        extras = None
-        if any(spec.key not in self._extra_retrievers for spec in self._extra_specs):
-            extras = threading.Thread(target=self._load_extra_models, daemon=True)
-            extras.start()
-        try:
-            self._embedder.load()
-            self._semantic_retriever()
-        except DataError as exc:
-            self._model_error = str(exc)
-            raise
-        finally:
-            if extras is not None:
-                extras.join()
+        """Load the models now (as `load_models()`); raises DataError."""
+        self.load_models()
 
-    def _load_extra_models(self) -> None:
-        """Open each extra model and its index; one that cannot be used is dropped (with the
-        warning hybrid results then carry), so the ensemble degrades to e5 and BM25."""
-        for spec in self._extra_specs:
-            try:
-                self._extra_embedders[spec.key].load()
-                self._extra_retriever(spec)
-            except DataError as exc:  # the ensemble loses a list; e5 and BM25 still answer
-                with self._lock:
-                    self._extra_specs = tuple(m for m in self._extra_specs if m != spec)
-                    self._extra_error = (
-                        f"{spec.model_id} is unavailable ({exc}); ranking without it "
-                        "(repair with: search index)"
+    def _load_sides(self, counted: bool = False) -> None:
+        """Load each side; the others beside the primary (USE spends ~0.5 s parsing its
+        tokenizer in Python while ONNX Runtime builds e5's session in C++, so a cold hybrid
+        query pays for the slower of the two, not their sum). A failed other side drops out
+        with the warning hybrid results then carry."""
+        if not counted:
+            with self._lock:
+                self._loading += 1
+
+        def load_others() -> None:
+            for side in self.sides[1:]:
+                with contextlib.suppress(DataError):  # kept in side.error
+                    side.load()
+
+        others = threading.Thread(target=load_others, daemon=True)
+        others.start()
+        try:
+            self.sides[0].load()
+        except DataError:
+            if not counted:
+                raise
+        finally:
+            others.join()
+            with self._lock:
+                self._loading -= 1
+
+    def _ready_sides(self, mode: Mode, wait: bool, warnings: list[str]) -> tuple[ModelSide, ...]:
+        """The sides that answer a `mode` search now (none: answer lexically), with warnings
+        for what is left out."""
+        if mode == "lexical":
+            return ()
+        if not self.sides:
+            warnings.append("no vector index: searching lexically")
+            return ()
+        if not wait and not self.model_loaded:
+            if self.model_state == "idle":
+                self.load_models(background=True)
+            if self.model_state != "failed":
+                warnings.append(MODELS_LOADING)
+                return ()
+        try:
+            if not self.model_loaded:
+                self.load_models()
+        except DataError as exc:
+            warnings.append(f"semantic search is unavailable ({exc}); searching lexically")
+            return ()
+        ready = tuple(side for side in self.sides if not side.error)
+        if mode == "hybrid":
+            for side in self.sides:
+                if side.error:
+                    warnings.append(
+                        f"{side.spec.model_id} is unavailable ({side.error}); ranking without "
+                        "it (repair with: search index)"
                     )
+        return ready
 
     def embed(self, texts: Sequence[str], kind: TextKind = "query") -> np.ndarray:
-        """Embeddings from the index's own model: float32 rows, L2-normalized."""
+        """Embeddings from the index's own (primary) model: float32 rows, L2-normalized."""
         if kind not in ("query", "passage"):
             raise ValueError(f"kind must be 'query' or 'passage', not {kind!r}")
-        with self._lock:
-            if self._embedder is None:  # no vectors yet: the model they would be made with
-                self._embedder = Embedder(ModelSpec())
-            embedder = self._embedder
+        embedder = self.embedder
+        if embedder is None:  # no vectors yet: the model they would be made with
+            with self._lock:
+                if self._query_embedder is None:
+                    self._query_embedder = Embedder(ModelSpec())
+                embedder = self._query_embedder
         return embedder.encode([scrub(t) for t in texts], kind)
-
-    def _semantic_retriever(self) -> SemanticRetriever:
-        with self._lock:
-            if self._vectors is None:
-                from search.semantic import SemanticRetriever
-
-                self._vectors = SemanticRetriever(self.reader.vectors(), self.store.chunk_table())
-            return self._vectors
-
-    def _extra_retriever(self, spec: ModelSpec) -> SemanticRetriever:
-        with self._lock:
-            retriever = self._extra_retrievers.get(spec.key)
-            if retriever is None:
-                from search.semantic import SemanticRetriever
-
-                # Raises CorruptIndexError when its ids are not the store's passages.
-                retriever = SemanticRetriever(
-                    self.reader.extra_vectors(spec), self.store.chunk_table()
-                )
-                self._extra_retrievers[spec.key] = retriever
-            return retriever
 
     def _lexical_retriever(self) -> LexicalRetriever:
         with self._lock:
             if self._retriever is None:
-                self._retriever = LexicalRetriever(self.reader.lexical, self.glossary)
+                self._retriever = LexicalRetriever(
+                    self.reader.lexical, self.glossary, self.config.lexical
+                )
             return self._retriever
-
-    def _semantic_unavailable(self) -> str | None:
-        """Why semantic retrieval cannot run now, or None when it can."""
-        if not self.has_vectors:
-            return "no vector index: searching lexically"
-        try:
-            self.warm_up()
-        except DataError as exc:
-            return f"semantic search is unavailable ({exc}); searching lexically"
-        return None
 
     def similar(self, post_id: int, limit: int = 5) -> SearchResult:
         """Posts related to `post_id`, best first, without the post itself: by its stored
-        passage vectors (no model needed), else by its title and tags as a lexical query."""
+        passage vectors (no model needed), else by its title and tags as a lexical query.
+        Raises NoSuchPostError for an id the index does not hold, ValueError for a bad limit."""
         started = time.perf_counter()
+        SearchRequest("", limit=limit).checked()
         post = self.get(post_id)
         if post is None:
-            raise KeyError(post_id)
+            raise NoSuchPostError(f"no post {post_id} in the index")
         warnings: tuple[str, ...] = ()
-        if self.has_vectors:
+        if self.sides:
             try:
-                semantic = self._semantic_retriever()
+                semantic = self.sides[0].retriever
             except DataError as exc:
                 warnings = (f"the vector index cannot be used ({exc}); relating by words",)
             else:
@@ -333,7 +354,7 @@ class Searcher:
                     found = semantic.search(vector, limit + 1)
                     ranked = [(h.post_id, h.score) for h in found if h.post_id != post_id]
                     passages = {h.post_id: h.passage for h in found}
-                    hits = self._hits(parse_query(""), ranked[:limit], passages, None)
+                    hits = self._hits((), Ranking(ranked[:limit], 0, {}, passages=passages))
                     took = (time.perf_counter() - started) * 1000
                     return SearchResult(hits, len(hits), 0, "semantic", (), took)
         text = " ".join([post.title, *post.tags])
@@ -351,22 +372,49 @@ class Searcher:
         tags: str | Iterable[str] | None = None,
         since: dt.date | str | None = None,
         until: dt.date | str | None = None,
+        year: str | None = None,
     ) -> ParsedQuery:
-        """Parse query text and merge keyword filters into it; raises QuerySyntaxError."""
+        """Parse query text and merge keyword filters into it (`year` as `year:` in the text:
+        the ranges intersect); raises QuerySyntaxError."""
         parsed = parse_query(query)
+        first, last = parse_years(year) if year else (None, None)
         extra = Filters(
-            tags=tuple(map(scrub, (tags,) if isinstance(tags, str) else tags or ())),
-            categories=tuple(
-                map(scrub, (category,) if isinstance(category, str) else category or ())
-            ),
+            tags=_tuple(tags),
+            categories=_tuple(category),
             since=_as_date(since, end=False),
             until=_as_date(until, end=True),
         )
+        if first is not None:
+            extra = extra.merged(Filters(since=first, until=last))
         return parsed.with_filters(extra) if extra else parsed
+
+    def analyse(self, request: SearchRequest | str) -> AnalyzedQuery:
+        """The query as every stage of a search reads it (corrected, folded, segmented once):
+        what front ends highlight with. Raises QuerySyntaxError."""
+        if isinstance(request, str):
+            request = SearchRequest(request)
+        parsed = self.parse(
+            request.query,
+            category=request.category,
+            tags=request.tags,
+            since=request.since,
+            until=request.until,
+            year=request.year,
+        )
+        if parsed.filters.tags or parsed.filters.categories:
+            check_filters(parsed.filters, tags=self.tags(), categories=self.categories())
+        return analyse(
+            parsed,
+            vocabulary=self._lexical_retriever(),
+            texts=self._texts,
+            glossary=self.glossary,
+            typing=request.typing,
+            part_weight=self.config.lexical.part_weight,
+        )
 
     def search(
         self,
-        query: str,
+        query: str | SearchRequest,
         limit: int = 10,
         mode: Mode = "hybrid",
         *,
@@ -375,253 +423,120 @@ class Searcher:
         tags: str | Iterable[str] | None = None,
         since: dt.date | str | None = None,
         until: dt.date | str | None = None,
+        year: str | None = None,
         sort: Sort = "relevance",
         explain: bool = False,
         typing: bool = False,
+        wait: bool = True,
     ) -> SearchResult:
         """Posts best first, each once: items `offset` to `offset + limit` of one ranking.
 
+        `query` is the text, or a whole `SearchRequest` (the other arguments then unused).
         A Latin word no post holds is corrected to the nearest one the archive has; with
-        `typing` (search as you type) an unknown last word is completed instead. The
-        warnings say so. Raises QuerySyntaxError for a filter that means nothing, ValueError
-        for a bad mode, sort, limit or offset.
+        `typing` (search as you type) an unknown last word is completed instead. Without
+        `wait`, a search before the models are loaded answers lexically (and starts loading
+        them). The warnings say so. Raises QuerySyntaxError for a filter that means nothing,
+        ValueError for a bad mode, sort, limit or offset.
         """
         started = time.perf_counter()
-        if mode not in MODES:
-            raise ValueError(f"unknown mode {mode!r} (use one of {', '.join(MODES)})")
-        if sort not in SORTS:
-            raise ValueError(f"unknown sort {sort!r} (use one of {', '.join(SORTS)})")
-        if limit < 0 or offset < 0:
-            raise ValueError("limit and offset must not be negative")
-        parsed = self.parse(query, category=category, tags=tags, since=since, until=until)
-        if parsed.filters.tags or parsed.filters.categories:
-            check_filters(parsed.filters, tags=self.tags(), categories=self.categories())
-        # Corrections serve the lexical side; the model embeds what was typed (e5 reads an
-        # inflection or a typo well: embedding the corrections instead lowered dev semantic
-        # nDCG@10 from 0.809 to 0.808 when they were also applied to glossary words).
-        typed = parsed
-        parsed, notes = correct(parsed, self._lexical_retriever(), self._texts, prefix=typing)
-        warnings: list[str] = list(notes)
-        if mode != "lexical" and parsed.has_text:
-            problem = self._semantic_unavailable()
-            if problem:
-                warnings.append(problem)
-                mode = "lexical"
-            elif mode == "hybrid" and self._extra_error:
-                warnings.append(self._extra_error)
-        # Every page of a query is cut from the same ranking, at least DEPTH deep.
-        depth = max(offset + limit, DEPTH)
-        found = self._candidates(parsed, mode, depth, typed)
-        if mode == "hybrid" and found.semantic:
-            ranked = self.fusion.rank(found)
-        elif found.semantic:
-            ranked = found.semantic_ranked
-        else:
-            ranked = found.lexical
-        if mode != "lexical" and parsed.has_text and self.floor is not None:
-            # Semantic similarity is never zero: only posts with evidence are hits, and the
-            # total counts those among the candidates.
-            ranked = self.floor.apply(ranked, found, parsed.text)
-            total = len(ranked)
-        else:
-            total = max(len(ranked), found.lexical_total)
-        if sort == "date":
+        request = (
+            query
+            if isinstance(query, SearchRequest)
+            else SearchRequest(
+                query,
+                limit,
+                offset,
+                mode,
+                category=_tuple(category),
+                tags=_tuple(tags),
+                since=since,
+                until=until,
+                year=year,
+                sort=sort,
+                explain=explain,
+                typing=typing,
+                wait=wait,
+            )
+        ).checked()
+        # 1. analyse the query once; 2. choose the sides that answer
+        q = self.analyse(request)
+        warnings = list(q.corrections)
+        mode = request.mode
+        sides = self._ready_sides(mode, request.wait, warnings) if q.has_text else self.sides
+        if mode != "lexical" and q.has_text and not sides:
+            mode = "lexical"
+        # 3. rank: every page of a query is cut from the same ranking, at least `depth` deep
+        depth = min(max(request.offset + request.limit, self.config.depth), self._posts())
+        ranking = self._pipeline(sides).run(q, mode, depth)
+        ranked = ranking.ranked
+        if request.sort == "date":
             never = dt.date.min
             ranked = sorted(ranked, key=lambda r: self.meta[r[0]].date or never, reverse=True)
-        page = ranked[offset : offset + limit]
-        passages = {h.post_id: h.passage for h in found.semantic}
-        hits = self._hits(parsed, page, passages, found if explain else None)
+        # 4. the page's hits
+        page = ranked[request.offset : request.offset + request.limit]
+        hits = self._hits(q.highlight, replace(ranking, ranked=page), explain=request.explain)
         unknown: list[str] = []
-        if not ranked and parsed.has_text:
-            unknown = self._lexical_retriever().unseen(query_terms(parsed.text))
+        if not ranked and q.has_text:
+            unknown = self._lexical_retriever().unseen(list(q.text_terms))
         took = (time.perf_counter() - started) * 1000
-        return SearchResult(hits, total, offset, mode, tuple(warnings), took, tuple(unknown))
-
-    def candidates(self, query: str, depth: int = DEPTH) -> Candidates:
-        """The lexical and semantic lists (and exact matches) a hybrid search of `query` fuses:
-        what `bench/tune_fusion.py` re-ranks with other policies."""
-        typed = self.parse(query)
-        parsed, _ = correct(typed, self._lexical_retriever(), self._texts)
-        mode: Mode = "lexical" if self._semantic_unavailable() else "hybrid"
-        return self._candidates(parsed, mode, depth, typed)
-
-    def _candidates(
-        self, parsed: ParsedQuery, mode: Mode, depth: int, typed: ParsedQuery
-    ) -> Candidates:
-        """The lists for `parsed`; the semantic side embeds the text as `typed`."""
-        lexical: list[tuple[int, float]] = []
-        lexical_total = 0
-        coverage: dict[int, float] = {}
-        if mode != "semantic" or not parsed.has_text:
-            lexical, lexical_total, coverage = self._lexical(parsed, depth)
-        if mode == "lexical" or not parsed.has_text:
-            return Candidates(lexical, lexical_total, [], 0, frozenset(), coverage)
-        dense = self._semantic(parsed, depth, typed.text, mode)
-        if mode == "semantic":  # the floor weighs lexical evidence in every mode
-            ids = [h.post_id for h in dense.hits]
-            coverage = self._lexical_retriever().coverage(parsed, ids)
-        exact = self._exact(parsed, lexical) if mode == "hybrid" and dense.hits else frozenset()
-        found = Candidates(
-            lexical, lexical_total, dense.hits, dense.total, exact, coverage, dense.extra
+        return SearchResult(
+            hits,
+            ranking.total,
+            request.offset,
+            mode,
+            tuple(warnings),
+            took,
+            tuple(unknown),
+            floor=ranking.floor,
+            request=request,
+            filters=q.filters,
         )
-        if mode == "hybrid" and dense.hits and self.fusion.feedback:
-            found = self._with_feedback(found, dense, depth, parsed.text)
-        if mode == "hybrid" and dense.hits and self.fusion.lexical_feedback:
-            found = self._with_lexical_feedback(found, parsed, depth, dense.allowed)
-        return found
 
-    def _with_lexical_feedback(
-        self, found: Candidates, parsed: ParsedQuery, depth: int, allowed: set[int] | None
-    ) -> Candidates:
-        """`found` with one more list: BM25 of the terms that mark its top posts, ranked as
-        they stand now (FusionPolicy.lexical_feedback)."""
-        ranked = self.fusion.rank(found)
-        if self.floor is not None:
-            ranked = self.floor.apply(ranked, found, parsed.text)
-        top = ranked[: self.fusion.lexical_feedback_posts]
-        if not top:
-            return found
-        best = max(score for _, score in top)
-        # Each post counts by its fused score, as a relevance model weighs its documents: a
-        # weak third post must not outweigh a clear first.
-        top = [(pid, score / best if best > 0 else 1.0) for pid, score in top]
-        words = " ".join(parsed.words)
-        hits = self._lexical_retriever().feedback(
-            top,
-            self._texts,
-            exclude=set(query_terms(words, drop_stopwords=False)) if words.strip() else set(),
-            terms=self.fusion.lexical_feedback_terms,
-            limit=depth,
-            allowed=allowed,
+    def ranking(
+        self, query: str, mode: Mode = "hybrid", config: RankingConfig | None = None
+    ) -> tuple[AnalyzedQuery, Ranking]:
+        """A search's whole ranking (every list by name, the floor's report), waiting for the
+        models: what bench/tune_fusion.py and bench/calibrate_floor.py vary `config` on."""
+        q = self.analyse(query)
+        sides = self._ready_sides(mode, True, []) if q.has_text else self.sides
+        config = config or self.config
+        mode = mode if sides or not q.has_text else "lexical"
+        return q, self._pipeline(sides).run(q, mode, min(config.depth, self._posts()), config)
+
+    def _pipeline(self, sides: Sequence[ModelSide]) -> Pipeline:
+        return Pipeline(
+            self._lexical_retriever(),
+            sides,
+            texts=self._texts,
+            passing=self._passing,
+            config=self.config,
         )
-        return replace(found, lexical_feedback=[(h.post_id, h.score) for h in hits])
 
-    def _with_feedback(self, found: Candidates, dense: _Dense, depth: int, text: str) -> Candidates:
-        """`found` with every model's list searched again for its query moved towards the
-        first fusion's top hit (FusionPolicy.feedback)."""
-        first = self.fusion.fuse(found.lexical, found.semantic_ranked, found.exact, found.extra)
-        if self.floor is not None:
-            first = self.floor.apply(first, found, text)
-        if not first:
-            return found
-        top = first[0][0]
-        lists = []
-        for retriever, vector in zip(dense.retrievers, dense.vectors, strict=True):
-            moved = retriever.feedback(
-                vector, top, self.fusion.feedback, self.fusion.feedback_passages
-            )
-            hits = retriever.search(moved, depth, allowed=dense.allowed)
-            lists.append([(h.post_id, h.score) for h in hits])
-        return replace(found, feedback=tuple(lists), feedback_post=top)
+    def _posts(self) -> int:
+        return max(len(self.meta), 1)
 
-    def _lexical(
-        self, parsed: ParsedQuery, depth: int
-    ) -> tuple[list[tuple[int, float]], int, dict[int, float]]:
-        fetch = depth if not parsed.phrases else max(depth * 4, 100)
-        found = self._lexical_retriever().search(parsed, fetch)
-        hits, total = found.hits, found.total
-        if parsed.phrases:
-            keep = self._with_phrases(parsed, [h.post_id for h in hits])
-            hits = [h for h in hits if h.post_id in keep]
-            # Phrases are verified on the text of the fetched posts only; past those, BM25's
-            # count (which requires the phrase's words, not their order) is the best estimate.
-            total = len(hits) if total <= fetch else total
-        hits = hits[:depth]
-        return [(h.post_id, h.score) for h in hits], total, {h.post_id: h.coverage for h in hits}
+    def _passing(self, q: AnalyzedQuery) -> set[int] | None:
+        filters = q.filters
+        if not filters:
+            return None
+        return {pid for pid, m in self.meta.items() if filters.matches(m)}
 
     def _texts(self, ids: Iterable[int]) -> list[str]:
-        """Title and body of these posts (where spelling corrections look for words)."""
+        """Title and body of these posts (phrases are checked and corrections found there)."""
         ids = list(ids)
         with self._lock:
             bodies = self.store.bodies(ids)
         return [self.meta[pid].title + "\n" + bodies.get(pid, "") for pid in ids]
 
-    def _with_phrases(self, parsed: ParsedQuery, ids: Iterable[int]) -> set[int]:
-        """The posts among `ids` whose original text holds every quoted phrase verbatim."""
-        ids = list(ids)
-        with self._lock:
-            bodies = self.store.bodies(ids)
-        return {
-            pid
-            for pid in ids
-            if contains_phrases(self.meta[pid].title + "\n" + bodies.get(pid, ""), parsed.phrases)
-        }
-
-    def _semantic(self, parsed: ParsedQuery, depth: int, typed: str, mode: Mode) -> _Dense:
-        """The primary model's hits and count, and (hybrid only) each extra model's list."""
-        assert self._embedder is not None
-        allowed: set[int] | None = None
-        constrained = self._lexical_retriever().constrained(parsed)
-        if constrained is not None:
-            allowed = self._with_phrases(parsed, constrained) if parsed.phrases else constrained
-        if parsed.filters:
-            passing = {pid for pid, m in self.meta.items() if parsed.filters.matches(m)}
-            allowed = passing if allowed is None else allowed & passing
-        # An English query also carries the glossary's Chinese words: the model matches a
-        # bilingual query to Chinese passages far better (dev english nDCG@10 0.43 -> 0.66).
-        text = " ".join([typed, *chinese_for(typed, self.glossary)])
-        vector = self._embedder.encode([text], "query")[0]
-        retriever = self._semantic_retriever()
-        hits = retriever.search(vector, depth, allowed=allowed)
-        dense = _Dense(hits, retriever.count(allowed), allowed, [retriever], [vector])
-        if mode == "hybrid":
-            # Each extra model embeds the same text, glossary words included (USE: dev hybrid
-            # nDCG@10 0.886 with them, 0.878 without).
-            extra = []
-            for spec in self._extra_specs:
-                query = self._extra_embedders[spec.key].encode([text], "query")[0]
-                other = self._extra_retriever(spec)
-                found = other.search(query, depth, allowed=allowed)
-                extra.append([(h.post_id, h.score) for h in found])
-                dense.retrievers.append(other)
-                dense.vectors.append(query)
-            dense.extra = tuple(extra)
-        return dense
-
-    def _exact(self, parsed: ParsedQuery, lexical: list[tuple[int, float]]) -> frozenset[int]:
-        """Posts among the lexical hits that hold the typed words verbatim (in a title; or in
-        a body, for long queries)."""
-        text = " ".join(parsed.words)
-        if not text.strip():
-            return frozenset()
-        retriever = self._lexical_retriever()
-        found = set(retriever.exact(text, TITLE, limit=5))
-        positions = {t.position for t in index_tokens(text)}
-        if len(positions) >= EXACT_BODY_MIN_TOKENS:
-            body = retriever.exact(text, BODY, limit=EXACT_BODY_MAX_POSTS + 1)
-            if len(body) <= EXACT_BODY_MAX_POSTS:
-                found.update(body)
-        return frozenset(d for d, _ in lexical if d in found)
-
     def _hits(
-        self,
-        parsed: ParsedQuery,
-        ranked: list[tuple[int, float]],
-        passages: dict[int, tuple[int, int]],
-        explain: Candidates | None,
+        self, terms: Sequence[str], ranking: Ranking, *, explain: bool = False
     ) -> tuple[Hit, ...]:
-        terms = [*query_terms(parsed.text), *parsed.phrases] if parsed.has_text else []
+        ranked = ranking.ranked
         with self._lock:
             bodies = self.store.bodies(pid for pid, _ in ranked)
-        lex_pos: dict[int, tuple[int, float]] = {}
-        sem_pos: dict[int, tuple[int, float]] = {}
-        if explain is not None:
-            lex_pos = {pid: (i, s) for i, (pid, s) in enumerate(explain.lexical, 1)}
-            sem_pos = {h.post_id: (i, h.score) for i, h in enumerate(explain.semantic, 1)}
         hits = []
         for post_id, score in ranked:
             meta = self.meta[post_id]
-            explanation = None
-            if explain is not None:
-                lex = lex_pos.get(post_id)
-                sem = sem_pos.get(post_id)
-                explanation = Explanation(
-                    lexical_rank=lex[0] if lex else None,
-                    lexical_score=lex[1] if lex else None,
-                    semantic_rank=sem[0] if sem else None,
-                    semantic_score=sem[1] if sem else None,
-                    fused_score=score,
-                )
             hits.append(
                 Hit(
                     post_id=post_id,
@@ -632,9 +547,36 @@ class Searcher:
                     tags=meta.tags,
                     score=score,
                     snippet=make_snippet(
-                        bodies.get(post_id, ""), terms, within=passages.get(post_id)
+                        bodies.get(post_id, ""), list(terms), within=ranking.passages.get(post_id)
                     ),
-                    explain=explanation,
+                    explain=self._explain(post_id, score, ranking) if explain else None,
                 )
             )
         return tuple(hits)
+
+    def _explain(self, post_id: int, score: float, ranking: Ranking) -> Explanation:
+        """Where `post_id` stood in every list, what each of the final fusion's lists added to
+        its score, and why the floor kept it."""
+        final = [ranking.lists[name] for name in ranking.final]
+        added = (
+            self.config.fusion.contributions(final, ranking.primary) if len(final) > 1 else {}
+        )
+        parts = {}
+        for name, lst in ranking.lists.items():
+            at = lst.ranks().get(post_id)
+            if at is not None:
+                part = added.get(name, {}).get(post_id)
+                if part is None and len(final) == 1 and final[0].name == name:
+                    part = score
+                parts[name] = ListPart(at[0], at[1], part)
+        floor = self.config.floor
+        reason = None
+        if ranking.floor is not None and floor is not None:
+            reason = floor.reason(post_id, ranking.evidence, ranking.floor.best)
+        return Explanation(
+            lists=parts,
+            fused_score=score,
+            floor=reason,
+            exact=post_id in ranking.exact,
+            primary=ranking.primary,
+        )

@@ -374,16 +374,24 @@ def _hit_lines(hit: Hit) -> Text:
         text.append("\n")
         text.append(snippet_text(hit.snippet))
     if hit.explain is not None:
-        e = hit.explain
-        parts = [
-            f"lexical #{e.lexical_rank} ({e.lexical_score:.3f})" if e.lexical_rank else "lexical –",
-            f"semantic #{e.semantic_rank} ({e.semantic_score:.3f})"
-            if e.semantic_rank
-            else "semantic –",
-            f"fused {e.fused_score:.4f}" if e.fused_score is not None else "",
-        ]
-        text.append("\n" + " | ".join(p for p in parts if p), style="magenta")
+        text.append("\n" + explain_line(hit.explain), style="magenta")
     return text
+
+
+def explain_line(e: search.Explanation) -> str:
+    """Every list that holds the hit, its rank, score and what it added; then the fused score
+    and why the floor kept it: `bm25 #1 (12.3) +0.500 | e5 #2 (0.871) | e5+fb #1 … | fused …`."""
+    parts = []
+    for name, part in e.lists.items():
+        added = f" +{part.contribution:.3f}" if part.contribution is not None else ""
+        parts.append(f"{name} #{part.rank} ({part.score:.3f}){added}")
+    if e.fused_score is not None:
+        parts.append(f"fused {e.fused_score:.4f}")
+    if e.exact:
+        parts.append("exact match")
+    if e.floor:
+        parts.append(f"kept: {e.floor}")
+    return " | ".join(parts)
 
 
 def _print_hit(rank: int, hit: Hit) -> None:
@@ -458,7 +466,9 @@ def read_stdin(what: str) -> str:
 @click.option("--year", help="Posts of this year or range (2023, 2020..2022).")
 @click.option("--sort", type=click.Choice(SORTS), default="relevance", show_default=True)
 @click.option(
-    "--explain", is_flag=True, help="Show each hit's lexical and semantic ranks and scores."
+    "--explain",
+    is_flag=True,
+    help="Show each hit's rank, score and share in every list, and why it is a hit.",
 )
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON array of hits.")
 @click.option("--jsonl", "as_jsonl", is_flag=True, help="Print one JSON object per hit per line.")
@@ -486,36 +496,33 @@ def query(
     YYYY-MM or YYYY-MM-DD).
     """
     text = read_stdin("query") if words == ("-",) else " ".join(words)
-    if year:
-        lo, hi = search.parse_years(year)
-        since = since or lo.isoformat()
-        until = until or hi.isoformat()
+    request = search.SearchRequest(
+        text,
+        limit,
+        offset,
+        mode,  # type: ignore[arg-type]
+        category=category,
+        tags=tags,
+        since=since,
+        until=until,
+        year=year,
+        sort=sort,  # type: ignore[arg-type]
+        explain=explain,
+    )
     with obj.searcher() as searcher:
-        result = searcher.search(
-            text,
-            limit=limit,
-            offset=offset,
-            mode=mode,  # type: ignore[arg-type]
-            category=category or None,
-            tags=tags or None,
-            since=since,
-            until=until,
-            sort=sort,  # type: ignore[arg-type]
-            explain=explain,
-        )
-        filters = describe_filters(
-            searcher.parse(
-                text, category=category or None, tags=tags or None, since=since, until=until
-            )
-        )
+        result = searcher.search(request)
+        filters = describe_filters(result.filters)
+    if explain and result.floor is not None and not obj.quiet:
+        f = result.floor
+        verdict = "passes" if f.passed else "fails"
+        err.print(f"[dim]floor: best semantic score {f.best:.3f}, gate {f.gate:.3f}: {verdict}[/]")
     if not obj.quiet:
         for warning in result.warnings:
             err.print(f"[yellow]note:[/] {escape(warning)}")
     print_hits(result, as_json, as_jsonl, filters)
 
 
-def describe_filters(parsed: search.ParsedQuery) -> str:
-    f = parsed.filters
+def describe_filters(f: search.Filters) -> str:
     parts = [*(f"tag:{t}" for t in f.tags), *(f"category:{c}" for c in f.categories)]
     if f.since or f.until:
         parts.append(f"{f.since or '…'}..{f.until or '…'}")

@@ -88,12 +88,15 @@ class Glossary:
         mined: Mapping[str, tuple[str, int]] | None = None,
     ) -> None:
         self.written = written_glossary() if written is None else written
+        # Looked up as queries are: singular words, hyphens as spaces (`mixture of experts`
+        # was never found: a query's words are made singular before the look-up).
+        self._written = {_key(en): words for en, words in self.written.items()}
         keyed = {_key(en): v for en, v in (mined or {}).items()}
         self.mined = {k: v for k, v in keyed.items() if k}
 
     def lookup(self, phrase: str) -> Entry | None:
         """The entry for one phrase (lowercase, singular words), written first."""
-        words = self.written.get(phrase) or self.written.get(phrase.replace(" ", "-"))
+        words = self._written.get(_key(phrase))
         if words:
             return Entry(phrase, words, "written")
         mined = self.mined.get(phrase.replace("-", " "))
@@ -146,7 +149,7 @@ def glossed(text: str, glossary: Glossary = WRITTEN) -> set[str]:
 def _matches(text: str, glossary: Glossary) -> tuple[list[Entry], set[str]]:
     if _CJK.search(text):
         return [], set()
-    typed = _WORD.findall(text.lower())
+    typed = _WORD.findall(text.lower().replace("-", " "))
     words = [_singular(w) for w in typed]
     found: list[Entry] = []
     covered: set[str] = set()

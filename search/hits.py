@@ -3,22 +3,66 @@
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Sequence
-from dataclasses import dataclass
-from typing import Any, overload
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, overload
 
+from search.query import Filters
 from search.snippets import Snippet
+
+if TYPE_CHECKING:
+    from search.relevance import FloorReport
+    from search.request import SearchRequest
+
+
+@dataclass(frozen=True, slots=True)
+class ListPart:
+    """A hit's place in one ranked list: its 1-based rank, the list's score, and what the list
+    added to the fused score (None: the list was not in the final fusion)."""
+
+    rank: int
+    score: float
+    contribution: float | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        added = None if self.contribution is None else round(self.contribution, 6)
+        return {"rank": self.rank, "score": round(self.score, 6), "contribution": added}
 
 
 @dataclass(frozen=True, slots=True)
 class Explanation:
-    """Where a hit stood in each list before fusion (ranks are 1-based; None = not retrieved)."""
+    """How a hit got its place: every list that holds it, by name (`bm25`, `e5`, `use`,
+    `e5+fb`, `use+fb`, `bm25+fb`), its fused score, whether it matched exactly (exact matches
+    go first) and why the relevance floor kept it (None: no floor, as in lexical mode)."""
 
-    lexical_rank: int | None = None
-    lexical_score: float | None = None
-    semantic_rank: int | None = None
-    semantic_score: float | None = None
+    lists: Mapping[str, ListPart] = field(default_factory=dict)
     fused_score: float | None = None
+    floor: str | None = None
+    exact: bool = False
+    primary: str | None = None  # the primary model's list
+
+    def _part(self, name: str | None) -> ListPart | None:
+        return self.lists.get(name) if name else None
+
+    @property
+    def lexical_rank(self) -> int | None:
+        part = self._part("bm25")
+        return part.rank if part else None
+
+    @property
+    def lexical_score(self) -> float | None:
+        part = self._part("bm25")
+        return part.score if part else None
+
+    @property
+    def semantic_rank(self) -> int | None:
+        part = self._part(self.primary)
+        return part.rank if part else None
+
+    @property
+    def semantic_score(self) -> float | None:
+        part = self._part(self.primary)
+        return part.score if part else None
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -27,6 +71,9 @@ class Explanation:
             "semantic_rank": self.semantic_rank,
             "semantic_score": self.semantic_score,
             "fused_score": self.fused_score,
+            "lists": {name: part.to_dict() for name, part in self.lists.items()},
+            "exact": self.exact,
+            "floor": self.floor,
         }
 
 
@@ -65,7 +112,9 @@ class SearchResult(Sequence[Hit]):
     `total` counts the posts that matched before `offset` and the limit cut the list; `mode`
     is the mode that actually answered (a semantic request falls back to lexical when the
     model cannot load, and `warnings` says why); `took_ms` is the wall time of the search;
-    `unknown`, on an empty result, the query's words that no post contains.
+    `unknown`, on an empty result, the query's words that no post contains; `floor`, the
+    relevance floor's verdict on the query (None where no floor applied); `request`, the
+    request it answers.
     """
 
     hits: tuple[Hit, ...] = ()
@@ -75,6 +124,9 @@ class SearchResult(Sequence[Hit]):
     warnings: tuple[str, ...] = ()
     took_ms: float = 0.0
     unknown: tuple[str, ...] = ()  # query words no post contains (filled when nothing matched)
+    floor: FloorReport | None = None
+    request: SearchRequest | None = None
+    filters: Filters = field(default_factory=Filters)  # those in use, from text and arguments
 
     @overload
     def __getitem__(self, index: int) -> Hit: ...
@@ -95,4 +147,5 @@ class SearchResult(Sequence[Hit]):
             "took_ms": round(self.took_ms, 3),
             "warnings": list(self.warnings),
             "unknown": list(self.unknown),
+            "floor": self.floor.to_dict() if self.floor else None,
         }

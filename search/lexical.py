@@ -1,4 +1,4 @@
-"""BM25 retrieval: a ParsedQuery becomes one Tantivy boolean query over jieba terms."""
+"""BM25 retrieval: an analysed query becomes one Tantivy boolean query over jieba terms."""
 
 from __future__ import annotations
 
@@ -7,8 +7,9 @@ import math
 import re
 import threading
 from collections import Counter, OrderedDict
-from collections.abc import Callable, Collection, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import tantivy
 from tantivy import Occur, Query
@@ -24,31 +25,19 @@ from index.lexical import (
     date_range_query,
     fuzzy_query,
     ids_query,
-    phrase_query,
+    phrase_query_at,
     tag_query,
     term_query,
 )
-from index.tokenize import QUERY_STOPWORDS, is_word, normalize, query_terms, segment
-from search.expand import WRITTEN, Glossary, expansions
-from search.query import Filters, ParsedQuery
+from index.tokenize import QUERY_STOPWORDS, is_word, normalize, segment
+from search.config import LexicalConfig
+from search.expand import WRITTEN, Glossary
+from search.query import Filters
 
-# Field weights and the whole-phrase bonus. On the dev queries nDCG@10 moved by under 0.01
-# across title 2-5 and tags 1-2 once coordination (below) was on; these sit in the flat middle.
-FIELD_BOOSTS = {TITLE: 3.0, TAGS: 1.0, BODY: 1.0, "category": 0.3}
-PHRASE_BOOST = 2.0
-# How many BM25 candidates the coordination step re-ranks.
-COORD_DEPTH = 100
-# Lexical feedback (FusionPolicy.lexical_feedback) weighs a post's terms by their share of its
-# words times their idf, among its 200 most frequent (all of them in a short post; dev hybrid
-# nDCG@10 0.9053 with every term, 0.9055 so, at a third of the idf look-ups). A term in under
-# 2 posts marks only the post it came from, one in over 30% of them marks none. Each post keeps
-# its 100 best (a round takes 20 from a few posts, less the query's own), for the 512 posts
-# seen last.
-FEEDBACK_CANDIDATES = 200
-FEEDBACK_MIN_POSTS = 2
-FEEDBACK_MAX_SHARE = 0.3
-FEEDBACK_KEPT = 100
-FEEDBACK_CACHE = 512
+if TYPE_CHECKING:
+    from search.analysis import AnalyzedQuery
+
+FEEDBACK_CACHE = 512  # posts whose marking terms are kept (a round reads a few)
 _LATEX_COMMAND = re.compile(r"\\[A-Za-z]+")  # \mathcal, \frac: markup, not what a post is about
 
 
@@ -67,15 +56,11 @@ class LexicalMatches:
     total: int
 
 
-def _any_field(schema: tantivy.Schema, term: str) -> Query:
+def _any_field(schema: tantivy.Schema, term: str, boosts: LexicalConfig) -> Query:
     """The term in any text field, weighted by field."""
     return Query.boolean_query(
-        [(Occur.Should, term_query(schema, f, term, b)) for f, b in FIELD_BOOSTS.items()]
+        [(Occur.Should, term_query(schema, f, term, b)) for f, b in boosts.field_boosts.items()]
     )
-
-
-def _all_terms(text: str) -> list[str]:
-    return query_terms(text, drop_stopwords=False)
 
 
 def filter_clauses(schema: tantivy.Schema, filters: Filters) -> list[tuple[Occur, Query]]:
@@ -87,91 +72,79 @@ def filter_clauses(schema: tantivy.Schema, filters: Filters) -> list[tuple[Occur
     return clauses
 
 
-def scoring_terms(parsed: ParsedQuery, glossary: Glossary = WRITTEN) -> list[tuple[str, float]]:
-    """The query's words as index terms with their weights: the typed words, then (for an
-    English query) the glossaries' Chinese words at their weights (search.expand)."""
-    words = " ".join(parsed.words)
-    if not words.strip():
-        return []
-    terms = [(t, 1.0) for t in query_terms(words)]
-    seen = {t for t, _ in terms}
-    for chinese, weight in expansions(words, glossary):
-        for term in query_terms(chinese, drop_stopwords=False):
-            if term not in seen:
-                seen.add(term)
-                terms.append((term, weight))
-    return terms
-
-
 def build_query(
     schema: tantivy.Schema,
-    parsed: ParsedQuery,
+    q: AnalyzedQuery,
+    config: LexicalConfig,
     *,
     constraints_only: bool = False,
-    glossary: Glossary = WRITTEN,
 ) -> Query:
     """The BM25 query; with `constraints_only`, just what a post must (not) contain: phrases,
     title words, exclusions and filters, for restricting semantic results the same way."""
     scoring: list[tuple[Occur, Query]] = []  # any of these makes a match, each adds to the score
     required: list[tuple[Occur, Query]] = []
-    words = " ".join(parsed.words)
-    for term, weight in scoring_terms(parsed, glossary):
-        clause = _any_field(schema, term)
+    for term, weight in q.weighted:
+        clause = _any_field(schema, term, config)
         scoring.append(
             (Occur.Should, clause if weight == 1.0 else Query.boost_query(clause, weight))
         )
-    # The whole typed text as a phrase: an exact title or sentence match must rank first.
-    if words.strip():
-        for field in (TITLE, BODY):
-            phrase = phrase_query(schema, field, words, PHRASE_BOOST * FIELD_BOOSTS[field])
-            if phrase is not None:
-                scoring.append((Occur.Should, phrase))
-    for phrase in parsed.phrases:
-        for term in _all_terms(phrase):
-            required.append((Occur.Must, _any_field(schema, term)))
-        for field in (TITLE, BODY):
-            q = phrase_query(schema, field, phrase, PHRASE_BOOST * FIELD_BOOSTS[field])
-            if q is not None:
-                scoring.append((Occur.Should, q))
-    for text in parsed.title:
-        for term in _all_terms(text):
-            required.append((Occur.Must, term_query(schema, TITLE, term, FIELD_BOOSTS[TITLE])))
+    # The whole typed text as a phrase, and each quoted phrase: an exact title or sentence
+    # match must rank first.
+    phrases = [q.positions, *(p.segmented.positions for p in q.phrases)]
+    for phrase in q.phrases:
+        for term in phrase.segmented.all_terms:
+            required.append((Occur.Must, _any_field(schema, term, config)))
+    for positions in phrases:
+        for f in (TITLE, BODY):
+            boost = config.phrase_boost * config.field_boosts[f]
+            query = phrase_query_at(schema, f, positions, boost)
+            if query is not None:
+                scoring.append((Occur.Should, query))
+    for title in q.titles:
+        for term in title.segmented.all_terms:
+            required.append(
+                (Occur.Must, term_query(schema, TITLE, term, config.field_boosts[TITLE]))
+            )
     clauses = list(required)
     if scoring and not constraints_only:
         # Wrapped, so that required clauses and filters do not make the scoring terms optional.
         clauses.append((Occur.Must if not required else Occur.Should, Query.boolean_query(scoring)))
-    for text in parsed.excluded:
-        terms = _all_terms(text)
+    for excluded in q.excluded:
+        terms = excluded.segmented.all_terms
         if terms:
-            every = Query.boolean_query([(Occur.Must, _any_field(schema, t)) for t in terms])
+            every = Query.boolean_query(
+                [(Occur.Must, _any_field(schema, t, config)) for t in terms]
+            )
             clauses.append((Occur.MustNot, every))
-    clauses.extend(filter_clauses(schema, parsed.filters))
+    clauses.extend(filter_clauses(schema, q.filters))
     if not required and (constraints_only or not scoring):
-        if parsed.has_text and not constraints_only:
+        if q.has_text and not constraints_only:
             # Text with no searchable term (punctuation, symbols): it matches nothing, not all.
             return Query.boolean_query([(Occur.MustNot, Query.all_query())])
         clauses.append((Occur.Must, Query.all_query()))
     return Query.boolean_query(clauses)
 
 
-def contains_phrases(text: str, phrases: tuple[str, ...]) -> bool:
+def contains_phrases(text: str, q: AnalyzedQuery) -> bool:
+    """Whether `text` holds every quoted phrase of `q`, folded as the query was."""
     low = normalize(text)
-    return all(normalize(p).strip() in low for p in phrases)
+    return all(p.folded in low for p in q.phrases)
 
 
 _counted: OrderedDict[bytes, tuple[int, tuple[tuple[str, int], ...]]] = OrderedDict()
 _counted_lock = threading.Lock()
 
 
-def term_counts(text: str) -> tuple[int, tuple[tuple[str, int], ...]]:
-    """How many words `text` has, and its FEEDBACK_CANDIDATES most frequent terms with their
+def term_counts(text: str, most: int) -> tuple[int, tuple[tuple[str, int], ...]]:
+    """How many words `text` has, and its `most` most frequent terms with their
     counts (LaTeX commands, stopwords and single characters left out).
 
     Segmenting a post takes ~3 ms of Python; the counts depend on the text alone, so they are
     kept across index generations, by the text's digest: after a commit the server's new
     searcher would otherwise segment every popular post again (hybrid queries on a fresh
     generation: 18 ms each instead of 11)."""
-    key = hashlib.blake2b(text.encode("utf-8", "surrogatepass"), digest_size=16).digest()
+    digest = hashlib.blake2b(text.encode("utf-8", "surrogatepass"), digest_size=16).digest()
+    key = digest + most.to_bytes(4, "little")
     with _counted_lock:
         kept = _counted.get(key)
         if kept is not None:
@@ -182,7 +155,7 @@ def term_counts(text: str) -> tuple[int, tuple[tuple[str, int], ...]]:
         for w in segment(normalize(_LATEX_COMMAND.sub(" ", text)))
         if len(w) > 1 and is_word(w) and w not in QUERY_STOPWORDS
     ]
-    made = (len(words), tuple(Counter(words).most_common(FEEDBACK_CANDIDATES)))
+    made = (len(words), tuple(Counter(words).most_common(most)))
     with _counted_lock:
         _counted[key] = made
         while len(_counted) > FEEDBACK_CACHE:
@@ -199,10 +172,16 @@ class LexicalRetriever:
     paraphrases 0.72 -> 0.84), with no loss on keyword or exact queries.
     """
 
-    def __init__(self, index: LexicalIndex, glossary: Glossary = WRITTEN) -> None:
-        """`glossary`: where an English query finds its Chinese words (search.expand)."""
+    def __init__(
+        self,
+        index: LexicalIndex,
+        glossary: Glossary = WRITTEN,
+        config: LexicalConfig | None = None,
+    ) -> None:
+        """`glossary`: the vocabulary typo correction must not touch (search.spelling)."""
         self.schema = index.schema
         self.glossary = glossary
+        self.config = config or LexicalConfig()
         self.searcher = index.searcher()
         everything = self.searcher.search(Query.all_query(), max(self.searcher.num_docs, 1))
         # Doc addresses are stable for one searcher: map them to post ids once, not per hit.
@@ -220,19 +199,18 @@ class LexicalRetriever:
         n, df = self.searcher.num_docs, self.doc_freq(term)
         return math.log(1 + (n - df + 0.5) / (df + 0.5))
 
-    def search(self, parsed: ParsedQuery, limit: int) -> LexicalMatches:
+    def search(self, q: AnalyzedQuery, limit: int) -> LexicalMatches:
         """Best posts first. Phrases are verified on the original text by the caller."""
-        query = build_query(self.schema, parsed, glossary=self.glossary)
-        if not parsed.has_text:
+        query = build_query(self.schema, q, self.config)
+        if not q.has_text:
             result = self.searcher.search(query, limit, order_by_field=DATE)
             hits = [LexicalHit(self._post(a), 0.0) for _, a in result.hits]
             return LexicalMatches(hits, result.count)
-        result = self.searcher.search(query, max(limit, COORD_DEPTH))
+        result = self.searcher.search(query, max(limit, self.config.coord_depth))
         hits = [LexicalHit(self._post(a), float(score)) for score, a in result.hits]
-        words = " ".join(parsed.words)
-        terms = query_terms(words) if words.strip() else []
-        if len(terms) > 1 and hits:
-            hits = self._coordinate(hits, terms)
+        terms = list(q.terms)
+        if (len(terms) > 1 or q.parts) and hits:
+            hits = self._coordinate(hits, terms, dict(q.parts))
         return LexicalMatches(hits[:limit], result.count)
 
     def doc_freq(self, term: str) -> int:
@@ -279,7 +257,7 @@ class LexicalRetriever:
         top = chosen[0][1]
         query = Query.boolean_query(
             [
-                (Occur.Should, Query.boost_query(_any_field(self.schema, t), w / top))
+                (Occur.Should, Query.boost_query(_any_field(self.schema, t, self.config), w / top))
                 for t, w in chosen
             ]
         )
@@ -291,15 +269,16 @@ class LexicalRetriever:
 
     def _marking(self, text: str) -> tuple[tuple[str, float], ...]:
         """A post's terms by how much they mark it: share of its words times idf, best first."""
-        total, counts = term_counts(text)
-        most = FEEDBACK_MAX_SHARE * self.searcher.num_docs
+        config = self.config
+        total, counts = term_counts(text, config.feedback_candidates)
+        most = config.feedback_max_share * self.searcher.num_docs
         scored = []
         for term, count in counts:
             df = self.doc_freq(term)
-            if FEEDBACK_MIN_POSTS <= df <= most:
+            if config.feedback_min_posts <= df <= most:
                 scored.append((term, count / total * self.idf(term)))
         scored.sort(key=lambda x: x[1], reverse=True)
-        return tuple(scored[:FEEDBACK_KEPT])
+        return tuple(scored[: config.feedback_kept])
 
     def unseen(self, terms: list[str]) -> list[str]:
         """The terms no post has in any field."""
@@ -315,31 +294,31 @@ class LexicalRetriever:
         found = self.searcher.search(Query.boolean_query(clauses), limit, count=False)
         return [self._post(a) for _, a in found.hits]
 
-    def constrained(self, parsed: ParsedQuery) -> set[int] | None:
+    def constrained(self, q: AnalyzedQuery) -> set[int] | None:
         """Posts that satisfy the query's hard parts, or None when it has none."""
-        if not (parsed.phrases or parsed.title or parsed.excluded):
+        if not q.hard:
             return None
-        query = build_query(self.schema, parsed, constraints_only=True)
+        query = build_query(self.schema, q, self.config, constraints_only=True)
         found = self.searcher.search(query, max(self.searcher.num_docs, 1), count=False)
         return {self._post(a) for _, a in found.hits}
 
-    def exact(self, text: str, field: str, limit: int = 10) -> list[int]:
-        """Posts whose `field` holds `text` as a phrase (by the index's own tokens)."""
-        query = phrase_query(self.schema, field, text)
+    def exact(self, positions: Sequence[tuple[int, str]], field: str, limit: int = 10) -> list[int]:
+        """Posts whose `field` holds these tokens as a phrase."""
+        query = phrase_query_at(self.schema, field, positions)
         if query is None:
             return []
         found = self.searcher.search(query, limit, count=False)
         return [self._post(a) for _, a in found.hits]
 
-    def coverage(self, parsed: ParsedQuery, post_ids: list[int]) -> dict[int, float]:
+    def coverage(self, q: AnalyzedQuery, post_ids: list[int]) -> dict[int, float]:
         """How much of the query's typed terms each of these posts contains (idf-weighted)."""
-        words = " ".join(parsed.words)
-        terms = query_terms(words) if words.strip() else []
-        if not terms:
+        if not q.terms:
             return dict.fromkeys(post_ids, 1.0)
-        return self._shares(post_ids, terms)
+        return self._shares(post_ids, list(q.terms), dict(q.parts))
 
-    def _shares(self, post_ids: list[int], terms: list[str]) -> dict[int, float]:
+    def _shares(
+        self, post_ids: list[int], terms: list[str], parts: Mapping[str, Sequence[str]]
+    ) -> dict[int, float]:
         """Each post's idf-weighted share of `terms`, from one search: each term a constant
         score of its weight, so a post's score is the sum of the terms it holds. A search per
         term cost the dev queries 7.2 ms a lexical query (4.4 ms so), 14.1 ms a hybrid one
@@ -348,7 +327,7 @@ class LexicalRetriever:
         total = sum(weights.values()) or 1.0
         clauses = [(Occur.Must, Query.const_score_query(ids_query(self.schema, post_ids), 0.0))]
         clauses += [
-            (Occur.Should, Query.const_score_query(_any_field(self.schema, t), w / total))
+            (Occur.Should, Query.const_score_query(self._held(t, parts.get(t)), w / total))
             for t, w in weights.items()
         ]
         share = dict.fromkeys(post_ids, 0.0)
@@ -357,8 +336,21 @@ class LexicalRetriever:
             share[self._post(addr)] = float(score)
         return share
 
-    def _coordinate(self, hits: list[LexicalHit], terms: list[str]) -> list[LexicalHit]:
-        share = self._shares([h.post_id for h in hits], terms)
+    def _held(self, term: str, parts: Sequence[str] | None) -> Query:
+        """A post holds `term`: the term itself, or every one of its `parts` (the dictionary
+        words of a compound the post writes otherwise)."""
+        query = _any_field(self.schema, term, self.config)
+        if not parts:
+            return query
+        every = Query.boolean_query(
+            [(Occur.Must, _any_field(self.schema, p, self.config)) for p in parts]
+        )
+        return Query.boolean_query([(Occur.Should, query), (Occur.Should, every)])
+
+    def _coordinate(
+        self, hits: list[LexicalHit], terms: list[str], parts: Mapping[str, Sequence[str]]
+    ) -> list[LexicalHit]:
+        share = self._shares([h.post_id for h in hits], terms, parts)
         rescored = [
             LexicalHit(h.post_id, h.score * share[h.post_id], share[h.post_id]) for h in hits
         ]

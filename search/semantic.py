@@ -11,20 +11,7 @@ import numpy as np
 
 from index.errors import CorruptIndexError
 from index.vectors import VectorIndex
-
-# Passages fetched per post wanted: posts have ~20 passages, and several of the nearest
-# passages usually belong to the same post.
-PASSAGES_PER_POST = 8
-# A post scores by a weighted mean of its best passage (weight 1) and the mean of its next
-# SUPPORT_PASSAGES best (weight SUPPORT_WEIGHT): a post that treats the topic in several places
-# beats one that mentions it once. On the 60 dev queries semantic nDCG@10 went from 0.775
-# (best passage only) to 0.809 and hybrid from 0.849 to 0.864; every setting with 2-3
-# supporting passages and a weight of 0.5-1.0 scored 0.861-0.866 hybrid, and more passages
-# (5) start to favour long posts (exact-title queries drop). A post with fewer passages
-# counts its best passage in their place: a short post is all about what it says, and e5's
-# cosines all sit near 0.8, so counting a missing passage as 0 would bury every short post.
-SUPPORT_PASSAGES = 2
-SUPPORT_WEIGHT = 0.75
+from search.config import SemanticConfig
 
 
 @dataclass(frozen=True, slots=True)
@@ -48,19 +35,23 @@ class SemanticHit:
     passage: tuple[int, int]  # (start, end) of the best passage in the post body
 
 
-def post_scores(passage_scores: np.ndarray) -> np.ndarray:
-    """Row-wise post scores from passage scores sorted best first (see SUPPORT_WEIGHT).
+def post_scores(
+    passage_scores: np.ndarray, config: SemanticConfig | None = None
+) -> np.ndarray:
+    """Row-wise post scores from passage scores sorted best first (SemanticConfig says how).
 
     Rows are posts; a short post's row is padded with NaN, which counts as its best passage.
     """
+    config = config or SemanticConfig()
+    passages, weight = config.support_passages, config.support_weight
     rows = np.atleast_2d(passage_scores)
     best = rows[:, 0]
-    support = rows[:, 1 : 1 + SUPPORT_PASSAGES]
-    if support.shape[1] < SUPPORT_PASSAGES:
-        pad = np.full((len(rows), SUPPORT_PASSAGES - support.shape[1]), np.nan)
+    support = rows[:, 1 : 1 + passages]
+    if support.shape[1] < passages:
+        pad = np.full((len(rows), passages - support.shape[1]), np.nan)
         support = np.hstack([support, pad])
     support = np.where(np.isnan(support), best[:, None], support)
-    return (best + SUPPORT_WEIGHT * support.mean(axis=1)) / (1 + SUPPORT_WEIGHT)
+    return (best + weight * support.mean(axis=1)) / (1 + weight)
 
 
 class SemanticRetriever:
@@ -71,7 +62,12 @@ class SemanticRetriever:
     thousands of look-ups.
     """
 
-    def __init__(self, vectors: VectorIndex, chunks: dict[int, tuple[int, int, int]]) -> None:
+    def __init__(
+        self,
+        vectors: VectorIndex,
+        chunks: dict[int, tuple[int, int, int]],
+        config: SemanticConfig | None = None,
+    ) -> None:
         """Raises CorruptIndexError when FAISS and the store's passages disagree (a run killed
         between writing one and the other, a stale or garbled file): the ids are compared
         whole, which takes about a millisecond for ten thousand passages."""
@@ -83,6 +79,7 @@ class SemanticRetriever:
                 f"the vector index at {vectors.path} is out of step with the store "
                 f"({len(ids)} vectors for {len(chunks)} passages)"
             )
+        self.config = config or SemanticConfig()
         self.vectors = vectors
         self.exact = vectors.exact  # scanned here rather than by FAISS (`_nearest`)
         self.chunks = chunks
@@ -124,7 +121,7 @@ class SemanticRetriever:
     ) -> list[SemanticHit]:
         layout = self._layout
         scores = layout.matrix @ query.astype(np.float32)
-        k = max(limit * PASSAGES_PER_POST, 200)
+        k = max(limit * self.config.passages_per_post, 200)
         owners = self._nearest(query, scores, k, allowed)
         if not len(owners):
             return []
@@ -136,7 +133,8 @@ class SemanticRetriever:
         rows = layout.table[table_rows]
         per_post = scores[rows]
         order = np.argsort(-per_post, axis=1, kind="stable")  # NaN padding sorts last
-        fused = post_scores(np.take_along_axis(per_post, order[:, : 1 + SUPPORT_PASSAGES], 1))
+        support = self.config.support_passages
+        fused = post_scores(np.take_along_axis(per_post, order[:, : 1 + support], 1), self.config)
         best_rows = rows[np.arange(len(rows)), order[:, 0]]
         hits = []
         for i in np.argsort(-fused, kind="stable")[:limit].tolist():

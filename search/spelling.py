@@ -17,11 +17,11 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Iterable
 from dataclasses import replace
+from typing import Protocol
 
 from rapidfuzz.distance import OSA
 
-from search.expand import glossed
-from search.lexical import LexicalRetriever
+from search.expand import Glossary, glossed
 from search.query import ParsedQuery
 
 MIN_TYPO_LETTERS = 5  # shorter words have too many neighbours one edit away
@@ -31,9 +31,21 @@ _LATIN = re.compile(r"[a-z]+")
 _WORDS = re.compile(r"[a-z][a-z0-9]*")
 
 
+class Vocabulary(Protocol):
+    """What correction asks of the index (search.lexical.LexicalRetriever answers it)."""
+
+    glossary: Glossary
+
+    def doc_freq(self, term: str) -> int: ...
+
+    def near(
+        self, term: str, distance: int, *, prefix: bool = False, limit: int = 50
+    ) -> list[int]: ...
+
+
 def correct(
     parsed: ParsedQuery,
-    retriever: LexicalRetriever,
+    retriever: Vocabulary,
     texts: Callable[[Iterable[int]], Iterable[str]],
     *,
     prefix: bool = False,
@@ -49,14 +61,14 @@ def correct(
         low = word.lower()
         if not _LATIN.fullmatch(low) or low in known or retriever.doc_freq(low):
             continue
-        last = prefix and i == len(words) - 1
-        if last and len(low) >= MIN_PREFIX_LETTERS:
+        better = None
+        if prefix and i == len(words) - 1 and len(low) >= MIN_PREFIX_LETTERS:
             better = _best(low, retriever, texts, distance=0, prefix=True)
-        elif len(low) >= MIN_TYPO_LETTERS:
+        # A last word that begins no word of the archive may be a typo (`tranformer` while
+        # typing): it is corrected as any other word is.
+        if better is None and len(low) >= MIN_TYPO_LETTERS:
             distance = 2 if len(low) >= TWO_EDITS_FROM else 1
             better = _best(low, retriever, texts, distance=distance, prefix=False)
-        else:
-            continue
         if better:
             words[i] = better
             notes.append(f"searched for {better} (no post has {low})")
@@ -67,7 +79,7 @@ def correct(
 
 def _best(
     word: str,
-    retriever: LexicalRetriever,
+    retriever: Vocabulary,
     texts: Callable[[Iterable[int]], Iterable[str]],
     *,
     distance: int,

@@ -14,9 +14,12 @@ from index.models.spec import USE_SPEC
 from index.paths import DataDir
 from index.store import Store
 from index.vectors import VectorIndex, extra_path
-from search import Searcher
-from search.fusion import FusionPolicy, fuse_convex
+from search import RankingConfig, Searcher
+from search.fusion import FusionPolicy, RankedList
 from tests.conftest import FIXTURE_POSTS, fixture_posts_with_one_changed
+
+NO_FLOOR = RankingConfig(floor=None)
+QUERY = "why divide the attention logits by the square root of the dimension"
 
 
 class Counting(Embedder):
@@ -28,36 +31,19 @@ class Counting(Embedder):
 
 
 # -- fusion (no model) ------------------------------------------------------------------------
-def test_convex_without_extra_lists_is_the_two_list_fusion():
-    lex, sem = [(1, 9.0), (2, 5.0), (3, 1.0)], [(3, 0.9), (2, 0.8), (4, 0.7)]
-    policy = FusionPolicy()
-    assert policy.fuse(lex, sem) == fuse_convex(lex, sem, policy.alpha)
-    assert policy.fuse(lex, sem, extra=()) == policy.fuse(lex, sem)
-
-
-def test_third_list_breaks_a_tie_and_its_weight_scales_it():
-    lex, sem = [(1, 2.0), (2, 1.0)], [(2, 0.9), (1, 0.8)]  # 1 and 2 tie at α=0.5
-    extra = [[(2, 0.6), (1, 0.5)]]
-    assert [d for d, _ in FusionPolicy(extra_weights=(0.4,)).fuse(lex, sem, extra=extra)] == [
-        2,
-        1,
-    ]
-    fused = dict(FusionPolicy(extra_weights=(0.4,)).fuse(lex, sem, extra=extra))
-    assert fused[2] == pytest.approx(0.5 + 0.4) and fused[1] == pytest.approx(0.5)
-    # a post only the third list has still enters, with its weighted score alone
-    fused = dict(FusionPolicy(extra_weights=(0.4,)).fuse(lex, sem, extra=[[(9, 1.0), (1, 0.0)]]))
-    assert fused[9] == pytest.approx(0.4)
-    # weight 0: the extra list is ignored
-    off = FusionPolicy(extra_weights=(0.0,))
-    assert off.fuse(lex, sem, extra=[[(9, 1.0)]]) == off.fuse(lex, sem)
-
-
 def test_rrf_takes_the_third_list_and_exact_matches_still_go_first():
-    lex, sem, extra = [(1, 3.0), (2, 2.0)], [(2, 0.9), (1, 0.8)], [[(2, 0.9), (3, 0.1)]]
-    policy = FusionPolicy(method="rrf", rrf_k=60, extra_weights=(1.0,))
-    fused = policy.fuse(lex, sem, extra=extra)
+    lists = [
+        RankedList("e5", ((2, 0.9), (1, 0.8))),
+        RankedList("bm25", ((1, 3.0), (2, 2.0))),
+        RankedList("use", ((2, 0.9), (3, 0.1))),
+    ]
+    policy = FusionPolicy(method="rrf", rrf_k=60)
+    fused = policy.fuse(lists)
     assert fused[0][0] == 2 and {d for d, _ in fused} == {1, 2, 3}
-    assert policy.fuse(lex, sem, frozenset({3}), extra)[0][0] == 3
+    assert policy.fuse(lists, frozenset({3}))[0][0] == 3
+    # weight 0: the list is ignored
+    off = policy.with_weights(use=0.0)
+    assert off.fuse(lists) == off.fuse(lists[:2])
 
 
 def test_manifest_round_trips_extra_models(tmp_path):
@@ -116,58 +102,74 @@ def test_ensemble_index_holds_the_same_passage_ids(ensemble):
 
 @pytest.mark.model
 def test_ensemble_searches_end_to_end_with_three_lists(ensemble, embedder):
-    with Searcher.open(ensemble.root, embedder=embedder, floor=None) as s:
-        found = s.candidates("why divide the attention logits by the square root of the dimension")
-        assert len(found.extra) == 1 and found.extra[0]
+    with Searcher.open(ensemble.root, embedder=embedder, config=NO_FLOOR) as s:
+        _, ranking = s.ranking(QUERY)
+        assert list(ranking.lists)[:3] == ["bm25", "e5", "use"] and ranking.lists["use"]
         # USE alone finds it across languages
-        assert 1009 in [d for d, _ in found.extra[0][:3]]
-        hits = s.search("why divide the attention logits by the square root of the dimension")
+        assert 1009 in ranking.lists["use"].ids()[:3]
+        hits = s.search(QUERY)
         assert hits[0].post_id == 1009
-        # search() fuses exactly the candidates (what bench/tune_fusion.py re-ranks)
-        ranked = s.fusion.rank(found)
-        assert [h.post_id for h in hits] == [d for d, _ in ranked][:10]
+        # search() answers with exactly the pipeline's ranking (what bench/tune_fusion.py tunes)
+        assert [h.post_id for h in hits] == [d for d, _ in ranking.ranked][:10]
         assert s.search("RoPE", mode="semantic").hits  # semantic mode: e5 alone, as before
-        assert s.candidates("RoPE").extra != ()
+        _, semantic = s.ranking("RoPE", mode="semantic")
+        assert list(semantic.lists) == ["e5"]
 
 
 @pytest.mark.model
 def test_feedback_searches_every_model_again_towards_the_first_top_hit(ensemble, embedder):
-    query = "why divide the attention logits by the square root of the dimension"
-    with Searcher.open(ensemble.root, embedder=embedder, floor=None) as s:
-        found = s.candidates(query)
-        first = s.fusion.fuse(found.lexical, found.semantic_ranked, found.exact, found.extra)
-        assert found.feedback_post == first[0][0]
-        assert len(found.feedback) == 2 and all(found.feedback)  # e5's list and USE's again
-        assert found.feedback[0] != found.semantic_ranked  # the moved query ranks differently
-        assert [h.post_id for h in s.search(query)] == [d for d, _ in s.fusion.rank(found)][:10]
-        s.fusion = replace(s.fusion, feedback=0.0, lexical_feedback=0.0)  # one round, as before
-        plain = s.candidates(query)
-        assert plain.feedback == () and plain.feedback_post is None
-        assert s.fusion.rank(plain) == s.fusion.fuse(
-            plain.lexical, plain.semantic_ranked, plain.exact, plain.extra
+    with Searcher.open(ensemble.root, embedder=embedder, config=NO_FLOOR) as s:
+        q, ranking = s.ranking(QUERY)
+        first = replace(ranking, final=("e5", "bm25", "use"))
+        top = s._pipeline(s.sides).finish(first, q).ranked[0][0]
+        assert ranking.lists["e5+fb"] and ranking.lists["use+fb"]  # each model's list again
+        assert ranking.lists["e5+fb"] != ranking.lists["e5"]  # the moved query ranks otherwise
+        assert ranking.final == ("e5+fb", "bm25", "use+fb", "bm25+fb")
+        assert top in ranking.lists["e5+fb"].ids()[:3]
+        assert [h.post_id for h in s.search(QUERY)] == [d for d, _ in ranking.ranked][:10]
+        one_round = replace(
+            NO_FLOOR, fusion=replace(NO_FLOOR.fusion, feedback=0.0).with_weights(bm25_fb=0.0)
         )
+        _, plain = s.ranking(QUERY, config=one_round)
+        assert list(plain.lists) == ["bm25", "e5", "use"]
+        assert plain.final == ("e5", "bm25", "use")
     # semantic mode answers from the first round alone
-    with Searcher.open(ensemble.root, embedder=embedder, floor=None) as s:
-        sem = s.search(query, mode="semantic", limit=5)
-        assert [h.post_id for h in sem] == [d for d, _ in s.candidates(query).semantic_ranked][:5]
+    with Searcher.open(ensemble.root, embedder=embedder, config=NO_FLOOR) as s:
+        sem = s.search(QUERY, mode="semantic", limit=5)
+        assert [h.post_id for h in sem] == ranking.lists["e5"].ids()[:5]
 
 
 @pytest.mark.model
 def test_lexical_feedback_adds_a_bm25_list_of_what_marks_the_top_posts(ensemble, embedder):
-    query = "why divide the attention logits by the square root of the dimension"
     with Searcher.open(ensemble.root, embedder=embedder) as s:
-        text = s.parse(query).text
-        found = s.candidates(query)
-        before = s.floor.apply(s.fusion.rank(replace(found, lexical_feedback=[])), found, text)
+        q, ranking = s.ranking(QUERY)
+        before = s._pipeline(s.sides).finish(replace(ranking, final=ranking.final[:-1]), q)
         # the first post it was made from is among its first (its own terms find it), beside
         # the posts sharing what marks it once the query's words are left out (softmax: 1018)
-        assert before[0][0] in [d for d, _ in found.lexical_feedback[:3]]
-        ranked = s.floor.apply(s.fusion.rank(found), found, text)
-        assert [h.post_id for h in s.search(query)] == [d for d, _ in ranked][:10]
-        s.fusion = replace(s.fusion, lexical_feedback=0.0)  # off: no list, no search
-        assert s.candidates(query).lexical_feedback == []
-        assert s.search(query, mode="semantic").hits  # only hybrid has feedback rounds
-        assert s.candidates("RoPE").lexical_feedback == []
+        assert before.ranked[0][0] in ranking.lists["bm25+fb"].ids()[:3]
+        assert [h.post_id for h in s.search(QUERY)] == [d for d, _ in ranking.ranked][:10]
+        off = replace(s.config, fusion=s.config.fusion.with_weights(bm25_fb=0.0))
+        assert "bm25+fb" not in s.ranking(QUERY, config=off)[1].lists  # off: no list, no search
+        assert s.search(QUERY, mode="semantic").hits  # only hybrid has feedback rounds
+        assert "bm25+fb" not in s.ranking(QUERY, mode="semantic")[1].lists
+
+
+@pytest.mark.model
+def test_explain_names_every_list_that_contributed(ensemble, embedder):
+    with Searcher.open(ensemble.root, embedder=embedder) as s:
+        result = s.search(QUERY, explain=True)
+        hit = result[0]
+        e = hit.explain
+        assert {"bm25", "e5", "use", "e5+fb", "use+fb"} <= set(e.lists)
+        final = ("e5+fb", "bm25", "use+fb", "bm25+fb")
+        added = sum(e.lists[n].contribution or 0.0 for n in final if n in e.lists)
+        assert added == pytest.approx(hit.score)  # the parts add up to the fused score
+        assert e.lists["e5"].contribution is None  # superseded by its feedback round
+        assert e.floor in ("exact", "covers the query", "within the band")
+        assert result.floor is not None and result.floor.passed
+        assert result.floor.best >= result.floor.gate or e.floor != "within the band"
+        d = hit.to_dict()["explain"]
+        assert d["lists"]["use"]["rank"] >= 1 and d["semantic_rank"] == e.lists["e5"].rank
 
 
 @pytest.mark.model
@@ -206,13 +208,12 @@ def test_single_model_index_opens_and_fuses_two_lists(tmp_path, embedder):
     update(data, [], embedder=embedder)  # indexing again keeps what it was built with
     with Store.open(data.store) as store:
         assert "vectors.extra_models" not in store.meta()
-    with Searcher.open(data.root, embedder=embedder, floor=None) as s:
-        assert s.reader.extra_models == ()
-        found = s.candidates("classifier-free guidance for conditional image generation")
-        assert found.extra == () and len(found.feedback) == 1  # e5's list, searched again
+    with Searcher.open(data.root, embedder=embedder, config=NO_FLOOR) as s:
+        assert [side.name for side in s.sides] == ["e5"]
+        _, ranking = s.ranking("classifier-free guidance for conditional image generation")
+        assert list(ranking.lists) == ["bm25", "e5", "e5+fb", "bm25+fb"]  # e5's searched again
         hits = s.search("classifier-free guidance for conditional image generation")
-        two = FusionPolicy(extra_weights=(0.0,)).rank(found)
-        assert [h.post_id for h in hits] == [d for d, _ in two][:10]
+        assert [h.post_id for h in hits] == [d for d, _ in ranking.ranked][:10]
 
 
 @pytest.mark.model
@@ -240,16 +241,16 @@ def test_broken_extra_index_drops_its_list_and_index_repairs_from_cache(tmp_path
     update(data, [FIXTURE_POSTS], **kw)
     path = extra_path(data.vectors, USE_SPEC.slug) / "passages.faiss"
     path.write_bytes(b"not a faiss index")
-    with Searcher.open(data.root, embedder=embedder, floor=None) as s:
+    with Searcher.open(data.root, embedder=embedder, config=NO_FLOOR) as s:
         result = s.search("classifier-free guidance for conditional image generation")
         assert result.mode == "hybrid" and result.hits
         assert any("ranking without it" in w for w in result.warnings)
     before = use.embedded
     report = update(data, [], embedder=embedder, extra_embedders={USE_SPEC.key: use})
     assert report.extra_vectors_updated > 0 and use.embedded == before  # from the cache
-    with Searcher.open(data.root, embedder=embedder, floor=None) as s:
+    with Searcher.open(data.root, embedder=embedder, config=NO_FLOOR) as s:
         result = s.search("classifier-free guidance for conditional image generation")
-        assert not result.warnings and s.candidates("guidance").extra
+        assert not result.warnings and s.ranking("guidance")[1].lists["use"]
 
 
 @pytest.mark.model
@@ -258,8 +259,8 @@ def test_a_new_index_gets_the_default_ensemble(tmp_path, embedder):
     report = update(data, [FIXTURE_POSTS], embedder=embedder)
     assert report.vectors_updated == 18 and report.extra_vectors_updated > 18
     with Searcher.open(data.root, embedder=embedder) as s:
-        assert [m.backend for m in s.reader.extra_models] == ["use"]
-        assert s.candidates("classifier-free guidance").extra  # a third list to fuse
+        assert [side.spec.backend for side in s.sides] == ["onnx", "use"]
+        assert s.ranking("classifier-free guidance")[1].lists["use"]  # a third list to fuse
 
 
 @pytest.mark.model

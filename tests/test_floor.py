@@ -6,9 +6,7 @@ from __future__ import annotations
 import pytest
 
 from search import Searcher
-from search.fusion import Candidates
-from search.relevance import Floor
-from search.semantic import SemanticHit
+from search.relevance import Evidence, Floor
 
 pytestmark = pytest.mark.model
 
@@ -51,18 +49,22 @@ def test_newest_first_sorts_only_the_hits(searcher):
     assert dates == sorted(dates, reverse=True)
 
 
-def _found(semantic: dict[int, float], coverage: dict[int, float], exact=()) -> Candidates:
-    hits = [SemanticHit(p, s, (0, 1)) for p, s in sorted(semantic.items(), key=lambda x: -x[1])]
-    return Candidates([], 0, hits, len(hits), frozenset(exact), coverage)
+def _found(semantic: dict[int, float], coverage: dict[int, float], exact=()) -> Evidence:
+    return Evidence(semantic, coverage, frozenset(exact))
 
 
 def test_floor_rules():
     floor = Floor(gate=0.87, gate_latin=0.845, band=0.04, lexical=0.5)
     ranked = [(1, 0.9), (2, 0.8), (3, 0.7), (4, 0.6)]
     weak = _found({1: 0.86, 2: 0.85, 3: 0.84}, {4: 0.3})
-    assert floor.apply(ranked, weak, "中文查询") == []  # below the Chinese gate, no coverage
-    assert [p for p, _ in floor.apply(ranked, weak, "english words")] == [1, 2, 3]  # latin gate
+    assert floor.apply(ranked, weak, cjk=True) == []  # below the Chinese gate, no coverage
+    assert [p for p, _ in floor.apply(ranked, weak, cjk=False)] == [1, 2, 3]  # latin gate
     covered = _found({1: 0.80, 2: 0.79}, {4: 0.6})
-    assert [p for p, _ in floor.apply(ranked, covered, "中文")] == [1, 2, 4]  # band + coverage
+    assert [p for p, _ in floor.apply(ranked, covered, cjk=True)] == [1, 2, 4]  # band + coverage
     exact = _found({1: 0.5}, {}, exact=[3])
-    assert [p for p, _ in floor.apply(ranked, exact, "中文")] == [1, 3]
+    assert [p for p, _ in floor.apply(ranked, exact, cjk=True)] == [1, 3]
+    # the reasons --explain gives, and the query's verdict
+    assert floor.reason(4, covered, 0.80) == "covers the query"
+    assert floor.reason(2, covered, 0.80) == "within the band"
+    assert floor.reason(3, exact, 0.5) == "exact" and floor.reason(2, exact, 0.5) is None
+    assert not floor.report(weak, cjk=True).passed and floor.report(weak, cjk=False).passed

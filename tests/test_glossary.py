@@ -83,6 +83,34 @@ def test_vote_takes_the_most_proposed_term_and_filters_by_association():
     )
 
 
+def test_an_enumeration_is_no_part_of_a_term_and_a_term_belongs_to_its_likeliest_name():
+    text = "方法有两种：一是权重衰减，二是梯度惩罚（Gradient Penalty）。"
+    pairs = {(en, zh) for en, zh, _ in pairs_in(text)}
+    assert ("gradient penalty", "梯度惩罚") in pairs
+    assert not any(zh.startswith("二是") for _, zh in pairs)
+    rows = [
+        ("position encoding", "位置编码", 9, 5),
+        ("nope", "位置编码", 3, 2),  # a wrong pair: 位置编码 is position encoding's
+        ("nope", "无位置编码", 2, 2),
+        ("mixture of experts", "混合专家", 6, 4),
+        ("moe", "混合专家", 4, 3),  # an acronym shares its name's term
+    ]
+    assert vote(rows) == {
+        "position encoding": ("位置编码", 5),
+        "nope": ("无位置编码", 2),
+        "mixture of experts": ("混合专家", 4),
+        "moe": ("混合专家", 3),
+    }
+
+
+def test_written_entries_are_found_with_plural_and_hyphenated_words():
+    written = {"mixture of experts": ("混合专家",), "self-attention": ("自注意力",)}
+    glossary = Glossary(written=written)
+    assert chinese_for("mixture of experts", glossary) == ["混合专家"]
+    assert chinese_for("mixture-of-experts routing", glossary) == ["混合专家"]
+    assert chinese_for("self attention layers", glossary) == ["自注意力"]
+
+
 def test_mined_entries_expand_english_queries_after_the_written_ones():
     glossary = Glossary(
         written={"flow": ("流",)},

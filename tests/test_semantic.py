@@ -14,7 +14,7 @@ from index.indexer import Indexer, update
 from index.manifest import Manifest
 from index.models import ModelSpec
 from index.paths import DataDir
-from search import Searcher
+from search import RankingConfig, Searcher
 from tests.conftest import FIXTURE_POSTS, fixture_posts_with_one_changed
 
 pytestmark = pytest.mark.model
@@ -37,7 +37,8 @@ def data(tmp_path_factory, embedder):
 def searcher(data, embedder):
     # Ranking on the fixture corpus, without the relevance floor: calibrated on the archive, it
     # sits above what some paraphrases score among these 18 short posts (see test_floor.py).
-    s = Searcher.open(data.root, embedder=embedder, floor=None)  # one model load for all
+    # One model load for all.
+    s = Searcher.open(data.root, embedder=embedder, config=RankingConfig(floor=None))
     yield s
     s.close()
 
@@ -159,9 +160,9 @@ def test_hnsw_option_rebuilds_from_cache(tmp_path, embedder):
         assert ix.sync_vectors(kind="hnsw", embedder=embedder) == 18
         assert Manifest.load(ix.store).vector_kind == "hnsw"
     assert embedder.embedded == before  # switching kinds re-embeds nothing
-    with Searcher.open(data.root, embedder=embedder, floor=None) as s:
+    with Searcher.open(data.root, embedder=embedder, config=RankingConfig(floor=None)) as s:
         assert top(s, "why divide the attention logits by sqrt(d)", "semantic")[0] == 1009
-        assert s.stats()["passages"] == len(s._semantic_retriever().chunks)
+        assert s.stats()["passages"] == len(s.sides[0].retriever.chunks)
         hits = s.search("attention", mode="semantic", category="数学研究")
         assert hits and all(h.category == "数学研究" for h in hits)  # filtered HNSW search
 

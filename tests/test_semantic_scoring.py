@@ -6,7 +6,11 @@ import numpy as np
 import pytest
 
 from index.vectors import VectorIndex
-from search.semantic import SUPPORT_PASSAGES, SUPPORT_WEIGHT, SemanticRetriever, post_scores
+from search.config import SemanticConfig
+from search.semantic import SemanticRetriever, post_scores
+
+SUPPORT_PASSAGES = SemanticConfig().support_passages
+SUPPORT_WEIGHT = SemanticConfig().support_weight
 
 
 def test_post_score_weights_the_best_passage_and_its_support():

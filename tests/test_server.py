@@ -408,12 +408,13 @@ def test_repeated_searches_come_from_the_cache_and_a_commit_is_never_stale(tmp_p
         assert service.answers.misses == 2
         related = service.similar(1001)  # a `similar` list is kept beside the searches
         service.similar(1001)
-        assert service.answers.popular(2)[0][1] == "lexical"  # asked 3 times; `similar` twice
+        kind, request = service.answers.popular(2)[0][1:]  # asked 3 times; `similar` twice
+        assert kind == "search" and request.mode == "lexical"
         search.update(data, [Post(id=4004, title="退火算法", body="模拟退火")], vectors=False)
         assert not live.refresh() and live.refresh()
         # Before the swap, the live generation's answers were computed on the new one.
         assert {key[1] for key in service.answers.popular(10) if key[0] == live.current.number} == {
-            "lexical",
+            "search",
             "similar",
         }
         hits = service.answers.hits
@@ -523,7 +524,7 @@ def test_a_commit_with_vectors_is_served_semantically(vector_data, embedder, tmp
             title="热机效率与卡诺循环",
             body="卡诺循环给出了两个热源之间热机效率的上限：1 减去低温与高温之比。",
         )
-        models = app.state.live.current.searcher.extra_embedders
+        models = app.state.live.current.searcher.embedders
         update(data, [post], embedder=embedder)
         query = "热机在两个热源之间能达到的最高效率"  # its meaning, not its words
         deadline = time.monotonic() + 5
@@ -536,5 +537,5 @@ def test_a_commit_with_vectors_is_served_semantically(vector_data, embedder, tmp
             time.sleep(0.1)
         assert c.get("/posts/4003/similar").json()["mode"] == "semantic"
         # every generation shares the ensemble's models (loading them again costs seconds)
-        now = app.state.live.current.searcher.extra_embedders
+        now = app.state.live.current.searcher.embedders
         assert models and all(now[key] is model for key, model in models.items())

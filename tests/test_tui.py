@@ -40,28 +40,32 @@ class LexicalSearcher(Searcher):
 
 
 class VectorSearcher(Searcher):
-    """Pretends to have vectors; `warm_up` succeeds or fails on request, `search` records modes
-    and answers lexically."""
+    """Pretends to have vectors; loading the models succeeds or fails on request, `search`
+    records modes and answers lexically."""
 
     fail_with: str | None = None
 
     def __init__(self, *args: object, **kwargs: object) -> None:
         super().__init__(*args, **kwargs)  # type: ignore[arg-type]
         self.modes: list[str] = []
-        self.loaded = False
+        self.state = "idle"
 
     @property
     def has_vectors(self) -> bool:
         return True
 
     @property
-    def model_loaded(self) -> bool:
-        return self.loaded
+    def model_state(self) -> str:  # type: ignore[override]
+        return self.state
 
-    def warm_up(self) -> None:
-        if self.fail_with:
+    @property
+    def model_error(self) -> str | None:
+        return self.fail_with
+
+    def load_models(self, background: bool = False) -> None:
+        self.state = "failed" if self.fail_with else "ready"
+        if self.fail_with and not background:
             raise DataError(self.fail_with)
-        self.loaded = True
 
     def search(self, query: str, limit: int = 10, mode: str = "hybrid", **kw: object):  # type: ignore[override]
         self.modes.append(mode)
@@ -154,6 +158,15 @@ async def test_types_a_chinese_query_and_shows_results(searcher: Searcher) -> No
         await pilot.press(*["backspace"] * 2, *"月食")
         await idle(pilot)
         assert titles(app) == ["月全食观测记录"] and preview_post_id(app) == 1016
+
+
+async def test_a_typo_is_corrected_as_the_cli_corrects_it(searcher: Searcher) -> None:
+    app = make_app(searcher)
+    async with app.run_test(size=(100, 30)) as pilot:
+        await type_query(pilot, "tranformer")
+        expected = [h.title for h in searcher.search("transformer", limit=50, mode="lexical")]
+        assert expected and titles(app) == expected  # it found nothing: "No post contains…"
+        assert "searched for transformer" in str(app.query_one("#message").render())
 
 
 async def test_each_keystroke_supersedes_the_last_search(searcher: Searcher) -> None:

@@ -1,7 +1,8 @@
 """The terminal UI: search-as-you-type over the archive, with preview, filters and related posts.
 
-`SearchApp` is the lifecycle: it opens the index in a thread worker, loads the embedding model
-in a daemon thread (so quitting never waits for it), holds the `Searcher` and the screens, and
+`SearchApp` is the lifecycle: it opens the index in a thread worker, has the library load the
+embedding models in the background (so quitting never waits for them) and shows their state,
+holds the `Searcher` and the screens, and
 offers the screens what they share (the browser, the clipboard, the help, quitting). The
 searching itself is `SearchScreen`'s. It only talks to the public `search` API.
 
@@ -11,10 +12,8 @@ draws on the terminal, never on stdout, and prints the chosen post's URL there a
 
 from __future__ import annotations
 
-import contextlib
 import os
 import sys
-import threading
 import webbrowser
 from collections.abc import Iterable
 from pathlib import Path
@@ -23,17 +22,18 @@ from typing import ClassVar
 from textual import on, work
 from textual.app import App, SystemCommand
 from textual.binding import Binding, BindingType
-from textual.message import Message
 from textual.reactive import var
 from textual.screen import Screen
 
 from search import DataDir, DataError, Hit, Searcher
 from search.display import printable
 from tui.history import History
-from tui.messages import Browsed, IndexFailed, IndexOpened, ModelFailed, ModelReady
+from tui.messages import Browsed, IndexFailed, IndexOpened
 from tui.screens.help import HelpScreen
 from tui.screens.search import SearchScreen
 from tui.state import ModelState
+
+MODEL_POLL = 0.1  # seconds between looks at the model's state while it loads
 
 
 class SearchApp(App[int]):
@@ -126,13 +126,10 @@ class SearchApp(App[int]):
         searcher = self.searcher = event.searcher
         if not searcher.has_vectors:
             self.model_state = "none"
-        elif searcher.model_loaded:
-            self.model_state = "ready"
         elif self.load_model:
-            self.model_state = "loading"
-            threading.Thread(
-                target=self._warm_up, args=(searcher,), daemon=True, name="model"
-            ).start()
+            searcher.load_models(background=True)  # a daemon thread: never delays quitting
+            self._follow_model()
+            self.set_interval(MODEL_POLL, self._follow_model, name="model")
         else:
             self.model_error = "model loading is off"
             self.model_state = "failed"
@@ -146,31 +143,22 @@ class SearchApp(App[int]):
             where = f"search --data-dir {self.data.root} index"
         self.search_screen.index_failed(event.error, f"{where} kexue-posts.jsonl")
 
-    def _warm_up(self, searcher: Searcher) -> None:
-        """Runs in a daemon thread: the model can take seconds and must never delay quitting."""
-        try:
-            searcher.warm_up()
-        except Exception as exc:  # DataError, or anything the model stack raises
-            message: Message = ModelFailed(str(exc))
-        else:
-            message = ModelReady()
-        with contextlib.suppress(RuntimeError):  # the app may have closed meanwhile
-            self.post_message(message)
-
-    @on(ModelReady)
-    def _model_ready(self) -> None:
-        self.model_state = "ready"
-
-    @on(ModelFailed)
-    def _model_failed(self, event: ModelFailed) -> None:
-        self.model_error = event.error
-        self.model_state = "failed"
-        self.notify(
-            f"model could not load: {event.error}; using lexical",
-            severity="warning",
-            timeout=8,
-            markup=False,
-        )
+    def _follow_model(self) -> None:
+        """Show the library's model state (`Searcher.model_state`); the screens ask the
+        searcher itself, and searches that do not wait answer lexically until it is ready."""
+        searcher = self.searcher
+        if searcher is None or self.model_state in ("ready", "failed"):
+            return
+        state = searcher.model_state
+        if state == "failed":
+            self.model_error = searcher.model_error or "unknown error"
+            self.notify(
+                f"model could not load: {self.model_error}; using lexical",
+                severity="warning",
+                timeout=8,
+                markup=False,
+            )
+        self.model_state = "loading" if state in ("idle", "loading") else state
 
     # -- what the screens share ------------------------------------------------------------
     async def action_quit(self) -> None:

@@ -32,18 +32,6 @@ class IndexFailed(Message):
 
 
 @dataclass
-class ModelReady(Message):
-    """The embedding model loaded: hybrid and semantic searches can run as asked."""
-
-
-@dataclass
-class ModelFailed(Message):
-    """The embedding model could not load: searches stay lexical."""
-
-    error: str
-
-
-@dataclass
 class Browsed(Message):
     """A browser was asked to open `url`; `opened` is False when there was none to ask."""
 

@@ -80,6 +80,14 @@ class ModelSpec:
         return tuple(MODEL_NAMES)
 
     @property
+    def name(self) -> str:
+        """A short name for the model's ranked list and `--explain` (`e5`, `use`; else its slug)."""
+        for name, spec in MODEL_NAMES.items():
+            if spec.model_id == self.model_id:
+                return name
+        return self.slug
+
+    @property
     def slug(self) -> str:
         """A file-name-safe form of the model id (names an extra model's vector folder)."""
         return re.sub(r"[^A-Za-z0-9]+", "-", self.model_id).strip("-").lower()

@@ -118,7 +118,7 @@ class LiveIndex:
         self.model: ModelState = "idle"
         self.model_error: str | None = None
         self._embedder = embedder
-        self._extra_embedders: dict[str, Any] = {}  # the ensemble's others, by spec key
+        self._embedders: dict[str, Any] = {}  # every model by spec key, shared by generations
         self._warmers: list[Callable[[Generation, Generation], None]] = []
         self._lock = threading.Lock()
         self._stop = threading.Event()
@@ -210,7 +210,7 @@ class LiveIndex:
     # -- the watcher ----------------------------------------------------------------------
     def _open(self) -> Searcher:
         searcher = Searcher.open(
-            self.data.root, embedder=self._embedder, extra_embedders=self._extra_embedders
+            self.data.root, embedder=self._embedder, embedders=self._embedders
         )
         shared = self._embedder
         if shared is not None and searcher.spec not in (None, getattr(shared, "spec", None)):
@@ -221,7 +221,7 @@ class LiveIndex:
             self.model, self.model_error = "idle", None
         if self._embedder is None:  # from now on every generation uses this one's model
             self._embedder = _model_of(searcher)
-        self._extra_embedders.update(searcher.extra_embedders)
+        self._embedders.update(searcher.embedders)
         return searcher
 
     def _watch(self) -> None:

@@ -26,12 +26,31 @@ class SnippetModel(BaseModel):
     offset: int = Field(description="Where `text` starts in the post body.")
 
 
+class ListPartModel(BaseModel):
+    rank: int = Field(description="1-based rank in the list.")
+    score: float = Field(description="The list's own score (BM25, cosine).")
+    contribution: float | None = Field(
+        description="What the list added to the fused score (null: not in the final fusion)."
+    )
+
+
 class ExplainModel(BaseModel):
     lexical_rank: int | None
     lexical_score: float | None
     semantic_rank: int | None
     semantic_score: float | None
     fused_score: float | None
+    lists: dict[str, ListPartModel] = Field(
+        description="Every list holding the hit, by name: bm25, e5, use, e5+fb, use+fb, bm25+fb."
+    )
+    exact: bool = Field(description="The typed words verbatim in its title (or body): first.")
+    floor: str | None = Field(description="Why the relevance floor kept it (null: no floor).")
+
+
+class FloorModel(BaseModel):
+    best: float = Field(description="The query's best semantic score (the primary model's).")
+    gate: float = Field(description="What it must reach for the query to be about the archive.")
+    passed: bool
 
 
 class HitModel(BaseModel):
@@ -55,6 +74,9 @@ class SearchResponse(BaseModel):
     warnings: list[str] = Field(description="Why the answer may differ from what was asked.")
     unknown: list[str] = Field(
         [], description="On an empty result: the query's words that no post contains."
+    )
+    floor: FloorModel | None = Field(
+        None, description="The relevance floor's verdict on the query (null: lexical mode)."
     )
 
 

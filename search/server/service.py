@@ -17,7 +17,7 @@ import time
 from collections import OrderedDict
 from collections.abc import Hashable, Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, Literal
 
 from search import (
@@ -27,6 +27,7 @@ from search import (
     ModelSpec,
     Post,
     QuerySyntaxError,
+    SearchRequest,
     Sort,
     graph_of,
 )
@@ -103,21 +104,6 @@ def post_dict(post: Post) -> dict[str, Any]:
         "views": post.views,
         "body": post.body,
     }
-
-
-@dataclass(frozen=True, slots=True)
-class _Search:
-    """A search request's parameters but its mode: hashable, so it keys the answer cache."""
-
-    q: str
-    limit: int
-    offset: int
-    tags: tuple[str, ...]
-    categories: tuple[str, ...]
-    since: str | None
-    until: str | None
-    sort: Sort
-    explain: bool
 
 
 class AnswerCache:
@@ -207,12 +193,12 @@ class Service:
         started = time.perf_counter()
         with self.live.lease() as gen:
             run_mode, warnings = self._mode(gen, mode)
-            key = (gen.number, run_mode, request)
+            key = (gen.number, "search", replace(request, mode=run_mode))
             out = self._kept(key, started)
             if out is not None:
                 return out
             with self._slots:
-                out = self._run(gen, run_mode, request)
+                out = self._run(gen, key[2])
         out["warnings"] = warnings + out["warnings"]
         self.answers.put(key, out)
         return out
@@ -224,7 +210,7 @@ class Service:
         started = time.perf_counter()
         with self.live.lease() as gen:
             run_mode, _ = self._mode(gen, mode)
-            return self._kept((gen.number, run_mode, request), started)
+            return self._kept((gen.number, "search", replace(request, mode=run_mode)), started)
 
     def _kept(self, key: Hashable, started: float) -> dict[str, Any] | None:
         out = self.answers.get(key)
@@ -232,20 +218,9 @@ class Service:
             out["took_ms"] = (time.perf_counter() - started) * 1000
         return out
 
-    def _run(self, gen: Generation, mode: Mode, r: _Search) -> dict[str, Any]:
+    def _run(self, gen: Generation, request: SearchRequest) -> dict[str, Any]:
         with _errors():
-            return gen.searcher.search(
-                r.q,
-                limit=r.limit,
-                mode=mode,
-                offset=r.offset,
-                tags=list(r.tags) or None,
-                category=list(r.categories) or None,
-                since=r.since or None,
-                until=r.until or None,
-                sort=r.sort,
-                explain=r.explain,
-            ).to_dict()
+            return gen.searcher.search(request).to_dict()
 
     def _autowarm(self, gen: Generation, current: Generation) -> None:
         """Answer the live generation's most asked searches (and `similar` lists) again on
@@ -263,10 +238,10 @@ class Service:
                 if kind == "similar":
                     out = self._similar(gen, *request)
                 else:
-                    run_mode, warnings = self._mode(gen, kind)
-                    if run_mode != kind or warnings:
+                    run_mode, warnings = self._mode(gen, request.mode)
+                    if run_mode != request.mode or warnings:
                         continue
-                    out = self._run(gen, kind, request)
+                    out = self._run(gen, request)
             except ServiceError:
                 continue
             self.answers.put((gen.number, kind, request), out)
@@ -433,12 +408,23 @@ def _request(
     until: str | None = None,
     sort: Sort = "relevance",
     explain: bool = False,
-) -> _Search:
+) -> SearchRequest:
+    """The library's request for these parameters (its mode set when it runs)."""
     _check_range("limit", limit, 0, MAX_LIMIT)
     _check_range("offset", offset, 0, MAX_OFFSET)
     _check_values("tag", tags)
     _check_values("category", categories)
-    return _Search(q, limit, offset, tuple(tags), tuple(categories), since, until, sort, explain)
+    return SearchRequest(
+        q,
+        limit,
+        offset,
+        category=tuple(categories),
+        tags=tuple(tags),
+        since=since or None,
+        until=until or None,
+        sort=sort,
+        explain=explain,
+    )
 
 
 def _check_range(name: str, value: int, low: int, high: int) -> None:

@@ -205,7 +205,7 @@ class SearchScreen(Screen[None]):
         """The mode to ask for: lexical while the model loads or after it failed."""
         if self.mode == "lexical" or self.searcher is None:
             return "lexical"
-        if self.searcher.has_vectors and self._app.model_state != "ready":
+        if self.searcher.has_vectors and self.searcher.model_state != "ready":
             return "lexical"
         # Without vectors the searcher itself falls back (the answer's mode says so).
         return self.mode

@@ -1,0 +1,118 @@
+"""Every tuned constant of the ranking, with the measurement that chose it.
+
+`RankingConfig` is what a `Searcher` ranks with and what bench/tune_fusion.py and
+bench/calibrate_floor.py vary, so what is tuned is what ships. Figures are nDCG@10 on the 60
+judged dev queries (../shared/eval/dev-queries.jsonl) over the shared corpus unless said
+otherwise; "today" is the e5 + USE ensemble with both feedback rounds (hybrid 0.905).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from types import MappingProxyType
+
+from index.lexical import BODY, TAGS, TITLE
+from search.fusion import DEFAULT_FUSION, FusionPolicy
+from search.relevance import DEFAULT_FLOOR, Floor
+
+
+@dataclass(frozen=True, slots=True)
+class LexicalConfig:
+    """BM25 and its coordination (search/lexical.py)."""
+
+    # Field weights and the whole-phrase bonus: nDCG@10 moved by under 0.01 across title 2-5 and
+    # tags 1-2 once coordination was on (lexical); these sit in the flat middle.
+    field_boosts: Mapping[str, float] = field(
+        default_factory=lambda: MappingProxyType(
+            {TITLE: 3.0, TAGS: 1.0, BODY: 1.0, "category": 0.3}
+        )
+    )
+    phrase_boost: float = 2.0
+    # A long Chinese query term (5+ characters, index.tokenize.word_parts) also searches the
+    # dictionary words that make it up at this weight, and a post holding all of them covers
+    # the term: 旋转位置编码 then finds the post that writes 旋转式位置编码 (the index holds each
+    # word's inner words). Dev: lexical 0.8275 -> 0.8329 (variant 0.741 -> 0.849), hybrid
+    # 0.9055 -> 0.9069; every weight in 0.25..1.0 gains (variant 0.831..0.866 lexical) and no
+    # other type moves (3 dev queries hold such a term: a small sample, so the middle of the
+    # range). From 4 characters on (位置编码 -> 位置, 编码) question queries lose (lexical 0.723
+    # -> 0.705 at 0.75).
+    part_weight: float = 0.5
+    # BM25 sums per-term scores, so a post that repeats one common term can outrank one that has
+    # every term; scores are multiplied by the idf-weighted share of the terms a post holds:
+    # lexical 0.744 -> 0.804 (questions 0.66 -> 0.72, paraphrases 0.72 -> 0.84), no loss on
+    # keyword or exact queries. This many BM25 candidates are re-ranked so.
+    coord_depth: int = 100
+    # Lexical feedback weighs a post's terms by their share of its words times their idf, among
+    # its 200 most frequent (hybrid 0.9053 with every term, 0.9055 so, at a third of the idf
+    # look-ups). A term in under 2 posts marks only the post it came from, one in over 30% of
+    # them marks none. Each post keeps its 100 best (a round takes 20 from a few posts).
+    feedback_candidates: int = 200
+    feedback_min_posts: int = 2
+    feedback_max_share: float = 0.3
+    feedback_kept: int = 100
+
+
+@dataclass(frozen=True, slots=True)
+class SemanticConfig:
+    """How a post scores from its passages (search/semantic.py)."""
+
+    # Passages fetched per post wanted: posts have ~20 passages, and several of the nearest
+    # passages usually belong to the same post.
+    passages_per_post: int = 8
+    # A post scores by a weighted mean of its best passage (weight 1) and the mean of its next
+    # `support_passages` best (weight `support_weight`): a post that treats the topic in
+    # several places beats one that mentions it once. e5 alone: semantic 0.775 (best passage
+    # only) -> 0.809, hybrid 0.849 -> 0.864; every setting with 2-3 supporting passages and a
+    # weight of 0.5-1.0 scored 0.861-0.866 hybrid; 5 passages favour long posts (exact-title
+    # queries drop). A short post counts its best passage in place of a missing one.
+    support_passages: int = 2
+    support_weight: float = 0.75
+
+
+# The fusion (search/fusion.py FusionPolicy), chosen with bench/tune_fusion.py:
+# - Convex fusion of min-max normalised scores, e5 and BM25 at 0.5 each: with e5 alone (lexical
+#   0.826, semantic 0.809 alone) α = 0.4/0.5/0.6 -> 0.854/0.864/0.854; RRF k = 10/30/60 scored
+#   0.859..0.865 on an older scorer and cannot tell a clear winner from a near tie; z-score
+#   normalisation moved it by under 0.005.
+# - USE multilingual as a third list (0.761 alone): w = 0/0.1/0.2/0.3/0.4/0.5/0.7/1.0 ->
+#   0.864/0.869/0.878/0.880/0.886/0.881/0.871/0.863; every α in 0.4..0.6 with w in 0.2..0.5
+#   scores 0.871..0.886. w = 0.4: english 0.750 -> 0.836, question 0.781 -> 0.810.
+# - Dense feedback (each model's query moved towards the first fusion's top post): 0.886
+#   without; 2 passages × 0.2..1.0 -> 0.892..0.897, and all 24 cells of 1/2/3/5 passages gain:
+#   2 × 0.4 is the middle of the plateau. The mean of the top 2-5 posts drifts off the topic.
+# - Lexical feedback (`bm25+fb`): 0.897 without; 2-5 posts × 10/20/40 terms × weight
+#   0.15/0.25/0.35: all 36 cells 0.899..0.909; 3 × 20 × 0.3, the middle: 0.905 (paraphrase
+#   0.876 -> 0.889, question 0.832 -> 0.845). Each post weighs by its fused score over the
+#   first's, so a weak third post cannot outweigh a clear first. Needs the dense round first.
+
+# The floor (search/relevance.py Floor), calibrated with bench/calibrate_floor.py on the dev
+# queries and the 48 out-of-domain ones of bench/data/ood-queries.txt. e5's best score is the one
+# feature that separated them (a gap to the median or the 20th score did worse), and its level
+# depends on the script: Chinese queries score higher against the Chinese posts whatever they ask
+# (dev 0.880..0.937, out-of-domain 0.838..0.878) than queries without Chinese (dev 0.853..0.931,
+# out-of-domain 0.733..0.833). Out-of-domain coverage never exceeded 0.464, so `lexical` 0.5 says
+# "about the archive" alone. Gates of 0.87 and 0.845 empty none of the dev queries and 90% of the
+# out-of-domain ones. With today's ranking (bench/calibrate_floor.py, 2026-12-03) the band of
+# 0.04 costs nothing: hybrid 0.9055 with it, 0.9051 without a floor (0.03: 0.9022; 0.05:
+# 0.9055), and it cuts a dev query's hits from 100 to 66 on average; the Latin gate anywhere in
+# 0.835..0.850 empties the same out-of-domain queries.
+
+
+@dataclass(frozen=True, slots=True)
+class RankingConfig:
+    """Every tuned value of the ranking; see the comments of this module for why each."""
+
+    fusion: FusionPolicy = DEFAULT_FUSION
+    floor: Floor | None = DEFAULT_FLOOR  # None: every candidate is a hit
+    lexical: LexicalConfig = field(default_factory=LexicalConfig)
+    semantic: SemanticConfig = field(default_factory=SemanticConfig)
+    # Candidates taken from each list before fusing (and sorted by date for `sort=date`).
+    depth: int = 100
+    # Exact matches go first whatever fusion says: the query as a phrase in a title, or a long
+    # query (a sentence, a paper title, a formula) verbatim in the bodies of a handful of posts.
+    exact_body_min_tokens: int = 4
+    exact_body_max_posts: int = 3
+
+
+DEFAULT_CONFIG = RankingConfig()

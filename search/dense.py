@@ -1,0 +1,78 @@
+"""The index's embedding models as equal sides of the ranking: one `ModelSide` each.
+
+Each side embeds the query with its own model and searches its own vector index over the same
+passages, giving one named list (`e5`, `use`). One side is the primary: the relevance floor and
+`similar` read its scores. Loading is per side, so a side that cannot load drops out of the
+ensemble with a warning while the others answer.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+from typing import TYPE_CHECKING
+
+from index.models import Embedder, ModelSpec
+
+if TYPE_CHECKING:
+    import numpy as np
+
+    from index.vectors import VectorIndex
+    from search.config import SemanticConfig
+    from search.semantic import SemanticRetriever
+
+
+class ModelSide:
+    """One model of the index: its embedder and its vector index, both opened on first use."""
+
+    def __init__(
+        self,
+        spec: ModelSpec,
+        *,
+        primary: bool,
+        embedder: Embedder | None,
+        vectors: Callable[[], VectorIndex],
+        chunks: Callable[[], dict[int, tuple[int, int, int]]],
+        config: SemanticConfig,
+    ) -> None:
+        self.spec = spec
+        self.name = spec.name
+        self.primary = primary
+        self.embedder = embedder or Embedder(spec)
+        self._vectors = vectors
+        self._chunks = chunks
+        self._config = config
+        self._retriever: SemanticRetriever | None = None
+        self._lock = threading.Lock()
+        self.error: str | None = None  # why it cannot be used, once it failed to load
+
+    @property
+    def loaded(self) -> bool:
+        return self.embedder.loaded and self._retriever is not None
+
+    @property
+    def retriever(self) -> SemanticRetriever:
+        """The side's vector search (no model needed); raises CorruptIndexError when its ids
+        are not the store's passages."""
+        with self._lock:
+            if self._retriever is None:
+                from search.semantic import SemanticRetriever
+
+                self._retriever = SemanticRetriever(self._vectors(), self._chunks(), self._config)
+            return self._retriever
+
+    def load(self) -> None:
+        """Load the model and open the vector index; raises DataError (kept in `error`)."""
+        from index.errors import DataError
+
+        if self.error:
+            raise DataError(self.error)
+        try:
+            self.embedder.load()
+            self.retriever  # noqa: B018 - opens and checks the vector index
+        except DataError as exc:
+            self.error = str(exc)
+            raise
+
+    def embed(self, text: str) -> np.ndarray:
+        return self.embedder.encode([text], "query")[0]
