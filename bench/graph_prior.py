@@ -9,10 +9,11 @@ shipped pipeline's; only the order changes, so this bounds what a prior can do a
 signal, not as a fused list. It also prints where `RoPE` ranks 8265, the post that introduced
 it. The data directory needs its links (any `search index` run by this version adds them).
 
-Measured on the shared corpus (e5 + USE, 60 dev queries), nDCG@10:
-  in-degree w=0: 0.9055, 0.02: 0.9060, 0.05: 0.9068 (no type lower: variant 0.861 -> 0.871,
-  english 0.849 -> 0.852), 0.1: 0.9059 (english 0.841), 0.2: 0.894; PageRank at most 0.9059.
-  `RoPE`: 8265 from #6 to #4 at any w >= 0.02 (either prior).
+Measured on the shared corpus (e5 + USE, 60 dev queries, the one ranking pipeline), nDCG@10:
+  in-degree w=0: 0.9069, 0.02: 0.9078, 0.05: 0.9084 (no type lower: variant 0.889 -> 0.902,
+  english 0.849 -> 0.852, paraphrase, question +0.001), 0.1: 0.9067 (english 0.841), 0.2:
+  0.8962; PageRank at most 0.9074 (w=0.1, question 0.846 -> 0.845). `RoPE`: 8265 from #6
+  to #4 at any w >= 0.02, either prior. Run with PYTHONPATH=. from the checkout.
 """
 
 from __future__ import annotations
