@@ -316,8 +316,8 @@ def links_of(searcher: Searcher, post_id: int) -> PostLinks:
     """One post's links and series. Reads only that post's rows (what `search show` and a
     reader need: ~1 ms, where reading the whole graph cold took 30-70 ms), or answers from
     the whole graph when this searcher has read it already."""
-    graph = _graphs.get(searcher)
-    if graph is not None:
+    graph = _graphs.get(searcher) or vars(searcher).get("graph")  # (a cached Searcher.graph)
+    if isinstance(graph, ArchiveGraph):
         return graph.links(post_id)
     store = searcher.store
     with _lock_of(searcher):
