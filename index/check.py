@@ -15,8 +15,10 @@ from typing import Any
 
 from index.errors import DataError
 from index.lexical import LexicalIndex
+from index.links import LINKS_VERSION
 from index.manifest import Manifest
 from index.paths import DataDir
+from index.series import detect
 from index.store import Store
 from index.tokenize import TOKENIZER_VERSION
 from index.vectors import VectorIndex, extra_path
@@ -24,7 +26,7 @@ from index.vectors import VectorIndex, extra_path
 
 @dataclass(frozen=True, slots=True)
 class Finding:
-    part: str  # "store", "manifest", "lexical", "vectors"
+    part: str  # "store", "manifest", "lexical", "vectors", "links"
     problem: str
     derivable: bool  # rebuilt by `update(..., rebuild=True)`
 
@@ -76,6 +78,7 @@ def check(data_dir: str | os.PathLike[str] | DataDir | None) -> CheckReport:
             found.append(Finding("manifest", str(exc), derivable=True))
             manifest = Manifest.load(store, lenient=True)
         _check_lexical(data, store, manifest, found)
+        _check_links(store, found)
         report.vectors = manifest.model is not None
         if manifest.model is not None:
             _check_vectors(data.vectors, store, found, "vectors")
@@ -138,3 +141,30 @@ def _check_vectors(path: Path, store: Store, found: list[Finding], part: str) ->
     stale = store.stale("vector_hash")
     if stale:
         problem(f"{len(stale)} of {store.count()} posts have no vectors yet")
+
+
+def _check_links(store: Store, found: list[Finding]) -> None:
+    """Every post's references read from its current text, and the series as its titles and
+    links make them now."""
+
+    def problem(text: str) -> None:
+        found.append(Finding("links", text, derivable=True))
+
+    if not store.has_link_tables():
+        problem("the links between posts were never read (an index made by an older version)")
+        return
+    stale = store.stale_links(LINKS_VERSION)
+    if stale:
+        problem(f"{len(stale)} of {store.count()} posts have their links not read yet")
+        return
+    titles = {post_id: (m.title, m.date) for post_id, m in store.metadata().items()}
+    expected = {
+        (post_id, s.name, i)
+        for s in detect(titles, store.link_pairs())
+        for i, post_id in enumerate(s.posts, 1)
+    }
+    held = {(r.post_id, r.name, r.ord) for r in store.series()}
+    if held != expected:
+        problem(
+            f"the series hold {len(held)} posts in place, the titles and links make {len(expected)}"
+        )

@@ -27,6 +27,7 @@ from index.chunking import CHUNKER_VERSION, Passage, chunk_post
 from index.errors import CorruptIndexError, DataError, ModelMismatchError, WriterBusyError
 from index.glossary import MINER_VERSION, pairs_in, vote
 from index.lexical import LexicalIndex
+from index.linkgraph import sync_links
 from index.manifest import Manifest
 from index.models import Embedder, ModelSpec
 from index.models.spec import DEFAULT_EXTRA_MODELS
@@ -556,6 +557,7 @@ class Indexer:
         self.add(sources, report, strict=strict, progress=progress, total=total)
         report.lexical_updated = self.sync_lexical(rebuild=rebuild, progress=progress)
         self.sync_glossary(rebuild=rebuild)
+        sync_links(self._store(), rebuild=rebuild)  # what each post cites, and the series
         # A new vector index of the default model gets the default ensemble; an existing one
         # keeps what it was built with (`--models` changes that).
         default = spec is None or spec == ModelSpec()

@@ -582,6 +582,7 @@ def show(obj: Context, post_id: int, as_json: bool, raw: bool, no_pager: bool) -
     """Show a post, by its archive number or URL."""
     with obj.searcher() as searcher:
         post = searcher.get(post_id)
+        links = search.links_of(searcher, post_id) if post and not as_json else None
     if post is None:
         fail(f"no post {post_id} in the index", 1)
     if as_json:
@@ -590,9 +591,12 @@ def show(obj: Context, post_id: int, as_json: bool, raw: bool, no_pager: bool) -
     url = printable(post.url, inline=True)
     header = " · ".join(filter(None, [url, meta_line(post.date, post.category, post.tags)]))
     title = printable(post.title, inline=True)
+    footer = graph_footer(links)
     if raw or not out.is_terminal:
         echo(f"# {title}\n\n{header}\n")
         echo(printable(post.body))
+        if footer and not raw:
+            echo("\n---\n" + footer.plain)
         return
     from rich.markdown import Markdown
     from rich.rule import Rule
@@ -609,6 +613,136 @@ def show(obj: Context, post_id: int, as_json: bool, raw: bool, no_pager: bool) -
         out.print(Text(header, style="dim"))
         out.print()
         out.print(Markdown(terminal_markdown(printable(post.body)), code_theme="ansi_dark"))
+        if footer:
+            out.print(Rule(style="dim"))
+            out.print(footer)
+
+
+# -- links / series -------------------------------------------------------------------------
+def graph_footer(links: search.PostLinks | None) -> Text | None:
+    """Under a post: its series (previous / next part) and how many posts cite it; None when
+    it has neither."""
+    if links is None or (links.series is None and not links.cited_by):
+        return None
+    text = Text()
+    place = links.series
+    if place is not None:
+        text.append("series ", style="dim")
+        text.append(printable(place.name, inline=True), style="bold")
+        text.append(f" ({place.index}/{place.size})")
+        for label, entry in (("previous", place.previous), ("next", place.next)):
+            if entry is not None:
+                text.append(f"\n  {label}: ", style="dim")
+                text.append(f"{entry.post_id} ", style="blue")
+                text.append(printable(entry.title, inline=True))
+    if links.cited_by:
+        if text:
+            text.append("\n")
+        text.append(f"cited by {len(links.cited_by)}", style="bold")
+        text.append(f" (search links {links.post_id})", style="dim")
+    return text
+
+
+def _linked_lines(entry: search.LinkedPost) -> Text:
+    text = Text()
+    text.append(f"{entry.post_id:>6}  ", style="blue")
+    text.append(entry.date.isoformat() if entry.date else " " * 10, style="dim")
+    text.append("  ")
+    if entry.title is None:
+        text.append("(not in the archive) ", style="yellow")
+        text.append(printable(entry.url, inline=True), style="blue")
+    else:
+        text.append(printable(entry.title, inline=True), style="bold cyan")
+    if entry.mentions > 1:
+        text.append(f"  ×{entry.mentions}", style="dim")
+    text.append("\n" + " " * 8 + "“")
+    text.append(printable(entry.sentence, inline=True))
+    text.append("”")
+    return text
+
+
+@cli.command()
+@click.argument("post_id", type=PostRef())
+@click.option("--json", "as_json", is_flag=True, help="Print the links as JSON.")
+@click.pass_obj
+def links(obj: Context, post_id: int, as_json: bool) -> None:
+    """What a post (by id or URL) cites and what cites it, each with the citing sentence; and
+    its series."""
+    with obj.searcher() as searcher:
+        post = searcher.get(post_id)
+        found = search.links_of(searcher, post_id) if post else None
+    if post is None or found is None:
+        fail(f"no post {post_id} in the index", 1)
+    if as_json:
+        emit_json({"title": post.title, **found.to_dict()})
+        return
+    out.print(Text(printable(post.title, inline=True), style="bold"))
+    if found.series is not None:
+        place = found.series
+        out.print(
+            Text(f"series {printable(place.name, inline=True)} ({place.index}/{place.size})"),
+            style="dim",
+        )
+    for heading, entries in (("cites", found.cites), ("cited by", found.cited_by)):
+        out.print()
+        out.print(Text(f"{heading} ({len(entries)})", style="bold"))
+        for entry in entries:
+            out.print(_linked_lines(entry))
+
+
+@cli.command()
+@click.argument("name", nargs=-1)
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@click.pass_obj
+def series(obj: Context, name: tuple[str, ...], as_json: bool) -> None:
+    """Every series with its number of posts, or the posts of series NAME in order (a part of
+    the name is enough when only one series holds it)."""
+    text = " ".join(name).strip()
+    with obj.searcher() as searcher:
+        graph = search.graph_of(searcher)
+        every = graph.series_list()
+        found = graph.find_series(text) if text else None
+    if text and found is None:
+        import difflib
+
+        names = [s.name for s in every]
+        near = difflib.get_close_matches(text, names, n=3, cutoff=0.3)
+        hint = f"; did you mean {', '.join(near)}?" if near else " (search series lists them)"
+        fail(f"no series {printable(text, inline=True)}{hint}", 1)
+    from rich.table import Table
+
+    if found is None:
+        if as_json:
+            emit_json([s.to_dict(posts=False) for s in every])
+            return
+        table = Table(box=None, show_header=out.is_terminal, pad_edge=False)
+        for column in ("series", "posts", "first", "last"):
+            table.add_column(column, justify="right" if column == "posts" else "left")
+        for s in every:
+            d = s.to_dict(posts=False)
+            table.add_row(
+                Text(printable(s.name, inline=True)),
+                str(d["size"]),
+                d["first"] or "",
+                d["last"] or "",
+            )
+        out.print(table)
+        sys.exit(0 if every else 1)
+    if as_json:
+        emit_json(found.to_dict())
+        return
+    out.print(
+        Text(f"{printable(found.name, inline=True)} ({len(found.posts)} posts)", style="bold")
+    )
+    table = Table(box=None, show_header=False, pad_edge=False)
+    for s in found.posts:
+        table.add_row(
+            f"{s.part or '·'}",
+            Text(str(s.post_id), style="blue"),
+            s.date.isoformat() if s.date else "",
+            Text(printable(s.title, inline=True)),
+        )
+    out.print(table)
 
 
 def facet_command(field: str, name: str) -> click.Command:

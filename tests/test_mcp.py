@@ -35,7 +35,7 @@ def test_initialize_list_and_call_every_tool(live):
         async with Client(build_mcp(live), mode="legacy") as client:
             assert client.server_info.name == "kexue-search"
             tools = {t.name: t for t in (await client.list_tools()).tools}
-            assert set(tools) == {"search", "get_post", "similar"}
+            assert set(tools) == {"search", "get_post", "similar", "links"}
             schema = tools["search"].input_schema
             assert schema["required"] == ["query"]
             assert schema["properties"]["mode"]["enum"] == ["hybrid", "lexical", "semantic"]
@@ -117,7 +117,7 @@ def test_over_stdio_as_a_client_starts_it(fixture_data):
         with anyio.fail_after(60):
             async with Client(params, mode="legacy") as client:
                 assert client.server_info.name == "kexue-search"
-                assert len((await client.list_tools()).tools) == 3
+                assert len((await client.list_tools()).tools) == 4
                 result = await client.call_tool("search", {"query": "扩散模型", "limit": 2})
                 assert not result.is_error and result.structured_content["hits"]
 

@@ -63,7 +63,7 @@ ERRORS: dict[int | str, dict[str, Any]] = {
     for code, text in (
         (400, "Query syntax error"),
         (401, "A bearer token is required"),
-        (404, "No such post"),
+        (404, "No such post (or series)"),
         (413, "Over a limit"),
         (422, "Invalid parameters"),
         (503, "The index or the model cannot be used now"),
@@ -221,6 +221,24 @@ def create_app(
     def similar(post_id: int, limit: Annotated[int, Query(ge=1, le=MAX_SIMILAR)] = 5) -> Response:
         """Related posts, by their passages' vectors (by words when there are none)."""
         return JSONResponse(service.similar(post_id, limit=limit))
+
+    @app.get("/posts/{post_id}/links", response_model=schemas.LinksResponse, tags=["posts"])
+    def links(post_id: int) -> Response:
+        """What the post cites and what cites it, each with the citing sentence, and its
+        series (previous and next part)."""
+        return JSONResponse(service.links(post_id))
+
+    @app.get("/series", response_model=schemas.SeriesListResponse, tags=["series"])
+    def series_list() -> Response:
+        """Every series (read from the titles, confirmed by links) with its size, largest
+        first."""
+        return JSONResponse(service.series_list())
+
+    @app.get("/series/{name:path}", response_model=schemas.SeriesResponse, tags=["series"])
+    def series(name: str) -> Response:
+        """One series' posts in reading order; the name folded for width, case and
+        punctuation, or any part of it only one series' name holds."""
+        return JSONResponse(service.series(name))
 
     @app.post(
         "/embed",

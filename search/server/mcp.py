@@ -1,11 +1,11 @@
 """`search mcp`: the archive for LLM agents, as an MCP server on stdin/stdout (the official SDK).
 
-Tools `search`, `get_post` and `similar`, and a resource per post (`kexue://posts/{id}`), over
-the same live index and service as the HTTP API. A failure the caller can act on (a query's
-syntax, an unknown post, a data directory that cannot be read) is a tool error with the one-line
-message, never a crash of the server, and so are arguments that do not fit the schema (one
-line naming the argument, not pydantic's report). Nothing but the protocol goes to stdout: logs
-go to stderr.
+Tools `search`, `get_post` (with the post's links and series), `links` and `similar`, and a
+resource per post (`kexue://posts/{id}`), over the same live index and service as the HTTP API.
+A failure the caller can act on (a query's syntax, an unknown post, a data directory that cannot
+be read) is a tool error with the one-line message, never a crash of the server, and so are
+arguments that do not fit the schema (one line naming the argument, not pydantic's report).
+Nothing but the protocol goes to stdout: logs go to stderr.
 
 The embedding models start loading when the server starts; until they are ready a hybrid or
 semantic search waits for them (up to `MODEL_WAIT`), since an agent would rather have the
@@ -53,6 +53,7 @@ PostRef = Annotated[
         "(https://kexue.fm/archives/8265, kexue.fm/archives/8265, spaces.ac.cn/archives/8265)."
     ),
 ]
+GRAPH_CAP = 20  # cites and cited-by listed with a post: RoPE's post alone is cited by 26
 
 INSTRUCTIONS = """\
 Search 科学空间 (kexue.fm), Su Jianlin's Chinese blog on machine learning, mathematics, physics \
@@ -60,8 +61,8 @@ and astronomy (posts since 2009, LaTeX in the bodies). `search` finds posts by k
 meaning, in Chinese or English (hybrid by default); the query language has "phrases", \
 -exclusions, tag:NAME, category:NAME, year:2023 or year:2020..2022, since:/until:YYYY-MM-DD. \
 `get_post` returns a post's markdown body (a long one in parts: pass `next_offset` as `offset` \
-to read on); `similar` related posts. Posts are named by archive number or URL. Cite posts by \
-URL."""
+to read on) with what it cites, what cites it and its series; `links` the citing sentences; \
+`similar` related posts. Posts are named by archive number or URL. Cite posts by URL."""
 
 
 class Hit(BaseModel):
@@ -162,6 +163,58 @@ class _Server(MCPServer):
             raise
 
 
+class PostTitle(BaseModel):
+    post_id: int
+    title: str | None = Field(description="None: a post the archive does not hold yet.")
+
+
+class SeriesPart(BaseModel):
+    post_id: int
+    title: str
+
+
+class SeriesPlace(BaseModel):
+    name: str
+    index: int = Field(description="This post's place in reading order, from 1.")
+    size: int
+    previous: SeriesPart | None
+    next: SeriesPart | None
+
+
+class PostWithLinks(PostText):
+    cites: list[PostTitle] = Field(description=f"Posts it cites (the first {GRAPH_CAP}).")
+    cites_count: int
+    cited_by: list[PostTitle] = Field(description=f"Posts citing it (the first {GRAPH_CAP}).")
+    cited_by_count: int
+    series: SeriesPlace | None
+
+
+class Link(BaseModel):
+    post_id: int
+    title: str | None
+    url: str
+    date: str | None
+    sentence: str = Field(description="The citing sentence.")
+
+
+class Links(BaseModel):
+    post_id: int
+    title: str
+    cites: list[Link] = Field(description="In the order the post first cites them.")
+    cited_by: list[Link] = Field(description="Oldest first.")
+    series: SeriesPlace | None
+
+
+def _place(series: dict[str, Any] | None) -> SeriesPlace | None:
+    if series is None:
+        return None
+    ends = {
+        k: SeriesPart(post_id=series[k]["post_id"], title=series[k]["title"]) if series[k] else None
+        for k in ("previous", "next")
+    }
+    return SeriesPlace(name=series["name"], index=series["index"], size=series["size"], **ends)
+
+
 def _hits(result: dict[str, Any]) -> Hits:
     hits = [
         Hit(
@@ -245,12 +298,14 @@ def build_mcp(live: LiveIndex) -> MCPServer:
         offset: Annotated[
             int, Field(ge=0, description="Where to start in the body: the last `next_offset`.")
         ] = 0,
-    ) -> PostText:
-        """A post's title, date, URL, category, tags and markdown body: a long body in parts
-        of `max_chars` (read on with `offset` = the answer's `next_offset`)."""
+    ) -> PostWithLinks:
+        """A post's title, date, URL, category, tags and markdown body (a long body in parts
+        of `max_chars`: read on with `offset` = the answer's `next_offset`); the posts it
+        cites and that cite it (ids and titles) and its series (previous and next part)."""
         number = resolve(post_id)
         try:
             post = service.post(number)
+            graph = service.graph_summary(number, GRAPH_CAP)
         except ServiceError as exc:
             raise ToolError(exc.message) from None
         body = post["body"]
@@ -258,8 +313,38 @@ def build_mcp(live: LiveIndex) -> MCPServer:
             raise ToolError(f"offset {offset:,} is past the body's end ({len(body):,} characters)")
         part, next_offset = body_part(body, offset, max_chars)
         meta = {k: post[k] for k in ("post_id", "title", "date", "url", "category", "tags")}
-        return PostText(
-            **meta, body=part, body_chars=len(body), offset=offset, next_offset=next_offset
+        return PostWithLinks(
+            **meta,
+            body=part,
+            body_chars=len(body),
+            offset=offset,
+            next_offset=next_offset,
+            cites=[PostTitle(**c) for c in graph["cites"]],
+            cites_count=graph["cites_count"],
+            cited_by=[PostTitle(**c) for c in graph["cited_by"]],
+            cited_by_count=graph["cited_by_count"],
+            series=_place(graph["series"]),
+        )
+
+    @server.tool(annotations={"readOnlyHint": True, "openWorldHint": False})
+    def links(post_id: PostRef) -> Links:
+        """What a post cites and what cites it, each with the sentence that cites it (why
+        the older post matters), and the post's series."""
+        number = resolve(post_id)
+        try:
+            found = service.links(number)
+        except ServiceError as exc:
+            raise ToolError(exc.message) from None
+
+        def link(d: dict[str, Any]) -> Link:
+            return Link(**{k: d[k] for k in Link.model_fields})
+
+        return Links(
+            post_id=found["post_id"],
+            title=found["title"],
+            cites=[link(c) for c in found["cites"]],
+            cited_by=[link(c) for c in found["cited_by"]],
+            series=_place(found["series"]),
         )
 
     @server.tool(annotations={"readOnlyHint": True, "openWorldHint": False})
