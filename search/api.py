@@ -30,11 +30,18 @@ from search.config import DEFAULT_CONFIG, RankingConfig
 from search.dense import ModelSide
 from search.expand import Entry as GlossaryEntry
 from search.expand import Glossary, entries_in
-from search.facets import Facet, FacetSort, check_filters, facet_counts
+from search.facets import Facet, FacetSort, check_filters, facet_counts, nearest
 from search.hits import Explanation, Hit, ListPart, SearchResult
 from search.lexical import LexicalRetriever
 from search.pipeline import Mode, Pipeline, Ranking
-from search.query import Filters, ParsedQuery, parse_date_bound, parse_query, parse_years
+from search.query import (
+    Filters,
+    ParsedQuery,
+    UnknownFilterError,
+    parse_date_bound,
+    parse_query,
+    parse_years,
+)
 from search.request import MODES, SORTS, SearchRequest, Sort
 
 __all__ = ["MODES", "SORTS", "ModelState", "Searcher"]
@@ -42,6 +49,8 @@ from search.snippets import make_snippet
 
 if TYPE_CHECKING:
     import numpy as np
+
+    from search.graph import ArchiveGraph, PostLinks, Series
 
 ModelState = Literal["none", "idle", "loading", "ready", "failed"]
 #: The warning of a search answered lexically because it did not wait for the models.
@@ -151,6 +160,25 @@ class Searcher:
         if has_cjk(text):
             return self.glossary.english_for(text.strip())
         return entries_in(text, self.glossary)
+
+    @cached_property
+    def graph(self) -> ArchiveGraph:
+        """The archive's links and series (search.graph), read from the store once."""
+        from search.graph import ArchiveGraph
+
+        meta = self.meta
+        with self._lock:
+            return ArchiveGraph.load(self.store, meta)
+
+    def links(self, post_id: int) -> PostLinks:
+        """What a post cites and what cites it, with the citing sentences, and its series."""
+        from search.graph import links_of
+
+        return links_of(self, post_id)
+
+    def series(self, name: str | None = None) -> list[Series] | Series | None:
+        """Every series (None), or the one `name` names (None when none does)."""
+        return self.graph.series_list() if name is None else self.graph.find_series(name)
 
     def categories(self) -> list[str]:
         return sorted({m.category for m in self.meta.values() if m.category})
@@ -373,6 +401,7 @@ class Searcher:
         since: dt.date | str | None = None,
         until: dt.date | str | None = None,
         year: str | None = None,
+        series: str | Iterable[str] | None = None,
     ) -> ParsedQuery:
         """Parse query text and merge keyword filters into it (`year` as `year:` in the text:
         the ranges intersect); raises QuerySyntaxError."""
@@ -383,6 +412,7 @@ class Searcher:
             categories=_tuple(category),
             since=_as_date(since, end=False),
             until=_as_date(until, end=True),
+            series=_tuple(series),
         )
         if first is not None:
             extra = extra.merged(Filters(since=first, until=last))
@@ -402,9 +432,12 @@ class Searcher:
             since=request.since,
             until=request.until,
             year=request.year,
+            series=request.series,
         )
         if parsed.filters.tags or parsed.filters.categories:
             check_filters(parsed.filters, tags=self.tags(), categories=self.categories())
+        if parsed.filters.series:
+            parsed = replace(parsed, filters=self._named_series(parsed.filters))
         return analyse(
             parsed,
             vocabulary=self._lexical_retriever(),
@@ -430,6 +463,7 @@ class Searcher:
         explain: bool = False,
         typing: bool = False,
         wait: bool = True,
+        series: str | Iterable[str] | None = None,
     ) -> SearchResult:
         """Posts best first, each once: items `offset` to `offset + limit` of one ranking.
 
@@ -458,6 +492,7 @@ class Searcher:
                 explain=explain,
                 typing=typing,
                 wait=wait,
+                series=_tuple(series),
             )
         ).checked()
         # 1. analyse the query once; 2. choose the sides that answer
@@ -521,7 +556,24 @@ class Searcher:
         filters = q.filters
         if not filters:
             return None
-        return {pid for pid, m in self.meta.items() if filters.matches(m)}
+        passing = {pid for pid, m in self.meta.items() if filters.matches(m)}
+        for name in filters.series:
+            passing &= self.graph.series_members(name)
+        return passing
+
+    def _named_series(self, filters: Filters) -> Filters:
+        """`filters` with each series as the archive names it (`扩散` -> 生成扩散模型漫谈);
+        UnknownFilterError for a name no series has, with the nearest names."""
+        named = []
+        for name in filters.series:
+            found = self.graph.find_series(name)
+            if found is None:
+                near = nearest(name, [s.name for s in self.graph.series_list()])
+                hint = f"; did you mean {', '.join(near)}?" if near else ""
+                shown = name if name.isprintable() else repr(name)
+                raise UnknownFilterError(f"no series {shown}{hint}")
+            named.append(found.name)
+        return replace(filters, series=tuple(dict.fromkeys(named)))
 
     def _texts(self, ids: Iterable[int]) -> list[str]:
         """Title and body of these posts (phrases are checked and corrections found there)."""

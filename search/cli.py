@@ -473,6 +473,9 @@ def read_stdin(what: str) -> str:
 @click.option("--since", help="Posts from this date on (YYYY, YYYY-MM or YYYY-MM-DD).")
 @click.option("--until", help="Posts up to this date.")
 @click.option("--year", help="Posts of this year or range (2023, 2020..2022).")
+@click.option(
+    "--series", "series", multiple=True, help="Only posts of this series (a part of its name)."
+)
 @click.option("--sort", type=click.Choice(SORTS), default="relevance", show_default=True)
 @click.option(
     "--explain",
@@ -493,6 +496,7 @@ def query(
     since: str | None,
     until: str | None,
     year: str | None,
+    series: tuple[str, ...],
     sort: str,
     explain: bool,
     as_json: bool,
@@ -517,6 +521,7 @@ def query(
         year=year,
         sort=sort,  # type: ignore[arg-type]
         explain=explain,
+        series=series,
     )
     with obj.searcher() as searcher:
         reversed_range(
@@ -544,6 +549,7 @@ def reversed_range(filters: search.Filters) -> None:
 
 def describe_filters(f: search.Filters) -> str:
     parts = [*(f"tag:{t}" for t in f.tags), *(f"category:{c}" for c in f.categories)]
+    parts += [f"series:{name}" for name in f.series]
     if f.since or f.until:
         parts.append(f"{f.since or '…'}..{f.until or '…'}")
     return printable(" ".join(parts), inline=True)

@@ -163,7 +163,9 @@ class Pipeline:
     # -- the stages' parts ----------------------------------------------------------------------
     def _bm25(self, q: AnalyzedQuery, depth: int) -> tuple[RankedList, dict[int, float]]:
         fetch = depth if not q.phrases else max(depth * 4, 100)
-        found = self.lexical.search(q, fetch)
+        # A series is no field of the index: its posts are named to BM25 instead.
+        among = self.passing(q) if q.filters.series else None
+        found = self.lexical.search(q, fetch, among=among)
         hits, total = found.hits, found.total
         if q.phrases:
             keep = self._with_phrases(q, [h.post_id for h in hits])

@@ -98,3 +98,18 @@ def test_show_footer(data):
     assert "cited by" not in raw  # the markdown source alone
     lone = run("show", "2009", data=data).stdout
     assert "\n---\n" not in lone  # no series, no citations: no footer
+
+
+def test_query_within_a_series(data):
+    def found(*args):
+        result = run("query", *args, "--mode", "lexical", "-n", "50", "--json", data=data)
+        assert result.returncode in (0, 1), result.stderr
+        return {h["post_id"] for h in json.loads(result.stdout or "[]")}
+
+    assert found("采样") == {2005, 2006}  # the diffusion series; no other post samples
+    assert found("位置编码") >= {2001, 2002}
+    assert found("编码", "--series", "位置编码") == {2001, 2002, 2003}
+    assert found("编码 series:扩散") == set()
+    assert found("采样", "--series", "扩散杂谈") == {2005, 2006}
+    unknown = run("query", "编码", "--series", "没有这个系列", data=data)
+    assert unknown.returncode == 2 and "no series" in unknown.stderr

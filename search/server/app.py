@@ -197,13 +197,14 @@ def create_app(
         until: Annotated[str | None, Query(description="YYYY, YYYY-MM or YYYY-MM-DD")] = None,
         sort: Sort = "relevance",
         explain: bool = False,
+        series: Annotated[list[str], Query(description="Posts of these series only.")] = [],  # noqa: B006
     ) -> Response:
         """Posts best first, each once, with a highlighted snippet; the same query language
         and errors as `search query`."""
         _reversed_range(since, until)
         params = {
             "mode": mode, "limit": limit, "offset": offset, "tags": tag, "categories": category,
-            "since": since, "until": until, "sort": sort, "explain": explain,
+            "since": since, "until": until, "sort": sort, "explain": explain, "series": series,
         }  # fmt: skip
         # A kept answer is read on the event loop: handing it to a worker thread and back
         # cost more than the answer (thread wake-ups were 12% of the GIL's time under load).

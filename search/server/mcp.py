@@ -269,6 +269,9 @@ def build_mcp(live: LiveIndex) -> MCPServer:
         since: Annotated[str | None, Field(description="YYYY, YYYY-MM or YYYY-MM-DD")] = None,
         until: Annotated[str | None, Field(description="YYYY, YYYY-MM or YYYY-MM-DD")] = None,
         sort: Literal["relevance", "date"] = "relevance",
+        series: Annotated[
+            str | None, Field(description="Only posts of this series (a part of its name).")
+        ] = None,
     ) -> Hits:
         """Search the archive: posts best first, each with the passage that matched."""
         reversed_range(since, until)
@@ -284,6 +287,7 @@ def build_mcp(live: LiveIndex) -> MCPServer:
                 since=since,
                 until=until,
                 sort=sort,
+                series=[series] if series else (),
             )
         except ServiceError as exc:
             raise ToolError(exc.message) from None

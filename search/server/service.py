@@ -408,12 +408,14 @@ def _request(
     until: str | None = None,
     sort: Sort = "relevance",
     explain: bool = False,
+    series: Sequence[str] = (),
 ) -> SearchRequest:
     """The library's request for these parameters (its mode set when it runs)."""
     _check_range("limit", limit, 0, MAX_LIMIT)
     _check_range("offset", offset, 0, MAX_OFFSET)
     _check_values("tag", tags)
     _check_values("category", categories)
+    _check_values("series", series)
     return SearchRequest(
         q,
         limit,
@@ -424,6 +426,7 @@ def _request(
         until=until or None,
         sort=sort,
         explain=explain,
+        series=tuple(series),
     )
 
 
