@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import datetime as dt
 import functools
+import math
 import threading
 import time
 from collections.abc import Iterable, Mapping, Sequence
@@ -547,7 +548,20 @@ class Searcher:
             texts=self._texts,
             passing=self._passing,
             config=self.config,
+            cited=self._citation_prior,
         )
+
+    @cached_property
+    def _prior(self) -> dict[int, float]:
+        """log(1 + in-degree) / log(1 + the largest in-degree): how much the archive cites a
+        post, in [0, 1] (bench/graph_prior.py: the log keeps the RoPE post's 26 citations
+        from outweighing everything)."""
+        cited = self.graph.in_degree()
+        most = math.log1p(max(cited.values(), default=0))
+        return {p: math.log1p(n) / most for p, n in cited.items() if n} if most else {}
+
+    def _citation_prior(self) -> dict[int, float]:
+        return self._prior
 
     def _posts(self) -> int:
         return max(len(self.meta), 1)

@@ -86,6 +86,13 @@ class SemanticConfig:
 #   0.876 -> 0.889, question 0.832 -> 0.845). Each post weighs by its fused score over the
 #   first's, so a weak third post cannot outweigh a clear first. Needs the dense round first.
 
+# - Citations (`cited`: the candidates by log(1 + in-degree) / log(1 + the largest), from the
+#   archive's links, search.graph) are off (weight 0): w = 0.025 / 0.05 / 0.1 / 0.15 -> dev
+#   0.9073 / 0.9080 / 0.9079 / 0.9061 (variant 0.889 -> 0.901, RoPE's own post 8265 from #6 to
+#   #4 for `RoPE`) but the 675 generated queries 0.8530 -> 0.8522 / 0.8518 / 0.8513 / 0.8509
+#   (keyword and paraphrase lower): a gain on 60 queries that a ten times larger set does not
+#   show. PageRank did no better (bench/graph_prior.py).
+
 # The floor (search/relevance.py Floor), calibrated with bench/calibrate_floor.py on the dev
 # queries, the 675 generated in-domain ones (bench/make_queries.py) and the 212 out-of-domain
 # ones of bench/data/ood-queries.txt (both scripts; appliances, sports, health, money, travel

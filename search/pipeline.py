@@ -5,8 +5,9 @@
     3. exact matches: the typed words verbatim in a title, or a long query in a few bodies
     4. first fusion -> dense feedback: each model searched again nearer the top post (`e5+fb`)
     5. second fusion -> lexical feedback: BM25 of the terms that mark the top posts (`bm25+fb`)
-    6. final fusion of the latest list of each side (exact matches first)
-    7. the relevance floor: only posts with evidence are hits
+    6. citations: the candidates ranked by how much the archive cites them (`cited`)
+    7. final fusion of the latest list of each side (exact matches first)
+    8. the relevance floor: only posts with evidence are hits
 
 Every list is a named `RankedList`; the policy weighs them by name, and the `Ranking` keeps them
 all, so `--explain` can say what each did to a hit. bench/tune_fusion.py and
@@ -15,14 +16,14 @@ bench/calibrate_floor.py call `Pipeline.run` and `Pipeline.finish`: what is tune
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Literal
 
 from index.lexical import BODY, TITLE
 from search.analysis import AnalyzedQuery
 from search.config import RankingConfig
-from search.fusion import BM25, BM25_FEEDBACK, FEEDBACK, RankedList
+from search.fusion import BM25, BM25_FEEDBACK, CITED, FEEDBACK, RankedList
 from search.lexical import LexicalRetriever, contains_phrases
 from search.relevance import Evidence, FloorReport
 from search.semantic import SemanticHit
@@ -59,14 +60,17 @@ class Pipeline:
         texts: Callable[[Iterable[int]], list[str]],
         passing: Callable[[AnalyzedQuery], set[int] | None],
         config: RankingConfig,
+        cited: Callable[[], Mapping[int, float]] | None = None,
     ) -> None:
         """`sides`: the models that answer, the primary first. `texts(ids)`: posts' title and
-        body. `passing(q)`: the posts the query's filters allow (None: all)."""
+        body. `passing(q)`: the posts the query's filters allow (None: all). `cited()`: each
+        post's citation prior in [0, 1] (None: no such signal)."""
         self.lexical = lexical
         self.sides = tuple(sides)
         self.texts = texts
         self.passing = passing
         self.config = config
+        self.cited = cited
 
     def run(
         self, q: AnalyzedQuery, mode: Mode, depth: int, config: RankingConfig | None = None
@@ -138,7 +142,14 @@ class Pipeline:
                     BM25_FEEDBACK, tuple((h.post_id, h.score) for h in hits)
                 )
                 ranking = replace(ranking, final=(*ranking.final, BM25_FEEDBACK))
-        # 6, 7. the final fusion and the floor
+        # 6. citations: the candidates by how often the archive's posts cite them
+        if fusion.weight(CITED) and self.cited is not None:
+            prior = self.cited()
+            pool = dict.fromkeys(d for name in ranking.final for d in lists[name].ids())
+            cited = sorted(((d, prior.get(d, 0.0)) for d in pool), key=lambda x: -x[1])
+            lists[CITED] = RankedList(CITED, tuple(cited))
+            ranking = replace(ranking, final=(*ranking.final, CITED))
+        # 7, 8. the final fusion and the floor
         return self.finish(ranking, q, config)
 
     def finish(
