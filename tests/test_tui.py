@@ -7,6 +7,7 @@ new pictures and accept them with `pytest tests/test_tui.py --snapshot-update`.
 from __future__ import annotations
 
 from collections.abc import Iterator
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -14,7 +15,7 @@ from textual.binding import Binding
 from textual.pilot import Pilot
 from textual.widgets import Input, Select
 
-from search import DataDir, DataError, Searcher
+from search import DataDir, DataError, Searcher, SearchRequest
 from tui.app import SearchApp
 from tui.history import STATE_ENV, History
 from tui.screens.help import TOPICS, HelpScreen, bound_keys, help_table
@@ -67,7 +68,10 @@ class VectorSearcher(Searcher):
         if self.fail_with and not background:
             raise DataError(self.fail_with)
 
-    def search(self, query: str, limit: int = 10, mode: str = "hybrid", **kw: object):  # type: ignore[override]
+    def search(self, query, limit: int = 10, mode: str = "hybrid", **kw: object):  # type: ignore[override]
+        if isinstance(query, SearchRequest):  # what the TUI asks
+            self.modes.append(query.mode)
+            return super().search(replace(query, mode="lexical"))
         self.modes.append(mode)
         return super().search(query, limit, "lexical", **kw)  # type: ignore[arg-type]
 
