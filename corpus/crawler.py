@@ -30,7 +30,7 @@ from urllib.robotparser import RobotFileParser
 import httpx
 
 from corpus.html import parse_post_html
-from corpus.post import Post, Problem, archive_id
+from corpus.post import Post, Problem, archive_id, parse_post_id
 
 STATE_VERSION = 1
 MAX_RETRY_AFTER = 120.0  # seconds; a server asking for longer is treated as a failure
@@ -46,7 +46,7 @@ SITE_HOSTS = frozenset(
     (host, None) for host in ("kexue.fm", "www.kexue.fm", "spaces.ac.cn", "www.spaces.ac.cn")
 )
 _RETRY_STATUS = {429, 500, 502, 503, 504}
-_POST_URL = re.compile(r"^(?P<root>.*?)/archives/(?P<id>\d+)/?(?:[?#].*)?$")
+_POST_URL = re.compile(r"^(?P<root>.*?)/archives/(?P<id>[0-9]+)/?(?:[?#].*)?$")
 
 
 def user_agent() -> str:
@@ -95,15 +95,23 @@ def crawl(
     then nothing may be fetched.
     """
     status = on_status or (lambda _msg: None)
-    parts = urlsplit(base_url.strip())
+    try:  # urlsplit raises ValueError on a malformed host (`http://[::1`)
+        parts = urlsplit(base_url.strip())
+    except ValueError as exc:
+        yield Problem(base_url, f"not a usable URL ({exc})")
+        return
     if parts.scheme not in {"http", "https"} or not parts.netloc:
         yield Problem(base_url, "not an http(s) URL")
         return
     single = _POST_URL.match(base_url.strip())
+    single_id = parse_post_id(single.group("id")) if single else None
+    if single and single_id is None:
+        yield Problem(base_url, "not a post id (a positive 64-bit integer)")
+        return
     root = base_url.strip().split("#")[0].rstrip("/").removesuffix("/content.html")
     try:
         start = httpx.URL(root)
-    except httpx.InvalidURL as exc:
+    except (httpx.InvalidURL, ValueError) as exc:
         yield Problem(base_url, f"not a usable URL ({exc})")
         return
     origin = _origin(start)
@@ -132,8 +140,8 @@ def crawl(
             fetcher.delay = float(crawl_delay)
             status(f"robots.txt asks for {crawl_delay} s between requests")
 
-        if single:
-            post_id = int(single.group("id"))
+        if single and single_id is not None:
+            post_id = single_id
             url = f"{single.group('root')}/archives/{post_id}"
             yield from _fetch_post(fetcher, state, url, post_id, post_id in known_ids, status)
             return
@@ -402,7 +410,7 @@ def _read_capped(response: httpx.Response, deadline: float) -> bytes | None:
     """
     too_large = FetchError(f"page larger than {MAX_BODY_BYTES / 2**20:g} MB")
     declared = response.headers.get("Content-Length", "")
-    if declared.isdigit() and int(declared) > MAX_BODY_BYTES:
+    if declared.isascii() and declared.isdigit() and int(declared) > MAX_BODY_BYTES:
         raise too_large
     chunks: list[bytes] = []
     size = 0
@@ -436,7 +444,7 @@ def _retry_after(value: str | None) -> float | None:
     if not value:
         return None
     value = value.strip()
-    if value.isdigit():
+    if value.isascii() and value.isdigit():
         return float(value)
     try:
         when = email.utils.parsedate_to_datetime(value)

@@ -12,11 +12,11 @@ from bs4.element import Comment
 from markdownify import ATX, MarkdownConverter
 
 from corpus.latex import MATHJAX
-from corpus.post import SITE, Post, Problem, archive_id, parse_date
+from corpus.post import SITE, Post, Problem, archive_id, parse_date, parse_post_id
 
 _DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
 _VIEWS = re.compile(r"(\d[\d,]*)\s*位读者")
-_LEADING_ID = re.compile(r"^(\d+)(?:\D|$)")
+_LEADING_ID = re.compile(r"^([0-9]+)(?:\D|$)")
 
 _BR = "\ue000"  # stands for a <br> while a run of text is scanned for math
 _PLACEHOLDER = re.compile(r"KXMATH(\d+)X")
@@ -131,7 +131,7 @@ def _find_id(href: str, soup: BeautifulSoup, source: str) -> int | None:
     if (found := archive_id(source)) is not None:
         return found
     if source and (m := _LEADING_ID.match(Path(source).name)):
-        return int(m.group(1))
+        return parse_post_id(m.group(1))
     return None
 
 

@@ -9,9 +9,9 @@ from typing import Any
 
 import frontmatter
 
-from corpus.post import Post, Problem, archive_id, post_url
+from corpus.post import Post, Problem, archive_id, parse_post_id, post_url
 
-_LEADING_ID = re.compile(r"^(\d+)(?:[-_ .\s]|$)")
+_LEADING_ID = re.compile(r"^([0-9]+)(?:[-_ .\s]|$)")
 _URL_KEYS = ("url", "link", "permalink", "source", "original_url")
 
 
@@ -71,8 +71,8 @@ def _url(meta: dict[str, Any], path: Path) -> str:
         if value.strip().startswith(("http://", "https://")):
             return value.strip()
     raw = meta.get("id")
-    if raw is not None and str(raw).strip().isdigit():
-        return post_url(int(str(raw).strip()))
+    if raw is not None and (found := parse_post_id(str(raw))) is not None:
+        return post_url(found)
     return path.resolve().as_uri()
 
 
@@ -108,8 +108,8 @@ def _post_id(meta: dict[str, Any], path: Path) -> int | None:
     raw = meta.get("id")
     if raw is not None and str(raw).strip():
         text = str(raw).strip()
-        if text.isdigit():
-            return int(text)
+        if (found := parse_post_id(text)) is not None:
+            return found
         if (found := archive_id(text)) is not None:
             return found
         raise ValueError(f"'id' is not an integer: {raw!r}")
@@ -118,5 +118,5 @@ def _post_id(meta: dict[str, Any], path: Path) -> int | None:
         if isinstance(value, str) and (found := archive_id(value)) is not None:
             return found
     if m := _LEADING_ID.match(path.stem):
-        return int(m.group(1))
+        return parse_post_id(m.group(1))
     return None

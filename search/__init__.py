@@ -7,7 +7,7 @@ The write path and model installation load on first use: a query never pays for 
 
 from typing import TYPE_CHECKING, Any
 
-from corpus.post import Post, archive_id
+from corpus.post import Post, archive_id, parse_post_id
 from index.errors import (
     CorruptIndexError,
     CorruptStoreError,
@@ -108,6 +108,7 @@ __all__ = [
     "check",
     "evaluate",
     "load_queries",
+    "parse_post_id",
     "parse_query",
     "parse_years",
     "setup_model",

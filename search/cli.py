@@ -8,6 +8,8 @@ error, 3 on an internal error, 130 interrupted, 141 when stdout closed early (se
 from __future__ import annotations
 
 import dataclasses
+import errno
+import io
 import json
 import os
 import re
@@ -121,9 +123,14 @@ def fail(message: str, code: int = 2) -> NoReturn:
 
 
 def escape(text: str) -> str:
+    """`text` made safe to print among rich markup: the one path every string that did not
+    come from this program (post data in a suggestion, a crawled title, a file name, an
+    exception's message) takes to the terminal. Control characters become visible symbols
+    (no escape sequence can retitle the terminal or write the clipboard), then markup
+    is escaped."""
     from rich.markup import escape as _escape
 
-    return _escape(text)
+    return _escape(printable(text))
 
 
 _C1 = re.compile("[\x7f-\x9f]")
@@ -530,11 +537,12 @@ class PostRef(click.ParamType):
 
     def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> int:
         text = str(value).strip()
-        if text.isdigit():
-            return int(text)
-        found = search.archive_id(text) if text.startswith(("http://", "https://")) else None
+        found = search.parse_post_id(text)
+        if found is None and text.startswith(("http://", "https://")):
+            found = search.archive_id(text)
         if found is None:
-            self.fail(f"{text!r} is neither a post id nor a post's URL", param, ctx)
+            shown = printable(text[:80] + ("…" if len(text) > 80 else ""), inline=True)
+            self.fail(f"{shown!r} is neither a post id nor a post's URL", param, ctx)
         return found
 
 
@@ -731,7 +739,13 @@ def embed(obj: Context, texts: tuple[str, ...], kind: str, as_json: bool, npy: P
     if npy is not None:
         import numpy as np
 
-        np.save(npy, vectors)
+        # np.save appends `.npy` to a name without it (`/dev/full` → `/dev/full.npy`): open
+        # the file named, so a failed write (a full disk) raises here instead of passing.
+        try:
+            with open(npy, "wb") as fh:
+                np.save(fh, vectors)
+        except OSError as exc:  # name the file (a write error on close carries no name)
+            raise OSError(exc.errno, exc.strerror, str(npy)) from exc
         if not obj.quiet:
             err.print(f"wrote {vectors.shape[0]}×{vectors.shape[1]} float32 to {npy}")
     if as_json or npy is None:
@@ -878,6 +892,28 @@ def shared_options_for(command: click.Command) -> click.Command:
     return command
 
 
+class _ClosedStdout(io.TextIOBase):
+    """Standard output for a process started without one (`search query x >&-`): writing is
+    then an error to report in one line (as `ls >&-` does), not an AttributeError on None."""
+
+    def writable(self) -> bool:
+        return True
+
+    def write(self, text: str) -> int:
+        raise OSError(errno.EBADF, "standard output is closed")
+
+
+def _prepare_streams() -> None:
+    """Streams every failure can still be told on: a closed stdout fails the first write; an
+    error line reaches a stderr of any encoding (unencodable characters as `\\uXXXX`)."""
+    if sys.stdout is None:
+        sys.stdout = _ClosedStdout()
+    if sys.stderr is None:
+        sys.stderr = open(os.devnull, "w")  # noqa: SIM115 - for the life of the process
+    elif isinstance(sys.stderr, io.TextIOWrapper):
+        sys.stderr.reconfigure(errors="backslashreplace")
+
+
 EXIT_INTERNAL = 3  # a bug: distinct from 1 (no results) and 2 (usage or data error)
 EXIT_PIPE = 141  # stdout closed early (`| head`): what a process ended by SIGPIPE reports
 
@@ -888,6 +924,7 @@ def main() -> None:
     Exit status: 0 results, 1 no results, 2 a usage or data error, 3 an internal error,
     130 interrupted, 141 the reader of stdout went away.
     """
+    _prepare_streams()
     add_plugin_commands(cli)
     try:
         try:
@@ -913,6 +950,12 @@ def main() -> None:
         fail(str(exc))
     except OSError as exc:
         fail(f"{exc.strerror or exc}: {exc.filename}" if exc.filename else str(exc))
+    except UnicodeEncodeError as exc:  # stdout in ASCII (PYTHONIOENCODING=ascii, LANG=C)
+        where = getattr(sys.stdout, "encoding", None) or exc.encoding
+        fail(
+            f"standard output ({where}) cannot show this text; use a UTF-8 locale or "
+            "PYTHONIOENCODING=utf-8"
+        )
     except Exception as exc:
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
         fail(f"internal error ({type(exc).__name__}: {first}); please report it", EXIT_INTERNAL)
