@@ -358,13 +358,13 @@ def index(
                 f"{report.read} posts read: {report.new} new, {report.changed} changed, "
                 f"{report.unchanged} unchanged; {len(report.problems)} skipped. "
                 f"Indexed {report.lexical_updated} (BM25), {report.vectors_updated} (vectors) "
-                f"in {report.seconds:.1f}s → {obj.data.root}"
+                f"in {report.seconds:.1f}s → {escape(str(obj.data.root))}"
             )
         else:
             err.print(
                 f"Nothing to do: {report.unchanged} posts unchanged"
                 + (f", {len(report.problems)} skipped" if report.problems else "")
-                + f" ({obj.data.root})."
+                + f" ({escape(str(obj.data.root))})."
             )
     if sources and report.read == 0 and report.problems:
         sys.exit(2)
@@ -647,7 +647,7 @@ def stats(obj: Context, as_json: bool) -> None:
 
     table = Table(show_header=False, box=None)
     for key, value in info.items():
-        table.add_row(Text(key, style="bold"), Text(str(value)))
+        table.add_row(Text(key, style="bold"), Text(printable(str(value))))
     out.print(table)
 
 
@@ -699,7 +699,7 @@ def check(obj: Context, repair: bool, as_json: bool) -> None:
             fix = "search check --repair" if f.derivable else "not derivable: restore or re-import"
             err.print(f"[red]{f.part}:[/] {escape(f.problem)} [dim]({fix})[/]")
         if report.ok:
-            err.print(f"{report.data_dir}: sound ({report.posts} posts)")
+            err.print(f"{escape(str(report.data_dir))}: sound ({report.posts} posts)")
     sys.exit(0 if report.ok else 2)
 
 
@@ -747,7 +747,7 @@ def embed(obj: Context, texts: tuple[str, ...], kind: str, as_json: bool, npy: P
         except OSError as exc:  # name the file (a write error on close carries no name)
             raise OSError(exc.errno, exc.strerror, str(npy)) from exc
         if not obj.quiet:
-            err.print(f"wrote {vectors.shape[0]}×{vectors.shape[1]} float32 to {npy}")
+            err.print(f"wrote {vectors.shape[0]}×{vectors.shape[1]} float32 to {escape(str(npy))}")
     if as_json or npy is None:
         emit_json([[round(float(x), 7) for x in row] for row in vectors])
 
@@ -788,7 +788,7 @@ def evaluate_cmd(obj: Context, queries: Path, mode: str, as_json: bool) -> None:
         return
     from rich.table import Table
 
-    table = Table(title=f"{queries.name}: {len(judged)} queries", title_justify="left")
+    table = Table(title=escape(f"{queries.name}: {len(judged)} queries"), title_justify="left")
     table.add_column("type")
     table.add_column("n", justify="right")
     table.add_column("metric")

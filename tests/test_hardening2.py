@@ -3,9 +3,14 @@ reaches a terminal, damaged and read-only data directories, unbounded resources.
 
 from __future__ import annotations
 
+import contextlib
+import json
 import os
 import subprocess
 import sys
+import threading
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
@@ -90,3 +95,80 @@ def test_embed_writes_the_file_it_names(data, tmp_path):
     result = run("embed", "RoPE", "--npy", str(target), data=data)
     assert result.returncode == 0, result.stderr
     assert np.load(target).shape[0] == 1 and not (tmp_path / "vectors.bin.npy").exists()
+
+
+# -- a loopback site for the crawler ---------------------------------------------------------------
+@contextlib.contextmanager
+def site(routes: dict[str, tuple[str, bytes]]) -> Iterator[str]:
+    """A loopback HTTP server answering `routes` (path → (Content-Type, body)); 404 otherwise."""
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:  # noqa: N802 - the stdlib's name
+            found = routes.get(self.path)
+            if found is None:
+                self.send_response(404)
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+                return
+            kind, body = found
+            self.send_response(200)
+            self.send_header("Content-Type", kind)
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}"
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def post_page(post_id: int, title: str, body: str) -> str:
+    return (
+        '<html><head><meta charset="utf-8"></head><body><div class="Post">'
+        f'<div class="title-wrap"><h1><a href="https://kexue.fm/archives/{post_id}">{title}</a>'
+        '</h1><span class="submitted">By 苏剑林 | 2022-02-02 | </span></div>'
+        f'<div id="PostContent">{body}</div></div></body></html>'
+    )
+
+
+HTML = "text/html; charset=utf-8"
+HOSTILE = "rope\x1b]52;c;UFdORUQ=\x1b\\"  # OSC 52: write the clipboard
+
+
+# -- item 2: nothing from a post or a site reaches the terminal raw --------------------------------
+def test_a_did_you_mean_suggestion_prints_no_escape_sequence(tmp_path):
+    src = tmp_path / "p.jsonl"
+    post = {"id": 5, "title": "t", "body": "x 鸭子", "tags": [HOSTILE], "category": HOSTILE}
+    src.write_text(json.dumps(post) + "\n", encoding="utf-8")
+    assert run("index", "--no-vectors", str(src), data=tmp_path / "d").returncode == 0
+    for flt in ("tag:rop", "category:rop"):
+        result = run("query", f"x {flt}", "--mode", "lexical", data=tmp_path / "d")
+        assert result.returncode == 2, result.stderr
+        assert "did you mean" in result.stderr
+        assert "\x1b" not in result.stderr and "\x1b" not in result.stdout
+
+
+def test_a_skipped_file_name_prints_no_escape_sequence(tmp_path):
+    bad = tmp_path / "a\x1b]0;pwned\x07\x1b[2J.jsonl"
+    bad.write_text("{not json\n", encoding="utf-8")
+    result = run("index", "--no-vectors", str(bad), data=tmp_path / "d")
+    assert "skipped" in result.stderr and "malformed JSON" in result.stderr
+    assert "\x1b" not in result.stderr and "\x07" not in result.stderr
+
+
+def test_a_crawled_title_prints_no_escape_sequence(tmp_path):
+    title = "\x1b]0;owned\x07\x1b[2J\x1b]52;c;UFdORUQ=\x07标题"
+    routes = {"/archives/42": (HTML, post_page(42, title, "<p>正文</p>").encode())}
+    with site(routes) as root:
+        result = run("index", "--no-vectors", f"{root}/archives/42", data=tmp_path / "d")
+    assert result.returncode == 0, result.stderr
+    assert "标题" in result.stderr and "1 new" in result.stderr
+    assert not any(c in result.stderr for c in "\x1b\x07\x9b\x9d")
