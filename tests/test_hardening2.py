@@ -103,7 +103,7 @@ def site(routes: dict[str, tuple[str, bytes]]) -> Iterator[str]:
     """A loopback HTTP server answering `routes` (path → (Content-Type, body)); 404 otherwise."""
 
     class Handler(BaseHTTPRequestHandler):
-        def do_GET(self) -> None:  # noqa: N802 - the stdlib's name
+        def do_GET(self) -> None:
             found = routes.get(self.path)
             if found is None:
                 self.send_response(404)
