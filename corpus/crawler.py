@@ -45,7 +45,14 @@ MAX_REDIRECTS = 5
 SITE_HOSTS = frozenset(
     (host, None) for host in ("kexue.fm", "www.kexue.fm", "spaces.ac.cn", "www.spaces.ac.cn")
 )
+# The longest Crawl-delay obeyed. A site asking for more (an hour a page) is asked for nothing:
+# the crawl stops with a Problem rather than run for weeks or ignore the request.
+MAX_CRAWL_DELAY = 60.0
 _RETRY_STATUS = {429, 500, 502, 503, 504}
+# robots.txt numbers the stdlib parser reads with int() after str.isdigit(), which also takes
+# `²` and 5,000 digits (then int() raises): such a line is dropped before parsing.
+_ROBOTS_NUMBER_LINE = re.compile(r"^\s*(crawl-delay|request-rate)\s*:(?P<value>[^#]*)", re.I)
+_SANE_NUMBERS = re.compile(r"^\s*[0-9]{1,9}(\s*/\s*[0-9]{1,9})?\s*$")
 _POST_URL = re.compile(r"^(?P<root>.*?)/archives/(?P<id>[0-9]+)/?(?:[?#].*)?$")
 
 
@@ -136,6 +143,13 @@ def crawl(
             yield Problem(origin + "/robots.txt", f"robots.txt unreachable, not crawling ({exc})")
             return
         crawl_delay = robots.crawl_delay(fetcher.user_agent)
+        if crawl_delay is not None and float(crawl_delay) > MAX_CRAWL_DELAY:
+            yield Problem(
+                origin + "/robots.txt",
+                f"robots.txt asks for {crawl_delay} s between requests (more than "
+                f"{MAX_CRAWL_DELAY:g} s): not crawling",
+            )
+            return
         if crawl_delay is not None and float(crawl_delay) > delay:
             fetcher.delay = float(crawl_delay)
             status(f"robots.txt asks for {crawl_delay} s between requests")
@@ -239,7 +253,10 @@ class _Page:
 
     @property
     def text(self) -> str:
-        return self.content.decode(self.encoding, errors="replace")
+        try:
+            return self.content.decode(self.encoding, errors="replace")
+        except LookupError:  # a charset that names no text codec (rot13, base64, hex)
+            return self.content.decode("utf-8", errors="replace")
 
 
 class _Fetcher:
@@ -298,7 +315,7 @@ class _Fetcher:
                 self.status(f"no robots.txt{where} (HTTP {code}): everything allowed")
                 return parser
             return str(exc)
-        parser.parse(page.text.splitlines())
+        parser.parse(_robots_lines(page.text))
         self.status(f"robots.txt{where} read")
         return parser
 
@@ -422,6 +439,16 @@ def _read_capped(response: httpx.Response, deadline: float) -> bytes | None:
             return None
         chunks.append(chunk)
     return b"".join(chunks)
+
+
+def _robots_lines(text: str) -> list[str]:
+    """robots.txt's lines without the numbers the stdlib parser would crash on."""
+    lines = []
+    for line in text.splitlines():
+        m = _ROBOTS_NUMBER_LINE.match(line)
+        if m is None or _SANE_NUMBERS.match(m.group("value")):
+            lines.append(line)
+    return lines
 
 
 def _origin(url: httpx.URL) -> str:

@@ -42,6 +42,9 @@ def read_jsonl(path: Path) -> Iterator[Post | Problem]:
             except RecursionError:
                 yield Problem(source, "malformed JSON (nested too deeply)", lineno)
                 continue
+            except ValueError as exc:  # a number of over 4,300 digits: int() refuses it
+                yield Problem(source, f"malformed JSON ({str(exc).split(':')[0]})", lineno)
+                continue
             try:
                 post = Post.from_dict(record)
             except ValueError as exc:

@@ -9,12 +9,16 @@ import os
 import subprocess
 import sys
 import threading
+import time
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
 
+from corpus.crawler import crawl
+from corpus.post import Post, Problem
+from corpus.readers import read_source
 from tests.test_cli import run
 
 
@@ -172,3 +176,140 @@ def test_a_crawled_title_prints_no_escape_sequence(tmp_path):
     assert result.returncode == 0, result.stderr
     assert "标题" in result.stderr and "1 new" in result.stderr
     assert not any(c in result.stderr for c in "\x1b\x07\x9b\x9d")
+
+
+# -- item 3: hostile input is one Problem with its file and line; the other posts are read -------
+def read_all(*sources: Path) -> tuple[list[Post], list[Problem]]:
+    items = [item for s in sources for item in read_source(s)]
+    return [p for p in items if isinstance(p, Post)], [p for p in items if isinstance(p, Problem)]
+
+
+def page_file(tmp_path: Path, name: str, body: str, head: str = '<meta charset="utf-8">') -> Path:
+    path = tmp_path / name
+    path.write_text(post_page(8, "标题", body).replace('<meta charset="utf-8">', head), "utf-8")
+    return path
+
+
+def test_a_json_lines_id_of_5000_digits_is_a_problem_for_its_line(tmp_path):
+    src = tmp_path / "p.jsonl"
+    src.write_text(
+        '{"id": %s, "title": "t", "body": "b"}\n{"id": 7, "title": "ok", "body": "b"}\n'
+        % ("9" * 5000),
+        encoding="utf-8",
+    )
+    posts, problems = read_all(src)
+    assert [p.id for p in posts] == [7]
+    assert [(p.line, "malformed JSON" in p.message) for p in problems] == [(1, True)]
+
+
+def test_a_page_holding_the_math_placeholder_keeps_its_text_and_its_math(tmp_path):
+    path = page_file(tmp_path, "8.html", "<p>KXMATH7X and KXMATH0X beside $x^2$</p>")
+    posts, problems = read_all(path)
+    assert not problems
+    assert posts[0].body == "KXMATH7X and KXMATH0X beside $x^2$"
+
+
+def test_a_private_use_character_beside_math_is_kept(tmp_path):
+    path = page_file(tmp_path, "8.html", "<p>a\ue000 $x$ b<br>c $y$ \ue001</p>")
+    posts, problems = read_all(path)
+    assert not problems
+    assert "a\ue000 $x$ b" in posts[0].body and "c $y$ \ue001" in posts[0].body
+
+
+def test_a_page_nested_3000_deep_is_a_problem_and_the_folder_goes_on(tmp_path):
+    page_file(tmp_path, "8.html", "<div>" * 3000 + "x $y$" + "</div>" * 3000)
+    (tmp_path / "9.html").write_text(post_page(9, "好的", "<p>正文</p>"), "utf-8")
+    posts, problems = read_all(tmp_path)
+    assert [p.id for p in posts] == [9]
+    assert len(problems) == 1 and "nested too deeply" in problems[0].message
+    assert problems[0].source.endswith("8.html")
+
+
+@pytest.mark.parametrize("charset", ["rot13", "base64", "hex", "no-such-codec"])
+def test_a_saved_page_declaring_a_charset_that_is_no_text_codec_is_read(tmp_path, charset):
+    path = tmp_path / "8.html"
+    page = post_page(8, "标题", "<p>正文 $x$ é</p>").replace("utf-8", charset)
+    path.write_bytes(page.encode("gb18030"))  # not UTF-8, so the declared charset is sniffed
+    posts, problems = read_all(path)
+    assert len(posts) + len(problems) == 1
+
+
+BOMB = "".join(
+    f"{name}: &{name} [{', '.join([f'*{prev}'] * 9) if prev else ', '.join(['lol'] * 9)}]\n"
+    for prev, name in zip(["", *"abcdefg"], "abcdefgh", strict=True)
+)
+
+
+@pytest.mark.parametrize("field", ["tags", "category", "title"])
+def test_a_yaml_alias_bomb_in_front_matter_is_refused_at_once(tmp_path, field):
+    extra = "" if field == "title" else "title: t\n"
+    (tmp_path / "9-bomb.md").write_text(f"---\nid: 9\n{BOMB}{field}: *h\n{extra}---\nb\n", "utf-8")
+    (tmp_path / "10-ok.md").write_text("---\nid: 10\ntitle: 好\n---\n正文\n", "utf-8")
+    started = time.monotonic()
+    posts, problems = read_all(tmp_path)
+    assert time.monotonic() - started < 5
+    assert [p.id for p in posts] == [10]
+    assert len(problems) == 1 and "aliases" in problems[0].message
+    assert problems[0].line == 5  # the first line using an alias
+
+
+def test_ordinary_yaml_front_matter_still_reads(tmp_path):
+    path = tmp_path / "11-a.md"
+    path.write_text("---\nid: 11\ntitle: 'A: b'\ntags: [x, y]\ndate: 2020-01-02\n---\nz\n", "utf-8")
+    posts, problems = read_all(path)
+    assert not problems and posts[0].tags == ("x", "y") and posts[0].title == "A: b"
+
+
+def crawl_all(root: str, **kwargs: object) -> list[Post | Problem]:
+    return list(crawl(root, delay=0, sleep=lambda _s: None, **kwargs))
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        "<p>KXMATH7X $x$</p>",
+        "<p>\ue000 $x$<br>$y$</p>",
+        "<div>" * 3000 + "$x$" + "</div>" * 3000,
+    ],
+)
+def test_a_hostile_crawled_page_is_a_problem_or_a_post_never_a_crash(body):
+    routes = {"/archives/8": (HTML, post_page(8, "标题", body).encode())}
+    with site(routes) as root:
+        items = crawl_all(f"{root}/archives/8")
+    assert len(items) == 1
+
+
+@pytest.mark.parametrize("charset", ["rot13", "base64"])
+def test_a_page_and_robots_txt_in_a_charset_that_is_no_text_codec(charset):
+    kind = f"text/html; charset={charset}"
+    routes = {
+        "/robots.txt": (f"text/plain; charset={charset}", b"User-agent: *\nAllow: /\n"),
+        "/archives/8": (kind, post_page(8, "标题", "<p>正文 $x$</p>").encode()),
+    }
+    with site(routes) as root:
+        items = crawl_all(f"{root}/archives/8")
+    assert [type(i) for i in items] == [Post]
+
+
+def test_an_archive_listing_linking_a_5000_digit_id_lists_the_others():
+    listing = f'<a href="/archives/{"9" * 5000}">x</a> <a href="/archives/8">y</a>'
+    routes = {
+        "/content.html": (HTML, listing.encode()),
+        "/archives/8": (HTML, post_page(8, "标题", "<p>正文</p>").encode()),
+    }
+    with site(routes) as root:
+        items = crawl_all(root)
+    assert [i.id for i in items if isinstance(i, Post)] == [8]
+
+
+@pytest.mark.parametrize(
+    "line", ["Crawl-delay: ²", "Crawl-delay: " + "9" * 5000, "Request-rate: ²/1"]
+)
+def test_robots_txt_numbers_that_are_not_numbers_are_ignored(line):
+    routes = {
+        "/robots.txt": ("text/plain", f"User-agent: *\n{line}\nAllow: /\n".encode()),
+        "/archives/8": (HTML, post_page(8, "标题", "<p>正文</p>").encode()),
+    }
+    with site(routes) as root:
+        items = crawl_all(f"{root}/archives/8")
+    assert [type(i) for i in items] == [Post]
