@@ -313,3 +313,64 @@ def test_robots_txt_numbers_that_are_not_numbers_are_ignored(line):
     with site(routes) as root:
         items = crawl_all(f"{root}/archives/8")
     assert [type(i) for i in items] == [Post]
+
+
+# -- item 1: one post cannot freeze anything: every pass over its text is linear -----------------
+ITEM1_BODY = "旋转位置编码 外推 " + "\\begin{a}" * 111_000  # 999k characters, inside every limit
+UNCLOSED = ["\\begin{a}", "\\[", "\\(", "```a\n", "~~~a\n", "\\begin{a}\\end{b}", "$$", "$"]
+
+
+def test_the_linear_patterns_match_exactly_what_their_regexes_match():
+    import random
+
+    from corpus.latex import DISPLAY_MATH, FENCE, MATHJAX
+
+    pieces = ["$", "$$", "\\", "\\begin{a}", "\\end{a}", "\\begin{b}", "\\end{b}", "\\[", "\\]"]
+    pieces += ["\\(", "\\)", "x", " ", "\n", "```", "~~~", "```a", "\t", "中", "\\$"]
+    rng = random.Random(23)
+    for _ in range(5000):
+        text = "".join(rng.choice(pieces) for _ in range(rng.randint(0, 30)))
+        pos = rng.randint(0, len(text))
+        for pattern in (DISPLAY_MATH, MATHJAX, FENCE):
+            for args in ((text,), (text, pos), (text, 0, pos)):
+                want = [(m.span(), m.groupdict()) for m in pattern.regex.finditer(*args)]
+                assert [(m.span(), m.groupdict()) for m in pattern.finditer(*args)] == want, args
+
+
+def test_every_math_pass_over_400k_characters_of_unclosed_openers_is_quick():
+    # In a child process with a deadline: the quadratic regexes this replaces took minutes and
+    # held the GIL, so a timer in this process could not have stopped them.
+    code = f"""
+import time
+from corpus.latex import MATHJAX, math_spans
+from corpus.post import Post
+from index.chunking import chunk_post
+for unit in {UNCLOSED!r}:
+    body = "旋转位置编码 外推 " + unit * (400_000 // len(unit))
+    for name, f in [("math_spans", math_spans), ("mathjax", lambda t: list(MATHJAX.finditer(t))),
+                    ("chunk", lambda t: chunk_post(Post(id=1, title="t", body=t)))]:
+        started = time.perf_counter()
+        f(body)
+        took = time.perf_counter() - started
+        assert took < 1.5, (unit, name, took)
+"""
+    result = subprocess.run(
+        [sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env={**os.environ, "PYTHONPATH": str(Path(__file__).parents[1])},
+    )
+    assert result.returncode == 0, result.stderr[-2000:]
+
+
+def test_the_item_1_post_is_indexed_queried_and_shown_in_seconds(tmp_path):
+    src = tmp_path / "bomb.jsonl"
+    src.write_text(json.dumps({"id": 31337, "title": "big bomb", "body": ITEM1_BODY}) + "\n")
+    indexed = run("index", "--no-vectors", str(src), data=tmp_path / "d")
+    assert indexed.returncode == 0, indexed.stderr
+    for args in (["query", "big bomb", "--mode", "lexical"], ["show", "31337", "--raw"]):
+        started = time.monotonic()
+        result = run(*args, data=tmp_path / "d")
+        assert result.returncode == 0, result.stderr
+        assert time.monotonic() - started < 15
