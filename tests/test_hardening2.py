@@ -374,3 +374,55 @@ def test_the_item_1_post_is_indexed_queried_and_shown_in_seconds(tmp_path):
         result = run(*args, data=tmp_path / "d")
         assert result.returncode == 0, result.stderr
         assert time.monotonic() - started < 15
+
+
+# -- item 10: bounded resources ------------------------------------------------------------------
+@contextlib.contextmanager
+def serving(data_root: Path, request_timeout: float) -> Iterator[tuple[str, int]]:
+    """`search serve` in a child process (its own GIL) on a free loopback port."""
+    code = (
+        "import sys\nfrom search.server.listen import serve\n"
+        "serve(sys.argv[1], port=0, say=lambda m: print(m, flush=True), "
+        "request_timeout=float(sys.argv[2]))"
+    )
+    child = subprocess.Popen(
+        [sys.executable, "-c", code, str(data_root), str(request_timeout)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        text=True,
+        env={**os.environ, "PYTHONPATH": str(Path(__file__).parents[1])},
+    )
+    try:
+        line = child.stdout.readline()  # "kexue-search on http://127.0.0.1:PORT/ (...)"
+        assert "http://" in line, line
+        host, port = line.split("http://")[1].split("/")[0].rsplit(":", 1)
+        yield host, int(port)
+    finally:
+        child.terminate()
+        child.wait(timeout=30)
+
+
+def test_idle_and_dripping_connections_are_closed_and_the_server_still_answers(fixture_data):
+    import socket
+
+    import httpx
+
+    with serving(fixture_data.root, request_timeout=1.0) as (host, port):
+        idle = [socket.create_connection((host, port)) for _ in range(50)]
+        drip = [socket.create_connection((host, port)) for _ in range(50)]
+        for s in drip:
+            s.sendall(b"GET /healthz HTTP/1.1\r\nHost: x\r\n")
+        started = time.monotonic()
+        while time.monotonic() - started < 2.5:  # a header line every 0.3 s: never complete
+            for s in drip:
+                with contextlib.suppress(OSError):
+                    s.sendall(b"X-a: b\r\n")
+            time.sleep(0.3)
+        for s in idle + drip:  # each closed by the server: recv sees the end, not a timeout
+            s.settimeout(3)
+            with contextlib.suppress(ConnectionResetError):
+                assert s.recv(1024) == b""
+            s.close()
+        assert time.monotonic() - started < 10
+        answer = httpx.get(f"http://{host}:{port}/healthz", timeout=5)
+        assert answer.status_code == 200
