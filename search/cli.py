@@ -445,10 +445,27 @@ def print_hits(
     sys.exit(0 if result else 1)
 
 
+# What `search query -` and `search embed -` read at most: a query holds 1,000 characters and
+# embedding a megabyte of text is minutes of work; past this, stdin is a mistake (`< /dev/zero`).
+MAX_STDIN_BYTES = 2**20
+
+
 def read_stdin(what: str) -> str:
     if sys.stdin is None or sys.stdin.isatty():
         raise click.UsageError(f"{what} '-' reads standard input, which is a terminal here")
-    return sys.stdin.read()
+    stream = getattr(sys.stdin, "buffer", None)
+    if stream is None:  # a text stream standing in for stdin (tests): bounded in characters
+        text = sys.stdin.read(MAX_STDIN_BYTES + 1)
+        if len(text) > MAX_STDIN_BYTES:
+            raise click.UsageError(f"{what} '-': standard input holds more than 1 MB")
+        return text
+    data = stream.read(MAX_STDIN_BYTES + 1)
+    if len(data) > MAX_STDIN_BYTES:
+        raise click.UsageError(f"{what} '-': standard input holds more than 1 MB")
+    try:
+        return data.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise click.UsageError(f"{what} '-': standard input is not UTF-8 ({exc.reason})") from None
 
 
 @cli.command()

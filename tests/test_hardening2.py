@@ -426,3 +426,74 @@ def test_idle_and_dripping_connections_are_closed_and_the_server_still_answers(f
         assert time.monotonic() - started < 10
         answer = httpx.get(f"http://{host}:{port}/healthz", timeout=5)
         assert answer.status_code == 200
+
+
+def test_the_tokenizer_caches_stay_bounded_over_distinct_words():
+    from index.tokenize import TOKEN_CACHE_SIZE, index_tokens, inner_words, is_word, sub_parts
+
+    index_tokens("旋转位置编码RoPE2 的外推")  # the path every query and post takes
+    for i in range(TOKEN_CACHE_SIZE + 1000):  # as many distinct query words as that
+        word = f"词{i}x"
+        is_word(word), sub_parts(word), inner_words(word)
+    for cached in (is_word, sub_parts, inner_words):
+        assert cached.cache_info().maxsize == TOKEN_CACHE_SIZE
+        assert cached.cache_info().currsize <= TOKEN_CACHE_SIZE
+
+
+@pytest.mark.parametrize("command", [["query", "-", "--mode", "lexical"], ["embed", "-"]])
+def test_stdin_is_read_within_a_bound(data, command):
+    with open("/dev/zero", "rb") as zero:
+        result = subprocess.run(
+            [sys.executable, "-m", "search.cli", "--data-dir", str(data), *command],
+            stdin=zero,
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+    assert result.returncode == 2, result.stderr
+    assert "standard input holds more than 1 MB" in result.stderr
+
+
+@pytest.mark.parametrize("suffix", [".md", ".html", ".jsonl"])
+@pytest.mark.parametrize("device", ["/dev/zero", "/dev/urandom"])
+def test_a_source_that_is_a_device_is_a_problem_not_a_hang(tmp_path, suffix, device):
+    if not Path(device).exists():
+        pytest.skip(f"no {device}")
+    (tmp_path / f"8-a{suffix}").symlink_to(device)
+    good = tmp_path / "good.jsonl"
+    good.write_text(json.dumps({"id": 7, "title": "好", "body": "正文"}) + "\n", "utf-8")
+    started = time.monotonic()
+    posts, problems = read_all(tmp_path / f"8-a{suffix}", good)
+    assert time.monotonic() - started < 5
+    assert [p.id for p in posts] == [7] and len(problems) == 1
+    assert problems[0].message in ("not a regular file", "not a text file")
+
+
+def test_a_fifo_source_is_a_problem_not_a_hang(tmp_path):
+    fifo = tmp_path / "8-a.md"
+    os.mkfifo(fifo)
+    posts, problems = read_all(fifo)
+    assert not posts and [p.message for p in problems] == ["not a regular file"]
+
+
+def test_a_source_file_over_8_mb_is_a_problem(tmp_path):
+    from corpus.files import MAX_FILE_BYTES
+
+    big = tmp_path / "8-big.html"
+    big.write_bytes(b" " * (MAX_FILE_BYTES + 1))
+    posts, problems = read_all(big)
+    assert not posts and "larger than 8 MB" in problems[0].message
+
+
+def test_a_crawl_delay_past_the_cap_stops_the_crawl_at_once():
+    from corpus.crawler import MAX_CRAWL_DELAY
+
+    routes = {
+        "/robots.txt": ("text/plain", b"User-agent: *\nCrawl-delay: 3600\nAllow: /\n"),
+        "/archives/8": (HTML, post_page(8, "标题", "<p>正文</p>").encode()),
+    }
+    slept: list[float] = []
+    with site(routes) as root:
+        items = list(crawl(f"{root}/archives/8", sleep=slept.append))
+    assert all(s <= MAX_CRAWL_DELAY for s in slept)
+    assert [type(i) for i in items] == [Problem] and "3600" in items[0].message
