@@ -37,3 +37,7 @@ class WriterBusyError(DataError):
 
 class CorruptStoreError(CorruptIndexError):
     """The store itself (the source of truth, not derivable) cannot be read."""
+
+
+class ReadOnlyError(DataError):
+    """The data directory may not be written, and what was asked needs to write to it."""

@@ -169,14 +169,24 @@ class LexicalIndex:
     rebuild happens beside the live index and replaces it in one rename (`publish`): readers
     keep answering from the old one until then."""
 
-    def __init__(self, index: tantivy.Index, path: Path) -> None:
+    def __init__(
+        self, index: tantivy.Index, path: Path, copy: tempfile.TemporaryDirectory | None = None
+    ) -> None:
         self.index = index
         self.path = path
         self.schema = index.schema
+        self._copy = copy  # a read-only index's private copy, removed with this object
 
     @classmethod
     def open(cls, path: Path, *, create: bool = False) -> LexicalIndex:
         with reading(path):
+            if LexicalIndex.exists(path) and not create and not os.access(path, os.W_OK):
+                # Tantivy takes a lock file beside the index even to read it: on a read-only
+                # data directory it fails ("Failed to acquire Lockfile"), so a private copy of
+                # the files (a few MB) is read instead; nothing can change the original.
+                copy = tempfile.TemporaryDirectory(prefix="kexue-lexical-ro.")
+                shutil.copytree(path.resolve(), copy.name, dirs_exist_ok=True)
+                return cls(tantivy.Index.open(copy.name), path, copy)
             if LexicalIndex.exists(path):
                 index = tantivy.Index.open(str(path))
             elif create:

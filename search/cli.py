@@ -557,8 +557,10 @@ class PostRef(click.ParamType):
         found = search.parse_post_id(text)
         if found is None and text.startswith(("http://", "https://")):
             found = search.archive_id(text)
+        shown = printable(text[:80] + ("…" if len(text) > 80 else ""), inline=True)
+        if found is None and text.isascii() and text.isdigit():
+            fail(f"no post {shown} in the index", 1)  # a number, but past any id (2**63, …)
         if found is None:
-            shown = printable(text[:80] + ("…" if len(text) > 80 else ""), inline=True)
             self.fail(f"{shown!r} is neither a post id nor a post's URL", param, ctx)
         return found
 

@@ -19,6 +19,7 @@ import pytest
 from corpus.crawler import crawl
 from corpus.post import Post, Problem
 from corpus.readers import read_source
+from tests.conftest import FIXTURE_POSTS
 from tests.test_cli import run
 
 
@@ -29,15 +30,20 @@ def data(fixture_data):
 
 # -- item 9: the CLI never ends in exit 3 on input ---------------------------------------------
 @pytest.mark.parametrize("command", ["show", "similar"])
-@pytest.mark.parametrize(
-    "ref",
-    ["²", "①", "9" * 5000, "https://kexue.fm/archives/" + "9" * 5000, "99999999999999999999"],
-)
+@pytest.mark.parametrize("ref", ["²", "①", "https://kexue.fm/archives/" + "9" * 5000, "x"])
 def test_a_post_reference_that_is_no_id_is_a_usage_error(data, command, ref):
     result = run(command, ref, data=data)
     assert result.returncode == 2, result.stderr
     assert "neither a post id nor a post's URL" in result.stderr
     assert result.stderr.count("\n") == 1 and len(result.stderr) < 300
+
+
+@pytest.mark.parametrize("command", ["show", "similar"])
+@pytest.mark.parametrize("ref", ["9" * 5000, "99999999999999999999"])
+def test_a_number_past_every_post_id_is_no_post(data, command, ref):
+    result = run(command, ref, data=data)
+    assert result.returncode == 1, result.stderr
+    assert result.stderr.startswith("search: no post 999") and len(result.stderr) < 200
 
 
 def test_a_malformed_url_to_index_is_reported_not_a_crash(tmp_path):
@@ -497,3 +503,55 @@ def test_a_crawl_delay_past_the_cap_stops_the_crawl_at_once():
         items = list(crawl(f"{root}/archives/8", sleep=slept.append))
     assert all(s <= MAX_CRAWL_DELAY for s in slept)
     assert [type(i) for i in items] == [Problem] and "3600" in items[0].message
+
+
+# -- item 11: a read-only data directory is read, and writing to it says why it cannot ------------
+def read_only_run(root: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    """`search --data-dir root ARGS` with `root` read-only: a read-only bind mount for root (who
+    ignores permissions), the permissions otherwise."""
+    cli = [sys.executable, "-m", "search.cli", "--data-dir", str(root), *args]
+    env = {**os.environ, "NO_COLOR": "1", "PYTHONPATH": str(Path(__file__).parents[1])}
+    if os.geteuid() != 0:
+        subprocess.run(["chmod", "-R", "a-w", str(root)], check=True)
+        try:
+            return subprocess.run(cli, capture_output=True, text=True, env=env, timeout=120)
+        finally:
+            subprocess.run(["chmod", "-R", "u+w", str(root)], check=True)
+    script = 'mount --bind -o ro "$1" "$1" && shift && exec "$@"'
+    wrapped = ["unshare", "-m", "sh", "-c", script, "sh", str(root), *cli]
+    probe = subprocess.run(["unshare", "-m", "true"], capture_output=True)
+    if probe.returncode != 0:
+        pytest.skip("root without a mount namespace: no way to make a directory read-only")
+    return subprocess.run(wrapped, capture_output=True, text=True, env=env, timeout=120)
+
+
+@pytest.fixture
+def read_only_data(fixture_data, tmp_path):
+    import shutil
+
+    root = tmp_path / "ro"
+    shutil.copytree(fixture_data.root, root, symlinks=True)
+    return root
+
+
+@pytest.mark.parametrize(
+    ("args", "expect"),
+    [
+        (["query", "RoPE", "--mode", "lexical"], "RoPE"),
+        (["show", "1001", "--raw"], "# "),
+        (["stats"], "posts"),
+        (["check"], "sound"),
+    ],
+)
+def test_a_read_only_data_directory_is_read(read_only_data, args, expect):
+    result = read_only_run(read_only_data, *args)
+    assert result.returncode == 0, result.stderr
+    assert expect in result.stdout + result.stderr
+    assert not list(Path("/tmp").glob("kexue-lexical-ro.*"))  # the private copy is gone
+
+
+def test_indexing_into_a_read_only_data_directory_says_it_is_read_only(read_only_data):
+    result = read_only_run(read_only_data, "index", "--no-vectors", str(FIXTURE_POSTS))
+    assert result.returncode == 2, result.stderr
+    assert "is read-only" in result.stderr and "restore" not in result.stderr
+    assert result.stderr.count("\n") == 1
