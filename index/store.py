@@ -440,6 +440,10 @@ class Store:
                 "UPDATE posts SET vector_hash=hash WHERE id=?", [(i,) for i in post_ids]
             )
 
+    def chunk_hashes(self) -> dict[int, str]:
+        """Passage id -> the hash its cached vector is kept under, for every passage."""
+        return dict(self.conn.execute("SELECT id, hash FROM chunks").fetchall())
+
     def cached_vectors(self, model: str, hashes: Iterable[str]) -> dict[str, bytes]:
         sql = "SELECT hash, vector FROM embeddings WHERE model=? AND hash IN ({marks})"
         return dict(self._rows_in(sql, dict.fromkeys(hashes), model))

@@ -555,3 +555,74 @@ def test_indexing_into_a_read_only_data_directory_says_it_is_read_only(read_only
     assert result.returncode == 2, result.stderr
     assert "is read-only" in result.stderr and "restore" not in result.stderr
     assert result.stderr.count("\n") == 1
+
+
+# -- item 6: damaged index files are found by check, named in one line, and repaired ------------
+def damage(file: Path, how: str) -> None:
+    if how == "delete":
+        file.unlink()
+    elif how == "truncate":
+        file.write_bytes(file.read_bytes()[: file.stat().st_size // 2])
+    else:  # garble the head: the file keeps its size and its footer
+        data = bytearray(file.read_bytes())
+        n = min(64, len(data) // 2)
+        data[:n] = bytes(b ^ 0x5A for b in data[:n])
+        file.write_bytes(bytes(data))
+
+
+@pytest.fixture
+def data_copy(fixture_data, tmp_path):
+    import shutil
+
+    root = tmp_path / "copy"
+    shutil.copytree(fixture_data.root, root, symlinks=True)
+    return root
+
+
+@pytest.mark.parametrize("how", ["garble", "truncate", "delete"])
+@pytest.mark.parametrize("ext", ["term", "idx", "pos", "store", "fast", "fieldnorm"])
+def test_check_finds_every_damaged_lexical_file(data_copy, ext, how):
+    from search import check
+
+    damage(next((data_copy / "lexical").glob(f"*.{ext}")), how)
+    report = check(data_copy)
+    assert not report.ok and report.repairable
+    assert [f.part for f in report.findings] == ["lexical"]
+    assert f".{ext}" in report.findings[0].problem
+
+
+@pytest.mark.parametrize(("ext", "how"), [("term", "garble"), ("pos", "garble"), ("pos", "delete")])
+def test_a_damaged_lexical_file_is_one_line_exit_2_and_repair_fixes_it(data_copy, ext, how):
+    damage(next((data_copy / "lexical").glob(f"*.{ext}")), how)
+    query = run("query", "RoPE", "--mode", "lexical", data=data_copy)
+    assert query.returncode == 2, query.stderr
+    assert query.stderr.count("\n") == 1 and "panicked" not in query.stderr
+    assert f".{ext}" in query.stderr
+    checked = run("check", data=data_copy)
+    assert checked.returncode == 2 and f".{ext}" in checked.stderr
+    repaired = run("check", "--repair", data=data_copy)
+    assert repaired.returncode == 0, repaired.stderr
+    assert run("query", "RoPE", "--mode", "lexical", data=data_copy).returncode == 0
+
+
+def test_check_finds_garbled_vectors_and_repair_restores_them(tmp_path, embedder):
+    import numpy as np
+
+    from index.indexer import update
+    from index.paths import DataDir
+    from index.vectors import FILE
+    from search import check
+
+    data = DataDir(tmp_path / "d")
+    update(data, [FIXTURE_POSTS], embedder=embedder, extra_models=())
+    faiss_file = data.vectors / FILE
+    raw = bytearray(faiss_file.read_bytes())
+    middle = len(raw) // 2
+    raw[middle : middle + 1536] = np.full(384, 0.5, np.float32).tobytes()  # one vector's worth
+    faiss_file.write_bytes(bytes(raw))
+    report = check(data)
+    assert [f.part for f in report.findings] == ["vectors"] and report.repairable
+    assert "differ" in report.findings[0].problem
+    repaired = run("check", "--repair", data=data.root)
+    assert repaired.returncode == 0, repaired.stderr
+    assert check(data).ok
