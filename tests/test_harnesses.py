@@ -29,3 +29,11 @@ def test_every_file_damaged_gives_no_traceback_and_is_restored(tmp_path, damage)
     result = corrupt_data.run(FIXTURE_POSTS, tmp_path, damages=[damage], commands="quick")
     assert result.tracebacks == [], result.tracebacks
     assert result.unrestored == [], result.unrestored
+
+
+def test_hostile_posts_through_every_reader_and_command(tmp_path):
+    import hostile_posts
+
+    r = hostile_posts.fuzz_posts(tmp_path, size=20_000, hang_seconds=5, pending=False)
+    assert r.read >= 25 and r.problems >= 6
+    assert (r.internal_errors, r.hangs, r.escapes) == ([], [], []), r.report()
