@@ -571,6 +571,11 @@ def post_json(post: search.Post) -> dict[str, Any]:
     return {"post_id": d.pop("id"), **d}
 
 
+# A body past this is printed as written, not rendered: rendering is linear but slow (3 s for
+# the megabyte a post may hold), and the archive's longest post has 34k characters.
+SHOW_RENDER_CHARS = 200_000
+
+
 @cli.command()
 @click.argument("post_id", type=PostRef())
 @click.option("--json", "as_json", is_flag=True, help="Print the post as JSON.")
@@ -607,7 +612,11 @@ def show(obj: Context, post_id: int, as_json: bool, raw: bool, no_pager: bool) -
         out.print(Rule(Text(title, style="bold cyan")))
         out.print(Text(header, style="dim"))
         out.print()
-        out.print(Markdown(terminal_markdown(printable(post.body)), code_theme="ansi_dark"))
+        if len(post.body) > SHOW_RENDER_CHARS:  # markdown-it takes ~3 s a megabyte
+            out.print(Text(printable(post.body)))
+            err.print(f"[dim]note: over {SHOW_RENDER_CHARS:,} characters: shown as written[/]")
+        else:
+            out.print(Markdown(terminal_markdown(printable(post.body)), code_theme="ansi_dark"))
 
 
 def facet_command(field: str, name: str) -> click.Command:
