@@ -626,3 +626,20 @@ def test_check_finds_garbled_vectors_and_repair_restores_them(tmp_path, embedder
     repaired = run("check", "--repair", data=data.root)
     assert repaired.returncode == 0, repaired.stderr
     assert check(data).ok
+
+
+@pytest.mark.parametrize("unit", ["\\[", "$$ ", "$", "\\begin{a}"])
+def test_a_120_kb_page_of_math_openers_parses_in_a_second_or_two(unit):
+    from corpus.html import parse_post_html
+
+    html = post_page(8, "标题", unit * (120_000 // len(unit)))
+    started = time.monotonic()
+    parse_post_html(html)
+    assert time.monotonic() - started < 3  # was 78 s (\\[), 30 s ($$), 10 s ($)
+
+
+def test_math_across_breaks_still_reads_as_one_formula():
+    from corpus.html import parse_post_html
+
+    post = parse_post_html(post_page(8, "标题", "a $x$<br>b $$y<br>z$$ c<br>d"))
+    assert post.body == "a $x$  \nb $$y\nz$$ c  \nd"
