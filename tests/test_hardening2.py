@@ -643,3 +643,15 @@ def test_math_across_breaks_still_reads_as_one_formula():
 
     post = parse_post_html(post_page(8, "标题", "a $x$<br>b $$y<br>z$$ c<br>d"))
     assert post.body == "a $x$  \nb $$y\nz$$ c  \nd"
+
+
+def test_a_json_lines_line_over_8_mb_is_a_problem_and_the_next_line_is_read(tmp_path):
+    from corpus.files import MAX_FILE_BYTES
+
+    src = tmp_path / "p.jsonl"
+    with src.open("wb") as fh:
+        fh.write(b'{"id": 1, "title": "t", "body": "' + b"x" * (MAX_FILE_BYTES + 10) + b'"}\n')
+        fh.write(json.dumps({"id": 7, "title": "ok", "body": "b"}).encode() + b"\n")
+    posts, problems = read_all(src)
+    assert [p.id for p in posts] == [7]
+    assert [(p.line, "longer than 8 MB" in p.message) for p in problems] == [(1, True)]
