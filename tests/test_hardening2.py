@@ -655,3 +655,22 @@ def test_a_json_lines_line_over_8_mb_is_a_problem_and_the_next_line_is_read(tmp_
     posts, problems = read_all(src)
     assert [p.id for p in posts] == [7]
     assert [(p.line, "longer than 8 MB" in p.message) for p in problems] == [(1, True)]
+
+
+def test_the_did_you_mean_message_itself_holds_no_control_character(tmp_path):
+    # The TUI shows the library's message as is: it must be safe at the source too.
+    from index.indexer import update
+    from index.paths import DataDir
+    from search import Searcher, UnknownFilterError
+
+    src = tmp_path / "p.jsonl"
+    post = {"id": 5, "title": "t", "body": "x 鸭子", "tags": [HOSTILE], "category": HOSTILE}
+    src.write_text(json.dumps(post) + "\n", encoding="utf-8")
+    data = DataDir(tmp_path / "d")
+    update(data, [src], vectors=False)
+    with Searcher.open(data.root) as s:
+        for flt in ("tag:rop", "category:rop"):
+            with pytest.raises(UnknownFilterError) as raised:
+                s.search(f"x {flt}", mode="lexical")
+            assert "did you mean" in str(raised.value)
+            assert str(raised.value).isprintable()
