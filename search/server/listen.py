@@ -97,8 +97,7 @@ def bounded_protocol(request_timeout: float) -> type[asyncio.Protocol] | str:
 
         def on_message_begin(self) -> None:
             super().on_message_begin()
-            if self._deadline is None:
-                self._arm()
+            self._arm()  # the request has its own 15 s from its first byte
 
         def on_message_complete(self) -> None:
             self._disarm()  # the request is in: answering it takes what it takes
