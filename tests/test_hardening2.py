@@ -679,10 +679,12 @@ def test_the_did_you_mean_message_itself_holds_no_control_character(tmp_path):
 def test_a_busy_keep_alive_connection_is_not_cut(fixture_data):
     import httpx
 
-    with serving(fixture_data.root, request_timeout=1.0) as (host, port):
-        with httpx.Client(timeout=5) as client:  # one connection, kept alive
-            for _ in range(5):  # 3 s in all, each pause under the 1 s deadline
-                assert client.get(f"http://{host}:{port}/healthz").status_code == 200
-                time.sleep(0.6)
-            answer = client.get(f"http://{host}:{port}/search", params={"q": "RoPE"})
-            assert answer.status_code == 200
+    with (
+        serving(fixture_data.root, request_timeout=1.0) as (host, port),
+        httpx.Client(timeout=5) as client,  # one connection, kept alive
+    ):
+        for _ in range(5):  # 3 s in all, each pause under the 1 s deadline
+            assert client.get(f"http://{host}:{port}/healthz").status_code == 200
+            time.sleep(0.6)
+        answer = client.get(f"http://{host}:{port}/search", params={"q": "RoPE"})
+        assert answer.status_code == 200
