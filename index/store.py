@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import os
 import sqlite3
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
@@ -15,7 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from corpus.post import Post
-from index.errors import CorruptStoreError, MissingIndexError
+from index.errors import CorruptStoreError, MissingIndexError, ReadOnlyError
 
 SCHEMA_VERSION = 1
 _IN_BATCH = 500  # values per IN (...) list: SQLite allows 999 bound parameters in older builds
@@ -221,6 +222,43 @@ def _readable(row: sqlite3.Row) -> bool:
     return True
 
 
+def _writable(path: Path) -> bool:
+    """Whether SQLite could write beside the store (its -wal and -shm files) and to it."""
+    return os.access(path.parent, os.W_OK) and os.access(path, os.W_OK)
+
+
+def _open_read_only(path: Path) -> sqlite3.Connection:
+    """The store of a read-only data directory, opened for reading.
+
+    A WAL database is read through its -shm file, which SQLite cannot create or update where
+    nothing may be written, so the normal open fails ("unable to open database file"). Where
+    nothing may be written nothing can change either, so the file is opened immutable (no
+    locks, no -shm). Unless a writer left a -wal file behind: its commits would be missed, and
+    that is said rather than guessed around.
+    """
+    wal = path.with_name(path.name + "-wal")
+    if wal.exists() and wal.stat().st_size > 0:
+        raise ReadOnlyError(
+            f"the data directory {path.parent} is read-only and its store has writes not yet "
+            f"merged ({wal.name}); open it once where it may be written, or copy it elsewhere"
+        )
+    uri = f"{path.resolve().as_uri()}?mode=ro&immutable=1"
+    try:
+        conn = sqlite3.connect(uri, uri=True, check_same_thread=False, factory=_Connection)
+        conn.path = path  # type: ignore[attr-defined]
+        conn.row_factory = sqlite3.Row
+        version = conn.execute("SELECT value FROM meta WHERE key='schema_version'").fetchone()
+    except sqlite3.DatabaseError as exc:
+        raise CorruptStoreError(f"the store {path} is unreadable ({exc})") from None
+    if version is None or version[0] != str(SCHEMA_VERSION):
+        conn.close()
+        raise CorruptStoreError(
+            f"the store {path} has schema version {version[0] if version else '?'}, "
+            f"this program reads version {SCHEMA_VERSION}"
+        )
+    return conn
+
+
 class Store:
     def __init__(self, conn: sqlite3.Connection, path: Path) -> None:
         self.conn = conn
@@ -231,6 +269,8 @@ class Store:
         if not path.exists() and not create:
             raise MissingIndexError(f"no index at {path.parent}")
         path.parent.mkdir(parents=True, exist_ok=True)
+        if not create and not _writable(path):
+            return cls(_open_read_only(path), path)
         try:
             conn = sqlite3.connect(path, check_same_thread=False, factory=_Connection)
             conn.path = path  # type: ignore[attr-defined]
@@ -450,6 +490,10 @@ class Store:
             self.conn.executemany(
                 "UPDATE posts SET vector_hash=hash WHERE id=?", [(i,) for i in post_ids]
             )
+
+    def chunk_hashes(self) -> dict[int, str]:
+        """Passage id -> the hash its cached vector is kept under, for every passage."""
+        return dict(self.conn.execute("SELECT id, hash FROM chunks").fetchall())
 
     def cached_vectors(self, model: str, hashes: Iterable[str]) -> dict[str, bytes]:
         sql = "SELECT hash, vector FROM embeddings WHERE model=? AND hash IN ({marks})"

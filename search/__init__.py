@@ -7,7 +7,7 @@ The write path and model installation load on first use: a query never pays for 
 
 from typing import TYPE_CHECKING, Any
 
-from corpus.post import Post, archive_id, post_ref
+from corpus.post import Post, archive_id, parse_post_id, post_ref
 from index.errors import (
     CorruptIndexError,
     CorruptStoreError,
@@ -154,6 +154,7 @@ __all__ = [
     "graph_of",
     "links_of",
     "load_queries",
+    "parse_post_id",
     "parse_query",
     "parse_years",
     "post_ref",

@@ -8,6 +8,8 @@ error, 3 on an internal error, 130 interrupted, 141 when stdout closed early (se
 from __future__ import annotations
 
 import dataclasses
+import errno
+import io
 import json
 import os
 import re
@@ -121,9 +123,14 @@ def fail(message: str, code: int = 2) -> NoReturn:
 
 
 def escape(text: str) -> str:
+    """`text` made safe to print among rich markup: the one path every string that did not
+    come from this program (post data in a suggestion, a crawled title, a file name, an
+    exception's message) takes to the terminal. Control characters become visible symbols
+    (no escape sequence can retitle the terminal or write the clipboard), then markup
+    is escaped."""
     from rich.markup import escape as _escape
 
-    return _escape(text)
+    return _escape(printable(text))
 
 
 _C1 = re.compile("[\x7f-\x9f]")
@@ -360,13 +367,13 @@ def index(
                 f"{report.read} posts read: {report.new} new, {report.changed} changed, "
                 f"{report.unchanged} unchanged; {len(report.problems)} skipped. "
                 f"Indexed {report.lexical_updated} (BM25), {report.vectors_updated} (vectors) "
-                f"in {report.seconds:.1f}s → {obj.data.root}"
+                f"in {report.seconds:.1f}s → {escape(str(obj.data.root))}"
             )
         else:
             err.print(
                 f"Nothing to do: {report.unchanged} posts unchanged"
                 + (f", {len(report.problems)} skipped" if report.problems else "")
-                + f" ({obj.data.root})."
+                + f" ({escape(str(obj.data.root))})."
             )
     if sources and report.read == 0 and report.problems:
         sys.exit(2)
@@ -455,10 +462,27 @@ def print_hits(
     sys.exit(0 if result else 1)
 
 
+# What `search query -` and `search embed -` read at most: a query holds 1,000 characters and
+# embedding a megabyte of text is minutes of work; past this, stdin is a mistake (`< /dev/zero`).
+MAX_STDIN_BYTES = 2**20
+
+
 def read_stdin(what: str) -> str:
     if sys.stdin is None or sys.stdin.isatty():
         raise click.UsageError(f"{what} '-' reads standard input, which is a terminal here")
-    return sys.stdin.read()
+    stream = getattr(sys.stdin, "buffer", None)
+    if stream is None:  # a text stream standing in for stdin (tests): bounded in characters
+        text = sys.stdin.read(MAX_STDIN_BYTES + 1)
+        if len(text) > MAX_STDIN_BYTES:
+            raise click.UsageError(f"{what} '-': standard input holds more than 1 MB")
+        return text
+    data = stream.read(MAX_STDIN_BYTES + 1)
+    if len(data) > MAX_STDIN_BYTES:
+        raise click.UsageError(f"{what} '-': standard input holds more than 1 MB")
+    try:
+        return data.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise click.UsageError(f"{what} '-': standard input is not UTF-8 ({exc.reason})") from None
 
 
 @cli.command()
@@ -564,7 +588,7 @@ class PostRef(click.ParamType):
     def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> int:
         text = str(value).strip()
         found = search.post_ref(text)  # an id, or an address as pasted (kexue.fm/archives/8265)
-        shown = text if len(text) <= 80 else text[:79] + "…"
+        shown = printable(text[:80] + ("…" if len(text) > 80 else ""), inline=True)
         if found is None and text.isascii() and text.isdigit():
             fail(f"no post {shown} in the index", 1)  # a number past what an index holds
         if found is None:
@@ -576,6 +600,11 @@ def post_json(post: search.Post) -> dict[str, Any]:
     """A post as JSON: `post_id` as in every hit, then its fields."""
     d = post.to_dict()
     return {"post_id": d.pop("id"), **d}
+
+
+# A body past this is printed as written, not rendered: rendering is linear but slow (3 s for
+# the megabyte a post may hold), and the archive's longest post has 34k characters.
+SHOW_RENDER_CHARS = 200_000
 
 
 @cli.command()
@@ -618,7 +647,11 @@ def show(obj: Context, post_id: int, as_json: bool, raw: bool, no_pager: bool) -
         out.print(Rule(Text(title, style="bold cyan")))
         out.print(Text(header, style="dim"))
         out.print()
-        out.print(Markdown(terminal_markdown(printable(post.body)), code_theme="ansi_dark"))
+        if len(post.body) > SHOW_RENDER_CHARS:  # markdown-it takes ~3 s a megabyte
+            out.print(Text(printable(post.body)))
+            err.print(f"[dim]note: over {SHOW_RENDER_CHARS:,} characters: shown as written[/]")
+        else:
+            out.print(Markdown(terminal_markdown(printable(post.body)), code_theme="ansi_dark"))
         if footer:
             out.print(Rule(style="dim"))
             out.print(footer)
@@ -926,7 +959,7 @@ def check(obj: Context, repair: bool, as_json: bool) -> None:
             fix = "search check --repair" if f.derivable else "not derivable: restore or re-import"
             err.print(f"[red]{f.part}:[/] {escape(f.problem)} [dim]({fix})[/]")
         if report.ok:
-            err.print(f"{report.data_dir}: sound ({report.posts} posts)")
+            err.print(f"{escape(str(report.data_dir))}: sound ({report.posts} posts)")
     sys.exit(0 if report.ok else 2)
 
 
@@ -970,9 +1003,15 @@ def embed(obj: Context, texts: tuple[str, ...], kind: str, as_json: bool, npy: P
     if npy is not None:
         import numpy as np
 
-        np.save(npy, vectors)
+        # np.save appends `.npy` to a name without it (`/dev/full` → `/dev/full.npy`): open
+        # the file named, so a failed write (a full disk) raises here instead of passing.
+        try:
+            with open(npy, "wb") as fh:
+                np.save(fh, vectors)
+        except OSError as exc:  # name the file (a write error on close carries no name)
+            raise OSError(exc.errno, exc.strerror, str(npy)) from exc
         if not obj.quiet:
-            err.print(f"wrote {vectors.shape[0]}×{vectors.shape[1]} float32 to {npy}")
+            err.print(f"wrote {vectors.shape[0]}×{vectors.shape[1]} float32 to {escape(str(npy))}")
     if as_json or (npy is None and not out.is_terminal):
         emit_json([[round(float(x), 7) for x in row] for row in vectors])
     elif npy is None:  # 384 numbers a text are for programs: a terminal gets what they are
@@ -1043,7 +1082,7 @@ def evaluate_cmd(obj: Context, queries: Path, mode: str, as_json: bool) -> None:
         return
     from rich.table import Table
 
-    table = Table(title=f"{queries.name}: {len(judged)} queries", title_justify="left")
+    table = Table(title=escape(f"{queries.name}: {len(judged)} queries"), title_justify="left")
     table.add_column("type")
     table.add_column("n", justify="right")
     table.add_column("metric")
@@ -1147,6 +1186,28 @@ def shared_options_for(command: click.Command) -> click.Command:
     return command
 
 
+class _ClosedStdout(io.TextIOBase):
+    """Standard output for a process started without one (`search query x >&-`): writing is
+    then an error to report in one line (as `ls >&-` does), not an AttributeError on None."""
+
+    def writable(self) -> bool:
+        return True
+
+    def write(self, text: str) -> int:
+        raise OSError(errno.EBADF, "standard output is closed")
+
+
+def _prepare_streams() -> None:
+    """Streams every failure can still be told on: a closed stdout fails the first write; an
+    error line reaches a stderr of any encoding (unencodable characters as `\\uXXXX`)."""
+    if sys.stdout is None:
+        sys.stdout = _ClosedStdout()
+    if sys.stderr is None:
+        sys.stderr = open(os.devnull, "w")  # noqa: SIM115 - for the life of the process
+    elif isinstance(sys.stderr, io.TextIOWrapper):
+        sys.stderr.reconfigure(errors="backslashreplace")
+
+
 EXIT_INTERNAL = 3  # a bug: distinct from 1 (no results) and 2 (usage or data error)
 EXIT_PIPE = 141  # stdout closed early (`| head`): what a process ended by SIGPIPE reports
 
@@ -1174,6 +1235,7 @@ def main() -> None:
     Exit status: 0 results, 1 no results, 2 a usage or data error, 3 an internal error,
     130 interrupted, 141 the reader of stdout went away.
     """
+    _prepare_streams()
     add_plugin_commands(cli)
     try:
         try:
@@ -1201,6 +1263,12 @@ def main() -> None:
         fail(str(exc))
     except OSError as exc:
         fail(f"{exc.strerror or exc}: {exc.filename}" if exc.filename else str(exc))
+    except UnicodeEncodeError as exc:  # stdout in ASCII (PYTHONIOENCODING=ascii, LANG=C)
+        where = getattr(sys.stdout, "encoding", None) or exc.encoding
+        fail(
+            f"standard output ({where}) cannot show this text; use a UTF-8 locale or "
+            "PYTHONIOENCODING=utf-8"
+        )
     except Exception as exc:
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
         fail(f"internal error ({type(exc).__name__}: {first}); please report it", EXIT_INTERNAL)

@@ -294,11 +294,13 @@ class SearchScreen(Screen[None]):
                 unknown=result.unknown,
             )
         except QuerySyntaxError as exc:
-            answer = Answer(request, mode=request.mode, error=f"can't read that query: {exc}")
+            answer = Answer(
+                request, mode=request.mode, error=printable(f"can't read that query: {exc}")
+            )
         except DataError as exc:
-            answer = Answer(request, mode=request.mode, error=str(exc))
+            answer = Answer(request, mode=request.mode, error=printable(str(exc)))
         except Exception as exc:  # shown, not fatal: the next keystroke may well work
-            answer = Answer(request, mode=request.mode, error=f"search failed: {exc}")
+            answer = Answer(request, mode=request.mode, error=printable(f"search failed: {exc}"))
         if not worker.is_cancelled:
             self.post_message(Answered(answer))
 
