@@ -31,6 +31,7 @@ from search.dense import ModelSide
 from search.expand import Entry as GlossaryEntry
 from search.expand import Glossary, entries_in
 from search.facets import Facet, FacetSort, check_filters, facet_counts
+from search.formula import FormulaRetriever, best_formula
 from search.hits import Explanation, Hit, ListPart, SearchResult
 from search.lexical import LexicalRetriever
 from search.pipeline import Mode, Pipeline, Ranking
@@ -80,6 +81,7 @@ class Searcher:
         self._lock = threading.RLock()  # the SQLite connection and lazily built parts
         self._meta: dict[int, PostMeta] | None = None
         self._retriever: LexicalRetriever | None = None
+        self._formula: FormulaRetriever | None = None
         given = dict(embedders or {})
         if embedder is not None and self.spec is not None:
             given[self.spec.key] = embedder
@@ -215,7 +217,7 @@ class Searcher:
 
     @property
     def model_state(self) -> ModelState:
-        """"none" without vectors; "idle" before loading, "loading", "ready" (the primary
+        """ "none" without vectors; "idle" before loading, "loading", "ready" (the primary
         answers; a failed other model only drops its list) or "failed" (`model_error` says
         why; searches answer lexically)."""
         if not self.sides:
@@ -510,7 +512,15 @@ class Searcher:
             texts=self._texts,
             passing=self._passing,
             config=self.config,
+            formula=self._formula_retriever(),
         )
+
+    def _formula_retriever(self) -> FormulaRetriever:
+        lexical = self._lexical_retriever()
+        with self._lock:
+            if self._formula is None or self._formula.lexical is not lexical:
+                self._formula = FormulaRetriever(lexical)
+            return self._formula
 
     def _posts(self) -> int:
         return max(len(self.meta), 1)
@@ -537,6 +547,13 @@ class Searcher:
         hits = []
         for post_id, score in ranked:
             meta = self.meta[post_id]
+            body = bodies.get(post_id, "")
+            within = ranking.passages.get(post_id)
+            marks = list(terms)
+            shown = best_formula(post_id, body, ranking.formula) if ranking.formula else None
+            if shown is not None:
+                # Found by its formula: the snippet is that formula (the window opens on it).
+                within, marks = (shown[0], shown[1]), []
             hits.append(
                 Hit(
                     post_id=post_id,
@@ -546,21 +563,23 @@ class Searcher:
                     category=meta.category,
                     tags=meta.tags,
                     score=score,
-                    snippet=make_snippet(
-                        bodies.get(post_id, ""), list(terms), within=ranking.passages.get(post_id)
+                    snippet=make_snippet(body, marks, within=within),
+                    explain=(
+                        self._explain(post_id, score, ranking, shown[2] if shown else ())
+                        if explain
+                        else None
                     ),
-                    explain=self._explain(post_id, score, ranking) if explain else None,
                 )
             )
         return tuple(hits)
 
-    def _explain(self, post_id: int, score: float, ranking: Ranking) -> Explanation:
+    def _explain(
+        self, post_id: int, score: float, ranking: Ranking, formula: Sequence[str] = ()
+    ) -> Explanation:
         """Where `post_id` stood in every list, what each of the final fusion's lists added to
         its score, and why the floor kept it."""
         final = [ranking.lists[name] for name in ranking.final]
-        added = (
-            self.config.fusion.contributions(final, ranking.primary) if len(final) > 1 else {}
-        )
+        added = self.config.fusion.contributions(final, ranking.primary) if len(final) > 1 else {}
         parts = {}
         for name, lst in ranking.lists.items():
             at = lst.ranks().get(post_id)
@@ -579,4 +598,5 @@ class Searcher:
             floor=reason,
             exact=post_id in ranking.exact,
             primary=ranking.primary,
+            formula=tuple(formula),
         )

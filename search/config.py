@@ -70,6 +70,20 @@ class SemanticConfig:
     support_weight: float = 0.75
 
 
+@dataclass(frozen=True, slots=True)
+class FormulaConfig:
+    """The formula list (search/formula.py)."""
+
+    # How much a token of the symbols as written (`c:`) weighs against one of their roles
+    # (`s:`): the names tell a renamed formula from another with the same shape.
+    names_weight: float = 0.5
+    # BM25 × coverage ** power: coverage is the weighted share of the query's tokens a post
+    # holds.
+    coverage_power: float = 1.0
+    # BM25 candidates re-ranked by coverage.
+    candidates: int = 100
+
+
 # The fusion (search/fusion.py FusionPolicy), chosen with bench/tune_fusion.py:
 # - Convex fusion of min-max normalised scores, e5 and BM25 at 0.5 each: with e5 alone (lexical
 #   0.826, semantic 0.809 alone) α = 0.4/0.5/0.6 -> 0.854/0.864/0.854; RRF k = 10/30/60 scored
@@ -107,6 +121,7 @@ class RankingConfig:
     floor: Floor | None = DEFAULT_FLOOR  # None: every candidate is a hit
     lexical: LexicalConfig = field(default_factory=LexicalConfig)
     semantic: SemanticConfig = field(default_factory=SemanticConfig)
+    formula: FormulaConfig = field(default_factory=FormulaConfig)
     # Candidates taken from each list before fusing (and sorted by date for `sort=date`).
     depth: int = 100
     # Exact matches go first whatever fusion says: the query as a phrase in a title, or a long

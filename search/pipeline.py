@@ -5,6 +5,8 @@
     3. exact matches: the typed words verbatim in a title, or a long query in a few bodies
     4. first fusion -> dense feedback: each model searched again nearer the top post (`e5+fb`)
     5. second fusion -> lexical feedback: BM25 of the terms that mark the top posts (`bm25+fb`)
+    (1b. formula: a query holding LaTeX also searches the formulas by structure (`formula`),
+    fused in every round, in lexical mode with BM25; search/formula.py)
     6. final fusion of the latest list of each side (exact matches first)
     7. the relevance floor: only posts with evidence are hits
 
@@ -15,14 +17,15 @@ bench/calibrate_floor.py call `Pipeline.run` and `Pipeline.finish`: what is tune
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Literal
 
 from index.lexical import BODY, TITLE
 from search.analysis import AnalyzedQuery
 from search.config import RankingConfig
-from search.fusion import BM25, BM25_FEEDBACK, FEEDBACK, RankedList
+from search.formula import FormulaRetriever
+from search.fusion import BM25, BM25_FEEDBACK, FEEDBACK, FORMULA, RankedList
 from search.lexical import LexicalRetriever, contains_phrases
 from search.relevance import Evidence, FloorReport
 from search.semantic import SemanticHit
@@ -46,6 +49,7 @@ class Ranking:
     floor: FloorReport | None = None  # None: no floor (lexical mode, or none configured)
     passages: dict[int, tuple[int, int]] = field(default_factory=dict)  # primary's best
     primary: str | None = None  # the primary model's list
+    formula: Mapping[str, float] = field(default_factory=dict)  # formula tokens' weights
 
 
 class Pipeline:
@@ -59,14 +63,18 @@ class Pipeline:
         texts: Callable[[Iterable[int]], list[str]],
         passing: Callable[[AnalyzedQuery], set[int] | None],
         config: RankingConfig,
+        formula: FormulaRetriever | None = None,
     ) -> None:
         """`sides`: the models that answer, the primary first. `texts(ids)`: posts' title and
-        body. `passing(q)`: the posts the query's filters allow (None: all)."""
+        body. `passing(q)`: the posts the query's filters allow (None: all). `formula`: the
+        formula retriever over `lexical`'s searcher (kept by the caller: it caches document
+        frequencies)."""
         self.lexical = lexical
         self.sides = tuple(sides)
         self.texts = texts
         self.passing = passing
         self.config = config
+        self.formula = formula or FormulaRetriever(lexical)
 
     def run(
         self, q: AnalyzedQuery, mode: Mode, depth: int, config: RankingConfig | None = None
@@ -77,9 +85,18 @@ class Pipeline:
         # 1. BM25 (semantic mode too without text: the newest posts that pass the filters)
         if mode != "semantic" or not q.has_text:
             lists[BM25], coverage = self._bm25(q, depth)
+        formula: dict[int, float] = {}
+        weights: Mapping[str, float] = {}
+        if q.formula is not None and mode != "semantic":
+            found = self.formula.search(q.formula, depth, config.formula, self._allowed(q))
+            lists[FORMULA], formula, weights = found.ranked, dict(found.coverage), found.weights
         if mode == "lexical" or not q.has_text or not self.sides:
             bm25 = lists[BM25]
-            return Ranking(list(bm25), max(len(bm25), bm25.total), lists)
+            if FORMULA not in lists:
+                return Ranking(list(bm25), max(len(bm25), bm25.total), lists)
+            fused = config.fusion.fuse([bm25, lists[FORMULA]])
+            total = max(len(fused), bm25.total)
+            return Ranking(fused, total, lists, (BM25, FORMULA), formula=weights)
         # 2. each model's list (semantic mode: the primary's alone)
         primary = self.sides[0]
         allowed = self._allowed(q)
@@ -100,10 +117,11 @@ class Pipeline:
             return self.finish(replace(ranking, passages=passages, primary=primary.name), q)
         # 3. exact matches
         exact = self._exact(q, lists[BM25], config)
-        evidence = Evidence(semantic, coverage, exact)
+        evidence = Evidence(semantic, coverage, exact, formula)
+        final = (primary.name, BM25, *(s.name for s in sides[1:]), *lists.keys() & {FORMULA})
         ranking = Ranking(
-            [], 0, lists, (primary.name, BM25, *(s.name for s in sides[1:])), exact, evidence,
-            passages=passages, primary=primary.name,
+            [], 0, lists, final, exact, evidence,
+            passages=passages, primary=primary.name, formula=weights,
         )  # fmt: skip
         # 4. dense feedback: each model's query moved towards the first fusion's top post
         fusion = config.fusion

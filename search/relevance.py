@@ -4,8 +4,9 @@ Semantic similarity is never zero, so without a floor every query, nonsense incl
 list every post. Two questions decide:
 - Is the query about anything in the archive? Its best semantic score (the primary model's
   first round) must reach the gate, or some post must cover its typed terms (`lexical`), or
-  match it exactly. Otherwise: no hits.
-- Which posts are hits? Those matching exactly, those with lexical coverage (the idf-weighted
+  match it exactly, or hold enough of its formula. Otherwise: no hits.
+- Which posts are hits? Those matching exactly, those holding `formula` of the query formula's
+  tokens (search/formula.py), those with lexical coverage (the idf-weighted
   share of the typed terms a post contains, search/lexical.py) of at least `lexical`, and those
   whose semantic score is within `band` of the query's best.
 
@@ -20,7 +21,7 @@ from typing import Any, Literal
 
 from search.fusion import Ranked
 
-Reason = Literal["exact", "covers the query", "within the band"]
+Reason = Literal["exact", "formula", "covers the query", "within the band"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -30,6 +31,7 @@ class Evidence:
     semantic: Mapping[int, float] = field(default_factory=dict)  # primary model, first round
     coverage: Mapping[int, float] = field(default_factory=dict)  # lexical hits: terms covered
     exact: frozenset[int] = frozenset()
+    formula: Mapping[int, float] = field(default_factory=dict)  # formula list: tokens covered
 
 
 @dataclass(frozen=True, slots=True)
@@ -50,17 +52,22 @@ class Floor:
     gate_latin: float = 0.845  # a query without
     band: float = 0.04
     lexical: float = 0.5
+    formula: float = 0.5  # the share of a query formula's tokens that makes a post a hit
 
     def report(self, evidence: Evidence, cjk: bool) -> FloorReport:
         best = max(evidence.semantic.values(), default=0.0)
         gate = self.gate if cjk else self.gate_latin
-        covered = any(c >= self.lexical for c in evidence.coverage.values())
+        covered = any(c >= self.lexical for c in evidence.coverage.values()) or any(
+            c >= self.formula for c in evidence.formula.values()
+        )
         return FloorReport(best, gate, best >= gate or covered or bool(evidence.exact))
 
     def reason(self, post_id: int, evidence: Evidence, best: float) -> Reason | None:
         """Why `post_id` is a hit (None: it is not), for a query whose best score is `best`."""
         if post_id in evidence.exact:
             return "exact"
+        if evidence.formula.get(post_id, 0.0) >= self.formula:
+            return "formula"
         if evidence.coverage.get(post_id, 0.0) >= self.lexical:
             return "covers the query"
         if evidence.semantic.get(post_id, -1.0) >= best - self.band:
