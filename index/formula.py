@@ -16,8 +16,8 @@ tokens that survive the ways one formula is written differently:
 
 Tokens: the n-grams of the roles (`s:`, the structure: `v^n`, `log(v`, `v_v+`) and, weaker, the
 n-grams of the symbols as written (`c:`, the names: `x^2`, `\\beta_1`), bounded to one line of a
-display (`\\\\`, `&` cut). A renamed variable keeps every structure token; a formula from memory
-keeps most of them.
+display (`\\\\` cuts; `&` only aligns). A renamed variable keeps every structure token; a
+formula from memory keeps most of them.
 
 The scanner is a regular expression over LaTeX's own lexical rules rather than a full parser:
 over the shared corpus's 23,379 formulas (1.4 M characters) pylatexenc 2.11's node tree took
@@ -34,7 +34,7 @@ from collections.abc import Iterator, Sequence
 from corpus.latex import math_spans
 
 # Bump when the tokens for the same formula change (part of the lexical index's version).
-FORMULA_VERSION = "f1"
+FORMULA_VERSION = "f2"
 
 STRUCTURE = "s:"  # the roles' n-grams
 NAMES = "c:"  # the symbols' n-grams as written
@@ -171,7 +171,7 @@ def _group_text(text: str, pos: int) -> tuple[str, int]:
 
 
 def symbols(latex: str) -> list[str | None]:
-    """The normalised symbols of one formula, line breaks (`\\\\`, `&`) as None."""
+    """The normalised symbols of one formula, line breaks (`\\\\`) as None."""
     text = _strip_delimiters(latex)
     out: list[str | None] = []
     pos, n = 0, len(text)
@@ -233,9 +233,7 @@ def symbols(latex: str) -> list[str | None]:
             if other in "{}":
                 continue  # grouping only
             if other == "&":
-                out.append(None)
-                sup = False
-                continue
+                continue  # an alignment point (`a &= b`): no symbol, no break
             if other == "'":
                 out.append("′")
             else:

@@ -579,7 +579,8 @@ class Searcher:
         """Where `post_id` stood in every list, what each of the final fusion's lists added to
         its score, and why the floor kept it."""
         final = [ranking.lists[name] for name in ranking.final]
-        added = self.config.fusion.contributions(final, ranking.primary) if len(final) > 1 else {}
+        fusion = ranking.policy or self.config.fusion
+        added = fusion.contributions(final, ranking.primary) if len(final) > 1 else {}
         parts = {}
         for name, lst in ranking.lists.items():
             at = lst.ranks().get(post_id)

@@ -75,13 +75,18 @@ class FormulaConfig:
     """The formula list (search/formula.py)."""
 
     # How much a token of the symbols as written (`c:`) weighs against one of their roles
-    # (`s:`): the names tell a renamed formula from another with the same shape.
+    # (`s:`): the names tell a renamed formula from another with the same shape. Flat on the
+    # judged queries (0 / 0.25 / 0.5 / 1.0 -> hybrid 0.827 / 0.828 / 0.828 / 0.828 at the list's
+    # first weight 0.5): the middle.
     names_weight: float = 0.5
-    # BM25 × coverage ** power: coverage is the weighted share of the query's tokens a post
-    # holds.
+    # BM25 × coverage ** power, coverage the weighted share of the query's tokens a post holds:
+    # 0 / 1 / 2 / 3 -> hybrid 0.806 / 0.828 / 0.811 / 0.812 (variant 0.650 / 0.743 / 0.683).
     coverage_power: float = 1.0
     # BM25 candidates re-ranked by coverage.
     candidates: int = 100
+    # The list's fusion weight is multiplied by this when the query has words besides its
+    # formula (`Lion 优化器 u_t = …`): the words name the post, the formula only narrows it.
+    with_words: float = 1.0
 
 
 # The fusion (search/fusion.py FusionPolicy), chosen with bench/tune_fusion.py:
@@ -99,6 +104,12 @@ class FormulaConfig:
 #   0.15/0.25/0.35: all 36 cells 0.899..0.909; 3 × 20 × 0.3, the middle: 0.905 (paraphrase
 #   0.876 -> 0.889, question 0.832 -> 0.845). Each post weighs by its fused score over the
 #   first's, so a weak third post cannot outweigh a clear first. Needs the dense round first.
+# - The formula list (`formula`, only for a query holding LaTeX; bench/tune_formula.py on the 20
+#   judged formula queries and 60 made from the corpus: display formulas with every variable
+#   renamed, \frac as /, \left/\right and \boldsymbol changed): weight 0 / 0.5 / 1.0 / 1.5 /
+#   2.0 / 3.0 -> judged 0.728 / 0.828 / 0.839 / 0.869 / 0.866 / 0.871, generated 0.761 (0.5) /
+#   0.878 / 0.917 / 0.917 / 0.938; 2.0 is the middle of the 1.5-3.0 plateau. Its cost: mixed
+#   queries (words + formula) 0.983 -> 0.965, a Lion query whose update is shaped like Adam's.
 
 # The floor (search/relevance.py Floor), calibrated with bench/calibrate_floor.py on the dev
 # queries and the 48 out-of-domain ones of bench/data/ood-queries.txt. e5's best score is the one

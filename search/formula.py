@@ -44,15 +44,18 @@ _DOLLARS = re.compile(r"\$\$(.+?)\$\$|\$(.+?)\$", re.S)
 _OPERATOR_END = tuple("=+-*/<>(,^_|&")
 _LATEXISH = re.compile(r"[=+<>()/|\\^_{}\[\]]|^[A-Za-z]$|^\d+(?:\.\d+)?$|^[-−]$")
 _PIECES = re.compile(r"[\u3000-\u303f\u3400-\u9fff\uf900-\ufaff\uff00-\uffef]+|\S+")
+_WORDS = re.compile(r"[A-Za-z]{2,}|[\u3400-\u9fff\uf900-\ufaff]")
 _CJK = re.compile(r"[\u3000-\u303f\u3400-\u9fff\uf900-\ufaff\uff00-\uffef]")
 
 
 @dataclass(frozen=True, slots=True)
 class FormulaQuery:
-    """The formula part of a query: its LaTeX as typed, and its distinct tokens."""
+    """The formula part of a query: its LaTeX as typed, its distinct tokens, and whether it is
+    the whole query (`alone`: no words around it)."""
 
     latex: str
     tokens: tuple[str, ...]
+    alone: bool = True
 
 
 def find_formula(text: str) -> str | None:
@@ -93,7 +96,11 @@ def formula_query(text: str) -> FormulaQuery | None:
     if latex is None:
         return None
     tokens = tuple(dict.fromkeys(formula_tokens(latex)))
-    return FormulaQuery(latex, tokens) if tokens else None
+    rest = text
+    for part in latex.split():
+        rest = rest.replace(part, " ", 1)
+    alone = not _WORDS.search(rest)
+    return FormulaQuery(latex, tokens, alone) if tokens else None
 
 
 @dataclass(frozen=True, slots=True)

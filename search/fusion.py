@@ -76,7 +76,7 @@ def fuse_rrf(lists: Sequence[tuple[Ranked, float]], k: int = 60) -> list[tuple[i
 
 
 def _default_weights() -> Mapping[str, float]:
-    return {"e5": 0.5, BM25: 0.5, "use": 0.4, BM25_FEEDBACK: 0.3, FORMULA: 0.5}
+    return {"e5": 0.5, BM25: 0.5, "use": 0.4, BM25_FEEDBACK: 0.3, FORMULA: 2.0}
 
 
 @dataclass(frozen=True, slots=True)

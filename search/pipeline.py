@@ -25,7 +25,7 @@ from index.lexical import BODY, TITLE
 from search.analysis import AnalyzedQuery
 from search.config import RankingConfig
 from search.formula import FormulaRetriever
-from search.fusion import BM25, BM25_FEEDBACK, FEEDBACK, FORMULA, RankedList
+from search.fusion import BM25, BM25_FEEDBACK, FEEDBACK, FORMULA, FusionPolicy, RankedList
 from search.lexical import LexicalRetriever, contains_phrases
 from search.relevance import Evidence, FloorReport
 from search.semantic import SemanticHit
@@ -50,6 +50,7 @@ class Ranking:
     passages: dict[int, tuple[int, int]] = field(default_factory=dict)  # primary's best
     primary: str | None = None  # the primary model's list
     formula: Mapping[str, float] = field(default_factory=dict)  # formula tokens' weights
+    policy: FusionPolicy | None = None  # the fusion policy of this query (None: the config's)
 
 
 class Pipeline:
@@ -94,9 +95,12 @@ class Pipeline:
             bm25 = lists[BM25]
             if FORMULA not in lists:
                 return Ranking(list(bm25), max(len(bm25), bm25.total), lists)
-            fused = config.fusion.fuse([bm25, lists[FORMULA]])
+            fusion = policy(q, config)
+            fused = fusion.fuse([bm25, lists[FORMULA]])
             total = max(len(fused), bm25.total)
-            return Ranking(fused, total, lists, (BM25, FORMULA), formula=weights)
+            return Ranking(
+                fused, total, lists, (BM25, FORMULA), formula=weights, policy=fusion
+            )  # fmt: skip
         # 2. each model's list (semantic mode: the primary's alone)
         primary = self.sides[0]
         allowed = self._allowed(q)
@@ -121,7 +125,7 @@ class Pipeline:
         final = (primary.name, BM25, *(s.name for s in sides[1:]), *lists.keys() & {FORMULA})
         ranking = Ranking(
             [], 0, lists, final, exact, evidence,
-            passages=passages, primary=primary.name, formula=weights,
+            passages=passages, primary=primary.name, formula=weights, policy=policy(q, config),
         )  # fmt: skip
         # 4. dense feedback: each model's query moved towards the first fusion's top post
         fusion = config.fusion
@@ -169,7 +173,7 @@ class Pipeline:
         if len(lists) == 1:
             fused = list(lists[0])
         else:
-            fused = config.fusion.fuse(lists, ranking.exact, primary=ranking.primary)
+            fused = policy(q, config).fuse(lists, ranking.exact, primary=ranking.primary)
         if config.floor is None:
             bm25 = ranking.lists.get(BM25)
             return replace(ranking, ranked=fused, total=max(len(fused), bm25.total if bm25 else 0))
@@ -221,6 +225,15 @@ class Pipeline:
             if len(body) <= most:
                 found.update(body)
         return frozenset(d for d in bm25.ids() if d in found)
+
+
+def policy(q: AnalyzedQuery, config: RankingConfig) -> FusionPolicy:
+    """The fusion policy for `q`: the configured one, with the formula list weighed down when
+    words stand around the query's formula (FormulaConfig.with_words)."""
+    fusion = config.fusion
+    if q.formula is None or q.formula.alone or config.formula.with_words == 1.0:
+        return fusion
+    return fusion.with_weights(formula=fusion.weight(FORMULA) * config.formula.with_words)
 
 
 def _listed(name: str, hits: Sequence[SemanticHit], total: int = 0) -> RankedList:
