@@ -7,6 +7,8 @@ import json
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from index.formula import STRUCTURE, body_tokens, formula_tokens, symbols
 from search import Searcher
@@ -246,3 +248,19 @@ def test_bad_latex_queries_answer(searcher, bad):
 def test_filters_apply_to_the_formula_list(searcher):
     result = searcher.search(r"(z + \sqrt{z^2 + c})/2 year:2020", mode="lexical")
     assert len(result) == 0
+
+
+# -- any text -------------------------------------------------------------------------------------
+PIECES = st.sampled_from(
+    ["\\frac{", "}{", "{", "}", "^{", "_", "\\left(", "\\right", "\\begin{align}", "\\\\", "&",
+     "$", "\\text{", "\\color{", "x", "\\theta", "%", "\\", "=", "-\\nabla"]
+)  # fmt: skip
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.one_of(st.lists(PIECES, max_size=60).map("".join), st.text(max_size=200)))
+def test_any_text_scans_into_tokens_without_spaces(text):
+    for token in [*formula_tokens(text), *body_tokens(text)]:
+        assert token and not any(c.isspace() for c in token)
+    fq = formula_query(text)
+    assert fq is None or fq.tokens
