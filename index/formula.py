@@ -28,20 +28,24 @@ It never raises: unbalanced braces, `\\begin` without `\\end` or 1,000 `{` are j
 
 from __future__ import annotations
 
+import itertools
 import re
+from collections import Counter
 from collections.abc import Iterator, Sequence
 
 from corpus.latex import math_spans
 
 # Bump when the tokens for the same formula change (part of the lexical index's version).
-FORMULA_VERSION = "f2"
+FORMULA_VERSION = "f3"
 
 STRUCTURE = "s:"  # the roles' n-grams
 NAMES = "c:"  # the symbols' n-grams as written
-# n-gram lengths. Measured on formula-dev (hybrid nDCG@10, structure lengths / names lengths):
-# see search/config.py FormulaConfig for the figures.
+# n-gram lengths, chosen with bench/tune_formula.py (figures in search/config.py FormulaConfig).
 STRUCTURE_NS = (2, 3, 4)
 NAME_NS = (1, 2)
+# How many times a post's formula field holds one token at most: the archive's 1.37 M formula
+# tokens are 391 k so (210 k distinct per post), which Tantivy indexes in a third of the time.
+TF_CAP = 3
 
 _SCAN = re.compile(
     r"\\([A-Za-z]+)\*?"  # 1: a command
@@ -276,8 +280,14 @@ def _lines(seq: Sequence[str | None]) -> Iterator[list[str]]:
 
 
 def _grams(prefix: str, items: list[str], k: int) -> list[str]:
+    """`prefix` + each run of `k` items, by plain concatenation (the fastest way in Python:
+    a formula has tens of symbols and the archive 1.4 M n-grams)."""
     if k == 1:
         return [prefix + a for a in items]
+    if k == 2:
+        return [prefix + a + b for a, b in itertools.pairwise(items)]
+    if k == 3:
+        return [prefix + a + b + c for a, b, c in zip(items, items[1:], items[2:], strict=False)]
     return [prefix + "".join(t) for t in zip(*(items[i:] for i in range(k)), strict=False)]
 
 
@@ -287,11 +297,11 @@ def tokens(
     name_ns: Sequence[int] = NAME_NS,
 ) -> list[str]:
     """The index terms of a formula's symbols: role n-grams (`s:`) and symbol n-grams (`c:`)
-    within each line, repeats kept (BM25 counts them)."""
+    within each line, repeats kept."""
     out: list[str] = []
     shortest = min(structure_ns, default=1)
     for line in _lines(seq):
-        roles = [role(s) for s in line]
+        roles = [_ROLES.get(s) or role(s) for s in line]
         for k in structure_ns:
             out += _grams(STRUCTURE, roles, k)
         for k in name_ns:
@@ -310,9 +320,32 @@ def post_formulas(body: str) -> list[tuple[int, int]]:
     return math_spans(body)
 
 
+# Short formulas repeat (`$\\boldsymbol{x}$`): of the archive's 16,892 formulas of at most 40
+# characters, 5,844 differ; their token sets are kept (the whole archive's take ~2 MB).
+_SHORT = 40
+_SHORT_KEPT = 50_000
+_short: dict[str, frozenset[str]] = {}
+
+
+def _token_set(latex: str) -> frozenset[str]:
+    if len(latex) > _SHORT:
+        return frozenset(formula_tokens(latex))
+    found = _short.get(latex)
+    if found is None:
+        if len(_short) >= _SHORT_KEPT:
+            _short.clear()
+        found = _short[latex] = frozenset(formula_tokens(latex))
+    return found
+
+
 def body_tokens(body: str) -> list[str]:
-    """Every formula's tokens of a post body, in order: the `formula` field's text."""
-    out: list[str] = []
+    """The `formula` field's terms for a post body: each token once per formula that holds
+    it, and at most TF_CAP times in all (the BM25 index of a post counts its formulas'
+    tokens; past a few, another formula holding `v=v` says nothing new)."""
+    counts: Counter[str] = Counter()
     for start, end in math_spans(body):
-        out.extend(formula_tokens(body[start:end]))
+        counts.update(_token_set(body[start:end]))
+    out: list[str] = []
+    for token, count in counts.items():
+        out += [token] * min(count, TF_CAP)
     return out

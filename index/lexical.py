@@ -276,6 +276,8 @@ class LexicalIndex:
                     query = phrase_query(self.schema, field, text)
                     if query is not None:
                         searcher.search(query, 10)
+            # The formula field's terms (an index from before formula search has none).
+            searcher.search(term_query(self.schema, FORMULA, "s:v=v"), 10)
 
     def update(self, posts: Iterable[Post], *, delete_ids: Iterable[int] = ()) -> int:
         """Replace these posts (delete by id, then add) in one commit; returns how many."""

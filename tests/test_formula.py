@@ -185,10 +185,7 @@ POSTS = [
 ]
 
 
-@pytest.fixture(scope="module")
-def searcher(tmp_path_factory: pytest.TempPathFactory):
-    root = tmp_path_factory.mktemp("formula-data")
-    source = root / "posts.jsonl"
+def _write_posts(source: Path) -> None:
     with source.open("w", encoding="utf-8") as f:
         for pid, title, body in POSTS:
             post = {
@@ -201,6 +198,13 @@ def searcher(tmp_path_factory: pytest.TempPathFactory):
                 "body": body,
             }
             f.write(json.dumps(post, ensure_ascii=False) + "\n")
+
+
+@pytest.fixture(scope="module")
+def searcher(tmp_path_factory: pytest.TempPathFactory):
+    root = tmp_path_factory.mktemp("formula-data")
+    source = root / "posts.jsonl"
+    _write_posts(source)
     data = build_index(Path(root / "data"), source)
     s = Searcher.open(data.root)
     yield s
@@ -264,3 +268,29 @@ def test_any_text_scans_into_tokens_without_spaces(text):
         assert token and not any(c.isspace() for c in token)
     fq = formula_query(text)
     assert fq is None or fq.tokens
+
+
+def test_an_index_from_before_formula_search_is_found_and_rebuilt(tmp_path):
+    """The manifest records the formula tokens' version with jieba's: an index built before
+    (or by other formula rules) is a finding of `check`, and the next index run rebuilds it."""
+    import index
+    from index.check import check
+    from index.manifest import Manifest
+    from index.store import Store
+    from index.tokenize import TOKENIZER_VERSION
+
+    source = tmp_path / "posts.jsonl"
+    _write_posts(source)
+    data = build_index(tmp_path / "data", source)
+    store = Store.open(data.store)
+    try:
+        Manifest.load(store).with_lexical(TOKENIZER_VERSION).save(store)
+    finally:
+        store.close()
+    report = check(data)
+    assert not report.ok and report.repairable
+    assert any(f.part == "lexical" for f in report.findings)
+    index.update(data)
+    assert check(data).ok
+    with Searcher.open(data.root) as s:
+        assert s.search(r"(z + \sqrt{z^2 + c})/2", mode="lexical")[0].post_id == 2001
