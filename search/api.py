@@ -39,12 +39,16 @@ from search.query import Filters, ParsedQuery, parse_date_bound, parse_query, pa
 from search.request import MODES, SORTS, SearchRequest, Sort
 
 __all__ = ["MODES", "SORTS", "ModelState", "Searcher"]
+from search.snippets import WIDTH as SNIPPET_WIDTH
 from search.snippets import make_snippet
 
 if TYPE_CHECKING:
     import numpy as np
 
 ModelState = Literal["none", "idle", "loading", "ready", "failed"]
+# A formula longer than this (a page-long derivation) is not shown whole as a snippet: the hit
+# keeps the usual one.
+FORMULA_SNIPPET_MAX = 400
 #: The warning of a search answered lexically because it did not wait for the models.
 MODELS_LOADING = "the embedding models are still loading; searching lexically"
 
@@ -550,10 +554,13 @@ class Searcher:
             body = bodies.get(post_id, "")
             within = ranking.passages.get(post_id)
             marks = list(terms)
+            width = SNIPPET_WIDTH
             shown = best_formula(post_id, body, ranking.formula) if ranking.formula else None
-            if shown is not None:
-                # Found by its formula: the snippet is that formula (the window opens on it).
+            if shown is not None and shown[1] - shown[0] <= FORMULA_SNIPPET_MAX:
+                # Found by its formula: the snippet is that formula, whole (a cut formula
+                # cannot be rendered, so the window widens to hold it).
                 within, marks = (shown[0], shown[1]), []
+                width = max(width, shown[1] - shown[0])
             hits.append(
                 Hit(
                     post_id=post_id,
@@ -563,7 +570,7 @@ class Searcher:
                     category=meta.category,
                     tags=meta.tags,
                     score=score,
-                    snippet=make_snippet(body, marks, within=within),
+                    snippet=make_snippet(body, marks, within=within, width=width),
                     explain=(
                         self._explain(post_id, score, ranking, shown[2] if shown else ())
                         if explain
