@@ -294,3 +294,29 @@ def test_an_index_from_before_formula_search_is_found_and_rebuilt(tmp_path):
     assert check(data).ok
     with Searcher.open(data.root) as s:
         assert s.search(r"(z + \sqrt{z^2 + c})/2", mode="lexical")[0].post_id == 2001
+
+
+def test_a_changed_post_is_found_by_its_new_formula(tmp_path):
+    """Incremental like the rest: re-indexing a changed post re-scans its formulas."""
+    import index
+
+    source = tmp_path / "posts.jsonl"
+    _write_posts(source)
+    data = build_index(tmp_path / "data", source)
+    query = r"\oint_{\partial \Omega} \omega = \int_{\Omega} d\omega"
+    with Searcher.open(data.root) as s:
+        assert all(h.post_id != 2005 for h in s.search(query, mode="lexical"))
+    lines = source.read_text("utf-8").splitlines()
+    changed = []
+    for line in lines:
+        post = json.loads(line)
+        if post["id"] == 2005:
+            post["body"] += "\n\n斯托克斯公式：$$\\oint_{\\partial M} \\alpha = \\int_M d\\alpha$$"
+        changed.append(json.dumps(post, ensure_ascii=False))
+    source.write_text("\n".join(changed) + "\n", "utf-8")
+    report = index.update(data, [source], vectors=False)
+    assert report.changed == 1 and report.lexical_updated == 1
+    with Searcher.open(data.root) as s:
+        hit = s.search(query, mode="lexical", explain=True)[0]
+        assert hit.post_id == 2005
+        assert "∮" in hit.snippet.text or "oint" in hit.snippet.text  # the new formula shown
