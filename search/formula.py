@@ -41,7 +41,8 @@ _MARKER = re.compile(
     r"\\[A-Za-z]+|[\^_]\{|[A-Za-z0-9)\]}]\^[A-Za-z0-9\\({-]"
     r"|(?<![A-Za-z0-9_])[A-Za-z]_[A-Za-z0-9](?![A-Za-z0-9_])"
 )
-_DOLLARS = re.compile(r"\$\$(.+?)\$\$|\$(.+?)\$", re.S)
+# Delimited math: `$$…$$`, `$…$`, MathJax's `\[…\]` and `\(…\)`.
+_DOLLARS = re.compile(r"\$\$(.+?)\$\$|\$(.+?)\$|\\\[(.+?)\\\]|\\\((.+?)\\\)", re.S)
 _OPERATOR_END = tuple("=+-*/<>(,^_|&")
 _LATEXISH = re.compile(r"[=+<>()/|\\^_{}\[\]]|^[A-Za-z]$|^\d+(?:\.\d+)?$|^[-−]$")
 _PIECES = re.compile(r"[\u3000-\u303f\u3400-\u9fff\uf900-\ufaff\uff00-\uffef]+|\S+")
@@ -60,12 +61,12 @@ class FormulaQuery:
 
 
 def find_formula(text: str) -> str | None:
-    """The LaTeX of `text`: inside its `$…$`, or else the longest stretches of whitespace-
-    separated pieces that read as math and hold a LaTeX construct (the words around, Chinese
-    or English, stay out). None when there is none."""
+    """The LaTeX of `text`: inside its `$…$` (or `\\[…\\]`, `\\(…\\)`), or else the longest
+    stretches of whitespace-separated pieces that read as math and hold a LaTeX construct (the
+    words around, Chinese or English, stay out). None when there is none."""
     if not text or ("\\" not in text and "^" not in text and "_" not in text and "$" not in text):
         return None
-    dollars = [m.group(1) or m.group(2) for m in _DOLLARS.finditer(text)]
+    dollars = [next(g for g in m.groups() if g is not None) for m in _DOLLARS.finditer(text)]
     if dollars:
         found = " ".join(d.strip() for d in dollars if d and d.strip())
         return found or None

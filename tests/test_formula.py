@@ -117,6 +117,8 @@ def test_bad_latex_never_raises(bad):
         ("Lion 优化器 u_t = \\text{sign}(m_t)", "u_t = \\text{sign}(m_t)"),
         ("JL引理 n > \\frac{24\\log N}{\\varepsilon^2}", "n > \\frac{24\\log N}{\\varepsilon^2}"),
         ("x^2 + y^2", "x^2 + y^2"),
+        ("\\[ \\frac{a}{b} \\] 是什么", "\\frac{a}{b}"),
+        ("Adam \\(m_t/\\sqrt{v_t}\\)", "m_t/\\sqrt{v_t}"),
     ],
 )
 def test_formula_found_in_a_query(query, latex):
