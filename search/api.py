@@ -46,9 +46,10 @@ if TYPE_CHECKING:
     import numpy as np
 
 ModelState = Literal["none", "idle", "loading", "ready", "failed"]
-# A formula longer than this (a page-long derivation) is not shown whole as a snippet: the hit
-# keeps the usual one.
-FORMULA_SNIPPET_MAX = 400
+# A formula longer than this (a page-long table of derivations) is not shown as a snippet: the
+# best matching formula that is shorter is. The archive's aligned blocks run to 400-1,000
+# characters of LaTeX (Adam's update in 7302: 454), about half that once rendered.
+FORMULA_SNIPPET_MAX = 1000
 #: The warning of a search answered lexically because it did not wait for the models.
 MODELS_LOADING = "the embedding models are still loading; searching lexically"
 
@@ -555,8 +556,12 @@ class Searcher:
             within = ranking.passages.get(post_id)
             marks = list(terms)
             width = SNIPPET_WIDTH
-            shown = best_formula(post_id, body, ranking.formula) if ranking.formula else None
-            if shown is not None and shown[1] - shown[0] <= FORMULA_SNIPPET_MAX:
+            shown = (
+                best_formula(post_id, body, ranking.formula, FORMULA_SNIPPET_MAX)
+                if ranking.formula
+                else None
+            )
+            if shown is not None:
                 # Found by its formula: the snippet is that formula, whole (a cut formula
                 # cannot be rendered, so the window widens to hold it).
                 within, marks = (shown[0], shown[1]), []

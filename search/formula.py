@@ -244,17 +244,20 @@ def _post_formulas(post_id: int, body: str) -> _PostFormulas:
 
 
 def best_formula(
-    post_id: int, body: str, weights: Mapping[str, float]
+    post_id: int, body: str, weights: Mapping[str, float], longest: int | None = None
 ) -> tuple[int, int, tuple[str, ...]] | None:
     """The formula of `body` that holds the most of the query's tokens (by weight): its span
     and the tokens it matched, weightiest first; None when none matches any. `weights` come
     weightiest first (FormulaMatches.weights), and only the first SHOWN_TOKENS count: the
-    common ones (`v=v`) are in most formulas and would cost most of the time."""
+    common ones (`v=v`) are in most formulas and would cost most of the time. `longest`: only
+    formulas of at most this many characters."""
     post = _post_formulas(post_id, body)
     scores: dict[int, float] = {}
     for token, weight in itertools.islice(weights.items(), SHOWN_TOKENS):
         for i in post.holding.get(token, ()):
             scores[i] = scores.get(i, 0.0) + weight
+    if longest is not None:  # the formulas short enough to show
+        scores = {i: v for i, v in scores.items() if post.spans[i][1] - post.spans[i][0] <= longest}
     if not scores:
         return None
     best = max(scores, key=lambda i: (scores[i], -i))
