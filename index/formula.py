@@ -14,7 +14,7 @@ tokens that survive the ways one formula is written differently:
 - each symbol has a role: a variable (a letter, Latin or Greek) becomes `v`, a number `n`,
   while operators, relations and named functions stay as they are.
 
-Tokens: the n-grams of the roles (`s:`, the structure: `v^n`, `log(v`, `v_v+`) and, weaker, the
+Tokens: the n-grams of the roles (`s:`, the structure: `v^n`, `\\log(v`, `v_v+`) and, weaker, the
 n-grams of the symbols as written (`c:`, the names: `x^2`, `\\beta_1`), bounded to one line of a
 display (`\\\\` cuts; `&` only aligns). A renamed variable keeps every structure token; a
 formula from memory keeps most of them.
@@ -36,15 +36,16 @@ from collections.abc import Iterator, Sequence
 from corpus.latex import math_spans
 
 # Bump when the tokens for the same formula change (part of the lexical index's version).
-FORMULA_VERSION = "f3"
+FORMULA_VERSION = "f4"
 
 STRUCTURE = "s:"  # the roles' n-grams
 NAMES = "c:"  # the symbols' n-grams as written
 # n-gram lengths, chosen with bench/tune_formula.py (figures in search/config.py FormulaConfig).
-STRUCTURE_NS = (2, 3, 4)
+STRUCTURE_NS = (3, 4)
 NAME_NS = (1, 2)
-# How many times a post's formula field holds one token at most: the archive's 1.37 M formula
-# tokens are 391 k so (210 k distinct per post), which Tantivy indexes in a third of the time.
+# How many times a post's formula field holds one token at most: the archive's formula tokens
+# are 3.5x fewer so (with 2-4-grams of roles: 1.37 M -> 391 k), and Tantivy indexes them in a
+# third of the time.
 TF_CAP = 3
 
 _SCAN = re.compile(
