@@ -86,9 +86,9 @@ class FormulaConfig:
     """
 
     # How much a token of the symbols as written (`c:`) weighs against one of their roles
-    # (`s:`): the names tell a renamed formula from another with the same shape. Flat on the
-    # judged queries (0 / 0.25 / 0.5 / 1.0 -> hybrid 0.827 / 0.828 / 0.828 / 0.828 at the list's
-    # first weight 0.5): the middle.
+    # (`s:`): the names tell a renamed formula from another with the same shape. 0.25 / 0.5 /
+    # 1.0 -> hybrid judged 0.871 / 0.877 / 0.875, generated 0.946 / 0.934 / 0.921: flat, the
+    # middle.
     names_weight: float = 0.5
     # BM25 × coverage ** power, coverage the weighted share of the query's tokens a post holds:
     # 0 / 1 / 2 / 3 -> hybrid 0.806 / 0.828 / 0.811 / 0.812 (variant 0.650 / 0.743 / 0.683).
@@ -97,9 +97,9 @@ class FormulaConfig:
     candidates: int = 100
     # The list's fusion weight is multiplied by this when the query has words besides its
     # formula (`Lion 优化器 u_t = …`): the words name the post, the formula only narrows it.
-    # Mixed queries score 0.985 hybrid with no formula list at all; × 0.25 / 0.5 / 0.75 / 1 ->
-    # mixed 0.983 / 0.966 / 0.966 / 0.965, every other type unchanged. One query moves (a Lion
-    # update whose shape is Adam's): a small weight, as the words already find these posts.
+    # Mixed queries score 0.985 hybrid with no formula list at all; with the first tokens
+    # × 0.25 / 0.5 / 1 -> mixed 0.983 / 0.966 / 0.965 (one query: a Lion update shaped like
+    # Adam's), every other type unchanged; with the shipped tokens 0.25 and 0.5 tie (0.983).
     with_words: float = 0.25
 
 
@@ -120,10 +120,10 @@ class FormulaConfig:
 #   first's, so a weak third post cannot outweigh a clear first. Needs the dense round first.
 # - The formula list (`formula`, only for a query holding LaTeX; bench/tune_formula.py on the 20
 #   judged formula queries and 60 made from the corpus: display formulas with every variable
-#   renamed, \frac as /, \left/\right and \boldsymbol changed): weight 0 / 0.5 / 1.0 / 1.5 /
-#   2.0 / 3.0 -> judged 0.728 / 0.828 / 0.839 / 0.869 / 0.866 / 0.871, generated 0.761 (0.5) /
-#   0.878 / 0.917 / 0.917 / 0.938; 2.0 is the middle of the 1.5-3.0 plateau. Its cost: mixed
-#   queries (words + formula) 0.983 -> 0.965, a Lion query whose update is shaped like Adam's.
+#   renamed, \frac as /, \left/\right and \boldsymbol changed), hybrid judged / generated,
+#   with the shipped tokens: weight 0 (no list) 0.728 (first tokens) / 1.0 / 1.5 / 2.0 / 3.0 ->
+#   0.844 / 0.907, 0.867 / 0.920, 0.877 / 0.934, 0.869 / 0.947: 2.0 is the middle of the
+#   1.5-3.0 plateau (the first tokens gave the same shape). Words around the formula: x0.25.
 
 # The floor (search/relevance.py Floor), calibrated with bench/calibrate_floor.py on the dev
 # queries and the 48 out-of-domain ones of bench/data/ood-queries.txt. e5's best score is the one
