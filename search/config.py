@@ -121,7 +121,7 @@ class FormulaConfig:
 # - The formula list (`formula`, only for a query holding LaTeX; bench/tune_formula.py on the 20
 #   judged formula queries and 60 made from the corpus: display formulas with every variable
 #   renamed, \frac as /, \left/\right and \boldsymbol changed), hybrid judged / generated,
-#   with the shipped tokens: weight 0 (no list) 0.728 (first tokens) / 1.0 / 1.5 / 2.0 / 3.0 ->
+#   with the shipped tokens: weight 0 (no list) 0.728 judged; 1.0 / 1.5 / 2.0 / 3.0 ->
 #   0.844 / 0.907, 0.867 / 0.920, 0.877 / 0.934, 0.869 / 0.947: 2.0 is the middle of the
 #   1.5-3.0 plateau (the first tokens gave the same shape). Words around the formula: x0.25.
 
