@@ -60,7 +60,6 @@ from index.paths import DataDir
 from search.api import Searcher
 from search.evaluate import METRICS, JudgedQuery, evaluate, load_queries
 from search.lexical import LexicalRetriever
-from search.query import parse_query
 
 CLI_QUERY = "RoPE 外推"
 CLI_RUNS = 5
@@ -161,8 +160,8 @@ def query_ours(root: Path, queries: Sequence[JudgedQuery], reps: int) -> Json:
         warm = passes(full, texts, reps)
         retriever = LexicalRetriever(searcher.reader.lexical)
 
-        def bare(text: str) -> object:
-            return retriever.search(parse_query(text), 10)
+        def bare(text: str) -> object:  # the query analysed (as a search does), then BM25
+            return retriever.search(searcher.analyse(text), 10)
 
         passes(bare, texts, 1)
         retrieval = passes(bare, texts, reps)

@@ -1,6 +1,15 @@
 """The long query fuzzer: generated queries over the shared corpus; prints what went wrong.
 
     python bench/fuzz_queries.py [--lexical 100000] [--hybrid 2000] [--seed 7] [--data-dir DIR]
+    python bench/fuzz_queries.py --posts [--size 1000000]     # hostile posts instead
+
+--posts sends hostile posts (issue 23: math openers without closers, a megabyte long; the
+renderer's placeholders; deep nesting; escape sequences in titles, tags and categories; YAML
+alias bombs; ids of 5,000 digits; charsets that are no codec) through every reader (JSON Lines,
+markdown, saved HTML, the crawler on a loopback site), indexes what is read, then runs query,
+show (rendered for a terminal) and similar on each post through the CLI. It counts internal
+errors (an exception or exit 3), hangs (a step over --hang seconds) and escapes (a control
+character of post data in the CLI's output); target 0 each.
 
 Queries mix arbitrary code points (lone surrogates, controls, NUL), field syntax (tag:,
 category:, year:, since:, until:, title:, -, quotes), dates in and out of range, real words
@@ -23,6 +32,7 @@ from collections import Counter
 from pathlib import Path
 
 from _common import DEFAULT_CORPUS, require_file
+from hostile_posts import fuzz_posts
 
 from search import QuerySyntaxError, Searcher, update
 
@@ -153,7 +163,15 @@ def main() -> int:
     ap.add_argument("--seed", type=int, default=7)
     ap.add_argument("--corpus", type=Path, default=DEFAULT_CORPUS)
     ap.add_argument("--data-dir", type=Path, help="an index to use (with vectors for --hybrid)")
+    ap.add_argument("--posts", action="store_true", help="fuzz hostile posts, not queries")
+    ap.add_argument("--size", type=int, default=1_000_000, help="--posts: characters a bomb")
+    ap.add_argument("--hang", type=float, default=10.0, help="--posts: seconds that are a hang")
     args = ap.parse_args()
+    if args.posts:
+        with tempfile.TemporaryDirectory(prefix="kexue-fuzz-posts-") as tmp:
+            r = fuzz_posts(Path(tmp), size=args.size, hang_seconds=args.hang)
+        print(r.report())
+        return 0 if r.clean else 1
     rng = random.Random(args.seed)
     with tempfile.TemporaryDirectory(prefix="kexue-fuzz-") as tmp:
         data_dir = args.data_dir

@@ -21,7 +21,8 @@ Variant = RankingConfig | str  # a configuration, or the name of one list ranked
 
 
 def _fusion(**changes) -> RankingConfig:
-    weights = {k: changes.pop(k) for k in list(changes) if k in ("e5", "bm25", "use", "bm25_fb")}
+    named = ("e5", "bm25", "use", "bm25_fb", "cited")
+    weights = {k: changes.pop(k) for k in list(changes) if k in named}
     fusion = replace(DEFAULT_CONFIG.fusion, **changes).with_weights(**weights)
     return replace(DEFAULT_CONFIG, fusion=fusion)
 
@@ -37,6 +38,8 @@ def variants(models: list[str]) -> dict[str, Variant]:
     grid["default, no dense feedback"] = _fusion(feedback=0.0)
     grid["default, no lexical feedback"] = _fusion(bm25_fb=0.0)
     grid["default, no feedback at all"] = _fusion(feedback=0.0, bm25_fb=0.0)
+    for w in (0.025, 0.05, 0.1):
+        grid[f"citations ×{w}"] = _fusion(cited=w)
     for n in (2, 3, 4, 5):
         for t in (10, 20, 40):
             for w in (0.15, 0.25, 0.35, 0.5):

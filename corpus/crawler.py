@@ -30,7 +30,7 @@ from urllib.robotparser import RobotFileParser
 import httpx
 
 from corpus.html import parse_post_html
-from corpus.post import Post, Problem, archive_id
+from corpus.post import Post, Problem, archive_id, parse_post_id
 
 STATE_VERSION = 1
 MAX_RETRY_AFTER = 120.0  # seconds; a server asking for longer is treated as a failure
@@ -45,8 +45,15 @@ MAX_REDIRECTS = 5
 SITE_HOSTS = frozenset(
     (host, None) for host in ("kexue.fm", "www.kexue.fm", "spaces.ac.cn", "www.spaces.ac.cn")
 )
+# The longest Crawl-delay obeyed. A site asking for more (an hour a page) is asked for nothing:
+# the crawl stops with a Problem rather than run for weeks or ignore the request.
+MAX_CRAWL_DELAY = 60.0
 _RETRY_STATUS = {429, 500, 502, 503, 504}
-_POST_URL = re.compile(r"^(?P<root>.*?)/archives/(?P<id>\d+)/?(?:[?#].*)?$")
+# robots.txt numbers the stdlib parser reads with int() after str.isdigit(), which also takes
+# `²` and 5,000 digits (then int() raises): such a line is dropped before parsing.
+_ROBOTS_NUMBER_LINE = re.compile(r"^\s*(crawl-delay|request-rate)\s*:(?P<value>[^#]*)", re.I)
+_SANE_NUMBERS = re.compile(r"^\s*[0-9]{1,9}(\s*/\s*[0-9]{1,9})?\s*$")
+_POST_URL = re.compile(r"^(?P<root>.*?)/archives/(?P<id>[0-9]+)/?(?:[?#].*)?$")
 
 
 def user_agent() -> str:
@@ -95,15 +102,23 @@ def crawl(
     then nothing may be fetched.
     """
     status = on_status or (lambda _msg: None)
-    parts = urlsplit(base_url.strip())
+    try:  # urlsplit raises ValueError on a malformed host (`http://[::1`)
+        parts = urlsplit(base_url.strip())
+    except ValueError as exc:
+        yield Problem(base_url, f"not a usable URL ({exc})")
+        return
     if parts.scheme not in {"http", "https"} or not parts.netloc:
         yield Problem(base_url, "not an http(s) URL")
         return
     single = _POST_URL.match(base_url.strip())
+    single_id = parse_post_id(single.group("id")) if single else None
+    if single and single_id is None:
+        yield Problem(base_url, "not a post id (a positive 64-bit integer)")
+        return
     root = base_url.strip().split("#")[0].rstrip("/").removesuffix("/content.html")
     try:
         start = httpx.URL(root)
-    except httpx.InvalidURL as exc:
+    except (httpx.InvalidURL, ValueError) as exc:
         yield Problem(base_url, f"not a usable URL ({exc})")
         return
     origin = _origin(start)
@@ -128,12 +143,19 @@ def crawl(
             yield Problem(origin + "/robots.txt", f"robots.txt unreachable, not crawling ({exc})")
             return
         crawl_delay = robots.crawl_delay(fetcher.user_agent)
+        if crawl_delay is not None and float(crawl_delay) > MAX_CRAWL_DELAY:
+            yield Problem(
+                origin + "/robots.txt",
+                f"robots.txt asks for {crawl_delay} s between requests (more than "
+                f"{MAX_CRAWL_DELAY:g} s): not crawling",
+            )
+            return
         if crawl_delay is not None and float(crawl_delay) > delay:
             fetcher.delay = float(crawl_delay)
             status(f"robots.txt asks for {crawl_delay} s between requests")
 
-        if single:
-            post_id = int(single.group("id"))
+        if single and single_id is not None:
+            post_id = single_id
             url = f"{single.group('root')}/archives/{post_id}"
             yield from _fetch_post(fetcher, state, url, post_id, post_id in known_ids, status)
             return
@@ -231,7 +253,10 @@ class _Page:
 
     @property
     def text(self) -> str:
-        return self.content.decode(self.encoding, errors="replace")
+        try:
+            return self.content.decode(self.encoding, errors="replace")
+        except LookupError:  # a charset that names no text codec (rot13, base64, hex)
+            return self.content.decode("utf-8", errors="replace")
 
 
 class _Fetcher:
@@ -290,7 +315,7 @@ class _Fetcher:
                 self.status(f"no robots.txt{where} (HTTP {code}): everything allowed")
                 return parser
             return str(exc)
-        parser.parse(page.text.splitlines())
+        parser.parse(_robots_lines(page.text))
         self.status(f"robots.txt{where} read")
         return parser
 
@@ -402,7 +427,7 @@ def _read_capped(response: httpx.Response, deadline: float) -> bytes | None:
     """
     too_large = FetchError(f"page larger than {MAX_BODY_BYTES / 2**20:g} MB")
     declared = response.headers.get("Content-Length", "")
-    if declared.isdigit() and int(declared) > MAX_BODY_BYTES:
+    if declared.isascii() and declared.isdigit() and int(declared) > MAX_BODY_BYTES:
         raise too_large
     chunks: list[bytes] = []
     size = 0
@@ -414,6 +439,16 @@ def _read_capped(response: httpx.Response, deadline: float) -> bytes | None:
             return None
         chunks.append(chunk)
     return b"".join(chunks)
+
+
+def _robots_lines(text: str) -> list[str]:
+    """robots.txt's lines without the numbers the stdlib parser would crash on."""
+    lines = []
+    for line in text.splitlines():
+        m = _ROBOTS_NUMBER_LINE.match(line)
+        if m is None or _SANE_NUMBERS.match(m.group("value")):
+            lines.append(line)
+    return lines
 
 
 def _origin(url: httpx.URL) -> str:
@@ -436,7 +471,7 @@ def _retry_after(value: str | None) -> float | None:
     if not value:
         return None
     value = value.strip()
-    if value.isdigit():
+    if value.isascii() and value.isdigit():
         return float(value)
     try:
         when = email.utils.parsedate_to_datetime(value)

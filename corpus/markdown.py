@@ -8,26 +8,47 @@ from pathlib import Path
 from typing import Any
 
 import frontmatter
+import yaml
+from frontmatter.default_handlers import YAMLHandler
 
-from corpus.post import Post, Problem, archive_id, post_url
+from corpus.files import SourceFileError, read_bounded
+from corpus.post import Post, Problem, archive_id, parse_post_id, post_url
 
-_LEADING_ID = re.compile(r"^(\d+)(?:[-_ .\s]|$)")
+_LEADING_ID = re.compile(r"^([0-9]+)(?:[-_ .\s]|$)")
 _URL_KEYS = ("url", "link", "permalink", "source", "original_url")
+
+
+class _NoAliasLoader(yaml.SafeLoader):
+    """YAML without anchors' aliases: front matter never needs them, and a few lines of nested
+    aliases (a "billion laughs") expand to billions of strings once a field is read."""
+
+    def compose_node(self, parent: Any, index: Any) -> Any:
+        if self.check_event(yaml.AliasEvent):
+            event = self.peek_event()
+            raise yaml.composer.ComposerError(
+                None, None, "aliases (*name) are not allowed in front matter", event.start_mark
+            )
+        return super().compose_node(parent, index)
+
+
+class _FrontMatter(YAMLHandler):
+    def load(self, fm: str, **kwargs: object) -> Any:
+        return yaml.load(fm, Loader=_NoAliasLoader)  # a SafeLoader
 
 
 def read_markdown_file(path: Path) -> Iterator[Post | Problem]:
     """One file → one post, or a Problem naming the file; never raises: a folder import goes on."""
     source = str(path)
     try:
-        text = path.read_text(encoding="utf-8-sig")
+        text = read_bounded(path).decode("utf-8-sig")
     except UnicodeDecodeError:
         yield Problem(source, "not UTF-8 text")
         return
-    except OSError as exc:
-        yield Problem(source, f"cannot read file ({exc.strerror or exc})")
+    except SourceFileError as exc:
+        yield Problem(source, str(exc))
         return
     try:
-        meta, body = frontmatter.parse(text)
+        meta, body = frontmatter.parse(text, handler=_FrontMatter())
     except Exception as exc:  # YAML errors come in several classes; all mean the same here
         reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
         mark = getattr(exc, "problem_mark", None) or getattr(exc, "context_mark", None)
@@ -71,8 +92,8 @@ def _url(meta: dict[str, Any], path: Path) -> str:
         if value.strip().startswith(("http://", "https://")):
             return value.strip()
     raw = meta.get("id")
-    if raw is not None and str(raw).strip().isdigit():
-        return post_url(int(str(raw).strip()))
+    if raw is not None and (found := parse_post_id(str(raw))) is not None:
+        return post_url(found)
     return path.resolve().as_uri()
 
 
@@ -108,8 +129,8 @@ def _post_id(meta: dict[str, Any], path: Path) -> int | None:
     raw = meta.get("id")
     if raw is not None and str(raw).strip():
         text = str(raw).strip()
-        if text.isdigit():
-            return int(text)
+        if (found := parse_post_id(text)) is not None:
+            return found
         if (found := archive_id(text)) is not None:
             return found
         raise ValueError(f"'id' is not an integer: {raw!r}")
@@ -118,5 +139,5 @@ def _post_id(meta: dict[str, Any], path: Path) -> int | None:
         if isinstance(value, str) and (found := archive_id(value)) is not None:
             return found
     if m := _LEADING_ID.match(path.stem):
-        return int(m.group(1))
+        return parse_post_id(m.group(1))
     return None

@@ -27,8 +27,10 @@ _SURROGATE = re.compile("[\ud800-\udfff]")
 def scrub(text: str) -> str:
     """`text` with lone surrogates replaced by U+FFFD, so that it can be stored and encoded."""
     return _SURROGATE.sub("\ufffd", text)
+
+
 # A post's address on the site: /archives/<id>, then a path, query, suffix or nothing.
-_ARCHIVE_PATH = re.compile(r"/archives/(\d+)(?!\w)")
+_ARCHIVE_PATH = re.compile(r"/archives/([0-9]+)(?!\w)")
 
 
 def post_url(post_id: int) -> str:
@@ -38,7 +40,38 @@ def post_url(post_id: int) -> str:
 def archive_id(text: str) -> int | None:
     """The post id in a kexue.fm address (or a path like `saved/archives/8265.html`)."""
     m = _ARCHIVE_PATH.search(text)
-    return int(m.group(1)) if m else None
+    return parse_post_id(m.group(1)) if m else None
+
+
+def parse_post_id(text: str) -> int | None:
+    """`text` as a post id: ASCII digits naming a positive 64-bit integer, else None.
+
+    `str.isdigit` also takes `²` and `①`, which `int` refuses, and `int` refuses more than
+    4,300 digits with a ValueError: untrusted ids (an argument, a link on a page) come here."""
+    text = text.strip()
+    if not (text.isascii() and text.isdigit()) or len(text.lstrip("0")) > len(str(MAX_INT)):
+        return None
+    value = int(text)
+    return value if 0 < value <= MAX_INT else None
+
+
+# The archive's hosts as a user pastes them: with or without a scheme, `//` or `www.`.
+_SITE_ADDRESS = re.compile(
+    r"(?:https?:)?(?://)?(?:www\.)?(?:kexue\.fm|spaces\.ac\.cn)(?:[:/?#]|$)", re.IGNORECASE
+)
+
+
+def post_ref(text: str) -> int | None:
+    """The post a user names: its archive number, or its address as pasted (kexue.fm or
+    spaces.ac.cn, with or without the scheme or `www.`; with a scheme, any address of an
+    /archives/ID page). None when `text` names no post an index could hold."""
+    text = text.strip()
+    if text.isascii() and text.isdigit():
+        return parse_post_id(text)
+    if _SITE_ADDRESS.match(text):
+        text = "https://" + re.sub(r"^(?:https?:)?//", "", text, flags=re.IGNORECASE)
+    m = _ARCHIVE_PATH.search(text) if text.lower().startswith(("http://", "https://")) else None
+    return parse_post_id(m.group(1)) if m else None
 
 
 @dataclass(frozen=True, slots=True)
@@ -109,6 +142,8 @@ class Post:
         """Build from a JSON-like mapping; raises ValueError with a short reason when invalid."""
         if not isinstance(d, dict):
             raise ValueError("record is not a JSON object")
+        if "id" not in d and "post_id" in d:  # as `search show --json` prints it
+            d = {**d, "id": d["post_id"]}
         if "id" not in d:
             raise ValueError("missing 'id'")
         post_id = _integer(d["id"], "id")

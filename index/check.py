@@ -15,15 +15,17 @@ from typing import Any
 
 from index.errors import DataError
 from index.lexical import LEXICAL_VERSION, LexicalIndex
+from index.links import LINKS_VERSION
 from index.manifest import Manifest
 from index.paths import DataDir
+from index.series import detect
 from index.store import Store
 from index.vectors import VectorIndex, extra_path
 
 
 @dataclass(frozen=True, slots=True)
 class Finding:
-    part: str  # "store", "manifest", "lexical", "vectors"
+    part: str  # "store", "manifest", "lexical", "vectors", "links"
     problem: str
     derivable: bool  # rebuilt by `update(..., rebuild=True)`
 
@@ -75,11 +77,13 @@ def check(data_dir: str | os.PathLike[str] | DataDir | None) -> CheckReport:
             found.append(Finding("manifest", str(exc), derivable=True))
             manifest = Manifest.load(store, lenient=True)
         _check_lexical(data, store, manifest, found)
+        _check_links(store, found)
         report.vectors = manifest.model is not None
         if manifest.model is not None:
-            _check_vectors(data.vectors, store, found, "vectors")
+            _check_vectors(data.vectors, store, found, "vectors", manifest.model.key)
             for spec in manifest.extra_models:  # the ensemble's other models, same passages
-                _check_vectors(extra_path(data.vectors, spec.slug), store, found, spec.slug)
+                path = extra_path(data.vectors, spec.slug)
+                _check_vectors(path, store, found, spec.slug, spec.key)
     finally:
         store.close()
     return report
@@ -117,7 +121,9 @@ def _check_lexical(data: DataDir, store: Store, manifest: Manifest, found: list[
         problem(f"{len(store.stale('lexical_hash'))} of {posts} posts are not indexed yet")
 
 
-def _check_vectors(path: Path, store: Store, found: list[Finding], part: str) -> None:
+def _check_vectors(
+    path: Path, store: Store, found: list[Finding], part: str, model_key: str
+) -> None:
     def problem(text: str) -> None:
         found.append(Finding(part, text, derivable=True))
 
@@ -137,3 +143,65 @@ def _check_vectors(path: Path, store: Store, found: list[Finding], part: str) ->
     stale = store.stale("vector_hash")
     if stale:
         problem(f"{len(stale)} of {store.count()} posts have no vectors yet")
+    if held == expected:
+        differing = _differing_vectors(vectors, store, sorted(held), model_key)
+        if differing:
+            problem(
+                f"{differing} of {len(held)} passage vectors differ from the ones the store "
+                "keeps for them (a damaged file: rankings would be silently wrong)"
+            )
+
+
+def _differing_vectors(vectors: VectorIndex, store: Store, ids: list[int], model_key: str) -> int:
+    """How many stored vectors differ from the store's cached embedding of their passage.
+
+    FAISS files carry no checksum, and a garbled vector still loads and still scores: only a
+    comparison with the source (the store's cache, which every vector was added from) finds it.
+    Passages whose cached vector is gone are not counted.
+    """
+    import numpy as np
+
+    hashes = store.chunk_hashes()
+    differing = 0
+    for i in range(0, len(ids), 4096):
+        batch = ids[i : i + 4096]
+        try:
+            held = vectors.reconstruct(batch)
+        except RuntimeError:  # FAISS: an id it should hold but cannot give back
+            return len(ids)
+        cached = store.cached_vectors(model_key, (hashes[c] for c in batch if c in hashes))
+        for row, chunk in zip(held, batch, strict=True):
+            blob = cached.get(hashes.get(chunk, ""))
+            if blob is None:
+                continue
+            source = np.frombuffer(blob, dtype=np.float32)
+            if source.shape != row.shape or not np.allclose(row, source, rtol=0, atol=1e-6):
+                differing += 1
+    return differing
+
+
+def _check_links(store: Store, found: list[Finding]) -> None:
+    """Every post's references read from its current text, and the series as its titles and
+    links make them now."""
+
+    def problem(text: str) -> None:
+        found.append(Finding("links", text, derivable=True))
+
+    if not store.has_link_tables():
+        problem("the links between posts were never read (an index made by an older version)")
+        return
+    stale = store.stale_links(LINKS_VERSION)
+    if stale:
+        problem(f"{len(stale)} of {store.count()} posts have their links not read yet")
+        return
+    titles = {post_id: (m.title, m.date) for post_id, m in store.metadata().items()}
+    expected = {
+        (post_id, s.name, i)
+        for s in detect(titles, store.link_pairs())
+        for i, post_id in enumerate(s.posts, 1)
+    }
+    held = {(r.post_id, r.name, r.ord) for r in store.series()}
+    if held != expected:
+        problem(
+            f"the series hold {len(held)} posts in place, the titles and links make {len(expected)}"
+        )

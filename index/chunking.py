@@ -11,7 +11,7 @@ import hashlib
 import re
 from dataclasses import dataclass
 
-from corpus.latex import DISPLAY_OPEN, display_closer
+from corpus.latex import DISPLAY_OPEN, CloserIndex, closers, display_closer
 from corpus.post import Post
 
 # Recorded in the manifest; changing them re-chunks and re-embeds (by passage hash, so cached
@@ -22,6 +22,9 @@ CHUNKER_VERSION = f"paragraphs/{TARGET_CHARS}/{MAX_CHARS}/v2"
 
 # A paragraph break, or the opening of a block that must stay whole.
 _TOKEN = re.compile(rf"\n[ \t]*\n|{DISPLAY_OPEN}|^(?P<fence>```|~~~)", re.M)
+# Every closer a block opened by _TOKEN may wait for, by its text (looked up, not searched
+# for: a post of 100,000 unclosed `\\begin{a}` would otherwise be searched to its end each time).
+_CLOSERS = closers(r"(?P<key>\$\$|\\end\{[a-zA-Z*]+\}|```|~~~)")
 _HEADING = re.compile(r"^#{1,6}\s", re.M)
 _SENTENCE_END = re.compile(r"(?<=[。！？；!?;])|(?<=\.)\s")
 
@@ -44,6 +47,7 @@ def _units(body: str) -> list[tuple[int, int]]:
     spans: list[tuple[int, int]] = []
     para = 0
     i = 0
+    closing = CloserIndex(_CLOSERS, body)
     while (m := _TOKEN.search(body, i)) is not None:
         if m.group(0).startswith("\n"):
             if body[para : m.start()].strip():
@@ -51,8 +55,8 @@ def _units(body: str) -> list[tuple[int, int]]:
             para = i = m.end()
             continue
         closer = m["fence"] or display_closer(m.group(0), m["env"])
-        close = body.find(closer, m.end())
-        i = m.end() if close < 0 else close + len(closer)
+        close = closing.first(closer, m.end())
+        i = m.end() if close is None else close[1]
     if body[para:].strip():
         spans.append((para, len(body)))
     # Trim surrounding whitespace so offsets point at text.

@@ -44,3 +44,7 @@ class NoSuchPostError(DataError, KeyError):
 
     def __str__(self) -> str:
         return str(self.args[0]) if self.args else ""
+
+
+class ReadOnlyError(DataError):
+    """The data directory may not be written, and what was asked needs to write to it."""

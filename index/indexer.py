@@ -10,6 +10,7 @@ benchmarks all index through it.
 
 from __future__ import annotations
 
+import errno
 import os
 import shutil
 import time
@@ -24,9 +25,16 @@ from filelock import FileLock, Timeout
 from corpus.post import Post, Problem
 from corpus.readers import read_source
 from index.chunking import CHUNKER_VERSION, Passage, chunk_post
-from index.errors import CorruptIndexError, DataError, ModelMismatchError, WriterBusyError
+from index.errors import (
+    CorruptIndexError,
+    DataError,
+    ModelMismatchError,
+    ReadOnlyError,
+    WriterBusyError,
+)
 from index.glossary import MINER_VERSION, pairs_in, vote
 from index.lexical import LEXICAL_VERSION, LexicalIndex
+from index.linkgraph import sync_links
 from index.manifest import Manifest
 from index.models import Embedder, ModelSpec
 from index.models.spec import DEFAULT_EXTRA_MODELS
@@ -179,6 +187,13 @@ class Indexer:
             self._lock.acquire()
         except Timeout:
             raise WriterBusyError(f"another process is writing to {self.data.root}") from None
+        except OSError as exc:  # EROFS, EACCES: a data directory that may only be read
+            if exc.errno in (errno.EROFS, errno.EACCES, errno.EPERM):
+                raise ReadOnlyError(
+                    f"the data directory {self.data.root} is read-only ({exc.strerror}): "
+                    "reading works, writing needs a writable one"
+                ) from None
+            raise
         try:
             self.store = Store.open(self.data.store, create=True)
         except BaseException:
@@ -555,6 +570,7 @@ class Indexer:
         self.add(sources, report, strict=strict, progress=progress, total=total)
         report.lexical_updated = self.sync_lexical(rebuild=rebuild, progress=progress)
         self.sync_glossary(rebuild=rebuild)
+        sync_links(self._store(), rebuild=rebuild)  # what each post cites, and the series
         # A new vector index of the default model gets the default ensemble; an existing one
         # keeps what it was built with (`--models` changes that).
         default = spec is None or spec == ModelSpec()

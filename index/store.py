@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import os
 import sqlite3
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
@@ -15,7 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from corpus.post import Post
-from index.errors import CorruptStoreError, MissingIndexError
+from index.errors import CorruptStoreError, MissingIndexError, ReadOnlyError
 
 SCHEMA_VERSION = 1
 _IN_BATCH = 500  # values per IN (...) list: SQLite allows 999 bound parameters in older builds
@@ -64,9 +65,31 @@ CREATE TABLE IF NOT EXISTS glossary (
     chinese TEXT NOT NULL,
     posts INTEGER NOT NULL
 ) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS links (
+    src INTEGER NOT NULL,
+    ord INTEGER NOT NULL,
+    kind TEXT NOT NULL,
+    dst INTEGER,
+    ref TEXT NOT NULL,
+    sentence TEXT NOT NULL,
+    PRIMARY KEY (src, ord)
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS links_dst ON links(dst);
+CREATE TABLE IF NOT EXISTS link_sources (post_id INTEGER PRIMARY KEY, hash TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS series (
+    post_id INTEGER PRIMARY KEY,
+    name TEXT NOT NULL,
+    ord INTEGER NOT NULL,
+    part INTEGER NOT NULL,
+    confirmed INTEGER NOT NULL
+);
 """
 # The glossary tables came after the first stores: the writer's open creates them (CREATE ... IF
-# NOT EXISTS above), and a reader of a store no writer has opened since finds none.
+# NOT EXISTS above), and a reader of a store no writer has opened since finds none. So did the
+# link tables (index/links.py, index/series.py): `links` holds each reference of a post (`dst`
+# the post it names, NULL for a title no post has yet; `ref` the URL's number or the title as
+# written), `link_sources` which version of each post they were read from, `series` each
+# post's series. Adding tables keeps every older store readable and loses nothing.
 
 
 @dataclass(frozen=True, slots=True)
@@ -86,6 +109,28 @@ class UpsertCounts:
     new: int = 0
     changed: int = 0
     unchanged: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class LinkRow:
+    """A reference as stored: from post `src` (its `ord`-th), of `kind` "url" or "title", to
+    post `dst` (None: a title no post has yet), `ref` as written, in `sentence`."""
+
+    src: int
+    ord: int
+    kind: str
+    dst: int | None
+    ref: str
+    sentence: str
+
+
+@dataclass(frozen=True, slots=True)
+class SeriesRow:
+    post_id: int
+    name: str
+    ord: int
+    part: int
+    confirmed: bool
 
 
 def _fields(row: sqlite3.Row) -> tuple[dt.date | None, tuple[str, ...]]:
@@ -177,6 +222,43 @@ def _readable(row: sqlite3.Row) -> bool:
     return True
 
 
+def _writable(path: Path) -> bool:
+    """Whether SQLite could write beside the store (its -wal and -shm files) and to it."""
+    return os.access(path.parent, os.W_OK) and os.access(path, os.W_OK)
+
+
+def _open_read_only(path: Path) -> sqlite3.Connection:
+    """The store of a read-only data directory, opened for reading.
+
+    A WAL database is read through its -shm file, which SQLite cannot create or update where
+    nothing may be written, so the normal open fails ("unable to open database file"). Where
+    nothing may be written nothing can change either, so the file is opened immutable (no
+    locks, no -shm). Unless a writer left a -wal file behind: its commits would be missed, and
+    that is said rather than guessed around.
+    """
+    wal = path.with_name(path.name + "-wal")
+    if wal.exists() and wal.stat().st_size > 0:
+        raise ReadOnlyError(
+            f"the data directory {path.parent} is read-only and its store has writes not yet "
+            f"merged ({wal.name}); open it once where it may be written, or copy it elsewhere"
+        )
+    uri = f"{path.resolve().as_uri()}?mode=ro&immutable=1"
+    try:
+        conn = sqlite3.connect(uri, uri=True, check_same_thread=False, factory=_Connection)
+        conn.path = path  # type: ignore[attr-defined]
+        conn.row_factory = sqlite3.Row
+        version = conn.execute("SELECT value FROM meta WHERE key='schema_version'").fetchone()
+    except sqlite3.DatabaseError as exc:
+        raise CorruptStoreError(f"the store {path} is unreadable ({exc})") from None
+    if version is None or version[0] != str(SCHEMA_VERSION):
+        conn.close()
+        raise CorruptStoreError(
+            f"the store {path} has schema version {version[0] if version else '?'}, "
+            f"this program reads version {SCHEMA_VERSION}"
+        )
+    return conn
+
+
 class Store:
     def __init__(self, conn: sqlite3.Connection, path: Path) -> None:
         self.conn = conn
@@ -187,6 +269,8 @@ class Store:
         if not path.exists() and not create:
             raise MissingIndexError(f"no index at {path.parent}")
         path.parent.mkdir(parents=True, exist_ok=True)
+        if not create and not _writable(path):
+            return cls(_open_read_only(path), path)
         try:
             conn = sqlite3.connect(path, check_same_thread=False, factory=_Connection)
             conn.path = path  # type: ignore[attr-defined]
@@ -276,9 +360,16 @@ class Store:
         sql = "SELECT * FROM posts WHERE id IN ({marks}) ORDER BY id"
         yield from map(_row_to_post, self._rows_in(sql, sorted(ids)))
 
-    def metadata(self) -> dict[int, PostMeta]:
+    def metadata(self, ids: Iterable[int] | None = None) -> dict[int, PostMeta]:
+        """Every post's metadata, or these posts' (those the store has)."""
         found = {}
-        for r in self.conn.execute("SELECT id, title, url, date, category, tags FROM posts"):
+        sql = "SELECT id, title, url, date, category, tags FROM posts"
+        rows: Iterable[sqlite3.Row] = (
+            self.conn.execute(sql)
+            if ids is None
+            else self._rows_in(sql + " WHERE id IN ({marks})", ids)
+        )
+        for r in rows:
             try:
                 date, tags = _fields(r)
             except (ValueError, TypeError) as exc:
@@ -400,6 +491,10 @@ class Store:
                 "UPDATE posts SET vector_hash=hash WHERE id=?", [(i,) for i in post_ids]
             )
 
+    def chunk_hashes(self) -> dict[int, str]:
+        """Passage id -> the hash its cached vector is kept under, for every passage."""
+        return dict(self.conn.execute("SELECT id, hash FROM chunks").fetchall())
+
     def cached_vectors(self, model: str, hashes: Iterable[str]) -> dict[str, bytes]:
         sql = "SELECT hash, vector FROM embeddings WHERE model=? AND hash IN ({marks})"
         return dict(self._rows_in(sql, dict.fromkeys(hashes), model))
@@ -469,6 +564,121 @@ class Store:
             for r in rows
             if isinstance(r[0], str) and isinstance(r[1], str) and isinstance(r[2], int)
         }
+
+    # -- links between posts and their series (index/links.py, index/series.py) -------------
+    def has_link_tables(self) -> bool:
+        """Whether a writer of this version has opened the store (and made the link tables)."""
+        return all(self._has_table(t) for t in ("links", "link_sources", "series"))
+
+    def stale_links(self, version: int) -> list[int]:
+        """Posts whose references were never read, or were read from another version of the
+        post or by other rules (`version`)."""
+        sql = (
+            "SELECT p.id FROM posts p LEFT JOIN link_sources s ON s.post_id = p.id "
+            "WHERE s.hash IS NULL OR s.hash != ? || ':' || p.hash ORDER BY p.id"
+        )
+        return [r[0] for r in self.conn.execute(sql, (str(version),))]
+
+    def replace_links(self, found: dict[int, list[tuple[str, int | None, str, str]]]) -> None:
+        """Swap the references of these posts ({post: [(kind, dst, ref, sentence)]})."""
+        with self.conn:
+            for _cursor in self._execute_in(
+                "DELETE FROM links WHERE src IN ({marks})", list(found)
+            ):
+                pass
+            self.conn.executemany(
+                "INSERT INTO links VALUES (?,?,?,?,?,?)",
+                [
+                    (src, i, kind, dst, ref, sentence)
+                    for src, rows in found.items()
+                    for i, (kind, dst, ref, sentence) in enumerate(rows)
+                ],
+            )
+
+    def mark_links_read(self, version: int, ids: Iterable[int]) -> None:
+        """Record that these posts' references were read (by rules `version`) from their
+        current text: the last step of a sync, so a run stopped before it is redone."""
+        ids = list(ids)
+        with self.conn:
+            delete = "DELETE FROM link_sources WHERE post_id IN ({marks})"
+            for _cursor in self._execute_in(delete, ids):
+                pass
+            sql = (
+                "INSERT INTO link_sources SELECT id, ? || ':' || hash FROM posts "
+                "WHERE id IN ({marks})"
+            )
+            for _cursor in self._execute_in(sql, ids, str(version)):
+                pass
+
+    def forget_links(self) -> None:
+        """Mark every post's references as unread (a rebuild reads them all again)."""
+        with self.conn:
+            self.conn.execute("DELETE FROM link_sources")
+
+    def title_references(self) -> list[tuple[int, int, str, int | None]]:
+        """Every reference by title: (src, ord, title as written, the post it names now)."""
+        sql = "SELECT src, ord, ref, dst FROM links WHERE kind = 'title'"
+        return [(r[0], r[1], r[2], r[3]) for r in self.conn.execute(sql)]
+
+    def set_title_targets(self, targets: Iterable[tuple[int, int, int | None]]) -> None:
+        """Point title references ((src, ord, dst)) at the posts they name now."""
+        with self.conn:
+            self.conn.executemany(
+                "UPDATE links SET dst=? WHERE src=? AND ord=?",
+                [(dst, src, o) for src, o, dst in targets],
+            )
+
+    def links(self, *, src: int | None = None, dst: int | None = None) -> list[LinkRow]:
+        """The references from `src`, to `dst`, or all of them ([] for a store no writer of
+        this version has opened)."""
+        if not self._has_table("links"):
+            return []
+        sql, params = "SELECT src, ord, kind, dst, ref, sentence FROM links", ()
+        if src is not None:
+            sql, params = sql + " WHERE src=?", (src,)
+        elif dst is not None:
+            sql, params = sql + " WHERE dst=?", (dst,)
+        rows = self.conn.execute(sql + " ORDER BY src, ord", params)
+        return [LinkRow(r[0], r[1], r[2], r[3], r[4], r[5]) for r in rows]
+
+    def link_pairs(self) -> set[tuple[int, int]]:
+        """(citing, cited) for every resolved reference between two different posts."""
+        if not self._has_table("links"):
+            return set()
+        sql = "SELECT DISTINCT src, dst FROM links WHERE dst IS NOT NULL AND dst != src"
+        return {(r[0], r[1]) for r in self.conn.execute(sql)}
+
+    def links_read(self) -> int:
+        """How many posts have their references read (for `search check`)."""
+        if not self._has_table("link_sources"):
+            return 0
+        return self.conn.execute("SELECT COUNT(*) FROM link_sources").fetchone()[0]
+
+    def series_with(self, post_id: int) -> list[SeriesRow]:
+        """The rows of the series `post_id` is in ([] when none)."""
+        if not self._has_table("series"):
+            return []
+        sql = (
+            "SELECT post_id, name, ord, part, confirmed FROM series "
+            "WHERE name = (SELECT name FROM series WHERE post_id = ?) ORDER BY ord"
+        )
+        rows = self.conn.execute(sql, (post_id,))
+        return [SeriesRow(r[0], r[1], r[2], r[3], bool(r[4])) for r in rows]
+
+    def replace_series(self, rows: Iterable[SeriesRow]) -> None:
+        with self.conn:
+            self.conn.execute("DELETE FROM series")
+            self.conn.executemany(
+                "INSERT INTO series VALUES (?,?,?,?,?)",
+                [(r.post_id, r.name, r.ord, r.part, int(r.confirmed)) for r in rows],
+            )
+
+    def series(self) -> list[SeriesRow]:
+        """Every post in a series, by series then order ([] for a store without the table)."""
+        if not self._has_table("series"):
+            return []
+        sql = "SELECT post_id, name, ord, part, confirmed FROM series ORDER BY name, ord"
+        return [SeriesRow(r[0], r[1], r[2], r[3], bool(r[4])) for r in self.conn.execute(sql)]
 
     def date_range(self) -> tuple[str | None, str | None]:
         row = self.conn.execute("SELECT MIN(date), MAX(date) FROM posts").fetchone()

@@ -8,3 +8,6 @@ bash scripts/setup.sh dev
 if [ -f tests/tui_tmux.sh ]; then
   bash tests/tui_tmux.sh
 fi
+if [ -f tests/tui_tmux_graph.sh ]; then
+  bash tests/tui_tmux_graph.sh
+fi

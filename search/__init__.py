@@ -7,7 +7,7 @@ The write path and model installation load on first use: a query never pays for 
 
 from typing import TYPE_CHECKING, Any
 
-from corpus.post import Post, archive_id
+from corpus.post import Post, archive_id, parse_post_id, post_ref
 from index.errors import (
     CorruptIndexError,
     CorruptStoreError,
@@ -49,8 +49,31 @@ if TYPE_CHECKING:
     from index.check import CheckReport, check
     from index.indexer import IndexReport, update
     from index.models import ModelSpec, setup_model
+    from search.graph import (
+        ArchiveGraph,
+        LinkedPost,
+        PostLinks,
+        Series,
+        SeriesEntry,
+        SeriesPlace,
+        graph_of,
+        links_of,
+    )
 
 _LAZY = {
+    **dict.fromkeys(
+        (
+            "ArchiveGraph",
+            "LinkedPost",
+            "PostLinks",
+            "Series",
+            "SeriesEntry",
+            "SeriesPlace",
+            "graph_of",
+            "links_of",
+        ),
+        "search.graph",
+    ),
     "check": "index.check",
     "CheckReport": "index.check",
     "update": "index.indexer",
@@ -78,6 +101,7 @@ __all__ = [
     "MODES",
     "SORTS",
     "AnalyzedQuery",
+    "ArchiveGraph",
     "CheckReport",
     "CorruptIndexError",
     "CorruptStoreError",
@@ -96,6 +120,7 @@ __all__ = [
     "Hit",
     "IndexReport",
     "JudgedQuery",
+    "LinkedPost",
     "ListPart",
     "MissingIndexError",
     "Mode",
@@ -107,6 +132,7 @@ __all__ = [
     "NoSuchPostError",
     "ParsedQuery",
     "Post",
+    "PostLinks",
     "QuerySyntaxError",
     "RankedList",
     "Ranking",
@@ -114,6 +140,9 @@ __all__ = [
     "SearchRequest",
     "SearchResult",
     "Searcher",
+    "Series",
+    "SeriesEntry",
+    "SeriesPlace",
     "Snippet",
     "Sort",
     "StaleIndexError",
@@ -122,9 +151,13 @@ __all__ = [
     "archive_id",
     "check",
     "evaluate",
+    "graph_of",
+    "links_of",
     "load_queries",
+    "parse_post_id",
     "parse_query",
     "parse_years",
+    "post_ref",
     "setup_model",
     "update",
 ]

@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import datetime as dt
 import functools
+import math
 import threading
 import time
 from collections.abc import Iterable, Mapping, Sequence
@@ -30,12 +31,19 @@ from search.config import DEFAULT_CONFIG, RankingConfig
 from search.dense import ModelSide
 from search.expand import Entry as GlossaryEntry
 from search.expand import Glossary, entries_in
-from search.facets import Facet, FacetSort, check_filters, facet_counts
+from search.facets import Facet, FacetSort, check_filters, facet_counts, nearest
 from search.formula import FormulaRetriever, best_formula
 from search.hits import Explanation, Hit, ListPart, SearchResult
 from search.lexical import LexicalRetriever
 from search.pipeline import Mode, Pipeline, Ranking
-from search.query import Filters, ParsedQuery, parse_date_bound, parse_query, parse_years
+from search.query import (
+    Filters,
+    ParsedQuery,
+    UnknownFilterError,
+    parse_date_bound,
+    parse_query,
+    parse_years,
+)
 from search.request import MODES, SORTS, SearchRequest, Sort
 
 __all__ = ["MODES", "SORTS", "ModelState", "Searcher"]
@@ -44,6 +52,8 @@ from search.snippets import make_snippet
 
 if TYPE_CHECKING:
     import numpy as np
+
+    from search.graph import ArchiveGraph, PostLinks, Series
 
 ModelState = Literal["none", "idle", "loading", "ready", "failed"]
 # A formula longer than this (a page-long table of derivations) is not shown as a snippet: the
@@ -158,6 +168,25 @@ class Searcher:
         if has_cjk(text):
             return self.glossary.english_for(text.strip())
         return entries_in(text, self.glossary)
+
+    @cached_property
+    def graph(self) -> ArchiveGraph:
+        """The archive's links and series (search.graph), read from the store once."""
+        from search.graph import ArchiveGraph
+
+        meta = self.meta
+        with self._lock:
+            return ArchiveGraph.load(self.store, meta)
+
+    def links(self, post_id: int) -> PostLinks:
+        """What a post cites and what cites it, with the citing sentences, and its series."""
+        from search.graph import links_of
+
+        return links_of(self, post_id)
+
+    def series(self, name: str | None = None) -> list[Series] | Series | None:
+        """Every series (None), or the one `name` names (None when none does)."""
+        return self.graph.series_list() if name is None else self.graph.find_series(name)
 
     def categories(self) -> list[str]:
         return sorted({m.category for m in self.meta.values() if m.category})
@@ -380,6 +409,7 @@ class Searcher:
         since: dt.date | str | None = None,
         until: dt.date | str | None = None,
         year: str | None = None,
+        series: str | Iterable[str] | None = None,
     ) -> ParsedQuery:
         """Parse query text and merge keyword filters into it (`year` as `year:` in the text:
         the ranges intersect); raises QuerySyntaxError."""
@@ -390,10 +420,13 @@ class Searcher:
             categories=_tuple(category),
             since=_as_date(since, end=False),
             until=_as_date(until, end=True),
+            series=_tuple(series),
         )
         if first is not None:
             extra = extra.merged(Filters(since=first, until=last))
-        return parsed.with_filters(extra) if extra else parsed
+        merged = parsed.with_filters(extra) if extra else parsed
+        merged.filters.checked()
+        return merged
 
     def analyse(self, request: SearchRequest | str) -> AnalyzedQuery:
         """The query as every stage of a search reads it (corrected, folded, segmented once):
@@ -407,9 +440,12 @@ class Searcher:
             since=request.since,
             until=request.until,
             year=request.year,
+            series=request.series,
         )
         if parsed.filters.tags or parsed.filters.categories:
             check_filters(parsed.filters, tags=self.tags(), categories=self.categories())
+        if parsed.filters.series:
+            parsed = replace(parsed, filters=self._named_series(parsed.filters))
         return analyse(
             parsed,
             vocabulary=self._lexical_retriever(),
@@ -435,6 +471,7 @@ class Searcher:
         explain: bool = False,
         typing: bool = False,
         wait: bool = True,
+        series: str | Iterable[str] | None = None,
     ) -> SearchResult:
         """Posts best first, each once: items `offset` to `offset + limit` of one ranking.
 
@@ -463,6 +500,7 @@ class Searcher:
                 explain=explain,
                 typing=typing,
                 wait=wait,
+                series=_tuple(series),
             )
         ).checked()
         # 1. analyse the query once; 2. choose the sides that answer
@@ -517,6 +555,7 @@ class Searcher:
             texts=self._texts,
             passing=self._passing,
             config=self.config,
+            cited=self._citation_prior,
             formula=self._formula_retriever(),
         )
 
@@ -527,6 +566,18 @@ class Searcher:
                 self._formula = FormulaRetriever(lexical)
             return self._formula
 
+    @cached_property
+    def _prior(self) -> dict[int, float]:
+        """log(1 + in-degree) / log(1 + the largest in-degree): how much the archive cites a
+        post, in [0, 1] (bench/graph_prior.py: the log keeps the RoPE post's 26 citations
+        from outweighing everything)."""
+        cited = self.graph.in_degree()
+        most = math.log1p(max(cited.values(), default=0))
+        return {p: math.log1p(n) / most for p, n in cited.items() if n} if most else {}
+
+    def _citation_prior(self) -> dict[int, float]:
+        return self._prior
+
     def _posts(self) -> int:
         return max(len(self.meta), 1)
 
@@ -534,7 +585,24 @@ class Searcher:
         filters = q.filters
         if not filters:
             return None
-        return {pid for pid, m in self.meta.items() if filters.matches(m)}
+        passing = {pid for pid, m in self.meta.items() if filters.matches(m)}
+        for name in filters.series:
+            passing &= self.graph.series_members(name)
+        return passing
+
+    def _named_series(self, filters: Filters) -> Filters:
+        """`filters` with each series as the archive names it (`扩散` -> 生成扩散模型漫谈);
+        UnknownFilterError for a name no series has, with the nearest names."""
+        named = []
+        for name in filters.series:
+            found = self.graph.find_series(name)
+            if found is None:
+                near = nearest(name, [s.name for s in self.graph.series_list()])
+                hint = f"; did you mean {', '.join(near)}?" if near else ""
+                shown = name if name.isprintable() else repr(name)
+                raise UnknownFilterError(f"no series {shown}{hint}")
+            named.append(found.name)
+        return replace(filters, series=tuple(dict.fromkeys(named)))
 
     def _texts(self, ids: Iterable[int]) -> list[str]:
         """Title and body of these posts (phrases are checked and corrections found there)."""

@@ -8,6 +8,8 @@ error, 3 on an internal error, 130 interrupted, 141 when stdout closed early (se
 from __future__ import annotations
 
 import dataclasses
+import errno
+import io
 import json
 import os
 import re
@@ -121,18 +123,32 @@ def fail(message: str, code: int = 2) -> NoReturn:
 
 
 def escape(text: str) -> str:
+    """`text` made safe to print among rich markup: the one path every string that did not
+    come from this program (post data in a suggestion, a crawled title, a file name, an
+    exception's message) takes to the terminal. Control characters become visible symbols
+    (no escape sequence can retitle the terminal or write the clipboard), then markup
+    is escaped."""
     from rich.markup import escape as _escape
 
-    return _escape(text)
+    return _escape(printable(text))
 
 
 _C1 = re.compile("[\x7f-\x9f]")
 
 
+def echo(text: str) -> None:
+    """`click.echo`, except that a closed stdout ends as 141 like every other output: click
+    turns a broken pipe (one with an errno) into exit status 1, which here means "no results"."""
+    try:
+        click.echo(text)
+    except BrokenPipeError:
+        raise BrokenPipeError("stdout closed") from None
+
+
 def emit_json(data: Any, indent: int | None = 2) -> None:
     """JSON with Chinese as is; control characters all escaped (json escapes only C0)."""
     text = json.dumps(data, ensure_ascii=False, indent=indent, default=str)
-    click.echo(_C1.sub(lambda m: f"\\u{ord(m.group()):04x}", text))
+    echo(_C1.sub(lambda m: f"\\u{ord(m.group()):04x}", text))
 
 
 @contextmanager
@@ -351,13 +367,13 @@ def index(
                 f"{report.read} posts read: {report.new} new, {report.changed} changed, "
                 f"{report.unchanged} unchanged; {len(report.problems)} skipped. "
                 f"Indexed {report.lexical_updated} (BM25), {report.vectors_updated} (vectors) "
-                f"in {report.seconds:.1f}s → {obj.data.root}"
+                f"in {report.seconds:.1f}s → {escape(str(obj.data.root))}"
             )
         else:
             err.print(
                 f"Nothing to do: {report.unchanged} posts unchanged"
                 + (f", {len(report.problems)} skipped" if report.problems else "")
-                + f" ({obj.data.root})."
+                + f" ({escape(str(obj.data.root))})."
             )
     if sources and report.read == 0 and report.problems:
         sys.exit(2)
@@ -449,10 +465,27 @@ def print_hits(
     sys.exit(0 if result else 1)
 
 
+# What `search query -` and `search embed -` read at most: a query holds 1,000 characters and
+# embedding a megabyte of text is minutes of work; past this, stdin is a mistake (`< /dev/zero`).
+MAX_STDIN_BYTES = 2**20
+
+
 def read_stdin(what: str) -> str:
     if sys.stdin is None or sys.stdin.isatty():
         raise click.UsageError(f"{what} '-' reads standard input, which is a terminal here")
-    return sys.stdin.read()
+    stream = getattr(sys.stdin, "buffer", None)
+    if stream is None:  # a text stream standing in for stdin (tests): bounded in characters
+        text = sys.stdin.read(MAX_STDIN_BYTES + 1)
+        if len(text) > MAX_STDIN_BYTES:
+            raise click.UsageError(f"{what} '-': standard input holds more than 1 MB")
+        return text
+    data = stream.read(MAX_STDIN_BYTES + 1)
+    if len(data) > MAX_STDIN_BYTES:
+        raise click.UsageError(f"{what} '-': standard input holds more than 1 MB")
+    try:
+        return data.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise click.UsageError(f"{what} '-': standard input is not UTF-8 ({exc.reason})") from None
 
 
 @cli.command()
@@ -467,6 +500,9 @@ def read_stdin(what: str) -> str:
 @click.option("--since", help="Posts from this date on (YYYY, YYYY-MM or YYYY-MM-DD).")
 @click.option("--until", help="Posts up to this date.")
 @click.option("--year", help="Posts of this year or range (2023, 2020..2022).")
+@click.option(
+    "--series", "series", multiple=True, help="Only posts of this series (a part of its name)."
+)
 @click.option("--sort", type=click.Choice(SORTS), default="relevance", show_default=True)
 @click.option(
     "--explain",
@@ -487,6 +523,7 @@ def query(
     since: str | None,
     until: str | None,
     year: str | None,
+    series: tuple[str, ...],
     sort: str,
     explain: bool,
     as_json: bool,
@@ -511,22 +548,35 @@ def query(
         year=year,
         sort=sort,  # type: ignore[arg-type]
         explain=explain,
+        series=series,
     )
     with obj.searcher() as searcher:
+        reversed_range(
+            searcher.parse(
+                text, category=category, tags=tags, since=since, until=until, year=year
+            ).filters
+        )
         result = searcher.search(request)
         filters = describe_filters(result.filters)
     if explain and result.floor is not None and not obj.quiet:
         f = result.floor
         verdict = "passes" if f.passed else "fails"
-        err.print(f"[dim]floor: best semantic score {f.best:.3f}, gate {f.gate:.3f}: {verdict}[/]")
+        err.print(f"[dim]floor: semantic evidence {f.score:.3f}, gate {f.gate:.3f}: {verdict}[/]")
     if not obj.quiet:
         for warning in result.warnings:
             err.print(f"[yellow]note:[/] {escape(warning)}")
     print_hits(result, as_json, as_jsonl, filters)
 
 
+def reversed_range(filters: search.Filters) -> None:
+    """A date range that ends before it starts is a usage error, not an empty answer."""
+    if filters.since and filters.until and filters.since > filters.until:
+        fail(f"the date range is reversed: since {filters.since} is after until {filters.until}")
+
+
 def describe_filters(f: search.Filters) -> str:
     parts = [*(f"tag:{t}" for t in f.tags), *(f"category:{c}" for c in f.categories)]
+    parts += [f"series:{name}" for name in f.series]
     if f.since or f.until:
         parts.append(f"{f.since or '…'}..{f.until or '…'}")
     return printable(" ".join(parts), inline=True)
@@ -540,11 +590,12 @@ class PostRef(click.ParamType):
 
     def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> int:
         text = str(value).strip()
-        if text.isdigit():
-            return int(text)
-        found = search.archive_id(text) if text.startswith(("http://", "https://")) else None
+        found = search.post_ref(text)  # an id, or an address as pasted (kexue.fm/archives/8265)
+        shown = printable(text[:80] + ("…" if len(text) > 80 else ""), inline=True)
+        if found is None and text.isascii() and text.isdigit():
+            fail(f"no post {shown} in the index", 1)  # a number past what an index holds
         if found is None:
-            self.fail(f"{text!r} is neither a post id nor a post's URL", param, ctx)
+            self.fail(f"{shown!r} is neither a post id nor a post's URL", param, ctx)
         return found
 
 
@@ -552,6 +603,11 @@ def post_json(post: search.Post) -> dict[str, Any]:
     """A post as JSON: `post_id` as in every hit, then its fields."""
     d = post.to_dict()
     return {"post_id": d.pop("id"), **d}
+
+
+# A body past this is printed as written, not rendered: rendering is linear but slow (3 s for
+# the megabyte a post may hold), and the archive's longest post has 34k characters.
+SHOW_RENDER_CHARS = 200_000
 
 
 @cli.command()
@@ -564,6 +620,7 @@ def show(obj: Context, post_id: int, as_json: bool, raw: bool, no_pager: bool) -
     """Show a post, by its archive number or URL."""
     with obj.searcher() as searcher:
         post = searcher.get(post_id)
+        links = search.links_of(searcher, post_id) if post and not as_json else None
     if post is None:
         fail(f"no post {post_id} in the index", 1)
     if as_json:
@@ -572,9 +629,12 @@ def show(obj: Context, post_id: int, as_json: bool, raw: bool, no_pager: bool) -
     url = printable(post.url, inline=True)
     header = " · ".join(filter(None, [url, meta_line(post.date, post.category, post.tags)]))
     title = printable(post.title, inline=True)
+    footer = graph_footer(links)
     if raw or not out.is_terminal:
-        click.echo(f"# {title}\n\n{header}\n")
-        click.echo(printable(post.body))
+        echo(f"# {title}\n\n{header}\n")
+        echo(printable(post.body))
+        if footer and not raw:
+            echo("\n---\n" + footer.plain)
         return
     from rich.markdown import Markdown
     from rich.rule import Rule
@@ -590,7 +650,141 @@ def show(obj: Context, post_id: int, as_json: bool, raw: bool, no_pager: bool) -
         out.print(Rule(Text(title, style="bold cyan")))
         out.print(Text(header, style="dim"))
         out.print()
-        out.print(Markdown(terminal_markdown(printable(post.body)), code_theme="ansi_dark"))
+        if len(post.body) > SHOW_RENDER_CHARS:  # markdown-it takes ~3 s a megabyte
+            out.print(Text(printable(post.body)))
+            err.print(f"[dim]note: over {SHOW_RENDER_CHARS:,} characters: shown as written[/]")
+        else:
+            out.print(Markdown(terminal_markdown(printable(post.body)), code_theme="ansi_dark"))
+        if footer:
+            out.print(Rule(style="dim"))
+            out.print(footer)
+
+
+# -- links / series -------------------------------------------------------------------------
+def graph_footer(links: search.PostLinks | None) -> Text | None:
+    """Under a post: its series (previous / next part) and how many posts cite it; None when
+    it has neither."""
+    if links is None or (links.series is None and not links.cited_by):
+        return None
+    text = Text()
+    place = links.series
+    if place is not None:
+        text.append("series ", style="dim")
+        text.append(printable(place.name, inline=True), style="bold")
+        text.append(f" ({place.index}/{place.size})")
+        for label, entry in (("previous", place.previous), ("next", place.next)):
+            if entry is not None:
+                text.append(f"\n  {label}: ", style="dim")
+                text.append(f"{entry.post_id} ", style="blue")
+                text.append(printable(entry.title, inline=True))
+    if links.cited_by:
+        if text:
+            text.append("\n")
+        text.append(f"cited by {len(links.cited_by)}", style="bold")
+        text.append(f" (search links {links.post_id})", style="dim")
+    return text
+
+
+def _linked_lines(entry: search.LinkedPost) -> Text:
+    text = Text()
+    text.append(f"{entry.post_id:>6}  ", style="blue")
+    text.append(entry.date.isoformat() if entry.date else " " * 10, style="dim")
+    text.append("  ")
+    if entry.title is None:
+        text.append("(not in the archive) ", style="yellow")
+        text.append(printable(entry.url, inline=True), style="blue")
+    else:
+        text.append(printable(entry.title, inline=True), style="bold cyan")
+    if entry.mentions > 1:
+        text.append(f"  ×{entry.mentions}", style="dim")
+    text.append("\n" + " " * 8 + "“")
+    text.append(printable(entry.sentence, inline=True))
+    text.append("”")
+    return text
+
+
+@cli.command()
+@click.argument("post_id", type=PostRef())
+@click.option("--json", "as_json", is_flag=True, help="Print the links as JSON.")
+@click.pass_obj
+def links(obj: Context, post_id: int, as_json: bool) -> None:
+    """What a post (by id or URL) cites and what cites it, each with the citing sentence; and
+    its series."""
+    with obj.searcher() as searcher:
+        post = searcher.get(post_id)
+        found = search.links_of(searcher, post_id) if post else None
+    if post is None or found is None:
+        fail(f"no post {post_id} in the index", 1)
+    if as_json:
+        emit_json({"title": post.title, **found.to_dict()})
+        return
+    out.print(Text(printable(post.title, inline=True), style="bold"))
+    if found.series is not None:
+        place = found.series
+        out.print(
+            Text(f"series {printable(place.name, inline=True)} ({place.index}/{place.size})"),
+            style="dim",
+        )
+    for heading, entries in (("cites", found.cites), ("cited by", found.cited_by)):
+        out.print()
+        out.print(Text(f"{heading} ({len(entries)})", style="bold"))
+        for entry in entries:
+            out.print(_linked_lines(entry))
+
+
+@cli.command()
+@click.argument("name", nargs=-1)
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@click.pass_obj
+def series(obj: Context, name: tuple[str, ...], as_json: bool) -> None:
+    """Every series with its number of posts, or the posts of series NAME in order (a part of
+    the name is enough when only one series holds it)."""
+    text = " ".join(name).strip()
+    with obj.searcher() as searcher:
+        graph = search.graph_of(searcher)
+        every = graph.series_list()
+        found = graph.find_series(text) if text else None
+    if text and found is None:
+        import difflib
+
+        names = [s.name for s in every]
+        near = difflib.get_close_matches(text, names, n=3, cutoff=0.3)
+        hint = f"; did you mean {', '.join(near)}?" if near else " (search series lists them)"
+        fail(f"no series {printable(text, inline=True)}{hint}", 1)
+    from rich.table import Table
+
+    if found is None:
+        if as_json:
+            emit_json([s.to_dict(posts=False) for s in every])
+            return
+        table = Table(box=None, show_header=out.is_terminal, pad_edge=False)
+        for column in ("series", "posts", "first", "last"):
+            table.add_column(column, justify="right" if column == "posts" else "left")
+        for s in every:
+            d = s.to_dict(posts=False)
+            table.add_row(
+                Text(printable(s.name, inline=True)),
+                str(d["size"]),
+                d["first"] or "",
+                d["last"] or "",
+            )
+        out.print(table)
+        sys.exit(0 if every else 1)
+    if as_json:
+        emit_json(found.to_dict())
+        return
+    out.print(
+        Text(f"{printable(found.name, inline=True)} ({len(found.posts)} posts)", style="bold")
+    )
+    table = Table(box=None, show_header=False, pad_edge=False)
+    for s in found.posts:
+        table.add_row(
+            f"{s.part or '·'}",
+            Text(str(s.post_id), style="blue"),
+            s.date.isoformat() if s.date else "",
+            Text(printable(s.title, inline=True)),
+        )
+    out.print(table)
 
 
 def facet_command(field: str, name: str) -> click.Command:
@@ -649,8 +843,23 @@ def stats(obj: Context, as_json: bool) -> None:
 
     table = Table(show_header=False, box=None)
     for key, value in info.items():
-        table.add_row(Text(key, style="bold"), Text(str(value)))
+        label = key.removesuffix("_bytes") + " size" if key.endswith("_bytes") else key
+        table.add_row(Text(label.replace("_", " "), style="bold"), Text(stat_text(key, value)))
     out.print(table)
+
+
+def stat_text(key: str, value: object) -> str:
+    """A `stats` value for people: sizes in kB/MB/GB, counts with separators, lists as text
+    (`--json` keeps the raw values)."""
+    from rich.filesize import decimal
+
+    if value is None or value == []:
+        return "none"
+    if isinstance(value, list | tuple):
+        return printable(", ".join(map(str, value)), inline=True)
+    if isinstance(value, int) and not isinstance(value, bool):
+        return decimal(value) if key.endswith("_bytes") else f"{value:,}"
+    return printable(str(value), inline=True)
 
 
 @cli.command()
@@ -658,15 +867,28 @@ def stats(obj: Context, as_json: bool) -> None:
 @click.option("--json", "as_json", is_flag=True, help="Print a JSON array of entries.")
 @click.pass_obj
 def glossary(obj: Context, words: tuple[str, ...], as_json: bool) -> None:
-    """What an English term expands to (or which English names a Chinese term has)."""
-    text = " ".join(words)
+    """What English terms expand to (or which English names Chinese terms have).
+
+    Each Chinese word is looked up on its own; English words are read as phrases
+    (`gradient penalty`), and the words no entry covers are listed."""
+    entries: list[search.GlossaryEntry] = []
+    unknown: list[str] = []
     with obj.searcher() as searcher:
-        entries = searcher.gloss(text)
+        for term in glossary_terms(words):
+            found = searcher.gloss(term)
+            if _CJK_CHAR.search(term):
+                unknown += [] if found else [term]
+            else:
+                unknown += uncovered_words(searcher, term)
+            entries += [e for e in found if e not in entries]
+    missing = printable(", ".join(unknown), inline=True)
     if as_json:
         emit_json([dataclasses.asdict(e) | {"chinese": list(e.chinese)} for e in entries])
-        return
+        if unknown and not obj.quiet:
+            err.print(escape(f"no glossary entry for: {missing}"))
+        sys.exit(0 if entries else 1)
     if not entries:
-        err.print(escape(f"no glossary entry for {printable(text, inline=True)}"))
+        err.print(escape(f"no glossary entry for {missing}"))
         raise SystemExit(1)
     for e in entries:
         source = "written" if e.source == "written" else f"mined from {e.posts} post(s)"
@@ -674,6 +896,45 @@ def glossary(obj: Context, words: tuple[str, ...], as_json: bool) -> None:
         line.append(" → " + "、".join(printable(c, inline=True) for c in e.chinese))
         line.append(f"  ({source})", style="dim")
         out.print(line)
+    if unknown:
+        err.print(escape(f"no glossary entry for: {missing}"))
+
+
+_CJK_CHAR = re.compile(r"[\u3400-\u9fff\uf900-\ufaff]")
+_GLOSS_WORD = re.compile(r"[a-z0-9]+", re.IGNORECASE)
+GLOSS_SPAN = 4  # the longest glossary phrase, in words
+
+
+def glossary_terms(words: tuple[str, ...]) -> list[str]:
+    """What `search glossary` looks up: each Chinese word alone, each run of English words
+    together (a phrase may span arguments: `gradient penalty` or `gradient` `penalty`)."""
+    terms: list[str] = []
+    english: list[str] = []
+    for piece in " ".join(words).split():
+        if _CJK_CHAR.search(piece):
+            if english:
+                terms.append(" ".join(english))
+                english = []
+            terms.append(piece)
+        else:
+            english.append(piece)
+    if english:
+        terms.append(" ".join(english))
+    return terms
+
+
+def uncovered_words(searcher: Searcher, text: str) -> list[str]:
+    """The words of English `text` that are part of no glossary phrase: a run of words is
+    covered when it is one entry's phrase (in the glossary's own singular form)."""
+    pieces = text.split()
+    covered = [False] * len(pieces)
+    for i in range(len(pieces)):
+        for n in range(1, min(GLOSS_SPAN, len(pieces) - i) + 1):
+            span = " ".join(pieces[i : i + n])
+            size = len(_GLOSS_WORD.findall(span))
+            if any(len(_GLOSS_WORD.findall(e.phrase)) == size for e in searcher.gloss(span)):
+                covered[i : i + n] = [True] * n
+    return [p for p, c in zip(pieces, covered, strict=True) if not c]
 
 
 @cli.command()
@@ -701,7 +962,7 @@ def check(obj: Context, repair: bool, as_json: bool) -> None:
             fix = "search check --repair" if f.derivable else "not derivable: restore or re-import"
             err.print(f"[red]{f.part}:[/] {escape(f.problem)} [dim]({fix})[/]")
         if report.ok:
-            err.print(f"{report.data_dir}: sound ({report.posts} posts)")
+            err.print(f"{escape(str(report.data_dir))}: sound ({report.posts} posts)")
     sys.exit(0 if report.ok else 2)
 
 
@@ -735,17 +996,57 @@ def embed(obj: Context, texts: tuple[str, ...], kind: str, as_json: bool, npy: P
     """Embed TEXTS with the index's model (L2-normalized float32); `-`: one text per line
     of standard input."""
     if texts == ("-",):
-        texts = tuple(line for line in read_stdin("embed").splitlines() if line.strip())
+        texts = stdin_lines(read_stdin("embed"))
+        if not texts:
+            fail("standard input holds no line to embed")
     with obj.searcher() as searcher:
         vectors = searcher.embed(list(texts), kind=kind)  # type: ignore[arg-type]
+        spec = getattr(searcher.embedder, "spec", None)
+        model_name = spec.model_id if spec else "the index's model"
     if npy is not None:
         import numpy as np
 
-        np.save(npy, vectors)
+        # np.save appends `.npy` to a name without it (`/dev/full` → `/dev/full.npy`): open
+        # the file named, so a failed write (a full disk) raises here instead of passing.
+        try:
+            with open(npy, "wb") as fh:
+                np.save(fh, vectors)
+        except OSError as exc:  # name the file (a write error on close carries no name)
+            raise OSError(exc.errno, exc.strerror, str(npy)) from exc
         if not obj.quiet:
-            err.print(f"wrote {vectors.shape[0]}×{vectors.shape[1]} float32 to {npy}")
-    if as_json or npy is None:
+            err.print(f"wrote {vectors.shape[0]}×{vectors.shape[1]} float32 to {escape(str(npy))}")
+    if as_json or (npy is None and not out.is_terminal):
         emit_json([[round(float(x), 7) for x in row] for row in vectors])
+    elif npy is None:  # 384 numbers a text are for programs: a terminal gets what they are
+        print_vectors_summary(texts, vectors, model_name)
+
+
+def stdin_lines(text: str) -> tuple[str, ...]:
+    """One text per line, blank lines included, so row i is line i (a final newline ends the
+    last line rather than adding an empty one)."""
+    lines = text.split("\n")
+    if lines[-1] == "":
+        lines.pop()
+    return tuple(line.removesuffix("\r") for line in lines)
+
+
+SUMMARY_ROWS = 10
+
+
+def print_vectors_summary(texts: tuple[str, ...], vectors: Any, model_name: str) -> None:
+    rows, dim = vectors.shape
+    out.print(
+        Text(f"{rows} vector{'s' if rows != 1 else ''} of {dim} float32 (L2-normalized) from ")
+        + Text(printable(model_name, inline=True), style="bold")
+    )
+    for i, (text, row) in enumerate(zip(texts[:SUMMARY_ROWS], vectors, strict=False), 1):
+        label = printable(text, inline=True)
+        label = label if len(label) <= 24 else label[:23] + "…"
+        head = " ".join(f"{float(x):+.4f}" for x in row[:4])
+        out.print(Text(f"{i:>3}. ") + Text(label or '""', style="cyan") + Text(f"  [{head} …]"))
+    if rows > SUMMARY_ROWS:
+        out.print(Text(f"     … and {rows - SUMMARY_ROWS} more"))
+    err.print("[dim]the numbers: --json (a JSON array) or --npy FILE (numpy)[/]")
 
 
 @cli.command(name="eval")
@@ -784,7 +1085,7 @@ def evaluate_cmd(obj: Context, queries: Path, mode: str, as_json: bool) -> None:
         return
     from rich.table import Table
 
-    table = Table(title=f"{queries.name}: {len(judged)} queries", title_justify="left")
+    table = Table(title=escape(f"{queries.name}: {len(judged)} queries"), title_justify="left")
     table.add_column("type")
     table.add_column("n", justify="right")
     table.add_column("metric")
@@ -888,8 +1189,47 @@ def shared_options_for(command: click.Command) -> click.Command:
     return command
 
 
+class _ClosedStdout(io.TextIOBase):
+    """Standard output for a process started without one (`search query x >&-`): writing is
+    then an error to report in one line (as `ls >&-` does), not an AttributeError on None."""
+
+    def writable(self) -> bool:
+        return True
+
+    def write(self, text: str) -> int:
+        raise OSError(errno.EBADF, "standard output is closed")
+
+
+def _prepare_streams() -> None:
+    """Streams every failure can still be told on: a closed stdout fails the first write; an
+    error line reaches a stderr of any encoding (unencodable characters as `\\uXXXX`)."""
+    if sys.stdout is None:
+        sys.stdout = _ClosedStdout()
+    if sys.stderr is None:
+        sys.stderr = open(os.devnull, "w")  # noqa: SIM115 - for the life of the process
+    elif isinstance(sys.stderr, io.TextIOWrapper):
+        sys.stderr.reconfigure(errors="backslashreplace")
+
+
 EXIT_INTERNAL = 3  # a bug: distinct from 1 (no results) and 2 (usage or data error)
 EXIT_PIPE = 141  # stdout closed early (`| head`): what a process ended by SIGPIPE reports
+
+
+def no_such_option(exc: click.NoSuchOption) -> str:
+    """click's message; for a command of free words (`search query -综述 RoPE`: click reads
+    `-综` as an option), how to pass a first word that starts with '-'."""
+    message = exc.format_message().rstrip(".")
+    command = exc.ctx.command if exc.ctx else None
+    if exc.ctx is None or command is None:
+        return message
+    free_words = any(isinstance(p, click.Argument) and p.nargs == -1 for p in command.params)
+    if not free_words or exc.option_name.startswith("--"):
+        return f"{message} (see: {exc.ctx.command_path} --help)"
+    word = next((a for a in sys.argv[1:] if a.startswith(exc.option_name)), exc.option_name)
+    return (
+        f"{message}; a first word that starts with '-' goes after `--` (options before it): "
+        f"{exc.ctx.command_path} -- {word} …"
+    )
 
 
 def main() -> None:
@@ -898,6 +1238,7 @@ def main() -> None:
     Exit status: 0 results, 1 no results, 2 a usage or data error, 3 an internal error,
     130 interrupted, 141 the reader of stdout went away.
     """
+    _prepare_streams()
     add_plugin_commands(cli)
     try:
         try:
@@ -909,6 +1250,8 @@ def main() -> None:
         sys.exit(EXIT_PIPE)
     except click.exceptions.Exit as exc:
         sys.exit(exc.exit_code)
+    except click.NoSuchOption as exc:
+        fail(printable(no_such_option(exc), inline=True), exc.exit_code)
     except click.UsageError as exc:
         where = f" (see: {exc.ctx.command_path} --help)" if exc.ctx else ""
         fail(exc.format_message() + where, exc.exit_code)
@@ -923,6 +1266,12 @@ def main() -> None:
         fail(str(exc))
     except OSError as exc:
         fail(f"{exc.strerror or exc}: {exc.filename}" if exc.filename else str(exc))
+    except UnicodeEncodeError as exc:  # stdout in ASCII (PYTHONIOENCODING=ascii, LANG=C)
+        where = getattr(sys.stdout, "encoding", None) or exc.encoding
+        fail(
+            f"standard output ({where}) cannot show this text; use a UTF-8 locale or "
+            "PYTHONIOENCODING=utf-8"
+        )
     except Exception as exc:
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
         fail(f"internal error ({type(exc).__name__}: {first}); please report it", EXIT_INTERNAL)

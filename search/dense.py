@@ -73,6 +73,9 @@ class ModelSide:
         except DataError as exc:
             self.error = str(exc)
             raise
+        except Exception as exc:  # a runtime's own, or a closed or damaged store's (sqlite3)
+            self.error = f"{type(exc).__name__}: {exc}"
+            raise DataError(self.error) from exc
 
     def embed(self, text: str) -> np.ndarray:
         return self.embedder.encode([text], "query")[0]

@@ -38,7 +38,12 @@ def load_queries(path: Path) -> list[JudgedQuery]:
                 queries.append(
                     JudgedQuery(str(d["qid"]), str(d["query"]), str(d.get("type", "")), relevant)
                 )
-            except (json.JSONDecodeError, KeyError, TypeError, ValueError, AttributeError) as exc:
+            except RecursionError:  # `[[[[…`: json recurses once per level
+                raise ValueError(
+                    f"{path}:{lineno}: not a judged query (nested too deeply)"
+                ) from None
+            # OverflowError: a grade of 1e400 is inf, which int() refuses with its own class
+            except (KeyError, TypeError, ValueError, AttributeError, OverflowError) as exc:
                 raise ValueError(f"{path}:{lineno}: not a judged query ({exc})") from None
     return queries
 

@@ -77,6 +77,9 @@ def check_filters(filters: Filters, *, tags: Iterable[str], categories: Iterable
             if normalize(value) in have:
                 continue
             near = nearest(value, known)
+            # Tags and categories are post data: shown as repr when not printable, so that an
+            # escape sequence in one is text in the message wherever it is printed (CLI, TUI).
+            near = [n if n.isprintable() else repr(n) for n in near]
             hint = f"; did you mean {', '.join(near)}?" if near else ""
             shown = value if value.isprintable() else repr(value)  # one line, always
             raise UnknownFilterError(f"no {kind} {shown}{hint}")

@@ -15,6 +15,7 @@ Ranked = Sequence[tuple[int, float]]
 FEEDBACK = "+fb"  # the suffix of a list searched again in a feedback round
 BM25 = "bm25"
 BM25_FEEDBACK = BM25 + FEEDBACK
+CITED = "cited"  # the candidates by how often the archive's posts cite them (search.graph)
 FORMULA = "formula"  # the formula list (search/formula.py): only queries holding LaTeX have one
 
 
@@ -76,7 +77,7 @@ def fuse_rrf(lists: Sequence[tuple[Ranked, float]], k: int = 60) -> list[tuple[i
 
 
 def _default_weights() -> Mapping[str, float]:
-    return {"e5": 0.5, BM25: 0.5, "use": 0.4, BM25_FEEDBACK: 0.3, FORMULA: 2.0}
+    return {"e5": 0.5, BM25: 0.5, "use": 0.4, BM25_FEEDBACK: 0.3, CITED: 0.0, FORMULA: 2.0}
 
 
 @dataclass(frozen=True, slots=True)

@@ -203,9 +203,15 @@ class LexicalRetriever:
         n, df = self.searcher.num_docs, self.doc_freq(term)
         return math.log(1 + (n - df + 0.5) / (df + 0.5))
 
-    def search(self, q: AnalyzedQuery, limit: int) -> LexicalMatches:
-        """Best posts first. Phrases are verified on the original text by the caller."""
+    def search(
+        self, q: AnalyzedQuery, limit: int, *, among: Collection[int] | None = None
+    ) -> LexicalMatches:
+        """Best posts first, among `among` only when given. Phrases are verified on the
+        original text by the caller."""
         query = build_query(self.schema, q, self.config)
+        if among is not None:
+            only = Query.const_score_query(ids_query(self.schema, list(among)), 0.0)
+            query = Query.boolean_query([(Occur.Must, query), (Occur.Must, only)])
         if not q.has_text:
             result = self.searcher.search(query, limit, order_by_field=DATE)
             hits = [LexicalHit(self._post(a), 0.0) for _, a in result.hits]

@@ -7,8 +7,9 @@
     5. second fusion -> lexical feedback: BM25 of the terms that mark the top posts (`bm25+fb`)
     (1b. formula: a query holding LaTeX also searches the formulas by structure (`formula`),
     fused in every round, in lexical mode with BM25; search/formula.py)
-    6. final fusion of the latest list of each side (exact matches first)
-    7. the relevance floor: only posts with evidence are hits
+    6. citations: the candidates ranked by how much the archive cites them (`cited`)
+    7. final fusion of the latest list of each side (exact matches first)
+    8. the relevance floor: only posts with evidence are hits
 
 Every list is a named `RankedList`; the policy weighs them by name, and the `Ranking` keeps them
 all, so `--explain` can say what each did to a hit. bench/tune_fusion.py and
@@ -25,7 +26,15 @@ from index.lexical import BODY, TITLE
 from search.analysis import AnalyzedQuery
 from search.config import RankingConfig
 from search.formula import FormulaRetriever
-from search.fusion import BM25, BM25_FEEDBACK, FEEDBACK, FORMULA, FusionPolicy, RankedList
+from search.fusion import (
+    BM25,
+    BM25_FEEDBACK,
+    CITED,
+    FEEDBACK,
+    FORMULA,
+    FusionPolicy,
+    RankedList,
+)
 from search.lexical import LexicalRetriever, contains_phrases
 from search.relevance import Evidence, FloorReport
 from search.semantic import SemanticHit
@@ -64,17 +73,20 @@ class Pipeline:
         texts: Callable[[Iterable[int]], list[str]],
         passing: Callable[[AnalyzedQuery], set[int] | None],
         config: RankingConfig,
+        cited: Callable[[], Mapping[int, float]] | None = None,
         formula: FormulaRetriever | None = None,
     ) -> None:
         """`sides`: the models that answer, the primary first. `texts(ids)`: posts' title and
-        body. `passing(q)`: the posts the query's filters allow (None: all). `formula`: the
-        formula retriever over `lexical`'s searcher (kept by the caller: it caches document
+        body. `passing(q)`: the posts the query's filters allow (None: all). `cited()`: each
+        post's citation prior in [0, 1] (None: no such signal). `formula`: the formula
+        retriever over `lexical`'s searcher (kept by the caller: it caches document
         frequencies)."""
         self.lexical = lexical
         self.sides = tuple(sides)
         self.texts = texts
         self.passing = passing
         self.config = config
+        self.cited = cited
         self.formula = formula or FormulaRetriever(lexical)
 
     def run(
@@ -121,7 +133,10 @@ class Pipeline:
             return self.finish(replace(ranking, passages=passages, primary=primary.name), q)
         # 3. exact matches
         exact = self._exact(q, lists[BM25], config)
-        evidence = Evidence(semantic, coverage, exact, formula)
+        second = lists[sides[1].name].items[:1] if len(sides) > 1 else None
+        evidence = Evidence(
+            semantic, coverage, exact, second[0][1] if second else None, formula=formula
+        )
         final = (primary.name, BM25, *(s.name for s in sides[1:]), *lists.keys() & {FORMULA})
         ranking = Ranking(
             [], 0, lists, final, exact, evidence,
@@ -159,7 +174,14 @@ class Pipeline:
                     BM25_FEEDBACK, tuple((h.post_id, h.score) for h in hits)
                 )
                 ranking = replace(ranking, final=(*ranking.final, BM25_FEEDBACK))
-        # 6, 7. the final fusion and the floor
+        # 6. citations: the candidates by how often the archive's posts cite them
+        if fusion.weight(CITED) and self.cited is not None:
+            prior = self.cited()
+            pool = dict.fromkeys(d for name in ranking.final for d in lists[name].ids())
+            cited = sorted(((d, prior.get(d, 0.0)) for d in pool), key=lambda x: -x[1])
+            lists[CITED] = RankedList(CITED, tuple(cited))
+            ranking = replace(ranking, final=(*ranking.final, CITED))
+        # 7, 8. the final fusion and the floor
         return self.finish(ranking, q, config)
 
     def finish(
@@ -184,7 +206,9 @@ class Pipeline:
     # -- the stages' parts ----------------------------------------------------------------------
     def _bm25(self, q: AnalyzedQuery, depth: int) -> tuple[RankedList, dict[int, float]]:
         fetch = depth if not q.phrases else max(depth * 4, 100)
-        found = self.lexical.search(q, fetch)
+        # A series is no field of the index: its posts are named to BM25 instead.
+        among = self.passing(q) if q.filters.series else None
+        found = self.lexical.search(q, fetch, among=among)
         hits, total = found.hits, found.total
         if q.phrases:
             keep = self._with_phrases(q, [h.post_id for h in hits])

@@ -36,6 +36,7 @@ MAX_QUERY_CHARS = 1000
 FIELDS = {
     "title": "title",
     "tag": "tag",
+    "series": "series",
     "tags": "tag",
     "category": "category",
     "cat": "category",
@@ -60,9 +61,10 @@ class Filters:
     categories: tuple[str, ...] = ()
     since: dt.date | None = None
     until: dt.date | None = None
+    series: tuple[str, ...] = ()  # names of series (search.graph), each post in all of them
 
     def __bool__(self) -> bool:
-        return bool(self.tags or self.categories or self.since or self.until)
+        return bool(self.tags or self.categories or self.since or self.until or self.series)
 
     def merged(self, other: Filters) -> Filters:
         return Filters(
@@ -71,7 +73,16 @@ class Filters:
             + tuple(c for c in other.categories if c not in self.categories),
             since=max(filter(None, (self.since, other.since)), default=None),
             until=min(filter(None, (self.until, other.until)), default=None),
+            series=self.series + tuple(n for n in other.series if n not in self.series),
         )
+
+    def checked(self) -> Filters:
+        """These filters, or a QuerySyntaxError when their dates leave no day."""
+        if self.since and self.until and self.since > self.until:
+            raise QuerySyntaxError(
+                f"the date range is reversed: since {self.since} is after until {self.until}"
+            )
+        return self
 
     def matches(self, meta: PostMeta) -> bool:
         if self.tags:
@@ -159,6 +170,7 @@ def parse_query(raw: str) -> ParsedQuery:
     title: list[str] = []
     tags: list[str] = []
     categories: list[str] = []
+    series: list[str] = []
     since: dt.date | None = None
     until: dt.date | None = None
     for m in _PIECE.finditer(text):
@@ -188,6 +200,8 @@ def parse_query(raw: str) -> ParsedQuery:
                 until = min(until, hi) if until else hi
         elif kind == "tag":
             tags.append(value)
+        elif kind == "series":
+            series.append(value)
         elif kind == "category":
             categories.append(value)
         elif kind == "title":
@@ -206,5 +220,5 @@ def parse_query(raw: str) -> ParsedQuery:
         phrases=tuple(phrases),
         excluded=tuple(excluded),
         title=tuple(title),
-        filters=Filters(tuple(tags), tuple(categories), since, until),
+        filters=Filters(tuple(tags), tuple(categories), since, until, tuple(series)).checked(),
     )

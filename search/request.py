@@ -35,6 +35,7 @@ class SearchRequest:
     explain: bool = False
     typing: bool = False
     wait: bool = True
+    series: tuple[str, ...] = ()  # only posts of these series (search.graph), as `series:`
 
     def checked(self) -> SearchRequest:
         """This request, or a ValueError saying what is wrong with it."""

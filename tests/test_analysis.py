@@ -127,3 +127,19 @@ def test_a_long_compound_finds_a_post_that_writes_it_otherwise(tmp_path):
         assert ids(found)[:1] == [1]  # it holds both parts; post 2 only one of them
         snippet = found[0].snippet  # and its snippet marks them
         assert {snippet.text[a:b] for a, b in snippet.highlights} >= {"旋转", "位置编码"}
+
+
+@pytest.mark.parametrize(
+    "kwargs",
+    [
+        {"query": "RoPE since:2024 until:2022"},
+        {"query": "RoPE year:2023 since:2024"},
+        {"query": "RoPE", "since": "2024", "until": "2022"},
+        {"query": "RoPE until:2022", "year": "2023"},
+    ],
+)
+def test_a_reversed_date_range_is_a_syntax_error(searcher, kwargs):
+    from search import QuerySyntaxError
+
+    with pytest.raises(QuerySyntaxError, match="the date range is reversed"):
+        searcher.search(mode="lexical", **kwargs)

@@ -167,7 +167,7 @@ def test_explain_names_every_list_that_contributed(ensemble, embedder):
         assert e.lists["e5"].contribution is None  # superseded by its feedback round
         assert e.floor in ("exact", "covers the query", "within the band")
         assert result.floor is not None and result.floor.passed
-        assert result.floor.best >= result.floor.gate or e.floor != "within the band"
+        assert result.floor.score >= result.floor.gate or e.floor != "within the band"
         d = hit.to_dict()["explain"]
         assert d["lists"]["use"]["rank"] >= 1 and d["semantic_rank"] == e.lists["e5"].rank
 

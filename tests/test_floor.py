@@ -58,7 +58,8 @@ def test_floor_rules():
     ranked = [(1, 0.9), (2, 0.8), (3, 0.7), (4, 0.6)]
     weak = _found({1: 0.86, 2: 0.85, 3: 0.84}, {4: 0.3})
     assert floor.apply(ranked, weak, cjk=True) == []  # below the Chinese gate, no coverage
-    assert [p for p, _ in floor.apply(ranked, weak, cjk=False)] == [1, 2, 3]  # latin gate
+    # the Latin gate; post 4 covers under half the query: a hit after the others
+    assert [p for p, _ in floor.apply(ranked, weak, cjk=False)] == [1, 2, 3, 4]
     covered = _found({1: 0.80, 2: 0.79}, {4: 0.6})
     assert [p for p, _ in floor.apply(ranked, covered, cjk=True)] == [1, 2, 4]  # band + coverage
     exact = _found({1: 0.5}, {}, exact=[3])
@@ -68,3 +69,19 @@ def test_floor_rules():
     assert floor.reason(2, covered, 0.80) == "within the band"
     assert floor.reason(3, exact, 0.5) == "exact" and floor.reason(2, exact, 0.5) is None
     assert not floor.report(weak, cjk=True).passed and floor.report(weak, cjk=False).passed
+
+
+def test_a_latin_query_is_gated_on_both_models_and_partial_cover_comes_last():
+    floor = Floor()
+    ranked = [(1, 0.9), (2, 0.8), (3, 0.7), (4, 0.6)]
+    # e5 alone is below its Latin gate; with USE agreeing, the pair passes
+    alone = Evidence({1: 0.84, 2: 0.83}, {3: 0.3})
+    assert floor.apply(ranked, alone, cjk=False) == []
+    pair = Evidence({1: 0.84, 2: 0.83}, {3: 0.3}, second=0.40)  # 0.84 + 0.25 * 0.40 = 0.94
+    assert floor.report(pair, cjk=False).score == pytest.approx(0.94)
+    # post 3 covers a third of the query: a hit, after those within the band
+    fused = [(3, 1.0), (1, 0.9), (2, 0.8), (4, 0.6)]
+    assert [p for p, _ in floor.apply(fused, pair, cjk=False)] == [1, 2, 3]
+    assert floor.reason(3, pair, 0.84) == "covers part of the query"
+    nonsense = Evidence({1: 0.80}, {}, second=0.2)  # 0.85: below the pair's gate
+    assert not floor.report(nonsense, cjk=False).passed

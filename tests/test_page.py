@@ -177,3 +177,21 @@ def test_a_token_is_asked_for_and_used(browser, fixture_data):
         pg.locator("#results li").first.wait_for()
         assert "DDPM" in pg.locator("#results").inner_text()
         context.close()
+
+
+def test_reversed_years_say_so(page, base):
+    _open(page, base, "?q=RoPE")
+    page.locator("#results li").first.wait_for()
+    page.select_option("#since", "2024")
+    page.select_option("#until", "2022")
+    status = page.locator("#status")
+    status.locator("text=reversed").wait_for()
+    assert status.inner_text() == "The years are reversed: From 2024 is after To 2022."
+    assert "error" in (status.get_attribute("class") or "")
+    assert page.locator("#results li").count() == 0
+    assert page.locator("#since").get_attribute("aria-invalid") == "true"
+    page.select_option("#since", "2020")
+    page.select_option("#until", "2025")
+    page.locator("#results li").first.wait_for()
+    assert "reversed" not in status.inner_text()
+    assert page.locator("#until").get_attribute("aria-invalid") == "false"

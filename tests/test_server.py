@@ -539,3 +539,32 @@ def test_a_commit_with_vectors_is_served_semantically(vector_data, embedder, tmp
         # every generation shares the ensemble's models (loading them again costs seconds)
         now = app.state.live.current.searcher.embedders
         assert models and all(now[key] is model for key, model in models.items())
+
+
+@pytest.mark.model
+def test_a_generation_swapped_in_as_the_model_becomes_ready_is_warmed(
+    vector_data, embedder, tmp_path
+):
+    import shutil
+
+    root = tmp_path / "copy"
+    shutil.copytree(vector_data.root, root, ignore=shutil.ignore_patterns("write.lock"))
+    live = LiveIndex(root, embedder=embedder, check_every=3600)
+    try:
+        assert live.model == "ready" and live.current.semantic is True
+        real = live._prepare
+
+        def prepare(gen, current):  # the loader finishes while the new generation is prepared
+            live.model = "loading"
+            try:
+                return real(gen, current)
+            finally:
+                live.model = "ready"
+
+        live._prepare = prepare  # type: ignore[method-assign]
+        post = Post(id=4005, title="新的一篇", body="正文")
+        search.update(search.DataDir(root), [post], vectors=False)
+        assert not live.refresh() and live.refresh()
+        assert live.current.semantic is True  # it stayed None: served lexically, "loading"
+    finally:
+        live.close()

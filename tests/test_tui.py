@@ -7,6 +7,7 @@ new pictures and accept them with `pytest tests/test_tui.py --snapshot-update`.
 from __future__ import annotations
 
 from collections.abc import Iterator
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -14,7 +15,7 @@ from textual.binding import Binding
 from textual.pilot import Pilot
 from textual.widgets import Input, Select
 
-from search import DataDir, DataError, Searcher
+from search import DataDir, DataError, Searcher, SearchRequest
 from tui.app import SearchApp
 from tui.history import STATE_ENV, History
 from tui.screens.help import TOPICS, HelpScreen, bound_keys, help_table
@@ -67,7 +68,10 @@ class VectorSearcher(Searcher):
         if self.fail_with and not background:
             raise DataError(self.fail_with)
 
-    def search(self, query: str, limit: int = 10, mode: str = "hybrid", **kw: object):  # type: ignore[override]
+    def search(self, query, limit: int = 10, mode: str = "hybrid", **kw: object):  # type: ignore[override]
+        if isinstance(query, SearchRequest):  # what the TUI asks
+            self.modes.append(query.mode)
+            return super().search(replace(query, mode="lexical"))
         self.modes.append(mode)
         return super().search(query, limit, "lexical", **kw)  # type: ignore[arg-type]
 
@@ -420,7 +424,8 @@ def test_help_is_made_from_the_bindings() -> None:
     assert ("?  f1", "this help") in rows and ("↑ ↓  j k", "move through the results") in rows
     assert ("/ in the reader", "find in the post") in rows
     assert ("n N in the reader", "next / previous match") in rows
-    assert ("q  ctrl+q", "quit (q wherever you are not typing)") in rows
+    assert ("q  ctrl+q", "quit (q wherever you are not typing, but the reader)") in rows
+    assert ("q in the reader", "back to the results, as in less") in rows
     covered = {action for topic in TOPICS for action in topic.actions}
     for screen in (SearchScreen, ReaderScreen):
         shown = {b.action.rpartition(".")[2] for b in Binding.make_bindings(screen.BINDINGS)}
@@ -558,6 +563,7 @@ PLACES = {
     "palette": _to_palette,
 }
 TEXT_BOXES = {"query box", "find box", "palette"}  # where q is a letter typed
+Q_GOES_BACK = {"reader"}  # as in less (tests/test_tui_frictions.py)
 
 
 @pytest.mark.parametrize("key", ["ctrl+q", "q"])
@@ -575,9 +581,11 @@ async def test_ctrl_q_quits_everywhere_and_q_outside_text_boxes(
         if key == "q" and place in TEXT_BOXES:
             assert app.is_running and app.focused is focused
             assert isinstance(focused, Input) and focused.value.endswith("q")
+        elif key == "q" and place in Q_GOES_BACK:
+            assert app.is_running and app.screen is main(app)
         else:
             assert not app.is_running, f"{key} did not quit from the {place}"
-    if not (key == "q" and place in TEXT_BOXES):
+    if not (key == "q" and place in TEXT_BOXES | Q_GOES_BACK):
         assert app.return_code == 0
 
 

@@ -9,6 +9,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Literal
 
+from search import SearchRequest
+
 if TYPE_CHECKING:
     from search import Hit, Mode, Sort
 
@@ -50,6 +52,23 @@ class Request:
     sort: Sort
     filters: FilterState
     related_to: Hit | None = None
+
+    def search(self, limit: int, offset: int = 0) -> SearchRequest:
+        """The library's request for a page of this search (search as you type: an unknown
+        last word is completed)."""
+        f = self.filters
+        return SearchRequest(
+            self.query,
+            limit,
+            offset,
+            self.mode,
+            category=(f.category,) if f.category else (),
+            tags=(f.tag,) if f.tag else (),
+            since=f.since,
+            until=f.until,
+            sort=self.sort,
+            typing=True,
+        )
 
 
 @dataclass(frozen=True, slots=True)

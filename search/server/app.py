@@ -25,7 +25,7 @@ from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from search import DataDir, FacetSort, Mode, Sort
+from search import DataDir, FacetSort, Mode, QuerySyntaxError, Sort, parse_query
 from search.server import schemas
 from search.server.guard import LOOPBACK_NAMES, Guard
 from search.server.live import LiveIndex
@@ -63,7 +63,7 @@ ERRORS: dict[int | str, dict[str, Any]] = {
     for code, text in (
         (400, "Query syntax error"),
         (401, "A bearer token is required"),
-        (404, "No such post"),
+        (404, "No such post (or series)"),
         (413, "Over a limit"),
         (422, "Invalid parameters"),
         (503, "The index or the model cannot be used now"),
@@ -84,6 +84,21 @@ def _validation_message(errors: list[dict[str, Any]]) -> str:
         return "the body must be a JSON object, sent as Content-Type: application/json"
     where = ".".join(str(p) for p in first.get("loc", ()) if p not in ("query", "body", "path"))
     return f"{where}: {first.get('msg', 'invalid')}" if where else str(first.get("msg"))
+
+
+def _reversed_range(since: str | None, until: str | None) -> None:
+    """`since` after `until` (the page's From 2024 / To 2022) is a 400 that says so, not an
+    empty answer; a date that cannot be read is left to the search, which names it."""
+    if not (since and until):
+        return
+    try:
+        bounds = parse_query(f"since:{since} until:{until}").filters
+    except QuerySyntaxError:
+        return
+    if bounds.since and bounds.until and bounds.since > bounds.until:
+        raise ServiceError(
+            400, f"the date range is reversed: since {bounds.since} is after until {bounds.until}"
+        )
 
 
 def _page_files() -> dict[str, bytes]:
@@ -182,12 +197,14 @@ def create_app(
         until: Annotated[str | None, Query(description="YYYY, YYYY-MM or YYYY-MM-DD")] = None,
         sort: Sort = "relevance",
         explain: bool = False,
+        series: Annotated[list[str], Query(description="Posts of these series only.")] = [],  # noqa: B006
     ) -> Response:
         """Posts best first, each once, with a highlighted snippet; the same query language
         and errors as `search query`."""
+        _reversed_range(since, until)
         params = {
             "mode": mode, "limit": limit, "offset": offset, "tags": tag, "categories": category,
-            "since": since, "until": until, "sort": sort, "explain": explain,
+            "since": since, "until": until, "sort": sort, "explain": explain, "series": series,
         }  # fmt: skip
         # A kept answer is read on the event loop: handing it to a worker thread and back
         # cost more than the answer (thread wake-ups were 12% of the GIL's time under load).
@@ -205,6 +222,24 @@ def create_app(
     def similar(post_id: int, limit: Annotated[int, Query(ge=1, le=MAX_SIMILAR)] = 5) -> Response:
         """Related posts, by their passages' vectors (by words when there are none)."""
         return JSONResponse(service.similar(post_id, limit=limit))
+
+    @app.get("/posts/{post_id}/links", response_model=schemas.LinksResponse, tags=["posts"])
+    def links(post_id: int) -> Response:
+        """What the post cites and what cites it, each with the citing sentence, and its
+        series (previous and next part)."""
+        return JSONResponse(service.links(post_id))
+
+    @app.get("/series", response_model=schemas.SeriesListResponse, tags=["series"])
+    def series_list() -> Response:
+        """Every series (read from the titles, confirmed by links) with its size, largest
+        first."""
+        return JSONResponse(service.series_list())
+
+    @app.get("/series/{name:path}", response_model=schemas.SeriesResponse, tags=["series"])
+    def series(name: str) -> Response:
+        """One series' posts in reading order; the name folded for width, case and
+        punctuation, or any part of it only one series' name holds."""
+        return JSONResponse(service.series(name))
 
     @app.post(
         "/embed",

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import ipaddress
 import logging
 import os
@@ -10,6 +11,11 @@ from collections.abc import Callable, Iterable
 
 from search import DataDir, DataError
 
+# A connection must deliver a whole request within this many seconds of opening, of its last
+# answer, or of the request's first byte: uvicorn's keep-alive timer starts only after an answer
+# and every byte received resets it, so a client sending nothing, or a byte every few seconds
+# (slowloris), held its connection for ever (1,500 of them for 90 s, none closed).
+REQUEST_TIMEOUT = 15.0
 MIN_TOKEN_CHARS = 16  # ~96 bits from `secrets.token_urlsafe(12)`: not guessable over a network
 TOKEN_HINT = 'make one with: python -c "import secrets; print(secrets.token_urlsafe(32))"'
 
@@ -60,6 +66,56 @@ def bind(host: str, port: int) -> socket.socket:
     return sock
 
 
+def bounded_protocol(request_timeout: float) -> type[asyncio.Protocol] | str:
+    """uvicorn's HTTP protocol (httptools) with a deadline for each request to arrive whole;
+    "auto" (no deadline) where httptools is missing."""
+    try:
+        from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
+    except ImportError:  # pragma: no cover - httptools comes with uvicorn[standard]
+        return "auto"
+
+    class BoundedRequestProtocol(HttpToolsProtocol):
+        _deadline: asyncio.TimerHandle | None = None
+
+        def _arm(self) -> None:
+            self._disarm()
+            self._deadline = self.loop.call_later(request_timeout, self._expire)
+
+        def _disarm(self) -> None:
+            if self._deadline is not None:
+                self._deadline.cancel()
+                self._deadline = None
+
+        def _expire(self) -> None:
+            self._deadline = None
+            if not self.transport.is_closing():
+                self.transport.close()
+
+        def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
+            super().connection_made(transport)
+            self._arm()
+
+        def on_message_begin(self) -> None:
+            super().on_message_begin()
+            self._arm()  # the request has its own 15 s from its first byte
+
+        def on_message_complete(self) -> None:
+            self._disarm()  # the request is in: answering it takes what it takes
+            super().on_message_complete()
+
+        def on_response_complete(self) -> None:
+            super().on_response_complete()
+            idle = self.cycle is None or self.cycle.response_complete
+            if idle and not self.transport.is_closing():
+                self._arm()
+
+        def connection_lost(self, exc: Exception | None) -> None:
+            self._disarm()
+            super().connection_lost(exc)
+
+    return BoundedRequestProtocol
+
+
 def _log_to_stderr() -> None:
     """The server's own notes (index generations served, the model's state) on stderr; other
     libraries keep their defaults (warnings only)."""
@@ -80,12 +136,14 @@ def serve(
     cors: str | Iterable[str] | None = None,
     cache: int | None = None,
     say: Callable[[str], None] = print,
+    request_timeout: float = REQUEST_TIMEOUT,
 ) -> None:
     """Serve the HTTP API and the page until interrupted (blocks).
 
     Raises DataError before listening: no index, a non-loopback `host` without a `token`, a
     port that is taken. `cache`: search answers kept (None: the default; 0: none). `say`
-    hears where it listens and whether a token is required.
+    hears where it listens and whether a token is required. `request_timeout`: seconds a
+    connection has to deliver each request whole (idle and slow clients are closed).
     """
     check_access(host, token)
     import uvicorn
@@ -113,6 +171,7 @@ def serve(
         # short enough that idle connections do not pile up.
         timeout_keep_alive=15,
         timeout_graceful_shutdown=5,
+        http=bounded_protocol(request_timeout),
     )
     try:
         uvicorn.Server(config).run(sockets=[sock])

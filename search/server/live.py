@@ -266,6 +266,10 @@ class LiveIndex:
         self._swap(gen)
         if self.model == "idle" and searcher.has_vectors:
             self.start_loading()
+        elif self.model == "ready" and gen.semantic is None and searcher.has_vectors:
+            # The model became ready between `_prepare` and the swap, after the loader had
+            # warmed the generation then current: nobody else will warm this one.
+            gen.warm_semantic()
         return True
 
     def _prepare(self, gen: Generation, current: Generation) -> str | None:

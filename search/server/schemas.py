@@ -135,3 +135,53 @@ class HealthResponse(BaseModel):
     semantic: bool = Field(description="Whether hybrid and semantic searches answer as asked.")
     generation: int = Field(description="Bumped each time a newly committed index is served.")
     opened_at: str
+
+
+class LinkedPostModel(BaseModel):
+    post_id: int
+    title: str | None = Field(description="None: a post the archive does not hold (yet).")
+    url: str
+    date: str | None
+    sentence: str = Field(description="The citing sentence (the first, if several).")
+    mentions: int = Field(description="How many times the citing post refers to it.")
+    in_archive: bool
+
+
+class SeriesEntryModel(BaseModel):
+    post_id: int
+    title: str
+    url: str
+    date: str | None
+    part: int = Field(description="The part number its title gives (0: none).")
+
+
+class SeriesPlaceModel(BaseModel):
+    name: str
+    index: int = Field(description="The post's place in reading order, from 1.")
+    size: int
+    previous: SeriesEntryModel | None
+    next: SeriesEntryModel | None
+
+
+class LinksResponse(BaseModel):
+    post_id: int
+    title: str
+    cites: list[LinkedPostModel] = Field(description="In the order the post first cites them.")
+    cited_by: list[LinkedPostModel] = Field(description="Oldest first.")
+    series: SeriesPlaceModel | None
+
+
+class SeriesSummary(BaseModel):
+    name: str
+    size: int
+    confirmed: bool = Field(description="A link between two of its posts agrees.")
+    first: str | None
+    last: str | None
+
+
+class SeriesListResponse(BaseModel):
+    series: list[SeriesSummary] = Field(description="Largest first.")
+
+
+class SeriesResponse(SeriesSummary):
+    posts: list[SeriesEntryModel] = Field(description="In reading order.")

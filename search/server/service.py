@@ -29,6 +29,7 @@ from search import (
     QuerySyntaxError,
     SearchRequest,
     Sort,
+    graph_of,
 )
 from search.server.live import Generation, LiveIndex
 from search.server.renderer import RenderCache, RenderPool, RenderTimeout
@@ -294,6 +295,45 @@ class Service:
             except KeyError:
                 raise ServiceError(404, f"no post {post_id}") from None
 
+    # -- the archive as a graph (search/graph.py) -------------------------------------------
+    def links(self, post_id: int) -> dict[str, Any]:
+        """What the post cites and what cites it, with the citing sentences, and its series."""
+        with self.live.lease() as gen, _errors():
+            post = gen.searcher.get(post_id)
+            if post is None:
+                raise ServiceError(404, f"no post {post_id}")
+            return {"title": post.title, **graph_of(gen.searcher).links(post_id).to_dict()}
+
+    def series_list(self) -> dict[str, Any]:
+        with self.live.lease() as gen, _errors():
+            every = graph_of(gen.searcher).series_list()
+        return {"series": [s.to_dict(posts=False) for s in every]}
+
+    def series(self, name: str) -> dict[str, Any]:
+        """One series in reading order, by name (folded, or a part only one name holds)."""
+        with self.live.lease() as gen, _errors():
+            found = graph_of(gen.searcher).find_series(name)
+        if found is None:
+            raise ServiceError(404, f"no series {name!r}")
+        return found.to_dict()
+
+    def graph_summary(self, post_id: int, cap: int = 20) -> dict[str, Any]:
+        """For an agent: the post's cites and cited-by as ids and titles (at most `cap` of
+        each, with the full counts) and its series."""
+        with self.live.lease() as gen, _errors():
+            found = graph_of(gen.searcher).links(post_id)
+
+        def brief(entries: Sequence[Any]) -> list[dict[str, Any]]:
+            return [{"post_id": e.post_id, "title": e.title} for e in entries[:cap]]
+
+        return {
+            "cites": brief(found.cites),
+            "cites_count": len(found.cites),
+            "cited_by": brief(found.cited_by),
+            "cited_by_count": len(found.cited_by),
+            "series": found.series.to_dict() if found.series else None,
+        }
+
     # -- the model ------------------------------------------------------------------------
     def embed(self, texts: Sequence[str], kind: str = "query") -> Embedding:
         if kind not in ("query", "passage"):
@@ -368,12 +408,14 @@ def _request(
     until: str | None = None,
     sort: Sort = "relevance",
     explain: bool = False,
+    series: Sequence[str] = (),
 ) -> SearchRequest:
     """The library's request for these parameters (its mode set when it runs)."""
     _check_range("limit", limit, 0, MAX_LIMIT)
     _check_range("offset", offset, 0, MAX_OFFSET)
     _check_values("tag", tags)
     _check_values("category", categories)
+    _check_values("series", series)
     return SearchRequest(
         q,
         limit,
@@ -384,6 +426,7 @@ def _request(
         until=until or None,
         sort=sort,
         explain=explain,
+        series=tuple(series),
     )
 
 

@@ -44,6 +44,8 @@ TOPICS = (
     Topic(("select",), "read the post full screen (esc comes back)"),
     Topic(("find",), "find in the post", "in the reader"),
     Topic(("find_next", "find_previous"), "next / previous match", "in the reader"),
+    Topic(("links",), "what the post cites and what cites it (enter: read one)", "in the reader"),
+    Topic(("previous_part", "next_part"), "previous / next part of its series", "in the reader"),
     Topic(("open_browser",), "open the post in the browser"),
     Topic(("copy_url",), "copy its URL"),
     Topic(("related",), "posts related to the selected one (esc: back)"),
@@ -52,10 +54,19 @@ TOPICS = (
     Topic(("filters",), "filter bar: category, tag, years (again: leave it)"),
     Topic(("command_palette",), "command palette: filters, mode, sort"),
     Topic(("focus_query", "back"), "back to the query box"),
+    Topic(("leave",), "back to the results, as in less", "in the reader"),
     Topic(("help", "keys"), "this help"),
-    Topic(("quit",), "quit (q wherever you are not typing)"),
+    Topic(("quit",), "quit (q wherever you are not typing, but the reader)"),
 )
-KEY_NAMES = {"up": "↑", "down": "↓", "question_mark": "?", "slash": "/", "escape": "esc"}
+KEY_NAMES = {
+    "up": "↑",
+    "down": "↓",
+    "question_mark": "?",
+    "slash": "/",
+    "escape": "esc",
+    "left_square_bracket": "[",
+    "right_square_bracket": "]",
+}
 ARROWS = frozenset({"up", "down", "left", "right"})
 
 
@@ -90,7 +101,9 @@ def key_label(keys: Iterable[str]) -> str:
     ordered = sorted(keys, key=order)
     label = KEY_NAMES.get(ordered[0], ordered[0])
     for before, key in pairwise(ordered):
-        paired = (before in ARROWS and key in ARROWS) or (len(before) == len(key) == 1)
+        names = KEY_NAMES.get(before, before), KEY_NAMES.get(key, key)
+        letters = before not in ARROWS and key not in ARROWS and len(names[0]) == len(names[1]) == 1
+        paired = (before in ARROWS and key in ARROWS) or letters
         label += (" " if paired else "  ") + KEY_NAMES.get(key, key)
     return label
 

@@ -7,25 +7,29 @@ from typing import TYPE_CHECKING, ClassVar, cast
 
 from rich.text import Text
 from textual import on
-from textual.app import ComposeResult
+from textual.app import App, ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Horizontal
 from textual.reactive import var
 from textual.screen import Screen
 from textual.widgets import Footer, Input, Label, Static
 
+from search import DataError, links_of
 from tui.widgets.post import PostView
 
 if TYPE_CHECKING:
-    from search import Post
+    from search import Post, PostLinks, Searcher
     from tui.app import SearchApp
 
 
 class ReaderScreen(Screen[None]):
-    """The selected post full screen, scrolled to the passage that matched; Esc comes back.
+    """The selected post full screen, scrolled to the passage that matched; esc or q comes
+    back (as q leaves `less`; ctrl+q quits).
 
     `/` opens the find box; enter marks every match and goes to the first one on screen or
     below, `n` / `N` step through them, and the count (`3/12`) shows which one is current.
+    `l` lists what the post cites and what cites it, `[` / `]` read the previous / next part
+    of its series; each opens on top, so esc walks back the way it came.
     """
 
     BINDINGS: ClassVar[list[BindingType]] = [
@@ -35,8 +39,12 @@ class ReaderScreen(Screen[None]):
         Binding("N", "find_previous", "Prev"),
         Binding("o", "open_browser", "Open"),
         Binding("y", "copy_url", "Copy"),
+        Binding("l", "links", "Links"),
+        Binding("left_square_bracket", "previous_part", "Prev part"),
+        Binding("right_square_bracket", "next_part", "Next part"),
         Binding("question_mark", "app.help", "Keys"),
-        Binding("q", "app.quit", "Quit"),
+        # As in `less`: q leaves the post (to the results); ctrl+q quits from anywhere.
+        Binding("q", "leave", "Back", show=False),
     ]
 
     # The find-in-post state: what was looked for, and (current, count) of its matches.
@@ -63,6 +71,9 @@ class ReaderScreen(Screen[None]):
         view = self.query_one(PostView)
         view.focus()
         await view.show(self.post, self.passage, self.terms)
+        self.links = post_links(self.app, self.post.id)
+        if self.links is not None:
+            self.refresh_bindings()
 
     @property
     def view(self) -> PostView:
@@ -71,6 +82,8 @@ class ReaderScreen(Screen[None]):
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         if action in ("find_next", "find_previous"):
             return self.position[1] > 0  # shown (and bound) once there are matches to go to
+        if action in ("links", "previous_part", "next_part"):
+            return self._graph_action(action)
         return True
 
     # -- find ------------------------------------------------------------------------------
@@ -133,8 +146,71 @@ class ReaderScreen(Screen[None]):
         else:
             self.dismiss()
 
+    def action_leave(self) -> None:
+        """q: back to the results at once, whatever is marked (the find box takes q as a
+        letter)."""
+        self.dismiss()
+
     def action_open_browser(self) -> None:
         cast("SearchApp", self.app).open_url(self.post.url)
 
     def action_copy_url(self) -> None:
         cast("SearchApp", self.app).copy_url(self.post.url)
+
+    # -- the post's links and series (search.graph) -----------------------------------------
+    links: PostLinks | None = None
+
+    def _graph_action(self, action: str) -> bool:
+        """Shown (and bound) only where there is somewhere to go: links to list, a part
+        before or after this one."""
+        links = self.links
+        if links is None:
+            return False
+        if action == "links":
+            return bool(links.cites or links.cited_by)
+        place = links.series
+        if place is None:
+            return False
+        return (place.previous if action == "previous_part" else place.next) is not None
+
+    def action_links(self) -> None:
+        if self.links is not None and (self.links.cites or self.links.cited_by):
+            from tui.screens.links import LinksScreen
+
+            read = lambda post_id: read_post(self.app, post_id)  # noqa: E731
+            self.app.push_screen(LinksScreen(self.post.title, self.links, read))
+
+    def action_previous_part(self) -> None:
+        self._part("previous")
+
+    def action_next_part(self) -> None:
+        self._part("next")
+
+    def _part(self, which: str) -> None:
+        """Read the previous or next part in a reader on top of this one (esc: back here)."""
+        place = self.links.series if self.links else None
+        entry = getattr(place, which) if place else None
+        if entry is not None:
+            read_post(self.app, entry.post_id)
+
+
+def post_links(app: App[object], post_id: int) -> PostLinks | None:
+    """The post's links and series from the app's searcher (None before an index is open, or
+    when the graph cannot be read: the reader then offers no links, it does not fail)."""
+    searcher: Searcher | None = getattr(app, "searcher", None)
+    if searcher is None:
+        return None
+    try:
+        return links_of(searcher, post_id)
+    except DataError:
+        return None
+
+
+def read_post(app: App[object], post_id: int) -> None:
+    """Read post `post_id` in a new reader on top of the current screen."""
+    searcher: Searcher | None = getattr(app, "searcher", None)
+    post = searcher.get(post_id) if searcher is not None else None
+    if post is None:
+        app.notify(f"post {post_id} is not in the archive", severity="warning", markup=False)
+        return
+    app.push_screen(ReaderScreen(post))

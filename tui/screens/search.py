@@ -282,18 +282,7 @@ class SearchScreen(Screen[None]):
                     hits = sorted(result, key=lambda h: h.date or dt.date.min, reverse=True)
                 total = len(hits)
             else:
-                f = request.filters
-                result = searcher.search(
-                    request.query,
-                    limit=self.limit,
-                    mode=request.mode,
-                    category=f.category,
-                    tags=f.tag,
-                    since=f.since,
-                    until=f.until,
-                    sort=request.sort,
-                    typing=True,  # an unknown last word is completed: search as you type
-                )
+                result = searcher.search(request.search(self.limit))
                 hits, total = result.hits, result.total
             answer = Answer(
                 request,
@@ -305,11 +294,13 @@ class SearchScreen(Screen[None]):
                 unknown=result.unknown,
             )
         except QuerySyntaxError as exc:
-            answer = Answer(request, mode=request.mode, error=f"can't read that query: {exc}")
+            answer = Answer(
+                request, mode=request.mode, error=printable(f"can't read that query: {exc}")
+            )
         except DataError as exc:
-            answer = Answer(request, mode=request.mode, error=str(exc))
+            answer = Answer(request, mode=request.mode, error=printable(str(exc)))
         except Exception as exc:  # shown, not fatal: the next keystroke may well work
-            answer = Answer(request, mode=request.mode, error=f"search failed: {exc}")
+            answer = Answer(request, mode=request.mode, error=printable(f"search failed: {exc}"))
         if not worker.is_cancelled:
             self.post_message(Answered(answer))
 
@@ -347,20 +338,8 @@ class SearchScreen(Screen[None]):
         request, searcher = answer.request, self.searcher
         if searcher is None or request is not self.request:
             return
-        f = request.filters
-        try:
-            result = searcher.search(
-                request.query,
-                limit=self.limit,
-                mode=request.mode,
-                offset=len(answer.hits),
-                category=f.category,
-                tags=f.tag,
-                since=f.since,
-                until=f.until,
-                sort=request.sort,
-                typing=True,  # the same ranking as the first page
-            )
+        try:  # the same ranking as the first page
+            result = searcher.search(request.search(self.limit, offset=len(answer.hits)))
         except Exception as exc:  # the pages shown stay; the list just ends here
             more = replace(
                 answer,

@@ -130,6 +130,7 @@ class FilterBar(Horizontal):
             if (box.value or None) != value and not (box.value and len(box.value) != 4):
                 with box.prevent(Input.Changed):
                     box.value = value or ""
+        self._check_years()
 
     @on(Select.Changed, "#category, #tag")
     def _select_changed(self, event: Select.Changed) -> None:
@@ -145,4 +146,22 @@ class FilterBar(Horizontal):
         if value and len(value) != 4:
             return  # wait for four digits
         field = "since" if event.input.id == "since" else "until"
+        self._check_years()
         self.post_message(self.Changed(field, value or None))
+
+    def _check_years(self) -> None:
+        """A reversed range (from 2024 to 2022) is never applied: say so where it was typed,
+        and keep both boxes marked until it is put right (a message line would be cleared by
+        the next answer)."""
+        since, until = (self.query_one(f"#{i}", Input) for i in ("since", "until"))
+        reversed_ = len(since.value) == len(until.value) == 4 and since.value > until.value
+        was = since.has_class("-invalid")
+        since.set_class(reversed_, "-invalid")
+        until.set_class(reversed_, "-invalid")
+        if reversed_ and not was:
+            self.notify(
+                f"The range is reversed: from {since.value} is after to {until.value}; "
+                "the years are not applied until it is put right.",
+                title="years",
+                severity="error",
+            )

@@ -14,6 +14,8 @@ const el = {
   status: $("status"), results: $("results"), more: $("more"),
   reader: $("reader"), back: $("back"), original: $("original"), title: $("post-title"),
   meta: $("post-meta"), body: $("post-body"), related: $("related"),
+  series: $("series"), links: $("links"), cites: $("cites"), citedBy: $("cited-by"),
+  citesTitle: $("cites-title"), citedByTitle: $("cited-by-title"),
   auth: $("auth"), authForm: $("auth-form"), token: $("token"),
 };
 
@@ -136,10 +138,30 @@ function select(index, scroll = true) {
 }
 
 // -- searching ------------------------------------------------------------------------------
+function clearResults() {
+  state.hits = [];
+  el.results.replaceChildren();
+  el.q.setAttribute("aria-expanded", "false");
+  el.more.hidden = true;
+}
+
+// From 2024 / To 2022 finds nothing: say so (and mark both) instead of asking.
+function reversedYears() {
+  const reversed = Boolean(el.since.value && el.until.value && el.since.value > el.until.value);
+  for (const box of [el.since, el.until]) box.setAttribute("aria-invalid", String(reversed));
+  if (!reversed) return false;
+  if (state.controller) state.controller.abort();
+  state.seq++; // an answer still on its way is for other years
+  clearResults();
+  setStatus(`The years are reversed: From ${el.since.value} is after To ${el.until.value}.`, true);
+  return true;
+}
+
 async function runSearch({ append = false } = {}) {
   clearTimeout(state.retry);
   const p = params();
   history.replaceState(history.state, "", p.toString() ? `?${p}` : location.pathname);
+  if (reversedYears()) return;
   if (!p.has("q") && !p.has("category") && !p.has("tag") && !p.has("since") && !p.has("until")) {
     state.hits = [];
     el.results.replaceChildren();
@@ -201,6 +223,8 @@ async function openPost(id, { push = true, focus = true } = {}) {
     if (!a.getAttribute("href").startsWith("#")) a.target = "_blank";
   }
   el.related.replaceChildren();
+  el.series.hidden = true;
+  el.links.hidden = true;
   el.reader.hidden = false;
   document.body.classList.add("reading");
   el.reader.scrollTop = 0;
@@ -212,6 +236,70 @@ async function openPost(id, { push = true, focus = true } = {}) {
     history.pushState({ post: id }, "", `?${p}`);
   }
   loadRelated(id);
+  loadLinks(id);
+}
+
+/** A link that opens post `id` in the reader (a history entry, so Back comes back). */
+function postLink(id, text) {
+  const a = document.createElement("a");
+  a.href = `?post=${encodeURIComponent(id)}`;
+  a.textContent = text;
+  a.addEventListener("click", (event) => {
+    event.preventDefault();
+    openPost(id);
+  });
+  return a;
+}
+
+function linkItem(entry) {
+  const li = document.createElement("li");
+  if (entry.in_archive) {
+    li.append(postLink(entry.post_id, entry.title));
+  } else {
+    const a = document.createElement("a");
+    a.href = entry.url;
+    a.rel = "noopener noreferrer";
+    a.target = "_blank";
+    a.textContent = `${entry.url} (not in this archive)`;
+    li.append(a);
+  }
+  const meta = document.createElement("span");
+  meta.className = "meta";
+  meta.textContent = ` ${entry.date || ""}`;
+  const sentence = document.createElement("span");
+  sentence.className = "sentence";
+  sentence.textContent = entry.sentence;
+  li.append(meta, sentence);
+  return li;
+}
+
+/** The post's series (previous / next part) and what it cites and what cites it. */
+async function loadLinks(id) {
+  let found;
+  try {
+    found = await api(`/posts/${encodeURIComponent(id)}/links`);
+  } catch {
+    return; // like related posts: a bonus, the post itself is shown
+  }
+  if (state.post !== String(id)) return;
+  const place = found.series;
+  el.series.hidden = !place;
+  if (place) {
+    const name = document.createElement("span");
+    name.className = "series-name";
+    name.textContent = `${place.name} (${place.index}/${place.size})`;
+    const parts = [name];
+    if (place.previous) parts.push(postLink(place.previous.post_id, `← ${place.previous.title}`));
+    if (place.next) parts.push(postLink(place.next.post_id, `→ ${place.next.title}`));
+    if (place.previous) parts[1].rel = "prev";
+    if (place.next) parts[parts.length - 1].rel = "next";
+    el.series.replaceChildren(...parts);
+  }
+  el.citesTitle.textContent = `Cites (${found.cites.length})`;
+  el.citedByTitle.textContent = `Cited by (${found.cited_by.length})`;
+  el.cites.replaceChildren(...found.cites.map(linkItem));
+  el.citedBy.replaceChildren(...found.cited_by.map(linkItem));
+  el.links.hidden = !(found.cites.length || found.cited_by.length);
 }
 
 async function loadRelated(id) {

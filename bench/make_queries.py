@@ -1,0 +1,157 @@
+"""Generate judged queries from the archive itself: a tuning set ten times the dev set.
+
+    python bench/make_queries.py [--corpus ../shared/corpus/kexue-posts.jsonl]
+                                 [--out bench/out/generated-queries.jsonl] [--per-type 120]
+
+Deterministic (a fixed seed, posts in id order). Each query is a known item: the post it was
+made from is relevant (grade 2), and for keyword queries every post carrying the same tags is
+too (grade 1). The types follow the dev set's:
+- `exact`: a post's title as it is;
+- `variant`: the title in traditional characters (OpenCC s2t), when that changes it;
+- `english`: two or three English names the post glosses itself (梯度裁剪（Gradient Clipping）),
+  kept where the archive's own glossary votes agree (index.glossary);
+- `keyword`: two of the post's tags and a word of its title;
+- `question`: a sentence of the post's prose with a third of its words left out (inverse-cloze
+  style: the words a reader remembers, not the sentence);
+- `paraphrase`: a section heading with the post's first tag (the part of a post a reader
+  describes, not its title).
+The output holds corpus text: it goes to bench/out/ (ignored by git) and is never committed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import random
+import re
+import sys
+from collections import defaultdict
+from pathlib import Path
+
+from _common import DEFAULT_CORPUS, REPO, require_file
+
+from corpus.latex import math_spans
+from corpus.post import Post
+from corpus.readers import read_source
+from index.glossary import pairs_in, vote
+from index.tokenize import QUERY_STOPWORDS, is_word, segment
+
+SEED = 7
+_SENTENCE = re.compile(r"[^。！？\n]{24,80}[。！？]")
+_HEADING = re.compile(r"^#{2,4}\s*(.{4,30}?)\s*#*$", re.M)
+_PROSE = re.compile(r"^[\u4e00-\u9fff，、：；“”（）A-Za-z0-9 ]+$")
+
+
+def _english(posts: list[Post]) -> dict[int, list[str]]:
+    """Each post's English names whose Chinese term the archive's vote confirms."""
+    proposals: dict[tuple[str, str], list[int]] = defaultdict(list)
+    per_post: dict[int, list[tuple[str, str]]] = defaultdict(list)
+    votes: dict[tuple[str, str], int] = defaultdict(int)
+    for post in posts:
+        for en, zh, n in pairs_in(post.body):
+            proposals[en, zh].append(post.id)
+            votes[en, zh] += n
+            per_post[post.id].append((en, zh))
+    rows = [(en, zh, votes[en, zh], len(ids)) for (en, zh), ids in proposals.items()]
+    glossary = vote(rows)
+    out: dict[int, list[str]] = {}
+    for pid, pairs in per_post.items():
+        names = sorted({en for en, zh in pairs if glossary.get(en, ("",))[0] == zh and (" " in en or len(en) > 5)})
+        if len(names) >= 2:
+            out[pid] = names
+    return out
+
+
+def _without_math(text: str) -> str:
+    """`text` with its formulas blanked out (sentences with math make poor queries)."""
+    chars = list(text)
+    for start, end in math_spans(text):
+        chars[start:end] = "\n" * (end - start)
+    return "".join(chars)
+
+
+def _words(text: str) -> list[str]:
+    return [w for w in segment(text) if is_word(w) and w.strip() and w not in QUERY_STOPWORDS]
+
+
+def generate(posts: list[Post], per_type: int, rng: random.Random) -> list[dict]:
+    import opencc
+
+    s2t = opencc.OpenCC("s2t")
+    by_tags: dict[frozenset[str], set[int]] = defaultdict(set)
+    for post in posts:
+        for i, a in enumerate(post.tags):
+            for b in post.tags[i + 1 :]:
+                by_tags[frozenset((a, b))].add(post.id)
+    english = _english(posts)
+    made: dict[str, list[dict]] = defaultdict(list)
+
+    def add(kind: str, query: str, relevant: dict[int, int]) -> None:
+        query = " ".join(query.split())
+        if 2 <= len(query) <= 200:
+            made[kind].append({"query": query, "type": kind, "relevant": relevant})
+
+    for post in posts:
+        # A title's quotation marks are not a user's phrase (and 覆盤 folds to 覆盘, not 复盘).
+        title = re.sub(r"[“”\"「」]", " ", post.title).strip()
+        add("exact", title, {post.id: 2})
+        traditional = s2t.convert(title)
+        if traditional != title:
+            add("variant", traditional, {post.id: 2})
+        if post.id in english:
+            names = english[post.id]
+            add("english", " ".join(rng.sample(names, min(len(names), rng.choice((2, 3))))), {post.id: 2})
+        if len(post.tags) >= 2:
+            a, b = rng.sample(list(post.tags), 2)
+            title_words = [w for w in _words(title) if len(w) > 1]
+            extra = rng.choice(title_words) if title_words else ""
+            relevant = dict.fromkeys(sorted(by_tags[frozenset((a, b))]), 1)
+            relevant[post.id] = 2
+            add("keyword", f"{a} {b} {extra}", relevant)
+        prose = _without_math(post.body)
+        sentences = [s for s in _SENTENCE.findall(prose) if _PROSE.match(s[:-1])]
+        if sentences:
+            words = _words(rng.choice(sentences))
+            if len(words) >= 6:
+                kept = [w for w in words if rng.random() > 1 / 3]
+                add("question", " ".join(kept), {post.id: 2})
+        headings = [h for h in _HEADING.findall(post.body) if not re.search(r"[$\\]", h)]
+        generic = {"参考文献", "文章小结", "本文小结", "小结", "总结", "实验结果", "引言", "前言"}
+        headings = [h for h in headings if h.strip() not in generic]
+        if headings and post.tags:
+            add("paraphrase", f"{rng.choice(headings)} {post.tags[0]}", {post.id: 2})
+    out = []
+    for kind in sorted(made):
+        rows = made[kind]
+        rng.shuffle(rows)
+        out.extend(rows[:per_type])
+    for i, row in enumerate(out, 1):
+        row["qid"] = f"gen-{i:04d}"
+        row["relevant"] = {str(k): v for k, v in row["relevant"].items()}
+    return out
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--corpus", type=Path, default=DEFAULT_CORPUS)
+    ap.add_argument("--out", type=Path, default=REPO / "bench" / "out" / "generated-queries.jsonl")
+    ap.add_argument("--per-type", type=int, default=120)
+    args = ap.parse_args()
+    posts = sorted(
+        (p for p in read_source(require_file(args.corpus, "corpus")) if isinstance(p, Post)),
+        key=lambda p: p.id,
+    )
+    rows = generate(posts, args.per_type, random.Random(SEED))
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    with args.out.open("w", encoding="utf-8") as fh:
+        for row in rows:
+            fh.write(json.dumps({"qid": row["qid"], **{k: row[k] for k in ("query", "type", "relevant")}}, ensure_ascii=False) + "\n")
+    counts: dict[str, int] = defaultdict(int)
+    for row in rows:
+        counts[row["type"]] += 1
+    print(f"{len(rows)} queries to {args.out}: " + ", ".join(f"{k} {v}" for k, v in sorted(counts.items())))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
