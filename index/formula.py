@@ -203,7 +203,7 @@ def symbols(latex: str) -> list[str | None]:
                 if len(word) == 1:
                     out.append(word)
                 elif word:
-                    out.append(word.lower())  # `\mathrm{LN}` ≡ `\text{ln}`? names keep case-folded
+                    out.append(word.lower())  # a name, case-folded: `\mathrm{LN}` ≡ `\text{ln}`
                 sup = False
                 continue
             if command in _FRACTIONS:
