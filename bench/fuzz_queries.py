@@ -13,7 +13,8 @@ character of post data in the CLI's output); target 0 each.
 
 Queries mix arbitrary code points (lone surrogates, controls, NUL), field syntax (tag:,
 category:, year:, since:, until:, title:, -, quotes), dates in and out of range, real words
-of the corpus and very long strings. Every answer must be a SearchResult or a one-line
+of the corpus, LaTeX spliced from pieces (unbalanced braces, `\\begin` without `\\end`, 999
+backslashes) and very long strings. Every answer must be a SearchResult or a one-line
 QuerySyntaxError; anything else is counted and shown (target: 0). The slowest query is shown
 too. Without --data-dir it indexes the shared corpus first (lexically; hybrid needs vectors,
 so --hybrid runs only on a --data-dir that has them).
@@ -37,6 +38,47 @@ from search import QuerySyntaxError, Searcher, update
 
 FIELDS = ["", "", "", "tag:", "category:", "title:", "year:", "since:", "until:", "-", '"', "“"]
 WORDS = ["RoPE", "外推", "梯度", "位置编码", "Transformer", "$x^2$", "\\begin{equation}", "的"]
+# LaTeX, whole or broken (formula search scans whatever a query holds): pieces to splice.
+FORMULA_PIECES = [
+    "\\frac{",
+    "}{",
+    "}",
+    "{",
+    "\\sqrt",
+    "^{",
+    "_{",
+    "^",
+    "_",
+    "\\left(",
+    "\\right)",
+    "\\begin{align}",
+    "\\end{align}",
+    "\\\\",
+    "&",
+    "$",
+    "$$",
+    "\\",
+    "\\text{",
+    "\\color{red}",
+    "\\mathrm{softmax}",
+    "x",
+    "\\theta",
+    "e^{im\\theta}",
+    "QK^\\top",
+    "\\log",
+    "\\sum_{i=1}^n",
+    "=",
+    "-\\nabla",
+    "%",
+    "0.5",
+]
+
+
+def random_formula(rng: random.Random) -> str:
+    """LaTeX spliced from pieces (balanced or not), or a long run of one brace or backslash."""
+    if rng.random() < 0.05:
+        return rng.choice(["{", "}", "\\", "^", "_{", "\\frac"]) * rng.choice([10, 300, 999])
+    return "".join(rng.choice(FORMULA_PIECES) for _ in range(rng.randrange(1, 30)))
 
 
 def random_text(rng: random.Random, n: int) -> str:
@@ -71,6 +113,8 @@ def random_date(rng: random.Random) -> str:
 def random_query(rng: random.Random, vocabulary: list[str]) -> str:
     if rng.random() < 0.01:
         return random_text(rng, rng.choice([999, 1000, 1001, 5000]))
+    if rng.random() < 0.1:
+        return random_formula(rng)
     parts = []
     for _ in range(rng.randrange(0, 7)):
         field = rng.choice(FIELDS)
@@ -81,6 +125,8 @@ def random_query(rng: random.Random, vocabulary: list[str]) -> str:
             value = rng.choice(vocabulary)
         elif kind < 0.6:
             value = rng.choice(WORDS)
+        elif kind < 0.7:
+            value = random_formula(rng)
         else:
             value = random_text(rng, rng.randrange(0, 12))
         parts.append(field + value)

@@ -14,13 +14,12 @@ from pathlib import Path
 from typing import Any
 
 from index.errors import DataError
-from index.lexical import LexicalIndex
+from index.lexical import LEXICAL_VERSION, LexicalIndex
 from index.links import LINKS_VERSION
 from index.manifest import Manifest
 from index.paths import DataDir
 from index.series import detect
 from index.store import Store
-from index.tokenize import TOKENIZER_VERSION
 from index.vectors import VectorIndex, extra_path
 
 
@@ -106,8 +105,8 @@ def _check_lexical(data: DataDir, store: Store, manifest: Manifest, found: list[
     def problem(text: str) -> None:
         found.append(Finding("lexical", text, derivable=True))
 
-    if manifest.tokenizer != TOKENIZER_VERSION:
-        problem(f"built by tokenizer {manifest.tokenizer!r}, this program has {TOKENIZER_VERSION}")
+    if manifest.tokenizer != LEXICAL_VERSION:
+        problem(f"built by tokenizer {manifest.tokenizer!r}, this program has {LEXICAL_VERSION}")
     try:
         lexical = LexicalIndex.open(data.lexical)
         docs = lexical.num_docs()

@@ -33,14 +33,13 @@ from index.errors import (
     WriterBusyError,
 )
 from index.glossary import MINER_VERSION, pairs_in, vote
-from index.lexical import LexicalIndex
+from index.lexical import LEXICAL_VERSION, LexicalIndex
 from index.linkgraph import sync_links
 from index.manifest import Manifest
 from index.models import Embedder, ModelSpec
 from index.models.spec import DEFAULT_EXTRA_MODELS
 from index.paths import DataDir
 from index.store import Store
-from index.tokenize import TOKENIZER_VERSION
 from index.vectors import VectorIndex, VectorIndexKind, extra_path
 
 # progress(stage, done, total): total is None while it is not known yet (a crawl, a stream).
@@ -282,7 +281,7 @@ class Indexer:
         path = self.data.lexical
         manifest = Manifest.load(store, lenient=True)
         lexical = None
-        if not rebuild and manifest.tokenizer == TOKENIZER_VERSION and LexicalIndex.exists(path):
+        if not rebuild and manifest.tokenizer == LEXICAL_VERSION and LexicalIndex.exists(path):
             try:
                 lexical = LexicalIndex.open(path)
                 lexical.probe(store.titles(PROBE_POSTS))
@@ -307,7 +306,7 @@ class Indexer:
         store.reset_synced("lexical_hash")
         LexicalIndex.publish(built, self.data.lexical)
         store.mark_synced("lexical_hash", every)
-        manifest.with_lexical(TOKENIZER_VERSION).save(store)
+        manifest.with_lexical(LEXICAL_VERSION).save(store)
         self._relexed = every
         return len(every)
 

@@ -25,7 +25,8 @@ from tantivy import Occur, Query
 
 from corpus.post import Post
 from index.errors import CorruptIndexError, DataError, MissingIndexError
-from index.tokenize import index_tokens, normalize
+from index.formula import FORMULA_VERSION, body_tokens
+from index.tokenize import TOKENIZER_VERSION, index_tokens, normalize
 
 ID = "id"
 TITLE, BODY, TAGS, CATEGORY = "title", "body", "tags", "category"
@@ -33,6 +34,11 @@ TEXT_FIELDS = (TITLE, BODY, TAGS, CATEGORY)
 TAG_EXACT = "tag_exact"
 CATEGORY_EXACT = "category_exact"
 DATE = "date"
+# The structural tokens of every formula of the body (index/formula.py), one field for all.
+FORMULA = "formula"
+# What the manifest records for this index: the jieba token stream and the formula tokens; a
+# change to either rebuilds it.
+LEXICAL_VERSION = f"{TOKENIZER_VERSION}+{FORMULA_VERSION}"
 # Tantivy keeps dates as nanoseconds since 1970 in an i64, which spans 1677-09-21..2262-04-11;
 # a day inside that span on both sides is what a date field or a range bound may hold.
 DATE_MIN = dt.date(1677, 9, 22)
@@ -49,6 +55,9 @@ def _schema() -> tantivy.Schema:
     b.add_text_field(TAG_EXACT, stored=False, tokenizer_name="raw", index_option="basic")
     b.add_text_field(CATEGORY_EXACT, stored=False, tokenizer_name="raw", index_option="basic")
     b.add_date_field(DATE, stored=False, indexed=True, fast=True)
+    # Frequencies without positions: formula tokens are n-grams already, so no phrase query
+    # needs positions, and the field stays small.
+    b.add_text_field(FORMULA, stored=False, tokenizer_name="whitespace", index_option="freq")
     return b.build()
 
 
@@ -76,6 +85,11 @@ def to_document(post: Post) -> tantivy.Document:
         doc.add_text(CATEGORY_EXACT, normalize(post.category))
     if post.date:
         doc.add_date(DATE, date_value(post.date))
+    formula = body_tokens(post.body)
+    if formula:
+        # Plain text through the `whitespace` analyzer (tokens hold no space): Tantivy splits
+        # it in Rust, faster than handing over a Python token list.
+        doc.add_text(FORMULA, " ".join(formula))
     return doc
 
 
@@ -365,6 +379,8 @@ class LexicalIndex:
                     query = phrase_query(self.schema, field, text)
                     if query is not None:
                         searcher.search(query, 10)
+            # The formula field's terms (an index from before formula search has none).
+            searcher.search(term_query(self.schema, FORMULA, "s:v=v"), 10)
 
     def update(self, posts: Iterable[Post], *, delete_ids: Iterable[int] = ()) -> int:
         """Replace these posts (delete by id, then add) in one commit; returns how many."""

@@ -63,7 +63,8 @@ _ENTRIES: tuple[tuple[str, str, Callable[[str], object]], ...] = (
 
 @dataclass(frozen=True, slots=True)
 class Manifest:
-    """`tokenizer`: the token stream the BM25 index holds (index.tokenize.TOKENIZER_VERSION);
+    """`tokenizer`: the token stream the BM25 index holds (index.lexical.LEXICAL_VERSION:
+    jieba's and the formulas');
     `model`, `dim`, `chunker`, `vector_kind`: how the passage vectors were made and indexed
     (`model` is None until vectors were first built); `extra_models`: the ensemble's other
     models, each with a flat index over the same passage ids (`index.vectors.extra_path`);

@@ -8,12 +8,11 @@ import threading
 from pathlib import Path
 
 from index.errors import MissingIndexError, ModelMismatchError, StaleIndexError
-from index.lexical import LexicalIndex
+from index.lexical import LEXICAL_VERSION, LexicalIndex
 from index.manifest import Manifest
 from index.models import ModelSpec
 from index.paths import DataDir
 from index.store import Store
-from index.tokenize import TOKENIZER_VERSION
 from index.vectors import VectorIndex, extra_path
 
 
@@ -58,7 +57,7 @@ class IndexReader:
                     f"the lexical index at {data.lexical} was never completed "
                     "(an index run was interrupted before it)"
                 )
-            if manifest.tokenizer != TOKENIZER_VERSION:
+            if manifest.tokenizer != LEXICAL_VERSION:
                 raise StaleIndexError(
                     f"the lexical index at {data.lexical} was built by another version"
                 )

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 
 from index.tokenize import QueryText, has_cjk, segment_query, word_parts
 from search.expand import Glossary, chinese_for, expansions
+from search.formula import FormulaQuery, formula_query
 from search.query import Filters, ParsedQuery
 from search.spelling import Vocabulary, correct
 
@@ -48,6 +49,7 @@ class AnalyzedQuery:
     text_terms: tuple[str, ...]  # the terms of the words, phrases and title words
     highlight: tuple[str, ...]  # what snippets mark: those terms, then the phrases as typed
     embed_text: str  # what each model embeds: the typed text and its glossary words
+    formula: FormulaQuery | None = None  # the LaTeX in the query, tokenised (None: none)
 
     @property
     def filters(self) -> Filters:
@@ -143,4 +145,6 @@ def analyse(
         # An English query also carries the glossary's Chinese words: the model matches a
         # bilingual query to Chinese passages far better (dev english nDCG@10 0.43 -> 0.66).
         embed_text=" ".join([typed_text, *chinese_for(typed_text, glossary)]),
+        # As typed: a correction must not touch LaTeX.
+        formula=formula_query(typed_text),
     )

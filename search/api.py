@@ -32,6 +32,7 @@ from search.dense import ModelSide
 from search.expand import Entry as GlossaryEntry
 from search.expand import Glossary, entries_in
 from search.facets import Facet, FacetSort, check_filters, facet_counts, nearest
+from search.formula import FormulaRetriever, best_formula
 from search.hits import Explanation, Hit, ListPart, SearchResult
 from search.lexical import LexicalRetriever
 from search.pipeline import Mode, Pipeline, Ranking
@@ -46,6 +47,7 @@ from search.query import (
 from search.request import MODES, SORTS, SearchRequest, Sort
 
 __all__ = ["MODES", "SORTS", "ModelState", "Searcher"]
+from search.snippets import WIDTH as SNIPPET_WIDTH
 from search.snippets import make_snippet
 
 if TYPE_CHECKING:
@@ -54,6 +56,10 @@ if TYPE_CHECKING:
     from search.graph import ArchiveGraph, PostLinks, Series
 
 ModelState = Literal["none", "idle", "loading", "ready", "failed"]
+# A formula longer than this (a page-long table of derivations) is not shown as a snippet: the
+# best matching formula that is shorter is. The archive's aligned blocks run to 400-1,000
+# characters of LaTeX (Adam's update in 7302: 454), about half that once rendered.
+FORMULA_SNIPPET_MAX = 1000
 #: The warning of a search answered lexically because it did not wait for the models.
 MODELS_LOADING = "the embedding models are still loading; searching lexically"
 
@@ -90,6 +96,7 @@ class Searcher:
         self._lock = threading.RLock()  # the SQLite connection and lazily built parts
         self._meta: dict[int, PostMeta] | None = None
         self._retriever: LexicalRetriever | None = None
+        self._formula: FormulaRetriever | None = None
         given = dict(embedders or {})
         if embedder is not None and self.spec is not None:
             given[self.spec.key] = embedder
@@ -244,7 +251,7 @@ class Searcher:
 
     @property
     def model_state(self) -> ModelState:
-        """"none" without vectors; "idle" before loading, "loading", "ready" (the primary
+        """ "none" without vectors; "idle" before loading, "loading", "ready" (the primary
         answers; a failed other model only drops its list) or "failed" (`model_error` says
         why; searches answer lexically)."""
         if not self.sides:
@@ -549,7 +556,15 @@ class Searcher:
             passing=self._passing,
             config=self.config,
             cited=self._citation_prior,
+            formula=self._formula_retriever(),
         )
+
+    def _formula_retriever(self) -> FormulaRetriever:
+        lexical = self._lexical_retriever()
+        with self._lock:
+            if self._formula is None or self._formula.lexical is not lexical:
+                self._formula = FormulaRetriever(lexical)
+            return self._formula
 
     @cached_property
     def _prior(self) -> dict[int, float]:
@@ -605,6 +620,20 @@ class Searcher:
         hits = []
         for post_id, score in ranked:
             meta = self.meta[post_id]
+            body = bodies.get(post_id, "")
+            within = ranking.passages.get(post_id)
+            marks = list(terms)
+            width = SNIPPET_WIDTH
+            shown = (
+                best_formula(post_id, body, ranking.formula, FORMULA_SNIPPET_MAX)
+                if ranking.formula
+                else None
+            )
+            if shown is not None:
+                # Found by its formula: the snippet is that formula, whole (a cut formula
+                # cannot be rendered, so the window widens to hold it).
+                within, marks = (shown[0], shown[1]), []
+                width = max(width, shown[1] - shown[0])
             hits.append(
                 Hit(
                     post_id=post_id,
@@ -614,21 +643,24 @@ class Searcher:
                     category=meta.category,
                     tags=meta.tags,
                     score=score,
-                    snippet=make_snippet(
-                        bodies.get(post_id, ""), list(terms), within=ranking.passages.get(post_id)
+                    snippet=make_snippet(body, marks, within=within, width=width),
+                    explain=(
+                        self._explain(post_id, score, ranking, shown[2] if shown else ())
+                        if explain
+                        else None
                     ),
-                    explain=self._explain(post_id, score, ranking) if explain else None,
                 )
             )
         return tuple(hits)
 
-    def _explain(self, post_id: int, score: float, ranking: Ranking) -> Explanation:
+    def _explain(
+        self, post_id: int, score: float, ranking: Ranking, formula: Sequence[str] = ()
+    ) -> Explanation:
         """Where `post_id` stood in every list, what each of the final fusion's lists added to
         its score, and why the floor kept it."""
         final = [ranking.lists[name] for name in ranking.final]
-        added = (
-            self.config.fusion.contributions(final, ranking.primary) if len(final) > 1 else {}
-        )
+        fusion = ranking.policy or self.config.fusion
+        added = fusion.contributions(final, ranking.primary) if len(final) > 1 else {}
         parts = {}
         for name, lst in ranking.lists.items():
             at = lst.ranks().get(post_id)
@@ -647,4 +679,5 @@ class Searcher:
             floor=reason,
             exact=post_id in ranking.exact,
             primary=ranking.primary,
+            formula=tuple(formula),
         )

@@ -407,6 +407,9 @@ def explain_line(e: search.Explanation) -> str:
         parts.append("exact match")
     if e.floor:
         parts.append(f"kept: {e.floor}")
+    if e.formula:  # the formula tokens its shown formula matched, weightiest first
+        more = f" (+{len(e.formula) - 8})" if len(e.formula) > 8 else ""
+        parts.append("formula " + " ".join(e.formula[:8]) + more)
     return " | ".join(parts)
 
 

@@ -70,6 +70,39 @@ class SemanticConfig:
     support_weight: float = 0.75
 
 
+@dataclass(frozen=True, slots=True)
+class FormulaConfig:
+    """The formula list (search/formula.py).
+
+    Its tokens (index/formula.py), by bench/tune_formula.py (hybrid nDCG@10 on the 20 judged
+    formula queries / on 60 made from the corpus; lexical the same), structure n-grams `s` and
+    name n-grams `c`:  s2-4 c1-2 0.874 / 0.917, lexical 0.886 / 0.953 (1.37 M tokens);
+    s3-4 c1-2 0.870 / 0.918; s2-3 c1-2 0.888 / 0.870; s2-4 c1 0.867 / 0.927; s3 c1-2 0.879 /
+    0.861. The judged set favours short n-grams (formulas from memory), the made one long ones
+    (renamed copies): s2-4 c1-2 is never the worst of either. A post's field holding each token
+    at most 3 times (TF_CAP) then gave 0.874 / 0.928, lexical 0.887 / 0.967, at 0.39 M tokens;
+    without the 2-grams of roles (s3-4 c1-2, shipped) 0.877 / 0.934, lexical 0.885 / 0.966, at
+    0.34 M tokens and 15% less scanning.
+    """
+
+    # How much a token of the symbols as written (`c:`) weighs against one of their roles
+    # (`s:`): the names tell a renamed formula from another with the same shape. 0.25 / 0.5 /
+    # 1.0 -> hybrid judged 0.871 / 0.877 / 0.875, generated 0.946 / 0.934 / 0.921: flat, the
+    # middle.
+    names_weight: float = 0.5
+    # BM25 × coverage ** power, coverage the weighted share of the query's tokens a post holds:
+    # 0 / 1 / 2 / 3 -> hybrid 0.806 / 0.828 / 0.811 / 0.812 (variant 0.650 / 0.743 / 0.683).
+    coverage_power: float = 1.0
+    # BM25 candidates re-ranked by coverage.
+    candidates: int = 100
+    # The list's fusion weight is multiplied by this when the query has words besides its
+    # formula (`Lion 优化器 u_t = …`): the words name the post, the formula only narrows it.
+    # Mixed queries score 0.985 hybrid with no formula list at all; with the first tokens
+    # × 0.25 / 0.5 / 1 -> mixed 0.983 / 0.966 / 0.965 (one query: a Lion update shaped like
+    # Adam's), every other type unchanged; with the shipped tokens 0.25 and 0.5 tie (0.983).
+    with_words: float = 0.25
+
+
 # The fusion (search/fusion.py FusionPolicy), chosen with bench/tune_fusion.py:
 # - Convex fusion of min-max normalised scores, e5 and BM25 at 0.5 each: with e5 alone (lexical
 #   0.826, semantic 0.809 alone) α = 0.4/0.5/0.6 -> 0.854/0.864/0.854; RRF k = 10/30/60 scored
@@ -85,6 +118,12 @@ class SemanticConfig:
 #   0.15/0.25/0.35: all 36 cells 0.899..0.909; 3 × 20 × 0.3, the middle: 0.905 (paraphrase
 #   0.876 -> 0.889, question 0.832 -> 0.845). Each post weighs by its fused score over the
 #   first's, so a weak third post cannot outweigh a clear first. Needs the dense round first.
+# - The formula list (`formula`, only for a query holding LaTeX; bench/tune_formula.py on the 20
+#   judged formula queries and 60 made from the corpus: display formulas with every variable
+#   renamed, \frac as /, \left/\right and \boldsymbol changed), hybrid judged / generated,
+#   with the shipped tokens: weight 0 (no list) 0.728 judged; 1.0 / 1.5 / 2.0 / 3.0 ->
+#   0.844 / 0.907, 0.867 / 0.920, 0.877 / 0.934, 0.869 / 0.947: 2.0 is the middle of the
+#   1.5-3.0 plateau (the first tokens gave the same shape). Words around the formula: x0.25.
 
 # - Citations (`cited`: the candidates by log(1 + in-degree) / log(1 + the largest), from the
 #   archive's links, search.graph) are off (weight 0): w = 0.025 / 0.05 / 0.1 / 0.15 -> dev
@@ -125,6 +164,7 @@ class RankingConfig:
     floor: Floor | None = DEFAULT_FLOOR  # None: every candidate is a hit
     lexical: LexicalConfig = field(default_factory=LexicalConfig)
     semantic: SemanticConfig = field(default_factory=SemanticConfig)
+    formula: FormulaConfig = field(default_factory=FormulaConfig)
     # Candidates taken from each list before fusing (and sorted by date for `sort=date`).
     depth: int = 100
     # Exact matches go first whatever fusion says: the query as a phrase in a title, or a long

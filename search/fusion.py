@@ -1,6 +1,7 @@
 """Fusing named ranked lists into one: small functions over (post id, score) and the policy.
 
-Every list a search makes has a name (`bm25`, `e5`, `use`, `e5+fb`, `use+fb`, `bm25+fb`); the
+Every list a search makes has a name (`bm25`, `e5`, `use`, `e5+fb`, `use+fb`, `bm25+fb`,
+`formula`); the
 policy weighs each by its name, so adding a kind of evidence is one retriever and one weight.
 """
 
@@ -15,6 +16,7 @@ FEEDBACK = "+fb"  # the suffix of a list searched again in a feedback round
 BM25 = "bm25"
 BM25_FEEDBACK = BM25 + FEEDBACK
 CITED = "cited"  # the candidates by how often the archive's posts cite them (search.graph)
+FORMULA = "formula"  # the formula list (search/formula.py): only queries holding LaTeX have one
 
 
 @dataclass(frozen=True, slots=True)
@@ -75,7 +77,7 @@ def fuse_rrf(lists: Sequence[tuple[Ranked, float]], k: int = 60) -> list[tuple[i
 
 
 def _default_weights() -> Mapping[str, float]:
-    return {"e5": 0.5, BM25: 0.5, "use": 0.4, BM25_FEEDBACK: 0.3, CITED: 0.0}
+    return {"e5": 0.5, BM25: 0.5, "use": 0.4, BM25_FEEDBACK: 0.3, CITED: 0.0, FORMULA: 2.0}
 
 
 @dataclass(frozen=True, slots=True)

@@ -32,14 +32,18 @@ class ListPart:
 @dataclass(frozen=True, slots=True)
 class Explanation:
     """How a hit got its place: every list that holds it, by name (`bm25`, `e5`, `use`,
-    `e5+fb`, `use+fb`, `bm25+fb`), its fused score, whether it matched exactly (exact matches
-    go first) and why the relevance floor kept it (None: no floor, as in lexical mode)."""
+    `e5+fb`, `use+fb`, `bm25+fb`, `formula`), its fused score, whether it matched exactly
+    (exact matches go first) and why the relevance floor kept it (None: no floor, as in lexical
+    mode)."""
 
     lists: Mapping[str, ListPart] = field(default_factory=dict)
     fused_score: float | None = None
     floor: str | None = None
     exact: bool = False
     primary: str | None = None  # the primary model's list
+    # The query formula's tokens found in the hit's best matching formula, weightiest first
+    # (`s:` a structure n-gram of roles, `c:` of symbols as written; index/formula.py).
+    formula: tuple[str, ...] = ()
 
     def _part(self, name: str | None) -> ListPart | None:
         return self.lists.get(name) if name else None
@@ -74,6 +78,7 @@ class Explanation:
             "lists": {name: part.to_dict() for name, part in self.lists.items()},
             "exact": self.exact,
             "floor": self.floor,
+            "formula_tokens": list(self.formula),
         }
 
 

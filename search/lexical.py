@@ -195,6 +195,10 @@ class LexicalRetriever:
     def _post(self, addr: tantivy.DocAddress) -> int:
         return self._ids[(addr.segment_ord, addr.doc)]
 
+    def post_of(self, addr: tantivy.DocAddress) -> int:
+        """The post id of a hit of this retriever's searcher (the formula list's too)."""
+        return self._ids[(addr.segment_ord, addr.doc)]
+
     def idf(self, term: str) -> float:
         n, df = self.searcher.num_docs, self.doc_freq(term)
         return math.log(1 + (n - df + 0.5) / (df + 0.5))

@@ -5,6 +5,8 @@
     3. exact matches: the typed words verbatim in a title, or a long query in a few bodies
     4. first fusion -> dense feedback: each model searched again nearer the top post (`e5+fb`)
     5. second fusion -> lexical feedback: BM25 of the terms that mark the top posts (`bm25+fb`)
+    (1b. formula: a query holding LaTeX also searches the formulas by structure (`formula`),
+    fused in every round, in lexical mode with BM25; search/formula.py)
     6. citations: the candidates ranked by how much the archive cites them (`cited`)
     7. final fusion of the latest list of each side (exact matches first)
     8. the relevance floor: only posts with evidence are hits
@@ -23,7 +25,16 @@ from typing import TYPE_CHECKING, Literal
 from index.lexical import BODY, TITLE
 from search.analysis import AnalyzedQuery
 from search.config import RankingConfig
-from search.fusion import BM25, BM25_FEEDBACK, CITED, FEEDBACK, RankedList
+from search.formula import FormulaRetriever
+from search.fusion import (
+    BM25,
+    BM25_FEEDBACK,
+    CITED,
+    FEEDBACK,
+    FORMULA,
+    FusionPolicy,
+    RankedList,
+)
 from search.lexical import LexicalRetriever, contains_phrases
 from search.relevance import Evidence, FloorReport
 from search.semantic import SemanticHit
@@ -47,6 +58,8 @@ class Ranking:
     floor: FloorReport | None = None  # None: no floor (lexical mode, or none configured)
     passages: dict[int, tuple[int, int]] = field(default_factory=dict)  # primary's best
     primary: str | None = None  # the primary model's list
+    formula: Mapping[str, float] = field(default_factory=dict)  # formula tokens' weights
+    policy: FusionPolicy | None = None  # the fusion policy of this query (None: the config's)
 
 
 class Pipeline:
@@ -61,16 +74,20 @@ class Pipeline:
         passing: Callable[[AnalyzedQuery], set[int] | None],
         config: RankingConfig,
         cited: Callable[[], Mapping[int, float]] | None = None,
+        formula: FormulaRetriever | None = None,
     ) -> None:
         """`sides`: the models that answer, the primary first. `texts(ids)`: posts' title and
         body. `passing(q)`: the posts the query's filters allow (None: all). `cited()`: each
-        post's citation prior in [0, 1] (None: no such signal)."""
+        post's citation prior in [0, 1] (None: no such signal). `formula`: the formula
+        retriever over `lexical`'s searcher (kept by the caller: it caches document
+        frequencies)."""
         self.lexical = lexical
         self.sides = tuple(sides)
         self.texts = texts
         self.passing = passing
         self.config = config
         self.cited = cited
+        self.formula = formula or FormulaRetriever(lexical)
 
     def run(
         self, q: AnalyzedQuery, mode: Mode, depth: int, config: RankingConfig | None = None
@@ -81,9 +98,21 @@ class Pipeline:
         # 1. BM25 (semantic mode too without text: the newest posts that pass the filters)
         if mode != "semantic" or not q.has_text:
             lists[BM25], coverage = self._bm25(q, depth)
+        formula: dict[int, float] = {}
+        weights: Mapping[str, float] = {}
+        if q.formula is not None and mode != "semantic":
+            found = self.formula.search(q.formula, depth, config.formula, self._allowed(q))
+            lists[FORMULA], formula, weights = found.ranked, dict(found.coverage), found.weights
         if mode == "lexical" or not q.has_text or not self.sides:
             bm25 = lists[BM25]
-            return Ranking(list(bm25), max(len(bm25), bm25.total), lists)
+            if FORMULA not in lists:
+                return Ranking(list(bm25), max(len(bm25), bm25.total), lists)
+            fusion = policy(q, config)
+            fused = fusion.fuse([bm25, lists[FORMULA]])
+            total = max(len(fused), bm25.total)
+            return Ranking(
+                fused, total, lists, (BM25, FORMULA), formula=weights, policy=fusion
+            )  # fmt: skip
         # 2. each model's list (semantic mode: the primary's alone)
         primary = self.sides[0]
         allowed = self._allowed(q)
@@ -105,10 +134,13 @@ class Pipeline:
         # 3. exact matches
         exact = self._exact(q, lists[BM25], config)
         second = lists[sides[1].name].items[:1] if len(sides) > 1 else None
-        evidence = Evidence(semantic, coverage, exact, second[0][1] if second else None)
+        evidence = Evidence(
+            semantic, coverage, exact, second[0][1] if second else None, formula=formula
+        )
+        final = (primary.name, BM25, *(s.name for s in sides[1:]), *lists.keys() & {FORMULA})
         ranking = Ranking(
-            [], 0, lists, (primary.name, BM25, *(s.name for s in sides[1:])), exact, evidence,
-            passages=passages, primary=primary.name,
+            [], 0, lists, final, exact, evidence,
+            passages=passages, primary=primary.name, formula=weights, policy=policy(q, config),
         )  # fmt: skip
         # 4. dense feedback: each model's query moved towards the first fusion's top post
         fusion = config.fusion
@@ -163,7 +195,7 @@ class Pipeline:
         if len(lists) == 1:
             fused = list(lists[0])
         else:
-            fused = config.fusion.fuse(lists, ranking.exact, primary=ranking.primary)
+            fused = policy(q, config).fuse(lists, ranking.exact, primary=ranking.primary)
         if config.floor is None:
             bm25 = ranking.lists.get(BM25)
             return replace(ranking, ranked=fused, total=max(len(fused), bm25.total if bm25 else 0))
@@ -217,6 +249,15 @@ class Pipeline:
             if len(body) <= most:
                 found.update(body)
         return frozenset(d for d in bm25.ids() if d in found)
+
+
+def policy(q: AnalyzedQuery, config: RankingConfig) -> FusionPolicy:
+    """The fusion policy for `q`: the configured one, with the formula list weighed down when
+    words stand around the query's formula (FormulaConfig.with_words)."""
+    fusion = config.fusion
+    if q.formula is None or q.formula.alone or config.formula.with_words == 1.0:
+        return fusion
+    return fusion.with_weights(formula=fusion.weight(FORMULA) * config.formula.with_words)
 
 
 def _listed(name: str, hits: Sequence[SemanticHit], total: int = 0) -> RankedList:

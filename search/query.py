@@ -206,6 +206,8 @@ def parse_query(raw: str) -> ParsedQuery:
             categories.append(value)
         elif kind == "title":
             title.append(value)
+        elif neg and value.startswith("\\"):
+            words.append("-" + value)  # LaTeX's minus (`= -\nabla p`), not an exclusion
         elif neg:
             excluded.append(value)
         elif quoted:

@@ -41,10 +41,15 @@ class ExplainModel(BaseModel):
     semantic_score: float | None
     fused_score: float | None
     lists: dict[str, ListPartModel] = Field(
-        description="Every list holding the hit, by name: bm25, e5, use, e5+fb, use+fb, bm25+fb."
+        description="Every list holding the hit, by name: bm25, e5, use, e5+fb, use+fb, bm25+fb, "
+        "formula."
     )
     exact: bool = Field(description="The typed words verbatim in its title (or body): first.")
     floor: str | None = Field(description="Why the relevance floor kept it (null: no floor).")
+    formula_tokens: list[str] = Field(
+        default_factory=list,
+        description="Formula tokens of the query its shown formula holds (s: structure, c: names).",
+    )
 
 
 class FloorModel(BaseModel):
