@@ -1,106 +1,157 @@
 """Markdown for terminals: LaTeX as readable Unicode text.
 
-Each formula is rendered as Unicode by pylatexenc (`\\theta_i = 10000^{-2i/d}` reads
-`θ_i = 10000^(-2i/d)`); one it cannot render stays as written. Terminal markdown renderers
-(rich, Textual) would read `_` and `*` inside formulas as emphasis, so inline formulas go in
-code spans and display formulas in fenced blocks (tagged `latex`, so front ends can style
-them), which also keeps them on lines of their own. Code blocks are left alone.
+Each formula is rendered as Unicode text by search.mathtext (`\\theta_i = 10000^{-2i/d}` reads
+`θ_i = 10000^(-2i/d)`, an aligned block one line per row); one it cannot read stays as written.
+Display formulas are numbered as kexue.fm's MathJax numbers them, so `\\eqref` reads `(3)`
+here as on the page. Terminal markdown renderers (rich, Textual) would read `_` and `*` inside
+formulas as emphasis, so inline formulas go in code spans and display formulas in fenced
+blocks (tagged `latex`, so front ends can style them), which also keeps them on lines of their
+own. Code blocks are left alone.
 """
 
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from functools import lru_cache
 
 from corpus.latex import DISPLAY_MATH, INLINE_MATH
+from search.mathtext import tex_to_text
 
-_FENCE = re.compile(r"(?ms)^(```|~~~).*?^\1[ \t]*$")
+__all__ = [
+    "DISPLAY_MATH",
+    "INLINE_MATH",
+    "display_number",
+    "equation_labels",
+    "latex_to_text",
+    "terminal_markdown",
+]
+
+_FENCE = re.compile(r"(?ms)^(```|~~~)[^\n]*\n.*?^\1[ \t]*$")
+
+# -- equation numbers, as MathJax numbers them on kexue.fm (its `tags: "ams"` setting) --------
+LABEL = re.compile(r"\\label\{([^{}]*)\}")
+TAG = re.compile(r"\\tag\*?\{([^{}]*)\}")
+NO_NUMBER = re.compile(r"\\(?:nonumber|notag)\b")
+_ENV = re.compile(r"\s*\\begin\{([a-zA-Z*]+)\}")
+# Environments numbered once each.
+NUMBERED = {"equation", "align", "gather", "multline", "eqnarray", "alignat", "flalign"}
 
 
-def _display(m: re.Match[str]) -> str:
-    body = latex_to_text(m.group(0))
-    if body is None:
-        body = (m["dollars"] if m["dollars"] is not None else m["block"]).strip()
-        body = re.sub(r" {2}\n", "\n", body)
-        if m["dollars"] is not None:
-            body = f"$${body}$$"
-    return f"\n\n```latex\n{body}\n```\n\n"
+def display_number(latex: str, counter: int) -> tuple[str | None, int]:
+    """A display formula's number (its `\\tag`, else the next count if its environment is
+    numbered) and the counter after it."""
+    tag = TAG.search(latex)
+    if tag:
+        return tag.group(1), counter
+    env = _ENV.match(latex)
+    if env and env.group(1) in NUMBERED and not NO_NUMBER.search(latex):
+        return str(counter + 1), counter + 1
+    return None, counter
 
 
-def _inline(m: re.Match[str]) -> str:
-    inner = latex_to_text(m.group(0)) or m.group(0)
+def _display_latex(m: re.Match[str]) -> str:
+    return m["dollars"] if m["dollars"] is not None else m["block"]
+
+
+@lru_cache(maxsize=256)
+def equation_labels(body: str) -> Mapping[str, str]:
+    """`\\label` → equation number over a post body, for `\\eqref`."""
+    labels: dict[str, str] = {}
+    counter = 0
+    for m in DISPLAY_MATH.finditer(body):
+        latex = _display_latex(m)
+        number, counter = display_number(latex, counter)
+        if number is not None:
+            for label in LABEL.findall(latex):
+                labels[label] = number
+    return labels
+
+
+def _refs(labels: Mapping[str, str]):
+    def ref(label: str, eq: bool) -> str:
+        number = labels.get(label, "?")
+        return f"({number})" if eq else number
+
+    return ref
+
+
+# -- LaTeX as Unicode text ------------------------------------------------------------------
+_DELIMS = re.compile(
+    r"^(?:\$\$(?P<dd>.*)\$\$|\$(?P<d>.*)\$|\\\[(?P<b>.*)\\\]|\\\((?P<p>.*)\\\)"
+    r"|(?P<env>\\begin\{(?P<name>[a-zA-Z*]+)\}.*\\end\{(?P=name)\}))$",
+    re.S,
+)
+_UNWRAP = re.compile(r"\\begin\{(equation\*?|displaymath|math)\}(.*)\\end\{\1\}", re.S)
+
+
+@lru_cache(maxsize=8192)
+def _latex_to_text(formula: str, labels: tuple[tuple[str, str], ...]) -> str | None:
+    m = _DELIMS.match(formula.strip())
+    if m is None:
+        return None
+    inner = next(g for g in (m["dd"], m["d"], m["b"], m["p"], m["env"]) if g is not None)
+    whole = _UNWRAP.fullmatch(inner.strip())
+    if whole:
+        inner = whole.group(2)
+    return tex_to_text(inner, _refs(dict(labels)))
+
+
+def latex_to_text(formula: str, labels: Mapping[str, str] | None = None) -> str | None:
+    """A formula with its delimiters (`$…$`, `$$…$$`, `\\begin{equation}…`) as readable
+    Unicode (`\\theta_i = 10000^{-2i/d}` → `θ_i = 10000^(-2i/d)`; an aligned block gives a line
+    per row); None where it cannot say it (the source is then shown as written). `labels`
+    (equation_labels) turn `\\eqref` into numbers."""
+    used = ()
+    if labels and ("ref" in formula):
+        used = tuple(sorted((k, v) for k, v in labels.items() if k in formula))
+    return _latex_to_text(formula, used)
+
+
+# -- terminal markdown ----------------------------------------------------------------------
+def terminal_markdown(body: str) -> str:
+    """The post body with math as readable text, protected from markdown emphasis; display
+    formulas numbered; code blocks left alone."""
+    labels = equation_labels(body)
+    out = []
+    pos = 0
+    counter = [0]
+    for fence in _FENCE.finditer(body):
+        out.append(_protect(body[pos : fence.start()], labels, counter))
+        out.append(fence.group(0))
+        pos = fence.end()
+    out.append(_protect(body[pos:], labels, counter))
+    return "".join(out)
+
+
+def _inline(m: re.Match[str], labels: Mapping[str, str]) -> str:
+    inner = latex_to_text(m.group(0), labels) or m.group(0)
+    inner = " ".join(inner.split())
     ticks = "``" if "`" in inner else "`"
     return f"{ticks}{inner}{ticks}"
 
 
-def terminal_markdown(body: str) -> str:
-    """The post body with math protected from markdown emphasis; code blocks are left alone."""
-    out = []
-    pos = 0
-    for fence in _FENCE.finditer(body):
-        out.append(_protect(body[pos : fence.start()]))
-        out.append(fence.group(0))
-        pos = fence.end()
-    out.append(_protect(body[pos:]))
-    return "".join(out)
+def _display(m: re.Match[str], labels: Mapping[str, str], counter: list[int]) -> str:
+    latex = _display_latex(m)
+    number, counter[0] = display_number(latex, counter[0])
+    body = latex_to_text(m.group(0), labels)
+    if body is None:
+        body = latex.strip()
+        body = re.sub(r" {2}\n", "\n", body)
+        if m["dollars"] is not None:
+            body = f"$${body}$$"
+    elif number is not None and not TAG.search(latex):
+        body = f"{body}  ({number})"
+    body = body.replace("```", "`\u200b``")  # a fence inside would close the block
+    return f"\n\n```latex\n{body}\n```\n\n"
 
 
-def _protect(text: str) -> str:
+def _protect(text: str, labels: Mapping[str, str], counter: list[int]) -> str:
     pieces = []
     pos = 0
     for m in DISPLAY_MATH.finditer(text):
-        pieces.append(INLINE_MATH.sub(_inline, text[pos : m.start()]))
-        pieces.append(_display(m))
+        pieces.append(INLINE_MATH.sub(lambda i: _inline(i, labels), text[pos : m.start()]))
+        pieces.append(_display(m, labels, counter))
         pos = m.end()
-    pieces.append(INLINE_MATH.sub(_inline, text[pos:]))
+    pieces.append(INLINE_MATH.sub(lambda i: _inline(i, labels), text[pos:]))
     return "".join(pieces)
-
-
-# -- LaTeX as Unicode text ----------------------------------------------------------------
-_GROUP = re.compile(r"([_^])\{([^{}]{2,})\}")  # x^{-2i/d}: keep the group as (…), not a run
-_DELIMS = re.compile(
-    r"^(?:\$\$(?P<dd>.*)\$\$|\$(?P<d>.*)\$|\\begin\{(?P<env>[a-zA-Z*]+)\}(?P<body>.*)\\end\{(?P=env)\})$",
-    re.S,
-)
-
-
-@lru_cache(maxsize=1)
-def _latex2text():  # -> pylatexenc.latex2text.LatexNodes2Text
-    from pylatexenc.latex2text import LatexNodes2Text, MacroTextSpec, get_default_latex_context_db
-
-    db = get_default_latex_context_db().filter_context(keep_categories=None)
-    db.add_context_category(
-        "kexue", prepend=True, macros=[MacroTextSpec("|", "‖"), MacroTextSpec("top", "⊤")]
-    )
-    return LatexNodes2Text(latex_context=db, math_mode="text")
-
-
-def _balanced(latex: str) -> bool:
-    depth = 0
-    for m in re.finditer(r"\\.|[{}]", latex):
-        if m.group() == "{":
-            depth += 1
-        elif m.group() == "}":
-            depth -= 1
-            if depth < 0:
-                return False
-    return depth == 0
-
-
-@lru_cache(maxsize=8192)
-def latex_to_text(formula: str) -> str | None:
-    """A formula with its delimiters (`$…$`, `$$…$$`, `\\begin{equation}…`) as readable
-    Unicode (`\\theta_i = 10000^{-2i/d}` → `θ_i = 10000^(-2i/d)`), by pylatexenc; None where it
-    cannot say it (the source is then shown as written)."""
-    m = _DELIMS.match(formula.strip())
-    if m is None:
-        return None
-    inner = next(g for g in (m["dd"], m["d"], m["body"]) if g is not None)
-    if not _balanced(inner):  # pylatexenc would guess; a guess is worse than the source
-        return None
-    try:
-        text = _latex2text().latex_to_text(_GROUP.sub(r"\1(\2)", inner))
-    except Exception:  # pylatexenc raises its own parse errors on odd input; keep the source
-        return None
-    text = " ".join(text.split())
-    return text or None
