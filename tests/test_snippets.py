@@ -1,4 +1,4 @@
-from search.snippets import make_snippet, render
+from search.snippets import formula_spans, make_snippet, render
 
 
 def test_readable_drops_markup_and_maps_offsets():
@@ -133,3 +133,21 @@ def test_a_window_never_ends_inside_a_formula():
     body = "RoPE 的定义是" + formula + "，后面是更多的说明文字。" * 10
     snip = make_snippet(body, ["rope"], width=60)
     assert _prose_ok(snip.text), snip.text
+
+
+def test_formula_spans_take_the_outermost_formula():
+    inline = "$\\boldsymbol{R}_n=\\begin{pmatrix}a & b\\\\ c & d\\end{pmatrix}$"
+    nested = "\\begin{array}{c}{\\begin{array}{c}1\\end{array}}\\\\ 2\\end{array}"
+    text = f"甲 {inline} 乙 {nested} 丙 $$y$$ 丁 \\$5 与 $ 戊 ```x = '\\n'```"
+    found = [text[s:e] for s, e in formula_spans(text)]
+    assert found == [inline, nested, "$$y$$", "```x = '\\n'```"]
+
+
+def test_formula_spans_are_linear_on_openers_without_closers():
+    import time
+
+    for opener in ("\\begin{a}", "$$", "\\begin{a}\\begin{b}", "$ x"):
+        text = "甲" + opener * 50_000
+        started = time.perf_counter()
+        formula_spans(text)
+        assert time.perf_counter() - started < 1.0, opener
