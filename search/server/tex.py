@@ -18,6 +18,7 @@ without braces, `\\bbox`, `\\style`, `\\require`.
 
 from __future__ import annotations
 
+import atexit
 import os
 import re
 import threading
@@ -25,6 +26,7 @@ from functools import lru_cache
 from pathlib import Path
 
 KATEX_ENV = "KEXUE_SEARCH_KATEX"  # a katex.min.js to use instead of the installed one
+NODE_MODULES_ENV = "KEXUE_SEARCH_NODE_MODULES"  # where `npm ci` put the page's packages
 # KaTeX's own bounds (macro expansions) hold most input; this holds the rest. The longest
 # formula of the shared corpus converts in ~20 ms.
 CALL_TIMEOUT_S = 2.0
@@ -47,13 +49,23 @@ _SHIM = (
 )
 
 
+def node_package(name: str) -> Path | None:
+    """An npm package's folder: under $KEXUE_SEARCH_NODE_MODULES, else the checkout's
+    `node_modules/` (scripts/setup.sh installs them there)."""
+    given = os.environ.get(NODE_MODULES_ENV)
+    root = Path(given) if given else Path(__file__).resolve().parents[2] / "node_modules"
+    folder = root / name
+    return folder if folder.is_dir() else None
+
+
 def katex_path() -> Path | None:
-    """The installed katex.min.js: $KEXUE_SEARCH_KATEX, or `node_modules/` of the checkout."""
+    """The installed katex.min.js: $KEXUE_SEARCH_KATEX, or the katex npm package's."""
     given = os.environ.get(KATEX_ENV)
-    candidates = [Path(given)] if given else []
-    root = Path(__file__).resolve().parents[2]
-    candidates.append(root / "node_modules" / "katex" / "dist" / "katex.min.js")
-    return next((p for p in candidates if p.is_file()), None)
+    if given:
+        return Path(given) if Path(given).is_file() else None
+    folder = node_package("katex")
+    path = folder / "dist" / "katex.min.js" if folder else None
+    return path if path is not None and path.is_file() else None
 
 
 class _Engine:
@@ -64,6 +76,9 @@ class _Engine:
 
         self.lock = threading.Lock()
         self.ctx = MiniRacer()
+        # A context that has run a call with a timeout keeps the interpreter from exiting
+        # (mini-racer 0.14: a 20 s hang, measured) unless it is closed first.
+        atexit.register(self.ctx.close)
         self.ctx.eval(script)
         self.ctx.eval(_SHIM)
 
@@ -115,6 +130,9 @@ def _bridge(latex: str) -> str:
 
 _WRAPPER = re.compile(r'^<span class="katex">(.*)</span>$', re.S)
 _ANNOTATION = re.compile(r'<annotation encoding="application/x-tex">.*?</annotation>', re.S)
+# `\\mathop{\\text{argmin}}` comes out as <mo><mtext>argmin</mtext></mo>: an <mo> holds text
+# only, so an HTML parser (the sanitiser's) drops the word. Its pieces go in an <mrow>.
+_ELEMENTS_IN_MO = re.compile(r"<mo>((?:<(mtext|mi|mn)\b[^>]*>[^<]*</\2>)+)</mo>")
 
 
 @lru_cache(maxsize=8192)
@@ -140,4 +158,4 @@ def katex_mathml(latex: str, display: bool) -> str | None:
         return None
     wrapped = _WRAPPER.match(out)
     out = wrapped.group(1) if wrapped else out
-    return _ANNOTATION.sub("", out)
+    return _ELEMENTS_IN_MO.sub(r"<mrow>\1</mrow>", _ANNOTATION.sub("", out))
