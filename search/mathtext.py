@@ -26,6 +26,7 @@ as written.
 from __future__ import annotations
 
 import re
+import unicodedata
 from collections.abc import Callable, Mapping
 from functools import lru_cache
 
@@ -269,7 +270,7 @@ class _Parser:
         if tok == "}":
             raise _Unreadable("unbalanced braces")
         if tok in ("^", "_"):
-            arg = self.argument()
+            arg = _TIGHT.sub(r"\1", self.argument())
             return tok + _wrap(arg) if arg.strip() else ""
         if tok.isspace():
             return " "
@@ -319,7 +320,7 @@ class _Parser:
                 over = self.argument()
                 base = self.argument()
                 return f"{base}{'_' if name == 'underset' else '^'}{_wrap(over)}"
-            return self.argument()
+            return _wrap(self.argument())
         if name in ("xrightarrow", "xleftarrow"):
             self.optional()
             label = self.argument()
@@ -413,7 +414,8 @@ class _Parser:
         rows = [r for r in rows if any(r)]
         if env in _MATRICES:
             opening, closing = _MATRICES[env]
-            cells = "; ".join(", ".join(c for c in r if c) for r in rows)
+            joint = " " if env.endswith("cases") else ", "  # a case's cells: value, condition
+            cells = "; ".join(joint.join(c for c in r if c) for r in rows)
             return f"{opening}{cells}{closing}"
         if env in _TABLES:
             return "\n".join(" | ".join(r) for r in rows)
@@ -422,9 +424,18 @@ class _Parser:
         return "\n".join(_squash(line) for line in lines)
 
 
+# Spaces around a symbol in a script: `_{x \\sim p(x)}` reads `_(x∼p(x))`; words keep theirs.
+_TIGHT = re.compile(r"\s*([^\w\s])\s*")
+_AFTER_OPENING = re.compile(r"([(\[⟨]) +")
+_BEFORE_CLOSING = re.compile(r" +([)\]⟩])")
+
+
 def _squash(text: str) -> str:
-    """Runs of spaces to one, lines stripped, empty lines out."""
-    lines = (re.sub(r"[ \t]+", " ", line).strip() for line in text.split("\n"))
+    """Runs of spaces to one, none inside brackets' edges, lines stripped, empty lines out."""
+    lines = (
+        _BEFORE_CLOSING.sub(r"\1", _AFTER_OPENING.sub(r"\1", re.sub(r"[ \t]+", " ", line))).strip()
+        for line in text.split("\n")
+    )
     return "\n".join(line for line in lines if line)
 
 
@@ -443,4 +454,4 @@ def tex_to_text(latex: str, refs: Callable[[str, bool], str] = _no_refs) -> str 
         text = _Parser(latex, refs).until(None)
     except (_Unreadable, RecursionError):
         return None
-    return _squash(text) or None
+    return unicodedata.normalize("NFC", _squash(text)) or None  # ŷ as one character
