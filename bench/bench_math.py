@@ -43,6 +43,8 @@ def load_revision(revision: str) -> types.ModuleType:
 
 def failure(source: str, html: str) -> str | None:
     """Why a formula's HTML does not read right, or None."""
+    if '<span class="math-error">(?)</span>' in html:
+        return "eqref to no label"
     if 'class="math-error"' in html:
         return "shown as source"
     text = "".join(_TEXT.findall(html))

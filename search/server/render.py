@@ -25,7 +25,7 @@ from markdown_it import MarkdownIt
 from markdown_it.common.utils import escapeHtml
 
 from search.render import DISPLAY_MATH, INLINE_MATH
-from search.server.tex import engine, katex_mathml
+from search.server.tex import engine, katex_mathml, katex_prefetch
 
 # Private-use characters around a formula's number: markdown leaves them alone.
 _OPEN, _CLOSE = "\ue000", "\ue001"
@@ -160,15 +160,12 @@ def engine_is_katex() -> bool:
     return engine() is not None
 
 
-def _mathml(f: _Formula, labels: dict[str, str]) -> str:
-    only = None if f.display else _ONLY_REF.fullmatch(f.latex)
-    if only:  # `$\eqref{eq:x}$`: a link to the equation
-        number = labels.get(only.group(2))
-        if number is None:
-            return f"<code>{escapeHtml(f.source)}</code>"
-        text = f"({number})" if only.group(1) else number
-        return f'<a href="#eq-{escapeHtml(number)}">{escapeHtml(text)}</a>'
-    latex = _REF.sub(
+def _latex_to_convert(f: _Formula, labels: dict[str, str]) -> str | None:
+    """What the engine gets for `f` (its `\\eqref`s as numbers), or None for a formula that
+    is only a reference (it becomes a link)."""
+    if not f.display and _ONLY_REF.fullmatch(f.latex):
+        return None
+    return _REF.sub(
         lambda m: (
             "\\text{%s}" % (f"({labels[m[2]]})" if m[1] else labels[m[2]])
             if m[2] in labels
@@ -176,6 +173,17 @@ def _mathml(f: _Formula, labels: dict[str, str]) -> str:
         ),
         f.latex,
     )
+
+
+def _mathml(f: _Formula, labels: dict[str, str]) -> str:
+    only = None if f.display else _ONLY_REF.fullmatch(f.latex)
+    if only:  # `$\eqref{eq:x}$`: a link to the equation
+        number = labels.get(only.group(2))
+        if number is None:  # as MathJax shows a reference to no label
+            return '<span class="math-error">(?)</span>' if only.group(1) else "?"
+        text = f"({number})" if only.group(1) else number
+        return f'<a href="#eq-{escapeHtml(number)}">{escapeHtml(text)}</a>'
+    latex = _latex_to_convert(f, labels) or ""
     out = _convert(latex, f.display)
     if out is None:  # the source is the honest fallback
         return f'<span class="math-error">{escapeHtml(f.source)}</span>'
@@ -233,6 +241,9 @@ def render_post(body: str, url: str) -> str:
     body = body.replace(_OPEN, "\ufffd").replace(_CLOSE, "\ufffd")
     text, formulas = _cut_math(body)
     formulas, labels = _number_formulas(formulas)
+    katex_prefetch(
+        (latex, f.display) for f in formulas if (latex := _latex_to_convert(f, labels)) is not None
+    )
     env = {"mathml": [_mathml(f, labels) for f in formulas]}
     tokens = _MARKDOWN.parse(text, env)
     _absolute_links(tokens, url if urlsplit(url).scheme in ("http", "https") else "")
