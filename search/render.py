@@ -27,7 +27,22 @@ __all__ = [
     "terminal_markdown",
 ]
 
-_FENCE = re.compile(r"(?ms)^(```|~~~)[^\n]*\n.*?^\1[ \t]*$")
+_FENCE_LINE = re.compile(r"(?m)^(```|~~~)[^\n]*$")
+
+
+def _fences(body: str) -> list[tuple[int, int]]:
+    """(start, end) of each fenced code block, in one pass over its fence lines (a lazy
+    regex with a back-reference went quadratic on thousands of unclosed ``` lines)."""
+    spans = []
+    opened: tuple[int, str] | None = None
+    for m in _FENCE_LINE.finditer(body):
+        if opened is None:
+            opened = (m.start(), m.group(1))
+        elif m.group(1) == opened[1] and not m.group().rstrip(" \t")[3:]:
+            spans.append((opened[0], m.end()))
+            opened = None
+    return spans
+
 
 # -- equation numbers, as MathJax numbers them on kexue.fm (its `tags: "ams"` setting) --------
 LABEL = re.compile(r"\\label\{([^{}]*)\}")
@@ -116,10 +131,10 @@ def terminal_markdown(body: str) -> str:
     out = []
     pos = 0
     counter = [0]
-    for fence in _FENCE.finditer(body):
-        out.append(_protect(body[pos : fence.start()], labels, counter))
-        out.append(fence.group(0))
-        pos = fence.end()
+    for start, end in _fences(body):
+        out.append(_protect(body[pos:start], labels, counter))
+        out.append(body[start:end])
+        pos = end
     out.append(_protect(body[pos:], labels, counter))
     return "".join(out)
 

@@ -109,3 +109,14 @@ def test_eqref_reads_as_the_number_in_the_terminal():
 def test_an_aligned_block_is_one_line_per_row_in_the_terminal():
     out = terminal_markdown("前文\n$$\\begin{aligned}a &= b\\\\ c &= d\\end{aligned}$$\n后文")
     assert "```latex\na = b\nc = d\n```" in out
+
+
+def test_code_fences_are_left_alone_and_found_in_linear_time():
+    import time
+
+    body = "前文 $x_1$\n```python\nx = '$a$'\n```\n后文 $y$\n~~~\n$z$\n~~~\n"
+    out = terminal_markdown(body)
+    assert "`x_1`" in out and "x = '$a$'" in out and "`y`" in out and "\n$z$\n" in out
+    started = time.perf_counter()
+    terminal_markdown("```a\n" * 20_000)
+    assert time.perf_counter() - started < 1.0
