@@ -107,3 +107,26 @@ def test_docs_are_served_offline(fixture_data):
             r = client.get(asset)
             assert r.status_code == 200 and len(r.content) > 100, asset
         assert client.get("/static/docs/../app.py").status_code == 404
+
+
+def test_the_reader_answers_200_for_hostile_math_and_placeholders(tmp_path):
+    # Issue 23, items 4 and 5, through HTTP as the page asks: GET /posts/{id}?format=html.
+    from fastapi.testclient import TestClient
+
+    import search
+    from search import Post
+    from search.server import create_app
+
+    data = search.DataDir(tmp_path / "data")
+    posts = [
+        Post(id=9901, title="占位符", body="a \ue0007\ue001 b $x$ [a](\ue0005\ue001)"),
+        Post(id=9902, title="注入", body="前 $\\text{</math><a/href=https://e.example>x</a>}$ 后"),
+    ]
+    search.update(data, posts, vectors=False)
+    app = create_app(data.root, load_model=False, render_workers=0)
+    with TestClient(app, base_url="http://127.0.0.1") as client:
+        for post in posts:
+            r = client.get(f"/posts/{post.id}", params={"format": "html"})
+            assert r.status_code == 200, r.text
+        injected = client.get("/posts/9902", params={"format": "html"}).json()["html"]
+        assert "<a" not in injected and "后" in injected
