@@ -11,6 +11,7 @@ own. Code blocks are left alone.
 
 from __future__ import annotations
 
+import bisect
 import re
 from collections.abc import Mapping
 from functools import lru_cache
@@ -22,7 +23,9 @@ __all__ = [
     "DISPLAY_MATH",
     "INLINE_MATH",
     "display_number",
+    "display_spans",
     "equation_labels",
+    "formula_spans",
     "latex_to_text",
     "terminal_markdown",
 ]
@@ -89,6 +92,85 @@ def _refs(labels: Mapping[str, str]):
         return f"({number})" if eq else number
 
     return ref
+
+
+# -- where the formulas are ---------------------------------------------------------------
+# What is one formula (or code block) in a text: display math, inline math, fenced code
+# (snippets leave it out like a long formula; the page's renderer cuts display math).
+_OPENER = re.compile(r"\\\$|\$\$|\$|\\begin\{([a-zA-Z*]+)\}|```")
+_CLOSER = re.compile(r"\\\$|\$\$|\$|\\(?:begin|end)\{([a-zA-Z*]+)\}|```")
+MAX_INLINE = 600  # an inline formula longer than this is a stray `$` (a price, a shell line)
+
+
+def display_spans(text: str) -> list[tuple[int, int]]:
+    """(start, end) of each display formula (`$$…$$`, `\\begin{env}…\\end{env}`, nested ones
+    of the same kind inside it), as formula_spans finds them; the page's renderer cuts these."""
+    return formula_spans(text, inline=False)
+
+
+def formula_spans(text: str, *, inline: bool = True) -> list[tuple[int, int]]:
+    """(start, end) of each formula and code block of the readable `text`, outermost only.
+
+    Not corpus.latex.math_spans: that one finds display blocks first, so an inline formula
+    holding a `\\begin{pmatrix}` came out as three pieces, two of them raw LaTeX in prose, and
+    it pairs a nested `\\begin{array}` with the first `\\end{array}`. Each closer is found by
+    bisection in the closers' positions, collected in one pass: linear in the text whatever
+    it holds (openers without closers included)."""
+    singles: list[int] = []
+    doubles: list[int] = []
+    fences: list[int] = []
+    begins: dict[str, list[int]] = {}
+    ends: dict[str, list[int]] = {}
+    for m in _CLOSER.finditer(text):
+        tok = m.group()
+        if tok == "$":
+            singles.append(m.start())
+        elif tok == "$$":
+            doubles.append(m.start())
+        elif tok == "```":
+            fences.append(m.start())
+        elif m[1] is not None:
+            (begins if tok.startswith("\\b") else ends).setdefault(m[1], []).append(m.start())
+    spans: list[tuple[int, int]] = []
+    pos = 0
+    while (m := _OPENER.search(text, pos)) is not None:
+        tok, at = m.group(), m.start()
+        end = None
+        if not inline and tok in ("$", "```", "\\$"):
+            pos = m.end()
+            continue
+        if tok in ("$$", "```", "$"):
+            closers = {"$$": doubles, "```": fences, "$": singles}[tok]
+            i = bisect.bisect_right(closers, at)
+            if i < len(closers) and (tok != "$" or closers[i] - at <= MAX_INLINE):
+                end = closers[i] + len(tok)
+        elif m[1] is not None:
+            end = _environment_end(m[1], at, begins, ends)
+        if end is None or end - at <= len(tok) + (tok == "$"):
+            pos = m.end()
+            continue
+        spans.append((at, end))
+        pos = end
+    return spans
+
+
+def _environment_end(
+    env: str, at: int, begins: dict[str, list[int]], ends: dict[str, list[int]]
+) -> int | None:
+    """Where the environment opened at `at` ends, nested ones of its kind skipped."""
+    closers = ends.get(env, [])
+    openers = begins.get(env, [])
+    first = bisect.bisect_right(closers, at)
+    i = first
+    for _ in range(64):  # nesting depth
+        if i >= len(closers):
+            return None
+        e = closers[i]
+        opened = bisect.bisect_left(openers, e) - bisect.bisect_right(openers, at)
+        if i - first + 1 > opened:
+            return e + len(f"\\end{{{env}}}")
+        i += 1
+    return None
 
 
 # -- LaTeX as Unicode text ------------------------------------------------------------------

@@ -23,7 +23,7 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from functools import lru_cache
 
-from search.render import equation_labels, latex_to_text
+from search.render import equation_labels, formula_spans, latex_to_text
 
 WIDTH = 120
 # A snippet shows at least this much when the post has it (the issue's "about 40").
@@ -44,11 +44,6 @@ _MARKUP = re.compile(
     r"|\s+"  # whitespace runs fold to one space
 )
 _SPACE = re.compile(r"\s+")
-# What a snippet treats as one formula (or block) in the readable text: display math, inline
-# math, and fenced code, which is left out like a long formula.
-_OPENER = re.compile(r"\\\$|\$\$|\$|\\begin\{([a-zA-Z*]+)\}|```")
-_CLOSER = re.compile(r"\\\$|\$\$|\$|\\(?:begin|end)\{([a-zA-Z*]+)\}|```")
-MAX_INLINE = 600  # an inline formula longer than this is a stray `$` (a price, a shell line)
 _BOUNDARY = re.compile(r"[。！？；!?;\n]|\.\s")
 
 
@@ -134,68 +129,6 @@ def render(markdown: str) -> Readable:
     if len(low) != len(text):  # a few characters lowercase to two (İ): keep those as they are
         low = "".join(c if len(c.lower()) != 1 else c.lower() for c in text)
     return Readable(text, tuple(plain_at), tuple(src), low, tuple(formula_spans(text)))
-
-
-def formula_spans(text: str) -> list[tuple[int, int]]:
-    """(start, end) of each formula and code block of the readable `text`, outermost only.
-
-    Not corpus.latex.math_spans: that one finds display blocks first, so an inline formula
-    holding a `\\begin{pmatrix}` came out as three pieces, two of them raw LaTeX in prose, and
-    it pairs a nested `\\begin{array}` with the first `\\end{array}`. Each closer is found by
-    bisection in the closers' positions, collected in one pass: linear in the text whatever
-    it holds (openers without closers included)."""
-    singles: list[int] = []
-    doubles: list[int] = []
-    fences: list[int] = []
-    begins: dict[str, list[int]] = {}
-    ends: dict[str, list[int]] = {}
-    for m in _CLOSER.finditer(text):
-        tok = m.group()
-        if tok == "$":
-            singles.append(m.start())
-        elif tok == "$$":
-            doubles.append(m.start())
-        elif tok == "```":
-            fences.append(m.start())
-        elif m[1] is not None:
-            (begins if tok.startswith("\\b") else ends).setdefault(m[1], []).append(m.start())
-    spans: list[tuple[int, int]] = []
-    pos = 0
-    while (m := _OPENER.search(text, pos)) is not None:
-        tok, at = m.group(), m.start()
-        end = None
-        if tok in ("$$", "```", "$"):
-            closers = {"$$": doubles, "```": fences, "$": singles}[tok]
-            i = bisect.bisect_right(closers, at)
-            if i < len(closers) and (tok != "$" or closers[i] - at <= MAX_INLINE):
-                end = closers[i] + len(tok)
-        elif m[1] is not None:
-            end = _environment_end(m[1], at, begins, ends)
-        if end is None or end - at <= len(tok) + (tok == "$"):
-            pos = m.end()
-            continue
-        spans.append((at, end))
-        pos = end
-    return spans
-
-
-def _environment_end(
-    env: str, at: int, begins: dict[str, list[int]], ends: dict[str, list[int]]
-) -> int | None:
-    """Where the environment opened at `at` ends, nested ones of its kind skipped."""
-    closers = ends.get(env, [])
-    openers = begins.get(env, [])
-    first = bisect.bisect_right(closers, at)
-    i = first
-    for _ in range(64):  # nesting depth
-        if i >= len(closers):
-            return None
-        e = closers[i]
-        opened = bisect.bisect_left(openers, e) - bisect.bisect_right(openers, at)
-        if i - first + 1 > opened:
-            return e + len(f"\\end{{{env}}}")
-        i += 1
-    return None
 
 
 def _occurrences(low: str, term: str, lo: int, hi: int) -> list[int]:

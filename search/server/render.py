@@ -24,7 +24,7 @@ from latex2mathml.converter import convert
 from markdown_it import MarkdownIt
 from markdown_it.common.utils import escapeHtml
 
-from search.render import DISPLAY_MATH, INLINE_MATH
+from search.render import INLINE_MATH, display_spans
 from search.server.tex import engine, katex_mathml, katex_prefetch
 
 # Private-use characters around a formula's number: markdown leaves them alone.
@@ -206,11 +206,14 @@ def _cut_math(body: str) -> tuple[str, list[_Formula]]:
         return INLINE_MATH.sub(lambda m: hold(_Formula(m.group(0), m.group(1), False)), text)
 
     pos = 0
-    for m in DISPLAY_MATH.finditer(body):
-        out.append(inline(body[pos : m.start()]))
-        latex = m["dollars"] if m["dollars"] is not None else m["block"]
-        out.append(hold(_Formula(m.group(0), latex.replace("  \n", "\n"), True)))
-        pos = m.end()
+    # Not DISPLAY_MATH: it pairs a `\\begin{array}` with the first `\\end{array}`, so a table
+    # nested in a table was cut in two (14 of the formulas left shown as source).
+    for start, end in display_spans(body):
+        source = body[start:end]
+        latex = source[2:-2] if source.startswith("$$") else source
+        out.append(inline(body[pos:start]))
+        out.append(hold(_Formula(source, latex.replace("  \n", "\n"), True)))
+        pos = end
     out.append(inline(body[pos:]))
     return "".join(out), formulas
 
