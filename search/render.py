@@ -68,8 +68,9 @@ def display_number(latex: str, counter: int) -> tuple[str | None, int]:
     return None, counter
 
 
-def _display_latex(m: re.Match[str]) -> str:
-    return m["dollars"] if m["dollars"] is not None else m["block"]
+def _display_latex(source: str) -> str:
+    """A display formula's LaTeX: the inside of `$$…$$`, or a whole `\\begin{env}…` block."""
+    return source[2:-2] if source.startswith("$$") else source
 
 
 @lru_cache(maxsize=256)
@@ -77,8 +78,8 @@ def equation_labels(body: str) -> Mapping[str, str]:
     """`\\label` → equation number over a post body, for `\\eqref`."""
     labels: dict[str, str] = {}
     counter = 0
-    for m in DISPLAY_MATH.finditer(body):
-        latex = _display_latex(m)
+    for start, end in display_spans(body):
+        latex = _display_latex(body[start:end])
         number, counter = display_number(latex, counter)
         if number is not None:
             for label in LABEL.findall(latex):
@@ -228,14 +229,14 @@ def _inline(m: re.Match[str], labels: Mapping[str, str]) -> str:
     return f"{ticks}{inner}{ticks}"
 
 
-def _display(m: re.Match[str], labels: Mapping[str, str], counter: list[int]) -> str:
-    latex = _display_latex(m)
+def _display(source: str, labels: Mapping[str, str], counter: list[int]) -> str:
+    latex = _display_latex(source)
     number, counter[0] = display_number(latex, counter[0])
-    body = latex_to_text(m.group(0), labels)
+    body = latex_to_text(source, labels)
     if body is None:
         body = latex.strip()
         body = re.sub(r" {2}\n", "\n", body)
-        if m["dollars"] is not None:
+        if source.startswith("$$"):
             body = f"$${body}$$"
     elif number is not None and not TAG.search(latex):
         body = f"{body}  ({number})"
@@ -246,9 +247,11 @@ def _display(m: re.Match[str], labels: Mapping[str, str], counter: list[int]) ->
 def _protect(text: str, labels: Mapping[str, str], counter: list[int]) -> str:
     pieces = []
     pos = 0
-    for m in DISPLAY_MATH.finditer(text):
-        pieces.append(INLINE_MATH.sub(lambda i: _inline(i, labels), text[pos : m.start()]))
-        pieces.append(_display(m, labels, counter))
-        pos = m.end()
+    # display_spans, not DISPLAY_MATH: linear on openers without closers, and nested tables
+    # stay whole.
+    for start, end in display_spans(text):
+        pieces.append(INLINE_MATH.sub(lambda i: _inline(i, labels), text[pos:start]))
+        pieces.append(_display(text[start:end], labels, counter))
+        pos = end
     pieces.append(INLINE_MATH.sub(lambda i: _inline(i, labels), text[pos:]))
     return "".join(pieces)

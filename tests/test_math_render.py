@@ -130,3 +130,22 @@ def test_the_reader_answers_200_for_hostile_math_and_placeholders(tmp_path):
             assert r.status_code == 200, r.text
         injected = client.get("/posts/9902", params={"format": "html"}).json()["html"]
         assert "<a" not in injected and "后" in injected
+
+
+def test_a_post_of_unclosed_math_openers_renders_shows_and_snippets_in_linear_time():
+    # Issue 23, item 1's post, through this code's passes (the reader, `show`, a snippet).
+    import time
+
+    from search.render import terminal_markdown
+    from search.snippets import make_snippet
+
+    for bomb in ("\\begin{a}" * 111_000, "$$" * 200_001, "\\begin{a}\\label{x}\\eqref{x}" * 30_000):
+        body = "旋转位置编码 外推 " + bomb
+        for run, args in (
+            (render_post.__wrapped__, (body, "")),
+            (terminal_markdown, (body,)),
+            (make_snippet, (body, ["外推"])),
+        ):
+            started = time.perf_counter()
+            run(*args)
+            assert time.perf_counter() - started < 2.0, run
