@@ -151,3 +151,24 @@ def test_formula_spans_are_linear_on_openers_without_closers():
         started = time.perf_counter()
         formula_spans(text)
         assert time.perf_counter() - started < 1.0, opener
+
+
+def test_an_indented_code_block_is_left_out_like_a_fenced_one():
+    body = (
+        '参考实现如下：\n    \n    printf("%f\\n", x);\n    \\[Theta][t_] = 1;\n\n'
+        + "这段代码输出近似结果，读者可以自行运行并比较精确结果与近似结果的差异。" * 2
+    )
+    snip = make_snippet(body, ["printf", "近似"])
+    assert "\\" not in snip.text and "printf" not in snip.text
+    assert "参考实现如下：" in snip.text or snip.text.startswith("…")
+    doc = render(body)
+    for i, ch in enumerate(doc.text):  # the map back to the body still holds outside the block
+        if ch not in " `" and doc.text.find("```") > i:
+            assert body[doc.source(i)] == ch
+
+
+def test_an_image_whose_alt_escapes_brackets_drops_out():
+    doc = render(
+        '甲[![\\[0, 1\\]的近似效果](https://a/b.png)](https://a/b.png "x")乙 ![\\[x\\]](c.png)丙'
+    )
+    assert doc.text == "甲乙 丙"
