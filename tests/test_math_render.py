@@ -149,3 +149,24 @@ def test_a_post_of_unclosed_math_openers_renders_shows_and_snippets_in_linear_ti
             started = time.perf_counter()
             run(*args)
             assert time.perf_counter() - started < 2.0, run
+
+
+def test_the_injection_is_kept_out_with_the_fallback_engine_too(monkeypatch):
+    # Issue 23 item 5 "must hold with whatever engine lands": latex2mathml copies \text{}
+    # into <mtext> unescaped; the per-formula MathML-only sanitiser keeps it inside <math>.
+    import search.server.render as page_render
+
+    monkeypatch.setattr(page_render, "katex_mathml", lambda latex, display: None)
+    monkeypatch.setattr(page_render, "katex_prefetch", lambda items: None)
+    monkeypatch.setattr(page_render, "engine_is_katex", lambda: False)
+    page_render._convert.cache_clear()
+    try:
+        body = (
+            "前 $\\text{</mtext></math><a/href=https://phish.example/login>CLICK</a>"
+            "<img/src=https://evil.example/t.png>}$ 后文仍在。$\\unicode{<script>}$ 尾。"
+        )
+        html = page_render.render_post.__wrapped__(body, "https://kexue.fm/archives/1")
+        assert "<a" not in html and "<img" not in html and "<script" not in html
+        assert "后文仍在" in html and "尾" in html
+    finally:
+        page_render._convert.cache_clear()
