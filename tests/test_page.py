@@ -225,3 +225,26 @@ def test_the_original_link_takes_only_a_web_address(page, base):
     page.locator("#post-title").wait_for()
     assert page.locator("#original").get_attribute("href") is None
     assert page.locator("#original").is_hidden()
+
+
+def test_the_api_docs_work_offline(page, base):
+    # Issue 19: /docs was blank offline (Swagger UI came from a CDN). Every request that is not
+    # to this server fails here, so the docs must come whole from the server.
+    from search.server.tex import node_package
+
+    if node_package("swagger-ui-dist") is None:
+        pytest.skip("swagger-ui-dist is not installed (bash scripts/setup.sh runs npm ci)")
+    outside: list[str] = []
+
+    def only_this_server(route):
+        if route.request.url.startswith(base):
+            route.continue_()
+        else:
+            outside.append(route.request.url)
+            route.abort()
+
+    page.route("**/*", only_this_server)
+    page.goto(f"{base}/docs")
+    page.locator(".opblock-summary").first.wait_for()
+    assert page.locator(".opblock-summary").count() >= 8  # /search, /posts/{id}, …
+    assert not outside, outside
