@@ -1,9 +1,15 @@
-"""Snippets: the best window of a post's original text, with highlight spans for query terms.
+"""Snippets: the best window of a post's text, as prose, with highlight spans for query terms.
 
 The window is cut from a readable rendering of the markdown (links become their text, images
-drop out, whitespace folds) that keeps a map back to body offsets; LaTeX stays as written. The
-rendering is a few regular expressions rather than a markdown parser because the parsers in
-reach (markdown-it) report line numbers, not the character offsets the map needs.
+drop out, whitespace folds) that keeps a map back to body offsets. The rendering is a few
+regular expressions rather than a markdown parser because the parsers in reach (markdown-it)
+report line numbers, not the character offsets the map needs.
+
+A snippet is how a reader (or an agent) judges a hit, so it is prose: the window never starts
+or ends inside a formula; a short formula inside it is shown as Unicode text (search.mathtext:
+`$\\theta_i$` → `θ_i`, `$\\eqref{eq:x}$` → `(3)`), a long one or one that cannot be read as
+text is left out as `…`; and a window that would show less than MIN_TEXT characters (a
+passage that is mostly formulas) grows over the prose around it.
 
 Snippets are on the path of every query (ten per page), so the rendering is cached per body and
 its offset map holds one anchor per markup edit rather than one entry per character.
@@ -13,17 +19,27 @@ from __future__ import annotations
 
 import bisect
 import re
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from functools import lru_cache
 
-from corpus.latex import math_spans
+from search.render import equation_labels, formula_spans, latex_to_text
 
 WIDTH = 120
+# A snippet shows at least this much when the post has it (the issue's "about 40").
+MIN_TEXT = 48
+# A formula is shown in a snippet when its source is at most this long and its text at most
+# SHORT_TEXT: `$\\boldsymbol{W}_q$` is, an aligned block is not.
+SHORT_SOURCE = 120
+SHORT_TEXT = 40
 
+# An indented code block (what the archive's code is: all 135 indented blocks of the shared
+# corpus are code): after a blank line, lines indented by four spaces or a tab.
+_INDENTED = r"(?P<indented>\n[ \t]*\n(?:(?: {4}|\t)[^\n]*(?:\n|\Z))+)"
 _MARKUP = re.compile(
-    r"(?P<code>(?s:```.*?```)|`[^`\n]+`)"  # code stays as written (`**kwargs`), spaces folded
-    r"|\[!\[[^\]]*\]\([^)]*\)\]\([^)]*\)"  # linked image [![alt](img)](img "title")
-    r"|!\[[^\]]*\]\([^)]*\)"  # image
+    _INDENTED + r"|(?P<code>(?s:```.*?```)|`[^`\n]+`)"  # code as written, spaces folded
+    r"|\[!\[(?:\\.|[^\]\\])*\]\([^)]*\)\]\([^)]*\)"  # linked image [![alt](img)](img "title")
+    r"|!\[(?:\\.|[^\]\\])*\]\([^)]*\)"  # image (its alt may escape brackets: `\[0, 1\]`)
     r"|\[(?P<link>[^\]]+)\]\([^)]*\)"  # link: keep its text
     r"|<(?P<auto>https?://[^>\s]+)>"  # autolink: keep the address
     r"|(?m:^[ \t]*#{1,6}[ \t]+)"  # heading marks
@@ -83,7 +99,13 @@ def render(markdown: str) -> Readable:
         out.append(markdown[pos : m.start()])
         n += m.start() - pos
         group = "link" if m["link"] is not None else ("auto" if m["auto"] is not None else None)
-        if m["code"] is not None:
+        if m["indented"] is not None and not m["indented"].isspace():
+            # A block of code: one fenced block in the text, so the snippet leaves it out.
+            plain_at.append(n)
+            src.append(m.start())
+            out.append(" ``` ``` ")
+            n += 9
+        elif m["code"] is not None:
             at = m.start()
             for space in _SPACE.finditer(markdown, m.start(), m.end()):
                 out.append(markdown[at : space.start()])
@@ -102,7 +124,7 @@ def render(markdown: str) -> Readable:
             src.append(m.start(group))
             out.append(m[group])
             n += len(m[group])
-        elif m.group().isspace():
+        elif m.group().isspace():  # an indented block of blank lines too
             plain_at.append(n)
             src.append(m.start())
             out.append(" ")
@@ -115,7 +137,7 @@ def render(markdown: str) -> Readable:
     low = text.lower()
     if len(low) != len(text):  # a few characters lowercase to two (İ): keep those as they are
         low = "".join(c if len(c.lower()) != 1 else c.lower() for c in text)
-    return Readable(text, tuple(plain_at), tuple(src), low, tuple(math_spans(text)))
+    return Readable(text, tuple(plain_at), tuple(src), low, tuple(formula_spans(text)))
 
 
 def _occurrences(low: str, term: str, lo: int, hi: int) -> list[int]:
@@ -144,6 +166,45 @@ def _merge(spans: list[tuple[int, int]]) -> list[tuple[int, int]]:
     return merged
 
 
+def _short_formula(source: str, labels: Mapping[str, str]) -> str | None:
+    """The text a formula shows in a snippet, or None to leave it out."""
+    if len(source) > SHORT_SOURCE or source.startswith("```"):
+        return None
+    text = latex_to_text(source, labels)
+    if text is None or len(text) > SHORT_TEXT or "\\" in text or "\n" in text:
+        return None
+    return text
+
+
+def _visible(
+    doc: Readable, labels: Mapping[str, str], start: int, end: int
+) -> Iterator[tuple[str, int, int, str | None]]:
+    """The pieces of plain[start:end], lazily (a caller stops at its width): ("prose", s, e,
+    text) and ("math", s, e, its text or None to leave it out)."""
+    k = bisect.bisect_right(doc.math, (start, len(doc.text) + 1)) - 1
+    k = max(k, 0)
+    pos = start
+    while k < len(doc.math) and doc.math[k][0] < end:
+        s, e = doc.math[k]
+        k += 1
+        if e <= pos:
+            continue
+        if s > pos:
+            yield ("prose", pos, s, doc.text[pos:s])
+        yield ("math", s, e, _short_formula(doc.text[s:e], labels))
+        pos = e
+    if pos < end:
+        yield ("prose", pos, end, doc.text[pos:end])
+
+
+def _snap_start(doc: Readable, start: int) -> int:
+    """`start`, or the start of the formula it falls inside."""
+    k = bisect.bisect_right(doc.math, (start, len(doc.text) + 1)) - 1
+    if k >= 0 and doc.math[k][0] < start < doc.math[k][1]:
+        return doc.math[k][0]
+    return start
+
+
 def make_snippet(
     body: str,
     terms: list[str] | tuple[str, ...],
@@ -151,111 +212,131 @@ def make_snippet(
     width: int = WIDTH,
     within: tuple[int, int] | None = None,
 ) -> Snippet:
-    """The `width`-character window with the most (and longest) distinct terms.
+    """The `width`-character window with the most (and longest) distinct terms, as prose.
 
-    `within` restricts the window to a span of the body (a semantic hit's passage).
+    `within` restricts the window to a span of the body (a semantic hit's passage) where that
+    span has enough prose; otherwise the window runs on past it.
     """
     doc = render(body)
     plain = doc.text
     if not plain:
         return Snippet("")
+    labels = equation_labels(body) if "ref" in body else {}
     lo, hi = 0, len(plain)
     if within is not None:
-        lo = doc.plain(within[0])
+        lo = min(doc.plain(within[0]), len(plain) - 1)
         hi = max(lo + 1, doc.plain(within[1]))
     hits: list[tuple[int, int, str]] = []
     for term in {t.strip().lower() for t in terms if t and t.strip()}:
-        hits.extend((i, i + len(term), term) for i in _occurrences(doc.low, term, lo, hi))
+        for i in _occurrences(doc.low, term, lo, hi):
+            k = bisect.bisect_right(doc.math, (i, len(plain) + 1)) - 1
+            inside = k >= 0 and doc.math[k][0] <= i < doc.math[k][1]
+            if inside and doc.math[k][1] - doc.math[k][0] > SHORT_SOURCE:
+                continue  # in a formula the snippet will leave out
+            hits.append((i, i + len(term), term))
     hits.sort()
     start = lo
     if hits:
         # Slide a window over the matches, scoring the distinct terms inside it.
         best, score, j = -1.0, 0.0, 0
-        inside: dict[str, int] = {}
+        inside_count: dict[str, int] = {}
         for s, _, term in hits:
             while j < len(hits) and hits[j][0] <= s + width - 10:
                 t = hits[j][2]
-                inside[t] = inside.get(t, 0) + 1
-                if inside[t] == 1:
+                inside_count[t] = inside_count.get(t, 0) + 1
+                if inside_count[t] == 1:
                     score += 1.0 + len(t) / 4
                 j += 1
             if score > best:
                 best, start = score, s
-            inside[term] -= 1
-            if inside[term] == 0:
+            inside_count[term] -= 1
+            if inside_count[term] == 0:
                 score -= 1.0 + len(term) / 4
         # Open the window a little before the first match, at a sentence start when one is near.
-        anchor = start
         back = max(lo, start - width // 4)
         cut = [m.end() for m in _BOUNDARY.finditer(plain, back, start)]
         start = cut[-1] if cut else back
-        # Never open inside math: step back to the formula's start when it is near, else past
-        # its end.
-        k = bisect.bisect_right(doc.math, (start, len(plain))) - 1
-        if k >= 0 and doc.math[k][0] < start < doc.math[k][1]:
-            opening, closing = doc.math[k]
-            if opening >= lo and start - opening <= width * 2 // 3:
-                start = opening
-            elif closing <= anchor:
-                start = closing
-    while start < hi and plain[start] == " ":
-        start += 1
-    end = min(len(plain), start + width)
-    # Never close inside math either: take the rest of the formula when it is short, else stop
-    # before it (a cut formula could not be rendered).
-    k = bisect.bisect_right(doc.math, (end, len(plain))) - 1
-    if k >= 0 and doc.math[k][0] < end < doc.math[k][1]:
-        opening, closing = doc.math[k]
-        end = closing if closing - end <= width // 3 else max(opening, start + 1)
-    text = plain[start:end].strip()
-    prefix = "…" if start > 0 else ""
-    suffix = "…" if end < len(plain) else ""
-    shift = len(prefix)
-    spans = [
-        (max(s, start) - start + shift, min(e, start + len(text)) - start + shift)
-        for s, e, _ in hits
-        if s < start + len(text) and e > start
-    ]
-    offset = doc.source(start) if start < len(plain) else 0
-    readable, highlights = readable_math(prefix + text + suffix, _merge(spans))
-    return Snippet(readable, tuple(highlights), offset)
+    start = _snap_start(doc, start)
+    text, spans, first, end = _build(doc, labels, start, hi, width, hits)
+    # Too little to read (a passage of formulas): open earlier, then run on past the passage.
+    least = min(MIN_TEXT, width)
+    if len(text.strip(" …")) < least and end < len(plain):
+        text, spans, first, end = _build(doc, labels, first, len(plain), width, hits)
+    for _ in range(8):  # each step opens a window's width (or a formula) earlier
+        if len(text.strip(" …")) >= least or start == 0:
+            break
+        earlier = _snap_start(doc, max(0, min(first - 1, end - width, start - 1)))
+        if earlier >= start:
+            break
+        start = earlier
+        text, spans, first, end = _build(doc, labels, start, len(plain), width, hits)
+    prefix = "…" if first > 0 and not text.startswith("…") else ""
+    suffix = "…" if end < len(plain) and not text.endswith("…") else ""
+    spans = [(s + len(prefix), e + len(prefix)) for s, e in spans]
+    offset = doc.source(first) if first < len(plain) else 0
+    return Snippet(prefix + text + suffix, tuple(_merge(spans)), offset)
 
 
-def readable_math(
-    text: str, highlights: list[tuple[int, int]]
-) -> tuple[str, list[tuple[int, int]]]:
-    """`text` with each whole formula as Unicode (search.render.latex_to_text; a formula it
-    cannot say stays as written), and the highlights moved along: one outside the formulas
-    shifts with them, one inside follows its words into the rendering (or goes, if they are
-    not there any more)."""
-    spans = math_spans(text)
-    if not spans:
-        return text, highlights
-    from search.render import latex_to_text
-
-    pieces: list[str] = []
-    formulas: list[tuple[int, int, int, int]] = []  # old start, old end, new start, new end
-    pos = new = 0
-    for s, e in spans:
-        pieces.append(text[pos:s])
-        new += s - pos
-        rendered = latex_to_text(text[s:e]) or text[s:e]
-        pieces.append(rendered)
-        formulas.append((s, e, new, new + len(rendered)))
-        new += len(rendered)
-        pos = e
-    pieces.append(text[pos:])
-    out = "".join(pieces)
-    low = out.lower()
-    moved: list[tuple[int, int]] = []
-    for hs, he in highlights:
-        inside = next((f for f in formulas if f[0] <= hs and he <= f[1]), None)
-        if inside is None:
-            shift = sum((ne - ns) - (oe - os) for os, oe, ns, ne in formulas if oe <= hs)
-            moved.append((hs + shift, he + shift))
+def _build(
+    doc: Readable,
+    labels: Mapping[str, str],
+    start: int,
+    hi: int,
+    width: int,
+    hits: list[tuple[int, int, str]],
+) -> tuple[str, list[tuple[int, int]], int, int]:
+    """The snippet's text from plain offset `start`: prose as it is, short formulas as text,
+    the others as `…`; up to `width` characters, past `hi` only while under MIN_TEXT. Returns
+    the text, its highlights, and the plain offsets it covers."""
+    plain = doc.text
+    out: list[str] = []
+    spans: list[tuple[int, int]] = []
+    n = 0
+    first: int | None = None
+    end = start
+    limit = len(plain)
+    for kind, s, e, shown in _visible(doc, labels, start, limit):
+        if n >= width or (s >= hi and n >= MIN_TEXT):
+            break
+        if kind == "math":
+            if shown is None:
+                if not out or not out[-1].endswith("…"):
+                    piece = "…" if not out or out[-1].endswith(" ") else " …"
+                    out.append(piece)
+                    n += len(piece)
+                first = s if first is None else first
+                end = e
+                continue
+            if n + len(shown) > width and n >= MIN_TEXT:
+                break
+            for hs, _, term in hits:
+                if s <= hs < e:
+                    found = shown.lower().find(term)
+                    if found >= 0:
+                        spans.append((n + found, n + found + len(term)))
+            out.append(shown)
+            n += len(shown)
+            first = s if first is None else first
+            end = e
             continue
-        word = text[hs:he].lower()
-        found = low.find(word, inside[2], inside[3])
-        if found >= 0:
-            moved.append((found, found + len(word)))
-    return out, moved
+        text = doc.text[s:e]
+        if first is None:
+            skip = len(text) - len(text.lstrip())
+            text, s = text[skip:], s + skip
+            if not text:
+                continue
+            first = s
+        room = width - n
+        if len(text) > room:
+            e = s + max(room, 0)
+            text = text[: max(room, 0)]
+        for hs, he, _ in hits:
+            if hs < e and he > s:
+                spans.append((n + max(hs, s) - s, n + min(he, e) - s))
+        out.append(text)
+        n += len(text)
+        end = e
+    joined = "".join(out)
+    stripped = joined.rstrip()
+    spans = [(a, min(b, len(stripped))) for a, b in spans if a < len(stripped)]
+    return stripped, spans, first if first is not None else start, end

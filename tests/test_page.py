@@ -44,10 +44,31 @@ EVIL = Post(
 )
 
 
+# Issue 19: an aligned block, a cases block and a matrix, typeset in rows (not one line of `&`).
+ALIGNED = Post(
+    id=4667,
+    title="对齐公式 ALIGNPROBE",
+    body=(
+        "ALIGNPROBE 更新规则：\n\n$$\\begin{aligned}\n\\boldsymbol{m}_t =&\\, \\beta_1"
+        " \\boldsymbol{m}_{t-1} + (1 - \\beta_1)\\boldsymbol{g}_t\\\\\n\\boldsymbol{v}_t =&\\,"
+        " \\beta_2 \\boldsymbol{v}_{t-1} + (1 - \\beta_2)\\boldsymbol{g}_t^2\\\\\n"
+        "\\boldsymbol{\\theta}_t =&\\, \\boldsymbol{\\theta}_{t-1} - \\eta\\frac{\\boldsymbol{m}_t}"
+        "{\\sqrt{\\boldsymbol{v}_t} + \\epsilon}\n\\end{aligned}$$\n\n"
+        "以及\n\n$$f(x) = \\left\\{\\begin{aligned}&x, & x > 0\\\\ &0, & x \\leq 0\\end{aligned}"
+        "\\right.\\qquad \\mathop{\\text{argmin}}_x \\,{\\color{red}{g(x)}}$$\n"
+    ),
+    category="数学研究",
+)
+# Issue 23, item 5: the "Read on kexue.fm" link must not take a script address.
+BAD_LINK = Post(
+    id=4668, title="坏链接 BADLINKPROBE", body="BADLINKPROBE", url="javascript:alert(1)"
+)
+
+
 @pytest.fixture(scope="module")
 def base(tmp_path_factory) -> Iterator[str]:
     data = search.DataDir(tmp_path_factory.mktemp("page-data"))
-    search.update(data, [FIXTURE_POSTS, EVIL], vectors=False)
+    search.update(data, [FIXTURE_POSTS, EVIL, ALIGNED, BAD_LINK], vectors=False)
     with running(create_app(data.root, load_model=False)) as url:
         yield url
 
@@ -195,3 +216,53 @@ def test_reversed_years_say_so(page, base):
     page.locator("#results li").first.wait_for()
     assert "reversed" not in status.inner_text()
     assert page.locator("#until").get_attribute("aria-invalid") == "false"
+
+
+def test_an_aligned_block_is_typeset_in_rows(page, base):
+    _open(page, base, "?post=4667")
+    page.locator("#reader").wait_for(state="visible")
+    body = page.locator("#post-body")
+    body.locator("mtable").first.wait_for()
+    first = body.locator("math[display=block]").first
+    rows = first.locator("mtr")
+    assert rows.count() == 3
+    tops = [rows.nth(i).bounding_box()["y"] for i in range(3)]
+    assert tops[0] < tops[1] < tops[2]  # three lines, one under the other
+    assert "&" not in first.text_content() and "\\" not in body.inner_text()
+    second = body.locator("math[display=block]").nth(1)
+    assert second.locator("mtr").count() == 2
+    assert "argmin" in second.text_content()
+    assert second.locator("[mathcolor]").count() == 1  # \color paints g(x) alone
+    if os.environ.get("KEXUE_PAGE_SCREENSHOT_DIR"):
+        page.screenshot(path=str(Path(os.environ["KEXUE_PAGE_SCREENSHOT_DIR"]) / "aligned.png"))
+
+
+def test_the_original_link_takes_only_a_web_address(page, base):
+    _open(page, base, "?post=4668")
+    page.locator("#reader").wait_for(state="visible")
+    page.locator("#post-title").wait_for()
+    assert page.locator("#original").get_attribute("href") is None
+    assert page.locator("#original").is_hidden()
+
+
+def test_the_api_docs_work_offline(page, base):
+    # Issue 19: /docs was blank offline (Swagger UI came from a CDN). Every request that is not
+    # to this server fails here, so the docs must come whole from the server.
+    from search.server.tex import node_package
+
+    if node_package("swagger-ui-dist") is None:
+        pytest.skip("swagger-ui-dist is not installed (bash scripts/setup.sh runs npm ci)")
+    outside: list[str] = []
+
+    def only_this_server(route):
+        if route.request.url.startswith(base):
+            route.continue_()
+        else:
+            outside.append(route.request.url)
+            route.abort()
+
+    page.route("**/*", only_this_server)
+    page.goto(f"{base}/docs")
+    page.locator(".opblock-summary").first.wait_for()
+    assert page.locator(".opblock-summary").count() >= 8  # /search, /posts/{id}, …
+    assert not outside, outside

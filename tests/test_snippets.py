@@ -1,4 +1,4 @@
-from search.snippets import make_snippet, render
+from search.snippets import formula_spans, make_snippet, render
 
 
 def test_readable_drops_markup_and_maps_offsets():
@@ -29,7 +29,8 @@ def test_ascii_terms_match_whole_words_only():
 
 
 def test_no_match_gives_the_opening_and_within_restricts():
-    body = "第一段的内容。\n\n第二段讲外推。\n\n第三段也讲外推。"
+    filler = "这里有足够长的一段正文，读者可以据此判断内容。" * 3
+    body = f"第一段的内容。{filler}\n\n第二段讲外推。{filler}\n\n第三段也讲外推。{filler}"
     assert make_snippet(body, ["不存在"]).text.startswith("第一段")
     start = body.index("第三段")
     snip = make_snippet(body, ["外推"], within=(start, len(body)))
@@ -71,6 +72,103 @@ def test_code_is_left_as_written():
     assert [snippet.text[s:e] for s, e in snippet.highlights] == ["kwargs"]
 
 
-def test_a_formula_that_cannot_be_read_stays_as_written():
+def test_a_formula_that_cannot_be_read_is_left_out():
     snippet = make_snippet("见 $\\frac{1}{$ 与 $$ $$ 之间，外推。", ["外推"])
-    assert "$\\frac{1}{$" in snippet.text
+    assert snippet.text == "见 … 与 … 之间，外推。"
+    assert [snippet.text[s:e] for s, e in snippet.highlights] == ["外推"]
+
+
+# -- issue 19: snippets that are prose ------------------------------------------------------
+_ALIGNED = (
+    "$$\\begin{aligned}\n\\boldsymbol{m}_t =&\\, \\beta_1 \\boldsymbol{m}_{t-1} + "
+    "(1 - \\beta_1)\\boldsymbol{g}_t\\\\\n\\boldsymbol{v}_t =&\\, \\beta_2 "
+    "\\boldsymbol{v}_{t-1} + (1 - \\beta_2)\\boldsymbol{g}_t^2\\\\\n"
+    "\\boldsymbol{\\theta}_t =&\\, \\boldsymbol{\\theta}_{t-1} - \\eta\\frac{\\boldsymbol{m}_t}"
+    "{\\sqrt{\\boldsymbol{v}_t} + \\epsilon}\\end{aligned}\\tag{1}$$"
+)
+
+
+def _prose_ok(text: str) -> bool:
+    return "\\" not in text and "$" not in text and len(text) >= 40
+
+
+def test_a_window_in_a_run_of_formulas_is_prose_not_a_single_character():
+    # The old window opened just before a long formula and closed one character later: `…r…`.
+    body = (
+        "Adam的更新规则如下：\n\n"
+        + _ALIGNED
+        + "\n\n"
+        + "其中$\\epsilon$防止除零，"
+        + ("它的取值会影响训练的稳定性，也影响最终效果。" * 4)
+    )
+    start = body.index("$$")
+    for within in [(start, start + len(_ALIGNED)), (start + 5, start + 40), None]:
+        snip = make_snippet(body, ["epsilon", "adam"], within=within)
+        assert _prose_ok(snip.text), snip.text
+    snip = make_snippet(body, ["epsilon"], within=(start, start + len(_ALIGNED)))
+    assert "ϵ防止除零" in snip.text
+
+
+def test_long_formulas_are_left_out_with_an_ellipsis_short_ones_read_as_text():
+    sentence = "这里 $\\beta_1$ 是动量系数，通常取 0.9，而学习率另行调节。"
+    body = "先看定义：" + _ALIGNED + sentence * 2
+    snip = make_snippet(body, ["动量"], width=80)
+    assert "β_1 是动量系数" in snip.text
+    assert "…" in snip.text and "\\end{" not in snip.text and "$" not in snip.text
+
+
+def test_eqref_reads_as_the_equation_number():
+    body = (
+        "第一式：\n\\begin{equation}a = b\\label{eq:first}\\end{equation}\n"
+        "第二式：\n\\begin{equation}c = d\\label{eq:second}\\end{equation}\n"
+        "由$\\eqref{eq:second}$可知结论成立，这个结论在后文还会反复用到，请读者留意。"
+    )
+    snip = make_snippet(body, ["结论"])
+    assert "由(2)可知结论成立" in snip.text
+    assert "<ref>" not in snip.text and "\\" not in snip.text
+
+
+def test_a_window_never_ends_inside_a_formula():
+    formula = "$" + "\\boldsymbol{q}_m^{\\top}" * 12 + "$"
+    body = "RoPE 的定义是" + formula + "，后面是更多的说明文字。" * 10
+    snip = make_snippet(body, ["rope"], width=60)
+    assert _prose_ok(snip.text), snip.text
+
+
+def test_formula_spans_take_the_outermost_formula():
+    inline = "$\\boldsymbol{R}_n=\\begin{pmatrix}a & b\\\\ c & d\\end{pmatrix}$"
+    nested = "\\begin{array}{c}{\\begin{array}{c}1\\end{array}}\\\\ 2\\end{array}"
+    text = f"甲 {inline} 乙 {nested} 丙 $$y$$ 丁 \\$5 与 $ 戊 ```x = '\\n'```"
+    found = [text[s:e] for s, e in formula_spans(text)]
+    assert found == [inline, nested, "$$y$$", "```x = '\\n'```"]
+
+
+def test_formula_spans_are_linear_on_openers_without_closers():
+    import time
+
+    for opener in ("\\begin{a}", "$$", "\\begin{a}\\begin{b}", "$ x"):
+        text = "甲" + opener * 50_000
+        started = time.perf_counter()
+        formula_spans(text)
+        assert time.perf_counter() - started < 1.0, opener
+
+
+def test_an_indented_code_block_is_left_out_like_a_fenced_one():
+    body = (
+        '参考实现如下：\n    \n    printf("%f\\n", x);\n    \\[Theta][t_] = 1;\n\n'
+        + "这段代码输出近似结果，读者可以自行运行并比较精确结果与近似结果的差异。" * 2
+    )
+    snip = make_snippet(body, ["printf", "近似"])
+    assert "\\" not in snip.text and "printf" not in snip.text
+    assert "参考实现如下：" in snip.text or snip.text.startswith("…")
+    doc = render(body)
+    for i, ch in enumerate(doc.text):  # the map back to the body still holds outside the block
+        if ch not in " `" and doc.text.find("```") > i:
+            assert body[doc.source(i)] == ch
+
+
+def test_an_image_whose_alt_escapes_brackets_drops_out():
+    doc = render(
+        '甲[![\\[0, 1\\]的近似效果](https://a/b.png)](https://a/b.png "x")乙 ![\\[x\\]](c.png)丙'
+    )
+    assert doc.text == "甲乙 丙"

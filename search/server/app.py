@@ -20,6 +20,7 @@ from typing import Annotated, Any, Literal
 from fastapi import FastAPI, Query, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.middleware.cors import CORSMiddleware
+from fastapi.openapi.docs import get_swagger_ui_html
 from fastapi.responses import JSONResponse, Response
 from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException
@@ -37,6 +38,7 @@ from search.server.service import (
     Service,
     ServiceError,
 )
+from search.server.tex import node_package
 
 log = logging.getLogger("kexue_search.server")
 
@@ -101,6 +103,22 @@ def _reversed_range(since: str | None, until: str | None) -> None:
         )
 
 
+DOCS_FILES = {
+    "swagger-ui-bundle.js": "text/javascript; charset=utf-8",
+    "swagger-ui.css": "text/css; charset=utf-8",
+    "favicon-32x32.png": "image/png",
+}
+
+
+def _docs_files() -> dict[str, tuple[str, bytes]]:
+    """Swagger UI's files from the installed swagger-ui-dist package (scripts/setup.sh), read
+    once; empty when it is not installed (FastAPI's CDN page is served then)."""
+    folder = node_package("swagger-ui-dist")
+    if folder is None or not all((folder / n).is_file() for n in DOCS_FILES):
+        return {}
+    return {n: (media, (folder / n).read_bytes()) for n, media in DOCS_FILES.items()}
+
+
 def _page_files() -> dict[str, bytes]:
     folder = resources.files("search.server") / "page"
     return {name: (folder / name).read_bytes() for name in PAGE_FILES}
@@ -129,6 +147,7 @@ def create_app(
     live = LiveIndex(data_dir, embedder=embedder, load_model=load_model)
     service = Service(live, cache=cache, render_workers=render_workers)
     page = _page_files()
+    docs = _docs_files()
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -142,6 +161,7 @@ def create_app(
         version="1",
         lifespan=lifespan,
         responses=ERRORS,
+        docs_url=None if docs else "/docs",  # FastAPI's own /docs loads Swagger UI from a CDN
     )
     app.state.live = live
     app.state.service = service
@@ -183,6 +203,27 @@ def create_app(
     @app.get("/static/style.css", include_in_schema=False)
     def style_css() -> Response:
         return page_file("style.css")
+
+    # -- /docs, offline: Swagger UI from the swagger-ui-dist npm package -----------------------
+    if docs:
+
+        @app.get("/docs", include_in_schema=False)
+        def api_docs() -> Response:
+            return get_swagger_ui_html(
+                openapi_url=app.openapi_url or "/openapi.json",
+                title="kexue-search API",
+                swagger_js_url="/static/docs/swagger-ui-bundle.js",
+                swagger_css_url="/static/docs/swagger-ui.css",
+                swagger_favicon_url="/static/docs/favicon-32x32.png",
+            )
+
+        @app.get("/static/docs/{name}", include_in_schema=False)
+        def docs_file(name: str) -> Response:
+            if name not in docs:
+                raise HTTPException(404)
+            media_type, content = docs[name]
+            headers = {"Cache-Control": "max-age=86400"}
+            return Response(content, media_type=media_type, headers=headers)
 
     # -- the API ----------------------------------------------------------------------------
     @app.get("/search", response_model=schemas.SearchResponse, tags=["search"])

@@ -2,10 +2,13 @@
 
 Math is cut out before markdown sees it (markdown would read `_` and `*` in formulas as
 emphasis and eat backslashes), using the delimiters the rest of the program uses, and put back
-as MathML from latex2mathml; a formula that does not convert stays as its escaped source.
-Equations are numbered like MathJax numbers them on kexue.fm, so `\\eqref` works. Raw HTML in a
-post is shown as text, and the result still goes through an allow-list sanitiser (nh3), MathML
-included: post data is untrusted.
+as MathML from KaTeX (search.server.tex; latex2mathml where KaTeX is not installed); a formula
+that does not convert stays as its escaped source. Equations are numbered like MathJax numbers
+them on kexue.fm, so `\\eqref` works. Raw HTML in a post is shown as text. Post data is
+untrusted: each formula's MathML is sanitised on its own, to MathML only, before it is put
+back (a converter that let `</math><a href=…>` through in a `\\text{}` cannot close the math
+early and put a live link in the page), and the whole result goes through the allow-list
+sanitiser (nh3) again.
 """
 
 from __future__ import annotations
@@ -21,7 +24,8 @@ from latex2mathml.converter import convert
 from markdown_it import MarkdownIt
 from markdown_it.common.utils import escapeHtml
 
-from search.render import DISPLAY_MATH, INLINE_MATH
+from search.render import INLINE_MATH, display_spans
+from search.server.tex import engine, katex_mathml, katex_prefetch
 
 # Private-use characters around a formula's number: markdown leaves them alone.
 _OPEN, _CLOSE = "\ue000", "\ue001"
@@ -84,6 +88,13 @@ _CLEANER = nh3.Cleaner(
     attribute_filter=_attribute,
     strip_comments=True,
 )
+# One formula's MathML: MathML elements only, so nothing in it can leave the <math> element.
+_MATHML_CLEANER = nh3.Cleaner(
+    tags=_MATHML_TAGS,
+    attributes={tag: _MATHML_ATTRIBUTES for tag in _MATHML_TAGS},
+    url_schemes=set(),
+    strip_comments=True,
+)
 _MARKDOWN = MarkdownIt("commonmark", {"html": False, "linkify": False}).enable(
     ["table", "strikethrough"]
 )
@@ -131,21 +142,30 @@ def _number_formulas(formulas: list[_Formula]) -> tuple[list[_Formula], dict[str
 # render 1.2x faster (6.3 s -> 5.3 s).
 @lru_cache(maxsize=8192)
 def _convert(latex: str, display: bool) -> str | None:
-    try:
-        return convert(latex, display="block" if display else "inline")
-    except Exception:  # latex2mathml raises many kinds of errors on what it cannot read
+    """The formula as sanitised MathML (KaTeX, else latex2mathml), or None."""
+    out = katex_mathml(latex, display)
+    if out is None and not engine_is_katex():
+        try:
+            out = convert(latex, display="block" if display else "inline")
+        except Exception:  # latex2mathml raises many kinds of errors on what it cannot read
+            return None
+    if out is None:
         return None
+    cleaned = _MATHML_CLEANER.clean(out)
+    return cleaned if cleaned.startswith("<math") else None
 
 
-def _mathml(f: _Formula, labels: dict[str, str]) -> str:
-    only = None if f.display else _ONLY_REF.fullmatch(f.latex)
-    if only:  # `$\eqref{eq:x}$`: a link to the equation
-        number = labels.get(only.group(2))
-        if number is None:
-            return f"<code>{escapeHtml(f.source)}</code>"
-        text = f"({number})" if only.group(1) else number
-        return f'<a href="#eq-{escapeHtml(number)}">{escapeHtml(text)}</a>'
-    latex = _REF.sub(
+def engine_is_katex() -> bool:
+    """Whether formulas go through KaTeX (installed and running) rather than latex2mathml."""
+    return engine() is not None
+
+
+def _latex_to_convert(f: _Formula, labels: dict[str, str]) -> str | None:
+    """What the engine gets for `f` (its `\\eqref`s as numbers), or None for a formula that
+    is only a reference (it becomes a link)."""
+    if not f.display and _ONLY_REF.fullmatch(f.latex):
+        return None
+    return _REF.sub(
         lambda m: (
             "\\text{%s}" % (f"({labels[m[2]]})" if m[1] else labels[m[2]])
             if m[2] in labels
@@ -153,6 +173,17 @@ def _mathml(f: _Formula, labels: dict[str, str]) -> str:
         ),
         f.latex,
     )
+
+
+def _mathml(f: _Formula, labels: dict[str, str]) -> str:
+    only = None if f.display else _ONLY_REF.fullmatch(f.latex)
+    if only:  # `$\eqref{eq:x}$`: a link to the equation
+        number = labels.get(only.group(2))
+        if number is None:  # as MathJax shows a reference to no label
+            return '<span class="math-error">(?)</span>' if only.group(1) else "?"
+        text = f"({number})" if only.group(1) else number
+        return f'<a href="#eq-{escapeHtml(number)}">{escapeHtml(text)}</a>'
+    latex = _latex_to_convert(f, labels) or ""
     out = _convert(latex, f.display)
     if out is None:  # the source is the honest fallback
         return f'<span class="math-error">{escapeHtml(f.source)}</span>'
@@ -175,11 +206,14 @@ def _cut_math(body: str) -> tuple[str, list[_Formula]]:
         return INLINE_MATH.sub(lambda m: hold(_Formula(m.group(0), m.group(1), False)), text)
 
     pos = 0
-    for m in DISPLAY_MATH.finditer(body):
-        out.append(inline(body[pos : m.start()]))
-        latex = m["dollars"] if m["dollars"] is not None else m["block"]
-        out.append(hold(_Formula(m.group(0), latex.replace("  \n", "\n"), True)))
-        pos = m.end()
+    # Not DISPLAY_MATH: it pairs a `\\begin{array}` with the first `\\end{array}`, so a table
+    # nested in a table was cut in two (14 of the formulas left shown as source).
+    for start, end in display_spans(body):
+        source = body[start:end]
+        latex = source[2:-2] if source.startswith("$$") else source
+        out.append(inline(body[pos:start]))
+        out.append(hold(_Formula(source, latex.replace("  \n", "\n"), True)))
+        pos = end
     out.append(inline(body[pos:]))
     return "".join(out), formulas
 
@@ -206,8 +240,13 @@ def _absolute_links(tokens: list, base: str) -> None:
 @lru_cache(maxsize=64)  # a long post takes ~100 ms (its formulas); readers reopen posts
 def render_post(body: str, url: str) -> str:
     """The post body as sanitised HTML; relative links resolve against the post's `url`."""
+    # The placeholders' own characters in a post would be read as placeholders: shown as U+FFFD.
+    body = body.replace(_OPEN, "\ufffd").replace(_CLOSE, "\ufffd")
     text, formulas = _cut_math(body)
     formulas, labels = _number_formulas(formulas)
+    katex_prefetch(
+        (latex, f.display) for f in formulas if (latex := _latex_to_convert(f, labels)) is not None
+    )
     env = {"mathml": [_mathml(f, labels) for f in formulas]}
     tokens = _MARKDOWN.parse(text, env)
     _absolute_links(tokens, url if urlsplit(url).scheme in ("http", "https") else "")

@@ -32,6 +32,16 @@ const state = {
 };
 
 // -- talking to the server ------------------------------------------------------------------
+/** `url` as an absolute http(s) address, or null. */
+function webAddress(url) {
+  try {
+    const parsed = new URL(url);
+    return parsed.protocol === "https:" || parsed.protocol === "http:" ? parsed.href : null;
+  } catch {
+    return null;
+  }
+}
+
 async function api(path, options = {}) {
   const token = sessionStorage.getItem("kexue-token");
   const headers = token ? { Authorization: `Bearer ${token}` } : {};
@@ -217,7 +227,11 @@ async function openPost(id, { push = true, focus = true } = {}) {
   if (state.post !== String(id)) return; // another post was asked for meanwhile
   el.title.textContent = post.title;
   el.meta.textContent = metaLine(post);
-  el.original.href = post.url;
+  // Post data: only a web address becomes the link (never javascript:, data: or file:).
+  const original = webAddress(post.url);
+  if (original) el.original.href = original;
+  else el.original.removeAttribute("href");
+  el.original.hidden = !original;
   el.body.innerHTML = policy.createHTML(post.html);
   for (const a of el.body.querySelectorAll("a[href]")) {
     if (!a.getAttribute("href").startsWith("#")) a.target = "_blank";
