@@ -36,12 +36,18 @@ SHORT_TEXT = 40
 # An indented code block (what the archive's code is: all 135 indented blocks of the shared
 # corpus are code): after a blank line, lines indented by four spaces or a tab.
 _INDENTED = r"(?P<indented>\n[ \t]*\n(?:(?: {4}|\t)[^\n]*(?:\n|\Z))+)"
+# Bracketed text and a parenthesised address, each stopping at the next bracket (or parenthesis)
+# it cannot hold: scanning from every `[` to the text's end made a post of `[`, `\[` or `![`
+# quadratic (100k characters: 16-140 s, holding the GIL in the server).
+_TEXT = r"(?:[^\[\]]|\[[^\[\]]*\])"
+_ALT = r"(?:\\.|[^\[\]\\]|\[[^\[\]]*\])"  # an image's alt may escape brackets: `\[0, 1\]`
+_URL = r"\((?:[^()\n]|\([^()\n]*\))*\)"
 _MARKUP = re.compile(
     _INDENTED + r"|(?P<code>(?s:```.*?```)|`[^`\n]+`)"  # code as written, spaces folded
-    r"|\[!\[(?:\\.|[^\]\\])*\]\([^)]*\)\]\([^)]*\)"  # linked image [![alt](img)](img "title")
-    r"|!\[(?:\\.|[^\]\\])*\]\([^)]*\)"  # image (its alt may escape brackets: `\[0, 1\]`)
-    r"|\[(?P<link>[^\]]+)\]\([^)]*\)"  # link: keep its text
-    r"|<(?P<auto>https?://[^>\s]+)>"  # autolink: keep the address
+    rf"|\[!\[{_ALT}*\]{_URL}\]{_URL}"  # linked image [![alt](img)](img "title")
+    rf"|!\[{_ALT}*\]{_URL}"  # image
+    rf"|\[(?P<link>{_TEXT}+)\]{_URL}"  # link: keep its text
+    r"|<(?P<auto>https?://[^<>\s]+)>"  # autolink: keep the address
     r"|(?m:^[ \t]*#{1,6}[ \t]+)"  # heading marks
     r"|\*\*|(?m:^>[ \t]?)"  # bold marks, quote marks
     r"|\s+"  # whitespace runs fold to one space
