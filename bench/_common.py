@@ -73,3 +73,25 @@ def index_and_queries_args(doc: str | None) -> argparse.Namespace:
     ap.add_argument("--data-dir", required=True)
     ap.add_argument("--queries", type=Path, default=DEFAULT_QUERIES)
     return ap.parse_args()
+
+
+def run_cli(*args: str) -> tuple[int, str, str]:
+    """Run `search ARGS` in-process: (exit status, stdout, stderr). An exception escaping
+    `main` is re-raised: that is a traceback a user would have seen."""
+    import contextlib
+    import io
+
+    from search import cli
+
+    out, err = io.StringIO(), io.StringIO()
+    old = sys.argv
+    sys.argv = ["search", *args]
+    try:
+        with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+            cli.main()
+        code = 0
+    except SystemExit as exc:
+        code = exc.code if isinstance(exc.code, int) else 1
+    finally:
+        sys.argv = old
+    return code, out.getvalue(), err.getvalue()

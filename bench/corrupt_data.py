@@ -16,8 +16,6 @@ damage to the store itself is not derivable and is reported as such, not as a fa
 from __future__ import annotations
 
 import argparse
-import contextlib
-import io
 import shutil
 import sys
 import tempfile
@@ -26,9 +24,9 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _common import DEFAULT_CORPUS, require_file
+from _common import run_cli as cli_in_process
 
 import search
-from search import cli
 
 
 def truncate(path: Path) -> None:
@@ -88,20 +86,9 @@ class Result:
 
 
 def run_cli(*args: str) -> tuple[int, str]:
-    """Run `search ARGS` in-process; (exit status, stderr). An exception escaping `main`
-    is re-raised: that is a traceback a user would have seen."""
-    out, err = io.StringIO(), io.StringIO()
-    old = sys.argv
-    sys.argv = ["search", *args]
-    try:
-        with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
-            cli.main()
-        code = 0
-    except SystemExit as exc:
-        code = exc.code if isinstance(exc.code, int) else 1
-    finally:
-        sys.argv = old
-    return code, err.getvalue()
+    """Run `search ARGS` in-process; (exit status, stderr)."""
+    code, _, err = cli_in_process(*args)
+    return code, err
 
 
 def command_lines(root: Path, probe: tuple[int, str], vectors: bool, which: str) -> list[list[str]]:

@@ -14,10 +14,8 @@ from __future__ import annotations
 
 import contextlib
 import html
-import io
 import json
 import re
-import sys
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -25,8 +23,9 @@ from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
+from _common import run_cli as cli_in_process
+
 import search
-from search import cli
 
 # What a terminal may take as the start of a sequence: ESC, BEL, CSI and OSC (C1), DEL.
 _RAW_CONTROL = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f]")
@@ -99,18 +98,8 @@ class PostFuzz:
 
 def run_cli(*args: str) -> tuple[int, str]:
     """`search ARGS` in-process: (exit status, stdout + stderr)."""
-    out, err = io.StringIO(), io.StringIO()
-    old = sys.argv
-    sys.argv = ["search", *args]
-    try:
-        with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
-            cli.main()
-        code = 0
-    except SystemExit as exc:
-        code = exc.code if isinstance(exc.code, int) else 1
-    finally:
-        sys.argv = old
-    return code, out.getvalue() + err.getvalue()
+    code, out, err = cli_in_process(*args)
+    return code, out + err
 
 
 def page(post_id: int, title: str, body: str) -> str:

@@ -16,40 +16,9 @@ fi
 export LANG=C.UTF-8 LC_ALL=C.UTF-8
 PY=.venv/bin/python
 SEARCH=.venv/bin/search
-work=$(mktemp -d)
-export KEXUE_SEARCH_STATE="$work/state"  # the query history: not the user's
-session="kexue-tui-$$"
-socket="$work/tmux.sock"
-tmx() { tmux -u -S "$socket" -f /dev/null "$@"; }
-cleanup() {
-  tmx kill-server >/dev/null 2>&1 || true
-  rm -rf "$work"
-}
-trap cleanup EXIT
-
-screen() { tmx capture-pane -p -t "$session"; }
-
-fail() {
-  echo "tui_tmux: FAILED: $1"
-  echo "----- screen -----"
-  screen || true
-  echo "------------------"
-  exit 1
-}
-
-# until_screen shows|hides TEXT [SECONDS]: poll the screen until TEXT appears or disappears.
-until_screen() {
-  local want=$1 text=$2 limit=${3:-15} start=$SECONDS
-  while true; do
-    if screen | grep -qF -- "$text"; then [ "$want" = shows ] && return; else [ "$want" = hides ] && return; fi
-    if ((SECONDS - start >= limit)); then
-      fail "waited ${limit}s for the screen to ${want%s} \"$text\""
-    fi
-    sleep 0.1
-  done
-}
-wait_for() { until_screen shows "$@"; }
-wait_gone() { until_screen hides "$@"; }
+NAME=tui_tmux
+# shellcheck source=tests/tmux_lib.sh
+source tests/tmux_lib.sh
 
 "$SEARCH" --quiet --data-dir "$work/data" index --no-vectors tests/fixtures/posts.jsonl
 

@@ -13,36 +13,9 @@ fi
 
 export LANG=C.UTF-8 LC_ALL=C.UTF-8
 PY=.venv/bin/python
-work=$(mktemp -d)
-export KEXUE_SEARCH_STATE="$work/state"
-session="kexue-graph-$$"
-socket="$work/tmux.sock"
-tmx() { tmux -u -S "$socket" -f /dev/null "$@"; }
-cleanup() {
-  tmx kill-server >/dev/null 2>&1 || true
-  rm -rf "$work"
-}
-trap cleanup EXIT
-screen() { tmx capture-pane -p -t "$session"; }
-fail() {
-  echo "tui_tmux_graph: FAILED: $1"
-  echo "----- screen -----"
-  screen || true
-  echo "------------------"
-  exit 1
-}
-until_screen() {
-  local want=$1 text=$2 limit=${3:-15} start=$SECONDS
-  while true; do
-    if screen | grep -qF -- "$text"; then [ "$want" = shows ] && return; else [ "$want" = hides ] && return; fi
-    if ((SECONDS - start >= limit)); then
-      fail "waited ${limit}s for the screen to ${want%s} \"$text\""
-    fi
-    sleep 0.1
-  done
-}
-wait_for() { until_screen shows "$@"; }
-wait_gone() { until_screen hides "$@"; }
+NAME=tui_tmux_graph
+# shellcheck source=tests/tmux_lib.sh
+source tests/tmux_lib.sh
 
 PYTHONPATH=. "$PY" -c "
 import sys
@@ -76,6 +49,8 @@ wait_gone "cited by (1)"
 wait_for "https://kexue.fm/archives/2002"
 tmx send-keys -t "$session" Escape
 wait_for "https://kexue.fm/archives/2001"
+tmx send-keys -t "$session" q  # in the reader, q goes back (as in less)
+wait_for "r Related"
 tmx send-keys -t "$session" q
 wait_for "EXITED 0"
 echo "tui_tmux_graph: passed"
