@@ -605,11 +605,6 @@ def post_json(post: search.Post) -> dict[str, Any]:
     return {"post_id": d.pop("id"), **d}
 
 
-# A body past this is printed as written, not rendered: rendering is linear but slow (3 s for
-# the megabyte a post may hold), and the archive's longest post has 34k characters.
-SHOW_RENDER_CHARS = 200_000
-
-
 @cli.command()
 @click.argument("post_id", type=PostRef())
 @click.option("--json", "as_json", is_flag=True, help="Print the post as JSON.")
@@ -639,7 +634,7 @@ def show(obj: Context, post_id: int, as_json: bool, raw: bool, no_pager: bool) -
     from rich.markdown import Markdown
     from rich.rule import Rule
 
-    from search.render import terminal_markdown
+    from search.render import LONG_POST_CHARS, terminal_markdown
 
     paged = not no_pager and sys.stdout.isatty()
     if paged:
@@ -650,9 +645,9 @@ def show(obj: Context, post_id: int, as_json: bool, raw: bool, no_pager: bool) -
         out.print(Rule(Text(title, style="bold cyan")))
         out.print(Text(header, style="dim"))
         out.print()
-        if len(post.body) > SHOW_RENDER_CHARS:  # markdown-it takes ~3 s a megabyte
+        if len(post.body) > LONG_POST_CHARS:  # markdown-it takes ~3 s a megabyte
             out.print(Text(printable(post.body)))
-            err.print(f"[dim]note: over {SHOW_RENDER_CHARS:,} characters: shown as written[/]")
+            err.print(f"[dim]note: over {LONG_POST_CHARS:,} characters: shown as written[/]")
         else:
             out.print(Markdown(terminal_markdown(printable(post.body)), code_theme="ansi_dark"))
         if footer:

@@ -32,6 +32,11 @@ __all__ = [
 
 _FENCE_LINE = re.compile(r"(?m)^(```|~~~)[^\n]*$")
 
+# A body past this is shown as written, not rendered (in the terminal and on the page):
+# rendering is linear but slow (markdown-it ~3 s, formulas more, for the megabyte a post may
+# hold), and the archive's longest post has 34k characters.
+LONG_POST_CHARS = 200_000
+
 
 def _fences(body: str) -> list[tuple[int, int]]:
     """(start, end) of each fenced code block, in one pass over its fence lines (a lazy

@@ -93,3 +93,15 @@ def test_a_reader_that_cannot_be_rendered_in_time_is_a_503_and_the_server_goes_o
     finally:
         service.close()
         live.close()
+
+
+def test_a_post_past_the_rendering_bound_is_shown_as_written_and_escaped():
+    from search.render import LONG_POST_CHARS
+
+    body = "旋转位置编码 外推 <b>x</b> " + "\\begin{a}" * (LONG_POST_CHARS // 9 + 1)
+    started = time.perf_counter()
+    out = render_post(body, "https://kexue.fm/archives/1")
+    assert time.perf_counter() - started < 1  # rendered, the item-1 post took 1.3 s
+    assert out.startswith("<pre>") and "&lt;b&gt;x&lt;/b&gt;" in out and "<b>" not in out
+    short = render_post("旋转位置编码 **外推**", "https://kexue.fm/archives/1")
+    assert "<strong>外推</strong>" in short  # an ordinary post is rendered as before

@@ -24,7 +24,7 @@ from latex2mathml.converter import convert
 from markdown_it import MarkdownIt
 from markdown_it.common.utils import escapeHtml
 
-from search.render import INLINE_MATH, display_spans
+from search.render import INLINE_MATH, LONG_POST_CHARS, display_spans
 from search.server.tex import engine, katex_mathml, katex_prefetch
 
 # Private-use characters around a formula's number: markdown leaves them alone.
@@ -239,7 +239,11 @@ def _absolute_links(tokens: list, base: str) -> None:
 
 @lru_cache(maxsize=64)  # a long post takes ~100 ms (its formulas); readers reopen posts
 def render_post(body: str, url: str) -> str:
-    """The post body as sanitised HTML; relative links resolve against the post's `url`."""
+    """The post body as sanitised HTML; relative links resolve against the post's `url`.
+    A body over LONG_POST_CHARS is shown as written (the item-1 post of issue 23, a megabyte
+    of `\\begin{a}`, took 1.3 s to render)."""
+    if len(body) > LONG_POST_CHARS:
+        return sanitise(f"<pre>{html.escape(body)}</pre>")
     # The placeholders' own characters in a post would be read as placeholders: shown as U+FFFD.
     body = body.replace(_OPEN, "\ufffd").replace(_CLOSE, "\ufffd")
     text, formulas = _cut_math(body)
