@@ -90,15 +90,15 @@ class Glossary:
         self.written = written_glossary() if written is None else written
         # Looked up as queries are: singular words, hyphens as spaces (`mixture of experts`
         # was never found: a query's words are made singular before the look-up).
-        self._written = {_key(en): words for en, words in self.written.items()}
+        self._written = {_key(en): (en, words) for en, words in self.written.items()}
         keyed = {_key(en): v for en, v in (mined or {}).items()}
         self.mined = {k: v for k, v in keyed.items() if k}
 
     def lookup(self, phrase: str) -> Entry | None:
         """The entry for one phrase (lowercase, singular words), written first."""
-        words = self._written.get(_key(phrase))
-        if words:
-            return Entry(phrase, words, "written")
+        found = self._written.get(_key(phrase))
+        if found:
+            return Entry(found[0], found[1], "written")  # as the glossary writes it
         mined = self.mined.get(phrase.replace("-", " "))
         if mined:
             return Entry(phrase, (mined[0],), "mined", mined[1])
