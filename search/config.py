@@ -130,7 +130,10 @@ class FormulaConfig:
 #   0.9073 / 0.9080 / 0.9079 / 0.9061 (variant 0.889 -> 0.901, RoPE's own post 8265 from #6 to
 #   #4 for `RoPE`) but the 675 generated queries 0.8530 -> 0.8522 / 0.8518 / 0.8513 / 0.8509
 #   (keyword and paraphrase lower): a gain on 60 queries that a ten times larger set does not
-#   show. PageRank did no better (bench/graph_prior.py).
+#   show. PageRank did no better (bench/graph_prior.py). Co-citation for `similar` (posts a third
+#   post cites together, ArchiveGraph.cocited) fused with the vector neighbours, judged on the
+#   100 posts of series of 3+ parts (the other parts relevant): nDCG@10 0.9476 without, 0.9488
+#   / 0.9464 / 0.9403 / 0.9190 at 0.1 / 0.2 / 0.3 / 0.5: no gain, so `similar` stays as it is.
 
 # The floor (search/relevance.py Floor), calibrated with bench/calibrate_floor.py on the dev
 # queries, the 675 generated in-domain ones (bench/make_queries.py) and the 212 out-of-domain
