@@ -59,17 +59,21 @@ _BOUNDARY = re.compile(r"[。！？；!?;\n]|\.\s")
 @dataclass(frozen=True, slots=True)
 class Snippet:
     """`text` with `highlights` as (start, end) character offsets into it; `offset` is where
-    the window starts in the post body (for scrolling a preview to it)."""
+    the window starts in the post body (for scrolling a preview to it); `formulas` where its
+    short formulas stand, with their LaTeX (the page shows those as MathML)."""
 
     text: str
     highlights: tuple[tuple[int, int], ...] = ()
     offset: int = 0
+    # (start, end, LaTeX source) of each formula `text` shows as Unicode text
+    formulas: tuple[tuple[int, int, str], ...] = ()
 
     def to_dict(self) -> dict:
         return {
             "text": self.text,
             "highlights": [list(h) for h in self.highlights],
             "offset": self.offset,
+            "formulas": [list(f) for f in self.formulas],
         }
 
 
@@ -263,11 +267,11 @@ def make_snippet(
         cut = [m.end() for m in _BOUNDARY.finditer(plain, back, start)]
         start = cut[-1] if cut else back
     start = _snap_start(doc, start)
-    text, spans, first, end = _build(doc, labels, start, hi, width, hits)
+    text, spans, first, end, formulas = _build(doc, labels, start, hi, width, hits)
     # Too little to read (a passage of formulas): open earlier, then run on past the passage.
     least = min(MIN_TEXT, width)
     if len(text.strip(" …")) < least and end < len(plain):
-        text, spans, first, end = _build(doc, labels, first, len(plain), width, hits)
+        text, spans, first, end, formulas = _build(doc, labels, first, len(plain), width, hits)
     for _ in range(8):  # each step opens a window's width (or a formula) earlier
         if len(text.strip(" …")) >= least or start == 0:
             break
@@ -275,12 +279,14 @@ def make_snippet(
         if earlier >= start:
             break
         start = earlier
-        text, spans, first, end = _build(doc, labels, start, len(plain), width, hits)
+        text, spans, first, end, formulas = _build(doc, labels, start, len(plain), width, hits)
     prefix = "…" if first > 0 and not text.startswith("…") else ""
     suffix = "…" if end < len(plain) and not text.endswith("…") else ""
     spans = [(s + len(prefix), e + len(prefix)) for s, e in spans]
+    shift = len(prefix)
+    shown = tuple((s + shift, e + shift, source) for s, e, source in formulas)
     offset = doc.source(first) if first < len(plain) else 0
-    return Snippet(prefix + text + suffix, tuple(_merge(spans)), offset)
+    return Snippet(prefix + text + suffix, tuple(_merge(spans)), offset, shown)
 
 
 def _build(
@@ -290,13 +296,15 @@ def _build(
     hi: int,
     width: int,
     hits: list[tuple[int, int, str]],
-) -> tuple[str, list[tuple[int, int]], int, int]:
+) -> tuple[str, list[tuple[int, int]], int, int, list[tuple[int, int, str]]]:
     """The snippet's text from plain offset `start`: prose as it is, short formulas as text,
     the others as `…`; up to `width` characters, past `hi` only while under MIN_TEXT. Returns
-    the text, its highlights, and the plain offsets it covers."""
+    the text, its highlights, the plain offsets it covers, and where each formula shown as text
+    stands in it with its source (the page shows those as MathML)."""
     plain = doc.text
     out: list[str] = []
     spans: list[tuple[int, int]] = []
+    formulas: list[tuple[int, int, str]] = []
     n = 0
     first: int | None = None
     end = start
@@ -320,6 +328,7 @@ def _build(
                     found = shown.lower().find(term)
                     if found >= 0:
                         spans.append((n + found, n + found + len(term)))
+            formulas.append((n, n + len(shown), plain[s:e]))
             out.append(shown)
             n += len(shown)
             first = s if first is None else first
@@ -345,4 +354,5 @@ def _build(
     joined = "".join(out)
     stripped = joined.rstrip()
     spans = [(a, min(b, len(stripped))) for a, b in spans if a < len(stripped)]
-    return stripped, spans, first if first is not None else start, end
+    formulas = [f for f in formulas if f[1] <= len(stripped)]
+    return stripped, spans, first if first is not None else start, end, formulas

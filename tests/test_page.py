@@ -266,3 +266,18 @@ def test_the_api_docs_work_offline(page, base):
     page.locator(".opblock-summary").first.wait_for()
     assert page.locator(".opblock-summary").count() >= 8  # /search, /posts/{id}, …
     assert not outside, outside
+
+
+def test_a_snippets_short_formula_is_mathml_on_the_page(page, base):
+    _open(page, base, "?q=RoPE%20频率")
+    first = page.locator("#results li", has_text="旋转位置编码RoPE的长度外推")
+    first.wait_for()
+    formulas = first.locator(".snippet .math math")
+    assert formulas.count() >= 1  # typeset, where the CLI and the TUI show θ_i = 10000^(-2i/d)
+    assert first.locator(".snippet .math msub").count() >= 1  # θ_i, a subscript
+    assert first.locator(".snippet mark").count() >= 1  # the highlights are still there
+    box = first.locator(".snippet .math").first.bounding_box()
+    line = first.locator(".snippet mark").first.bounding_box()
+    assert box is not None and line is not None and box["height"] < 3 * line["height"]  # inline
+    if os.environ.get("KEXUE_PAGE_SCREENSHOT_DIR"):
+        first.screenshot(path=str(Path(os.environ["KEXUE_PAGE_SCREENSHOT_DIR"]) / "snippet.png"))

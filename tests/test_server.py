@@ -80,6 +80,8 @@ def test_search_answers_in_the_contract_shape_with_the_cli_hits(client, fixture_
     assert {"hits", "total", "offset", "mode", "took_ms", "warnings"} <= set(body)
     with Searcher.open(fixture_data.root) as searcher:
         expected = searcher.search("RoPE 外推", limit=3)
+    for hit in body["hits"]:  # a page's extra: the snippet's short formulas as MathML
+        assert isinstance(hit["snippet"].pop("math"), list)
     assert body["hits"] == [h.to_dict() for h in expected]  # what `search query --json` prints
     assert body["total"] == expected.total and body["offset"] == 0
     assert body["mode"] == "lexical" and body["warnings"]  # no vectors here: it says so
@@ -569,3 +571,13 @@ def test_a_generation_swapped_in_as_the_model_becomes_ready_is_warmed(
         assert live.current.semantic is True  # it stayed None: served lexically, "loading"
     finally:
         live.close()
+
+
+def test_snippets_carry_their_short_formulas_as_mathml(client):
+    hits = client.get("/search", params={"q": "RoPE 频率", "mode": "lexical"}).json()["hits"]
+    snippet = next(h["snippet"] for h in hits if h["post_id"] == 1001)
+    start, end, _ = next(f for f in snippet["formulas"] if "theta" in f[2])
+    assert snippet["text"][start:end].startswith("θ_i")  # the text everyone else reads
+    mathml = next(m for s, e, m in snippet["math"] if (s, e) == (start, end))
+    assert mathml.startswith("<math") and "<mi>θ</mi>" in mathml and "<script" not in mathml
+    assert len(snippet["math"]) == len(snippet["formulas"])  # each short one converts

@@ -185,3 +185,12 @@ def test_a_post_of_unclosed_brackets_is_read_in_linear_time(unit):
     snippet = make_snippet(body, ["旋转"])
     # 100k characters took 16-140 s when each `[` was scanned to the end; linear is ~0.02 s
     assert time.perf_counter() - started < 2 and "旋转" in snippet.text
+
+
+def test_a_snippet_says_where_its_short_formulas_stand_with_their_source():
+    aligned = "$$\\begin{aligned}a&=b\\\\c&=d\\end{aligned}$$"
+    body = f"我们有 $q_m e^{{im\\theta}}$ 这样的旋转，另有 {aligned} 然后讨论旋转位置编码的外推。"
+    snippet = make_snippet(body, ["旋转"])
+    [(start, end, source)] = snippet.formulas  # the aligned block is left out as …
+    assert source == "$q_m e^{im\\theta}$" and snippet.text[start:end] == "q_m e^imθ"
+    assert snippet.to_dict()["formulas"] == [[start, end, source]]

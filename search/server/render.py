@@ -155,6 +155,27 @@ def _convert(latex: str, display: bool) -> str | None:
     return cleaned if cleaned.startswith("<math") else None
 
 
+_DELIMITED = re.compile(r"\A(?:\$\$?(?P<d>.+?)\$\$?|\\\((?P<p>.+?)\\\)|\\\[(?P<b>.+?)\\\])\Z", re.S)
+
+
+@lru_cache(maxsize=4096)
+def snippet_mathml(source: str) -> str | None:
+    """A snippet's short formula (as written, delimiters included) as sanitised inline MathML
+    for the page, or None to keep the text the snippet shows. latex2mathml, in this process:
+    a snippet keeps only short formulas (search.snippets.SHORT_SOURCE), which it reads right,
+    and the reader's KaTeX runs in the render worker, not on a search's path."""
+    m = _DELIMITED.match(source.strip())
+    latex = next((g for g in m.groups() if g), None) if m else None
+    if latex is None:
+        return None
+    try:
+        out = convert(latex, display="inline")
+    except Exception:  # latex2mathml raises many kinds of errors on what it cannot read
+        return None
+    cleaned = _MATHML_CLEANER.clean(out)
+    return cleaned if cleaned.startswith("<math") else None
+
+
 def engine_is_katex() -> bool:
     """Whether formulas go through KaTeX (installed and running) rather than latex2mathml."""
     return engine() is not None

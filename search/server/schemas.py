@@ -24,6 +24,12 @@ class SnippetModel(BaseModel):
         description="(start, end) offsets of query terms in `text`, in Unicode code points."
     )
     offset: int = Field(description="Where `text` starts in the post body.")
+    formulas: list[tuple[int, int, str]] = Field(
+        [], description="(start, end, LaTeX) of each short formula `text` shows as Unicode text."
+    )
+    math: list[tuple[int, int, str]] = Field(
+        [], description="(start, end, MathML) of those formulas, sanitised, for a page to show."
+    )
 
 
 class ListPartModel(BaseModel):

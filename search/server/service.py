@@ -220,7 +220,7 @@ class Service:
 
     def _run(self, gen: Generation, request: SearchRequest) -> dict[str, Any]:
         with _errors():
-            return gen.searcher.search(request).to_dict()
+            return _with_mathml(gen.searcher.search(request).to_dict())
 
     def _autowarm(self, gen: Generation, current: Generation) -> None:
         """Answer the live generation's most asked searches (and `similar` lists) again on
@@ -291,7 +291,7 @@ class Service:
     def _similar(self, gen: Generation, post_id: int, limit: int) -> dict[str, Any]:
         with _errors():
             try:
-                return gen.searcher.similar(post_id, limit=limit).to_dict()
+                return _with_mathml(gen.searcher.similar(post_id, limit=limit).to_dict())
             except KeyError:
                 raise ServiceError(404, f"no post {post_id}") from None
 
@@ -395,6 +395,21 @@ class Service:
             "generation": gen.number,
             "opened_at": dt.datetime.fromtimestamp(gen.opened_at, dt.UTC).isoformat(),
         }
+
+
+def _with_mathml(answer: dict[str, Any]) -> dict[str, Any]:
+    """`answer` with each snippet's short formulas as MathML too (`math`: start, end and the
+    sanitised MathML), for the page; the text stays for everyone else."""
+    from search.server.render import snippet_mathml
+
+    for hit in answer["hits"]:
+        snippet = hit["snippet"]
+        snippet["math"] = [
+            [start, end, mathml]
+            for start, end, source in snippet.get("formulas", ())
+            if (mathml := snippet_mathml(source)) is not None
+        ]
+    return answer
 
 
 def _request(

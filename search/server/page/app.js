@@ -72,22 +72,40 @@ function metaLine(hit) {
   return [hit.date, hit.category, (hit.tags || []).slice(0, 4).join(", ")].filter(Boolean).join(" · ");
 }
 
-/** The snippet with its highlight spans as <mark> nodes. Offsets count code points. */
+/** The snippet with its highlight spans as <mark> nodes and its short formulas as MathML (the
+ * server's, sanitised); the formulas' text stays where a formula has none. Offsets count code
+ * points. */
 function snippetNode(snippet) {
   const p = document.createElement("p");
   p.className = "snippet";
   const chars = Array.from(snippet.text || "");
+  const marks = (snippet.highlights || []).slice().sort((a, b) => a[0] - b[0]);
+  const text = (from, to) => {
+    let at = from;
+    for (const [start, end] of marks) {
+      if (end <= at || start >= to) continue;
+      const a = Math.max(start, at);
+      const b = Math.min(end, to);
+      p.append(chars.slice(at, a).join(""));
+      const mark = document.createElement("mark");
+      mark.textContent = chars.slice(a, b).join("");
+      p.append(mark);
+      at = b;
+    }
+    p.append(chars.slice(at, to).join(""));
+  };
   let at = 0;
-  const spans = (snippet.highlights || []).slice().sort((a, b) => a[0] - b[0]);
-  for (const [start, end] of spans) {
+  for (const [start, end, mathml] of (snippet.math || []).slice().sort((a, b) => a[0] - b[0])) {
     if (start < at || end <= start) continue;
-    p.append(chars.slice(at, start).join(""));
-    const mark = document.createElement("mark");
-    mark.textContent = chars.slice(start, end).join("");
-    p.append(mark);
+    text(at, start);
+    const span = document.createElement("span");
+    span.className = "math";
+    span.innerHTML = policy.createHTML(mathml);
+    if (!span.querySelector("math")) span.textContent = chars.slice(start, end).join("");
+    p.append(span);
     at = end;
   }
-  p.append(chars.slice(at).join(""));
+  text(at, chars.length);
   return p;
 }
 
