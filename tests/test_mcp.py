@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import os
-import subprocess
 import sys
 from pathlib import Path
 
@@ -233,35 +232,14 @@ def test_the_first_search_is_hybrid_the_models_load_at_start(vector_root):
     run(session)
 
 
-def _hang_up_after(root: Path, delay: float, mode: str) -> subprocess.CompletedProcess[str]:
+def _hang_up_after(root: Path, delay: float, mode: str) -> tuple[int, str]:
     """Start `search mcp`, initialize, ask a search and close its stdin `delay` s later, as a
-    client that goes away does (the protocol's own JSON-RPC lines, so the exit status shows)."""
-    import time
+    client that goes away does: the harness's own client (bench/mcp_hangup.py)."""
+    sys.path.insert(0, str(ROOT / "bench"))
+    import mcp_hangup
 
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "search.cli", "--data-dir", str(root), "mcp"],
-        stdin=subprocess.PIPE,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        env={**os.environ, "PYTHONPATH": str(ROOT)},
-        cwd=str(ROOT),
-    )
-    assert proc.stdin and proc.stdout
-
-    def send(message: dict) -> None:
-        proc.stdin.write((json.dumps(message) + "\n").encode())
-        proc.stdin.flush()
-
-    hello = {"protocolVersion": "2025-06-18", "capabilities": {}}
-    send({"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": hello | {
-        "clientInfo": {"name": "test", "version": "0"}}})  # fmt: skip
-    assert b'"id":1' in proc.stdout.readline()
-    send({"jsonrpc": "2.0", "method": "notifications/initialized"})
-    call = {"name": "search", "arguments": {"query": "RoPE 外推", "mode": mode}}
-    send({"jsonrpc": "2.0", "id": 2, "method": "tools/call", "params": call})
-    time.sleep(delay)
-    _, stderr = proc.communicate(timeout=120)  # closes stdin: the client is gone
-    return subprocess.CompletedProcess(proc.args, proc.returncode, "", stderr.decode())
+    status, stderr, _ = mcp_hangup.hang_up(root, delay, [{"query": "RoPE 外推", "mode": mode}])
+    return status, stderr
 
 
 @pytest.mark.model
@@ -271,9 +249,9 @@ def test_a_client_hanging_up_while_the_models_load_ends_the_server_cleanly(
 ):
     """It used to abort (SIGABRT, "terminate called without an active exception"): ONNX
     Runtime's threads still loading while the interpreter finalized."""
-    done = _hang_up_after(vector_root, delay, mode)
-    assert done.returncode == 0, done.stderr[-2000:]
-    assert "terminate called" not in done.stderr and "Traceback" not in done.stderr
+    status, stderr = _hang_up_after(vector_root, delay, mode)
+    assert status == 0, stderr[-2000:]
+    assert "terminate called" not in stderr and "Traceback" not in stderr
 
 
 @pytest.mark.model
