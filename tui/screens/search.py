@@ -38,7 +38,7 @@ from tui.screens.reader import ReaderScreen
 from tui.session import SearchSession
 from tui.state import Answer, FilterState, ModelState, Request
 from tui.widgets.filters import FilterBar
-from tui.widgets.post import PostView, query_terms
+from tui.widgets.post import PostView, hit_offset, query_terms
 from tui.widgets.query import QueryInput
 from tui.widgets.results import ResultList
 from tui.widgets.status import StatusBar
@@ -354,7 +354,7 @@ class SearchScreen(Screen[None]):
             await view.show(None)
             return
         post = await asyncio.to_thread(self.searcher.get, hit.post_id)
-        await view.show(post, hit.snippet.offset, self.terms_for(hit))
+        await view.show(post, hit_offset(hit), self.terms_for(hit))
 
     def terms_for(self, hit: Hit) -> tuple[str, ...]:
         """What to mark in `hit`'s post: the query's words and what its snippet matched."""
@@ -511,7 +511,7 @@ class SearchScreen(Screen[None]):
             return
         preview = self.query_one("#preview", PostView)
         self.app.push_screen(
-            ReaderScreen(post, hit.snippet.offset, self.terms_for(hit)),
+            ReaderScreen(post, hit_offset(hit), self.terms_for(hit)),
             callback=lambda _: preview.call_after_refresh(preview.settle),
         )
 
