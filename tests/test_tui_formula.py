@@ -13,7 +13,9 @@ import index
 from index.paths import DataDir
 from search import Searcher
 from tests.conftest import fixture_posts_with_one_changed
-from tests.test_tui import LexicalSearcher, idle, make_app
+
+# The TUI tests' fixtures (the asyncio backend, a history directory of each test's own).
+from tests.test_tui import LexicalSearcher, anyio_backend, idle, make_app, state_dir  # noqa: F401
 from tui.screens.reader import ReaderScreen
 from tui.widgets.post import MathFence, PostView
 
@@ -26,19 +28,6 @@ FORMULA = (
 )
 PROSE = "".join(f"\n\n第{i}段：一段说明文字，把公式推到文章的后面。" for i in range(1, 61))
 AFTER = "".join(f"\n\n公式之后的第{i}段说明。" for i in range(1, 31))
-
-
-@pytest.fixture(scope="module")
-def anyio_backend() -> str:
-    return "asyncio"
-
-
-@pytest.fixture(autouse=True)
-def state_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    from tui.history import STATE_ENV
-
-    monkeypatch.setenv(STATE_ENV, str(tmp_path / "state"))
-    return tmp_path / "state"
 
 
 def formula_searcher(root: Path, after: str) -> Searcher:
@@ -58,9 +47,7 @@ def assert_at_formula(view: PostView) -> None:
 
 
 @pytest.mark.parametrize("after", ["", AFTER], ids=["ends-the-post", "mid-post"])
-async def test_reader_and_preview_open_at_the_matched_formula(
-    tmp_path: Path, after: str
-) -> None:
+async def test_reader_and_preview_open_at_the_matched_formula(tmp_path: Path, after: str) -> None:
     with formula_searcher(tmp_path, after) as searcher:
         app = make_app(searcher)
         async with app.run_test(size=(100, 30)) as pilot:
