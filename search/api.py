@@ -649,6 +649,7 @@ class Searcher:
                         if explain
                         else None
                     ),
+                    formula_offset=shown[0] if shown else None,
                 )
             )
         return tuple(hits)

@@ -93,6 +93,9 @@ class Hit:
     score: float
     snippet: Snippet
     explain: Explanation | None = None
+    # Body offset of the formula that found the hit (its snippet shows it), for a reader to
+    # open at; None when no formula did.
+    formula_offset: int | None = None
 
     def to_dict(self) -> dict[str, Any]:
         d: dict[str, Any] = {

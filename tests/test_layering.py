@@ -139,3 +139,30 @@ def test_no_import_cycles():
     for module in sorted(graph):
         if module not in state:
             visit(module)
+
+
+def _every_import(module: str) -> list[tuple[str, int]]:
+    """(imported module, line) for every import of `module`, TYPE_CHECKING ones included."""
+    path = MODULES[module]
+    package = module if path.name == "__init__.py" else module.rpartition(".")[0]
+    found = []
+    for node in ast.walk(ast.parse(path.read_text("utf-8"))):
+        if isinstance(node, ast.Import):
+            found.extend((a.name, node.lineno) for a in node.names)
+        elif isinstance(node, ast.ImportFrom):
+            base = node.module or ""
+            if node.level:
+                anchor = package.split(".")[: len(package.split(".")) - node.level + 1]
+                base = ".".join([*anchor, base] if base else anchor)
+            found.extend((t, node.lineno) for t in _targets(base, [a.name for a in node.names]))
+    return found
+
+
+@pytest.mark.parametrize(
+    "module", sorted(m for m in MODULES if m.startswith(("tui.screens", "tui.widgets")))
+)
+def test_tui_screens_and_widgets_never_import_the_app(module):
+    # They post messages to the app (tui/messages.py) instead: no app <-> screens circle, not
+    # even for type checking.
+    for imported, line in _every_import(module):
+        assert imported != "tui.app", f"{MODULES[module]}:{line}: {module} imports tui.app"

@@ -28,7 +28,16 @@ from textual.screen import Screen
 from search import DataDir, DataError, Hit, Searcher
 from search.display import printable
 from tui.history import History
-from tui.messages import Browsed, IndexFailed, IndexOpened
+from tui.messages import (
+    Browsed,
+    Chosen,
+    CopyUrl,
+    GaveUp,
+    HelpWanted,
+    IndexFailed,
+    IndexOpened,
+    OpenUrl,
+)
 from tui.screens.help import HelpScreen
 from tui.screens.search import SearchScreen
 from tui.state import ModelState
@@ -159,6 +168,30 @@ class SearchApp(App[int]):
                 markup=False,
             )
         self.model_state = "loading" if state in ("idle", "loading") else state
+
+    def watch_model_state(self, state: ModelState) -> None:
+        self.search_screen.model_changed(state, self.model_error)
+
+    # -- what the screens ask for (as messages: they never call the app) ---------------------
+    @on(HelpWanted)
+    def _help_wanted(self) -> None:
+        self.action_help()
+
+    @on(OpenUrl)
+    def _open_url(self, event: OpenUrl) -> None:
+        self.open_url(event.url)
+
+    @on(CopyUrl)
+    def _copy_url(self, event: CopyUrl) -> None:
+        self.copy_url(event.url)
+
+    @on(Chosen)
+    def _chosen(self, event: Chosen) -> None:
+        self.choose(event.hit)
+
+    @on(GaveUp)
+    def _gave_up(self) -> None:
+        self.leave()
 
     # -- what the screens share ------------------------------------------------------------
     async def action_quit(self) -> None:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import TYPE_CHECKING, ClassVar, cast
+from typing import TYPE_CHECKING, ClassVar
 
 from rich.text import Text
 from textual import on
@@ -15,11 +15,11 @@ from textual.screen import Screen
 from textual.widgets import Footer, Input, Label, Static
 
 from search import DataError, links_of
+from tui.messages import CopyUrl, OpenUrl
 from tui.widgets.post import PostView
 
 if TYPE_CHECKING:
     from search import Post, PostLinks, Searcher
-    from tui.app import SearchApp
 
 
 class ReaderScreen(Screen[None]):
@@ -152,10 +152,10 @@ class ReaderScreen(Screen[None]):
         self.dismiss()
 
     def action_open_browser(self) -> None:
-        cast("SearchApp", self.app).open_url(self.post.url)
+        self.app.post_message(OpenUrl(self.post.url))
 
     def action_copy_url(self) -> None:
-        cast("SearchApp", self.app).copy_url(self.post.url)
+        self.app.post_message(CopyUrl(self.post.url))
 
     # -- the post's links and series (search.graph) -----------------------------------------
     links: PostLinks | None = None

@@ -1,10 +1,12 @@
 """The search screen: query box, filter bar, results | preview, message line, status bar.
 
-It holds the search state in reactive attributes (the status and filter bars are bound to them)
-and runs each search in a thread worker: a new keystroke supersedes a running search, and an
-answer that is no longer the newest is dropped. Until the model is ready, hybrid and semantic
-requests are asked lexically, and the status bar says so. A search loads one page of results;
-the next one is asked for (with `offset`) when the cursor nears the end of the list.
+A view over a `SearchSession` (tui/session.py), which decides what is asked and what is shown:
+the screen turns keys into the session's changes, runs the requests it returns in thread
+workers (a new keystroke supersedes a running search; an answer that is no longer the newest is
+dropped), and draws the state, copied into reactive attributes the status and filter bars are
+bound to. Until the model is ready, hybrid and semantic requests are asked lexically, and the
+status bar says so. The next page is asked for when the cursor nears the end of the list.
+What the app must do (help, browser, clipboard, pick's answer) is posted to it as a message.
 
 In pick mode (`tui.app.pick`) enter on a result chooses it instead of reading it, and esc
 from the results or the box gives up.
@@ -13,10 +15,9 @@ from the results or the box gives up.
 from __future__ import annotations
 
 import asyncio
-import datetime as dt
 from collections.abc import Iterable, Sequence
 from dataclasses import replace
-from typing import TYPE_CHECKING, ClassVar, cast
+from typing import TYPE_CHECKING, ClassVar
 
 from rich.text import Text
 from textual import on, work
@@ -29,27 +30,25 @@ from textual.timer import Timer
 from textual.widgets import Footer, Input, OptionList, Static
 from textual.worker import get_current_worker
 
-from search import MODES, SORTS, DataError, QuerySyntaxError
+from search import MODES, SORTS
 from search.display import printable
 from tui.history import History
-from tui.messages import Answered
+from tui.messages import Answered, Chosen, CopyUrl, GaveUp, HelpWanted, OpenUrl
 from tui.screens.reader import ReaderScreen
+from tui.session import SearchSession
 from tui.state import Answer, FilterState, ModelState, Request
 from tui.widgets.filters import FilterBar
-from tui.widgets.post import PostView, query_terms
+from tui.widgets.post import PostView, hit_offset, query_terms
 from tui.widgets.query import QueryInput
 from tui.widgets.results import ResultList
 from tui.widgets.status import StatusBar
 
 if TYPE_CHECKING:
     from search import Hit, Mode, Searcher, Sort
-    from tui.app import SearchApp
 
-RELATED = 20  # posts listed by `r`
 SYNTAX_HINT = 'words  "a phrase"  -exclude  tag:RoPE  category:信息时代  year:2020..2023'
 NARROW = 72  # below this many columns the preview is left out
 COMPACT = 28  # below this many rows the cards take two lines (an 80x24 terminal shows 9)
-PAGE_AHEAD = 3  # the next page is asked for this many results before the end of the list
 QUIT_HINT = "↓ or enter: to the results · F1: the keys · ctrl+q: quit (q outside the box)"
 # Actions about the result list, which do nothing while the help screen is over it.
 RESULT_ACTIONS = frozenset(
@@ -75,12 +74,10 @@ class SearchScreen(Screen[None]):
         Binding("q", "app.quit", "Quit"),
     ]
 
-    # The state. Setting mode, sort or filters searches again; the bars redraw themselves.
-    query_text: var[str] = var("", init=False)
+    # What is drawn, as the session decided it (the status and filter bars are bound to these).
     mode: var[Mode] = var("hybrid", init=False)
     sort: var[Sort] = var("relevance", init=False)
     filters: var[FilterState] = var(FilterState(), init=False)
-    related_to: var[Hit | None] = var(None, init=False)  # whose related posts are listed
     request: var[Request | None] = var(None, init=False)  # the newest; None until the index opens
     answer: var[Answer | None] = var(None, init=False, always_update=True)  # the one on screen
 
@@ -98,27 +95,33 @@ class SearchScreen(Screen[None]):
         """`limit`: results a page; `history`: where the queries are kept (None: in memory);
         `query`: searched as soon as the index is open; `pick`: enter chooses a result."""
         super().__init__()
-        self.limit = limit
+        self.session = SearchSession(limit)
         self.debounce = debounce
         self.preview_delay = preview_delay
         self.steady = steady
-        self.searcher: Searcher | None = None
         self.post_count = 0
-        self._generation = 0  # of the newest request
-        self._shown = 0  # the generation on screen
-        self._saved: tuple[Answer | None, int | None] | None = None  # the search under `r`
+        self.model_state: ModelState = "opening"  # as the app tells it (`model_changed`)
+        self.model_error = ""
         self._debounce_timer: Timer | None = None
         self._preview_timer: Timer | None = None
         self._want_results = False  # enter was pressed before the results came
         self._drawn: Answer | None = None  # the answer the list shows
-        self._paging: Request | None = None  # the request whose next page is on its way
         self.history = history
         self.initial_query = query
         self.pick = pick
 
     @property
-    def _app(self) -> SearchApp:
-        return cast("SearchApp", self.app)
+    def searcher(self) -> Searcher | None:
+        return self.session.searcher
+
+    @property
+    def query_text(self) -> str:
+        return self.session.query
+
+    @property
+    def related_to(self) -> Hit | None:
+        """The post whose related posts are listed."""
+        return self.session.related_to
 
     # -- layout ----------------------------------------------------------------------------
     def compose(self) -> ComposeResult:
@@ -151,7 +154,6 @@ class SearchScreen(Screen[None]):
             box.value = self.initial_query  # searched once the index is open
         box.focus()
         self._set_notice("Opening the index…")
-        self.watch(self.app, "model_state", self._model_state_changed, init=False)
 
     def on_resize(self) -> None:
         self._fit()
@@ -169,15 +171,14 @@ class SearchScreen(Screen[None]):
 
     # -- the index and the model (the app opens and loads them) ----------------------------
     def index_opened(self, searcher: Searcher, categories: list[str], tags: list[str]) -> None:
-        self.searcher = searcher
         self.post_count = len(searcher.meta)
         self.query_one(FilterBar).set_choices(categories, tags)
         self.query_one(
             "#query", QueryInput
         ).placeholder = f"Search {self.post_count} posts  (↓ results · F1 keys)"
-        self.mode = "hybrid" if searcher.has_vectors else "lexical"
+        request = self.session.open(searcher)
         self.refresh_bindings()
-        self.search_now()
+        self._follow(request)
 
     def index_failed(self, error: str, build: str) -> None:
         """Say why there is nothing to search, and the command (`build`) that makes an index."""
@@ -197,18 +198,12 @@ class SearchScreen(Screen[None]):
         box.placeholder = "No index (see below)"
         box.disabled = True  # nothing to type into; this also lets q quit at once
 
-    def _model_state_changed(self, state: ModelState) -> None:
-        if state == "ready" and self.mode != "lexical":
-            self._rerun()
-
-    def effective_mode(self) -> Mode:
-        """The mode to ask for: lexical while the model loads or after it failed."""
-        if self.mode == "lexical" or self.searcher is None:
-            return "lexical"
-        if self.searcher.has_vectors and self.searcher.model_state != "ready":
-            return "lexical"
-        # Without vectors the searcher itself falls back (the answer's mode says so).
-        return self.mode
+    def model_changed(self, state: ModelState, error: str = "") -> None:
+        """The app's word on the models (`error`: why they failed); once they are ready, what
+        was asked lexically meanwhile is asked again as chosen."""
+        self.model_state, self.model_error = state, error
+        if state == "ready":
+            self._follow(self.session.model_ready())
 
     # -- searching -------------------------------------------------------------------------
     @property
@@ -216,18 +211,20 @@ class SearchScreen(Screen[None]):
         """The hits on screen, in the order shown."""
         return list(self.answer.hits) if self.answer is not None else []
 
-    def watch_query_text(self) -> None:
-        self._want_results = False
-        self.schedule_search()
-
-    def watch_mode(self) -> None:
-        self._rerun()
-
-    def watch_sort(self) -> None:
-        self._rerun()
-
-    def watch_filters(self) -> None:
-        self.search_now()
+    def _follow(self, request: Request | None) -> None:
+        """Draw what the session now holds, and run `request` (None: the session's answer is
+        what to show, a hint or a restored search)."""
+        session = self.session
+        self.mode, self.sort, self.filters = session.mode, session.sort, session.filters
+        self.request = session.request
+        if request is not None:
+            if request.related_to is None and request.query.strip():
+                self.query_one("#query", QueryInput).searched(request.query)
+            self._run(request)
+        elif session.request is not None and (
+            session.answer is None or session.answer is not self.answer
+        ):
+            self.answer = session.answer
 
     def schedule_search(self) -> None:
         """Debounce: each keystroke restarts the timer, so only a pause in typing searches."""
@@ -239,78 +236,23 @@ class SearchScreen(Screen[None]):
         if self._debounce_timer is not None:
             self._debounce_timer.stop()
             self._debounce_timer = None
-        if self.searcher is None:
-            return
-        self.related_to = None
-        self._saved = None
-        self._generation += 1
-        request = Request(
-            self._generation, self.query_text, self.effective_mode(), self.sort, self.filters
-        )
-        self.request = request
-        if not request.query.strip() and not request.filters:
-            self._shown = request.generation
-            self.answer = None  # the hint
-            return
-        if request.query.strip():
-            self.query_one("#query", QueryInput).searched(request.query)
-        self._run(request)
-
-    def _rerun(self) -> None:
-        """Search again in the current view (related posts stay related posts)."""
-        if self.request is None:
-            return  # nothing searched yet: the first search follows the opening
-        if self.related_to is not None:
-            self._find_related(self.related_to)
-        else:
-            self.search_now()
+        self._follow(self.session.search())
 
     @work(thread=True, exclusive=True, group="search")
     def _run(self, request: Request) -> None:
         """One search in a worker thread; the answer to a superseded one is dropped."""
         worker = get_current_worker()
-        searcher = self.searcher
-        if worker.is_cancelled or searcher is None or request.generation != self._generation:
+        if worker.is_cancelled or not self.session.is_current(request):
             return
-        try:
-            if request.related_to is not None:
-                result = searcher.similar(
-                    request.related_to.post_id, limit=min(self.limit, RELATED)
-                )
-                hits: Sequence[Hit] = result.hits
-                if request.sort == "date":
-                    hits = sorted(result, key=lambda h: h.date or dt.date.min, reverse=True)
-                total = len(hits)
-            else:
-                result = searcher.search(request.search(self.limit))
-                hits, total = result.hits, result.total
-            answer = Answer(
-                request,
-                tuple(hits),
-                total=max(total, len(hits)),
-                mode=result.mode,
-                warnings=result.warnings,
-                took_ms=result.took_ms,
-                unknown=result.unknown,
-            )
-        except QuerySyntaxError as exc:
-            answer = Answer(
-                request, mode=request.mode, error=printable(f"can't read that query: {exc}")
-            )
-        except DataError as exc:
-            answer = Answer(request, mode=request.mode, error=printable(str(exc)))
-        except Exception as exc:  # shown, not fatal: the next keystroke may well work
-            answer = Answer(request, mode=request.mode, error=printable(f"search failed: {exc}"))
+        answer = self.session.answer_for(request)
         if not worker.is_cancelled:
             self.post_message(Answered(answer))
 
     @on(Answered)
     def _answered(self, event: Answered) -> None:
         # The newest request's answer, or a next page of it (also of a restored search).
-        if event.answer.request is not self.request:
+        if not self.session.accept(event.answer):
             return
-        self._shown = self._generation
-        self._paging = None
         self.answer = event.answer
         if self._want_results:
             self._want_results = False
@@ -319,41 +261,12 @@ class SearchScreen(Screen[None]):
             else:
                 self._focus_results()
 
-    # -- the next page ---------------------------------------------------------------------
-    def _near_end(self, index: int | None) -> None:
-        """Ask for the next page when the cursor is within PAGE_AHEAD of the end."""
-        answer = self.answer
-        if answer is None or index is None or not answer.more or self.searcher is None:
-            return
-        if index < len(answer.hits) - PAGE_AHEAD or self._paging is answer.request:
-            return
-        if answer.request.related_to is not None:
-            return
-        self._paging = answer.request
-        self._load_page(answer)
-
     @work(thread=True, group="page")
     def _load_page(self, answer: Answer) -> None:
-        """The page after `answer`'s hits; posts already listed are not listed again."""
-        request, searcher = answer.request, self.searcher
-        if searcher is None or request is not self.request:
-            return
-        try:  # the same ranking as the first page
-            result = searcher.search(request.search(self.limit, offset=len(answer.hits)))
-        except Exception as exc:  # the pages shown stay; the list just ends here
-            more = replace(
-                answer,
-                total=len(answer.hits),
-                warnings=(*answer.warnings, f"could not load more results: {exc}"),
-            )
-        else:
-            seen = {h.post_id for h in answer.hits}
-            new = tuple(h for h in result if h.post_id not in seen)
-            hits = answer.hits + new
-            # A page that adds nothing ends the list (rather than asking for it forever).
-            total = max(result.total, len(hits)) if new else len(hits)
-            more = replace(answer, hits=hits, total=total)
-        self.post_message(Answered(more))
+        """The page after `answer`'s hits, in a worker thread."""
+        more = self.session.next_page(answer)
+        if more is not None:
+            self.post_message(Answered(more))
 
     def watch_answer(self, answer: Answer | None) -> None:
         previous, self._drawn = self._drawn, answer
@@ -404,7 +317,7 @@ class SearchScreen(Screen[None]):
         """Whether a search or preview is still due (tests and scripts wait for False)."""
         if self._debounce_timer is not None or self._preview_timer is not None:
             return True
-        if self._shown != self._generation:
+        if self.session.pending:
             return True
         return any(
             not w.is_finished
@@ -421,7 +334,9 @@ class SearchScreen(Screen[None]):
     @on(OptionList.OptionHighlighted, "#results")
     def _highlighted(self, event: OptionList.OptionHighlighted) -> None:
         self._schedule_preview()
-        self._near_end(event.option_index)
+        due = self.session.page_due(event.option_index)
+        if due is not None:
+            self._load_page(due)
 
     def _schedule_preview(self) -> None:
         """Wait for the cursor to rest: rendering a long post costs more than a keystroke."""
@@ -439,7 +354,7 @@ class SearchScreen(Screen[None]):
             await view.show(None)
             return
         post = await asyncio.to_thread(self.searcher.get, hit.post_id)
-        await view.show(post, hit.snippet.offset, self.terms_for(hit))
+        await view.show(post, hit_offset(hit), self.terms_for(hit))
 
     def terms_for(self, hit: Hit) -> tuple[str, ...]:
         """What to mark in `hit`'s post: the query's words and what its snippet matched."""
@@ -466,12 +381,15 @@ class SearchScreen(Screen[None]):
     # -- input events ----------------------------------------------------------------------
     @on(Input.Changed, "#query")
     def _query_changed(self, event: Input.Changed) -> None:
-        self.query_text = event.value
+        if event.value != self.session.query:
+            self.session.query = event.value
+            self._want_results = False
+            self.schedule_search()
 
     @on(Input.Submitted, "#query")
     def _query_submitted(self) -> None:
         self.query_one("#query", QueryInput).remember(self.query_text)
-        if self._debounce_timer is not None or self._shown != self._generation:
+        if self._debounce_timer is not None or self.session.pending:
             # Results are on their way: move to them (pick mode: choose) when they arrive.
             self._want_results = True
             if self._debounce_timer is not None:
@@ -507,7 +425,7 @@ class SearchScreen(Screen[None]):
         if filters.since and filters.until and filters.since > filters.until:
             self._show_message(f"years: {filters.since} is after {filters.until}", error=True)
             return
-        self.filters = filters
+        self._follow(self.session.set_filters(filters))
 
     def clear_filters(self) -> None:
         self.set_filters(FilterState())
@@ -523,7 +441,7 @@ class SearchScreen(Screen[None]):
         return True
 
     def action_keys(self) -> None:
-        self._app.action_help()
+        self.app.post_message(HelpWanted())
 
     def action_focus_query(self) -> None:
         """To the query box (`/`); leaving a filter bar with no filter in use hides it."""
@@ -540,7 +458,7 @@ class SearchScreen(Screen[None]):
         if self.related_to is not None:
             self._restore_search()
         elif self.pick and (isinstance(self.focused, QueryInput) or self.focused is self.results):
-            self._app.leave()
+            self.app.post_message(GaveUp())
         elif isinstance(self.focused, QueryInput):
             self.notify(QUIT_HINT, title="esc", timeout=4, markup=False)
         else:
@@ -552,52 +470,31 @@ class SearchScreen(Screen[None]):
 
     def action_cycle_mode(self) -> None:
         mode = MODES[(MODES.index(self.mode) + 1) % len(MODES)]
-        if mode != "lexical" and self._app.model_state == "failed":
+        if mode != "lexical" and self.model_state == "failed":
             self.notify(
-                f"{mode} needs the model, which could not load ({self._app.model_error}); "
+                f"{mode} needs the model, which could not load ({self.model_error}); "
                 "results stay lexical",
                 severity="warning",
                 markup=False,
             )
-        self.mode = mode
+        self._follow(self.session.set_mode(mode))
 
     def action_toggle_sort(self) -> None:
-        self.sort = SORTS[(SORTS.index(self.sort) + 1) % len(SORTS)]
+        self._follow(self.session.set_sort(SORTS[(SORTS.index(self.sort) + 1) % len(SORTS)]))
 
     def action_related(self) -> None:
         hit = self.selected_hit()
-        if hit is None or self.searcher is None:
+        if hit is None:
             return
-        if self.related_to is None:
-            self._saved = (self.answer, self.query_one("#results", ResultList).highlighted)
-        self._find_related(hit)
-        self.query_one("#results").focus()
-
-    def _find_related(self, hit: Hit) -> None:
-        self.related_to = hit
-        self._generation += 1
-        mode = self.effective_mode()
-        request = Request(self._generation, "", mode, self.sort, self.filters, related_to=hit)
-        self.request = request
-        self._run(request)
+        self._follow(self.session.related(hit, self.results.highlighted))
+        self.results.focus()
 
     def _restore_search(self) -> None:
         """Back from related posts to the search results as they were."""
-        saved, self._saved = self._saved, None
-        self.related_to = None
-        answer = saved[0] if saved else None
-        if answer is None or (answer.request.mode, answer.request.sort) != (
-            self.effective_mode(),
-            self.sort,
-        ):
-            self.search_now()
-            return
-        self._generation += 1
-        self._shown = self._generation
-        self.request = answer.request
-        self.answer = answer
-        if saved and saved[1] is not None and answer.hits:
-            self.query_one("#results", ResultList).highlighted = saved[1]
+        request, cursor = self.session.restore()
+        self._follow(request)
+        if cursor is not None:
+            self.results.highlighted = cursor
 
     def action_read(self) -> None:
         hit = self.selected_hit()
@@ -605,7 +502,7 @@ class SearchScreen(Screen[None]):
             return
         self.query_one("#query", QueryInput).remember(self.query_text)
         if self.pick:
-            self._app.choose(hit)
+            self.app.post_message(Chosen(hit))
             return
         post = self.searcher.get(hit.post_id)
         if post is None:
@@ -614,19 +511,19 @@ class SearchScreen(Screen[None]):
             return
         preview = self.query_one("#preview", PostView)
         self.app.push_screen(
-            ReaderScreen(post, hit.snippet.offset, self.terms_for(hit)),
+            ReaderScreen(post, hit_offset(hit), self.terms_for(hit)),
             callback=lambda _: preview.call_after_refresh(preview.settle),
         )
 
     def action_open_browser(self) -> None:
         hit = self.selected_hit()
         if hit is not None:
-            self._app.open_url(hit.url)
+            self.app.post_message(OpenUrl(hit.url))
 
     def action_copy_url(self) -> None:
         hit = self.selected_hit()
         if hit is not None:
-            self._app.copy_url(hit.url)
+            self.app.post_message(CopyUrl(hit.url))
 
     def action_filters(self) -> None:
         """`f` toggles: into the bar, or (from it) back to the query box; a bar with no filter
@@ -669,4 +566,4 @@ class SearchScreen(Screen[None]):
             )
 
     def _set_mode(self, mode: Mode) -> None:
-        self.mode = mode
+        self._follow(self.session.set_mode(mode))
