@@ -28,10 +28,9 @@ FILE = "passages.faiss"
 MATRIX = "passages.vectors.npy"  # (id, vector) rows sorted by id, memory-mapped by readers
 
 # A default index holding this many passages or more is an IVF, not a flat scan. The exact scan
-# costs ~0.2 us a passage a search (1x, 8.4k passages: 1.7 ms; 100x, 840k: 171 ms) and a hybrid
-# query makes four; at 84k (10x) the scans were half of a semantic query's time (main: semantic
-# p50 53 ms against 10 ms at 1x), IVF brought it to SEE bench_scale. The 1x archive (8.4k) stays
-# well below, exact and unchanged.
+# costs ~0.2 us a passage a search (100x, 840k passages: 171 ms) and a hybrid query makes four.
+# At 10x (84k passages), one retriever search on a quiet machine: exact 8 ms, IVF 4 ms (64 lists
+# probed of 292); the 1x archive (8.4k) stays well below, exact and unchanged (eval identical).
 APPROXIMATE_FROM = 50_000
 # IVF lists: about sqrt(n) (the usual rule: 917 at 840k passages, ~900 a list). Lists probed a
 # search: an eighth of them, at least 64. At 10x (292 lists), semantic recall@100 of the exact
