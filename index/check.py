@@ -155,8 +155,9 @@ def _check_vectors(
 def _differing_vectors(vectors: VectorIndex, store: Store, ids: list[int], model_key: str) -> int:
     """How many stored vectors differ from the store's cached embedding of their passage.
 
-    FAISS files carry no checksum, and a garbled vector still loads and still scores: only a
-    comparison with the source (the store's cache, which every vector was added from) finds it.
+    Neither FAISS files nor the memory-mapped matrix carry a checksum, and a garbled vector
+    still loads and still scores: only a comparison with the source (the store's cache, which
+    every vector was added from) finds it. Both copies are compared where FAISS keeps one.
     Passages whose cached vector is gone are not counted.
     """
     import numpy as np
@@ -167,15 +168,20 @@ def _differing_vectors(vectors: VectorIndex, store: Store, ids: list[int], model
         batch = ids[i : i + 4096]
         try:
             held = vectors.reconstruct(batch)
-        except RuntimeError:  # FAISS: an id it should hold but cannot give back
+            copy = vectors.held_by_faiss(batch)
+        except (KeyError, RuntimeError):  # an id it should hold but cannot give back
             return len(ids)
         cached = store.cached_vectors(model_key, (hashes[c] for c in batch if c in hashes))
-        for row, chunk in zip(held, batch, strict=True):
+        for i, (row, chunk) in enumerate(zip(held, batch, strict=True)):
             blob = cached.get(hashes.get(chunk, ""))
             if blob is None:
                 continue
             source = np.frombuffer(blob, dtype=np.float32)
-            if source.shape != row.shape or not np.allclose(row, source, rtol=0, atol=1e-6):
+            rows = (row,) if copy is None else (row, copy[i])
+            if any(
+                r.shape != source.shape or not np.allclose(r, source, rtol=0, atol=1e-6)
+                for r in rows
+            ):
                 differing += 1
     return differing
 

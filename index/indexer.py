@@ -396,6 +396,9 @@ class Indexer:
         if index is None or set(index.ids().tolist()) != set(store.synced_chunk_ids()):
             store.reset_synced("vector_hash")
             index = None
+        elif kind == "flat" and index.exact != VectorIndex.exact_for(len(store.chunk_table())):
+            store.reset_synced("vector_hash")  # grown past the size of an approximate index
+            index = None
         stale = store.stale("vector_hash")
         if not stale and index is not None:
             return None
@@ -435,7 +438,7 @@ class Indexer:
         index = plan.index
         if index is None:
             dim = matrix.shape[1] if len(plan.passages) else embedder.dim
-            index = VectorIndex.create(self.data.vectors, dim, plan.kind)
+            index = VectorIndex.create(self.data.vectors, dim, plan.kind, len(plan.passages))
         else:
             if len(plan.passages) and matrix.shape[1] != index.dim:
                 raise ModelMismatchError(
@@ -503,6 +506,8 @@ class Indexer:
             except CorruptIndexError:
                 index = None
         target = set(store.synced_chunk_ids())
+        if index is not None and index.exact != VectorIndex.exact_for(len(target)):
+            index = None  # grown past (or shrunk below) the size of an approximate index
         have = set(index.ids().tolist()) if index is not None else set()
         remove, add = sorted(have - target), target - have
         if index is not None and not remove and not add:
@@ -532,7 +537,8 @@ class Indexer:
         index = plan.index
         if index is None:
             dim = matrix.shape[1] if len(plan.passages) else embedder.dim
-            index = VectorIndex.create(extra_path(self.data.vectors, plan.spec.slug), dim)
+            path = extra_path(self.data.vectors, plan.spec.slug)
+            index = VectorIndex.create(path, dim, size=len(plan.ids))
         elif len(plan.passages) and matrix.shape[1] != index.dim:
             raise ModelMismatchError(
                 f"vectors of {plan.spec.key} have {matrix.shape[1]} dimensions, "

@@ -16,15 +16,13 @@ from search.config import SemanticConfig
 
 @dataclass(frozen=True, slots=True)
 class _Layout:
-    """Every passage vector in one matrix, rows grouped by post, and where each post's are."""
+    """Where each post's passages are in the vector index's matrix (rows sorted by id)."""
 
-    matrix: np.ndarray  # one row per passage
+    matrix: np.ndarray  # one row per passage: the index's memory-mapped matrix, not a copy
     chunk_ids: np.ndarray  # the passage id of each row
     table: np.ndarray  # (posts, most passages) row numbers; padded with len(matrix)
     post_row: dict[int, int]  # post id -> its row in `table`
     posts: np.ndarray  # the post id of each row of `table`
-    sorted_chunks: np.ndarray  # chunk_ids, sorted: where FAISS's answers are looked up
-    sorted_table_rows: np.ndarray  # the `table` row of each of those passages
     owner: np.ndarray  # the `table` row of each passage row
 
 
@@ -35,9 +33,7 @@ class SemanticHit:
     passage: tuple[int, int]  # (start, end) of the best passage in the post body
 
 
-def post_scores(
-    passage_scores: np.ndarray, config: SemanticConfig | None = None
-) -> np.ndarray:
+def post_scores(passage_scores: np.ndarray, config: SemanticConfig | None = None) -> np.ndarray:
     """Row-wise post scores from passage scores sorted best first (SemanticConfig says how).
 
     Rows are posts; a short post's row is padded with NaN, which counts as its best passage.
@@ -55,11 +51,12 @@ def post_scores(
 
 
 class SemanticRetriever:
-    """FAISS finds candidate posts; each is then scored on all its passages.
+    """Candidate posts from the nearest passages; each is then scored on all its passages.
 
-    All passage vectors are also held as one matrix (rows grouped by post, 1.5 kB a passage)
-    so that rescoring every passage of a few hundred candidates is one matrix product, not
-    thousands of look-ups.
+    The passage vectors are the vector index's memory-mapped matrix (rows sorted by id): an
+    exact index is scanned here, as one matrix product whose scores the rescoring reuses; an
+    approximate one (IVF, HNSW) is asked by FAISS for the nearest passages, and only the
+    candidate posts' passages are read from the matrix and scored exactly.
     """
 
     def __init__(
@@ -73,7 +70,7 @@ class SemanticRetriever:
         whole, which takes about a millisecond for ten thousand passages."""
         ids = vectors.ids()
         if len(ids) != len(chunks) or not np.array_equal(
-            np.sort(ids), np.fromiter(sorted(chunks), np.int64, len(chunks))
+            ids, np.fromiter(sorted(chunks), np.int64, len(chunks))
         ):
             raise CorruptIndexError(
                 f"the vector index at {vectors.path} is out of step with the store "
@@ -81,57 +78,57 @@ class SemanticRetriever:
             )
         self.config = config or SemanticConfig()
         self.vectors = vectors
-        self.exact = vectors.exact  # scanned here rather than by FAISS (`_nearest`)
+        # Whether FAISS finds the candidates (an IVF or HNSW index); False scans every passage.
+        self.approximate = not vectors.exact
         self.chunks = chunks
         self.by_post: dict[int, list[int]] = defaultdict(list)
         for chunk_id, (post_id, _, _) in sorted(chunks.items()):
             self.by_post[post_id].append(chunk_id)
 
+    @property
+    def exact(self) -> bool:
+        return not self.approximate
+
     @cached_property
     def _layout(self) -> _Layout:
-        posts = list(self.by_post)
-        order = np.array([c for p in posts for c in self.by_post[p]], np.int64)
-        width = max((len(v) for v in self.by_post.values()), default=1)
+        order = self.vectors.ids()  # ascending, as the matrix's rows
+        post_of = np.fromiter((self.chunks[c][0] for c in order.tolist()), np.int64, len(order))
+        posts, owner = np.unique(post_of, return_inverse=True)
+        counts = np.bincount(owner, minlength=len(posts))
+        width = int(counts.max(initial=1))
         table = np.full((len(posts), width), len(order), dtype=np.int64)  # pad: the NaN score
-        at = 0
-        for i, p in enumerate(posts):
-            n = len(self.by_post[p])
-            table[i, :n] = np.arange(at, at + n)
-            at += n
-        matrix = (
-            self.vectors.reconstruct(order)
-            if len(order)
-            else np.zeros((0, self.vectors.dim), np.float32)
-        )
-        owner = np.repeat(np.arange(len(posts)), [len(self.by_post[p]) for p in posts])
-        by_chunk = np.argsort(order, kind="stable")
-        return _Layout(
-            matrix,
-            order,
-            table,
-            {p: i for i, p in enumerate(posts)},
-            np.array(posts, np.int64),
-            order[by_chunk],
-            owner[by_chunk],
-            owner,
-        )
+        by_owner = np.argsort(owner, kind="stable")  # rows grouped by post, in id order
+        starts = np.concatenate([[0], np.cumsum(counts)[:-1]]).astype(np.int64)
+        table[owner[by_owner], np.arange(len(order)) - starts[owner[by_owner]]] = by_owner
+        matrix = self.vectors.matrix if len(order) else np.zeros((0, self.vectors.dim), np.float32)
+        post_row = {int(p): i for i, p in enumerate(posts.tolist())}
+        return _Layout(matrix, order, table, post_row, posts.astype(np.int64), owner)
 
     def search(
         self, query: np.ndarray, limit: int, *, allowed: Iterable[int] | None = None
     ) -> list[SemanticHit]:
         layout = self._layout
-        scores = layout.matrix @ query.astype(np.float32)
+        query = query.astype(np.float32)
         k = max(limit * self.config.passages_per_post, 200)
-        owners = self._nearest(query, scores, k, allowed)
+        if self.approximate:
+            scores = None
+            owners = self._approximate(query, k * self.config.approximate_passages, allowed)
+        else:
+            scores = layout.matrix @ query
+            owners = self._nearest(scores, k, allowed)
         if not len(owners):
             return []
         # The posts of the nearest passages, in the order of their first passage.
         _, first = np.unique(owners, return_index=True)
         table_rows = owners[np.sort(first)]
         candidates = layout.posts[table_rows].tolist()
-        scores = np.append(scores, np.nan)
         rows = layout.table[table_rows]
-        per_post = scores[rows]
+        if scores is None:  # only the candidates' passages, read from the matrix
+            per_post = np.full(rows.shape, np.nan)
+            held = rows < len(layout.matrix)
+            per_post[held] = layout.matrix[rows[held]] @ query
+        else:
+            per_post = np.append(scores, np.nan)[rows]
         order = np.argsort(-per_post, axis=1, kind="stable")  # NaN padding sorts last
         support = self.config.support_passages
         fused = post_scores(np.take_along_axis(per_post, order[:, : 1 + support], 1), self.config)
@@ -142,33 +139,45 @@ class SemanticRetriever:
             hits.append(SemanticHit(candidates[i], float(fused[i]), (start, end)))
         return hits
 
-    def _nearest(
-        self, query: np.ndarray, scores: np.ndarray, k: int, allowed: Iterable[int] | None
-    ) -> np.ndarray:
+    def _allowed_rows(self, allowed: Iterable[int]) -> np.ndarray:
+        """The matrix rows of the `allowed` posts' passages, ascending."""
+        layout = self._layout
+        rows = layout.table[[layout.post_row[p] for p in allowed if p in layout.post_row]]
+        return np.sort(rows[rows < len(layout.matrix)])
+
+    def _approximate(self, query: np.ndarray, k: int, allowed: Iterable[int] | None) -> np.ndarray:
+        """The `table` rows (posts) of the `k` passages FAISS finds nearest, nearest first.
+        A filter leaving fewer passages than an approximate index is for is scanned exactly instead:
+        cheaper than FAISS's selector, and a narrow filter would empty FAISS's probed lists."""
+        layout = self._layout
+        if allowed is not None:
+            rows = self._allowed_rows(allowed)
+            if VectorIndex.exact_for(len(rows)):
+                if not len(rows):
+                    return np.zeros(0, np.int64)
+                scores = layout.matrix[rows] @ query
+                k = min(k, len(rows))
+                top = np.argpartition(-scores, k - 1)[:k]
+                top = top[np.argsort(-scores[top], kind="stable")]
+                return layout.owner[rows[top]]
+            _, ids = self.vectors.search(query, k, allowed=layout.chunk_ids[rows])
+        else:
+            _, ids = self.vectors.search(query, k)
+        return layout.owner[np.searchsorted(layout.chunk_ids, ids)]
+
+    def _nearest(self, scores: np.ndarray, k: int, allowed: Iterable[int] | None) -> np.ndarray:
         """The `table` rows (posts) of the `k` passages nearest the query, nearest first, among
         the passages of the `allowed` posts. `scores`: every passage row's score.
 
-        A flat (exact) index is scanned here, on the scores the rescoring needs anyway: FAISS's
-        own scan computed the same products again (~0.7 ms a search, four searches a hybrid
-        query with feedback). An HNSW index is asked, as it is built to be.
+        The exact scan runs here, on the scores the rescoring needs anyway: FAISS's own scan
+        computed the same products again (~0.7 ms a search, four searches a hybrid query with
+        feedback).
         """
         layout = self._layout
-        if not self.exact:
-            allowed_ids = None
-            if allowed is not None:
-                allowed_ids = np.array(
-                    [c for p in allowed for c in self.by_post.get(p, ())], np.int64
-                )
-                if not len(allowed_ids):
-                    return np.zeros(0, np.int64)
-            _, ids = self.vectors.search(query, k, allowed=allowed_ids)
-            return layout.sorted_table_rows[np.searchsorted(layout.sorted_chunks, ids)]
         candidates = scores
         if allowed is not None:
-            rows = layout.table[[layout.post_row[p] for p in allowed if p in layout.post_row]]
-            keep = np.zeros(len(scores) + 1, bool)
-            keep[rows.ravel()] = True
-            keep = keep[:-1]  # the padding row
+            keep = np.zeros(len(scores), bool)
+            keep[self._allowed_rows(allowed)] = True
             if not keep.any():
                 return np.zeros(0, np.int64)
             candidates = np.where(keep, scores, -np.inf)
@@ -188,7 +197,7 @@ class SemanticRetriever:
         if row is None:
             return query
         rows = layout.table[row]
-        matrix = layout.matrix[rows[rows < len(layout.matrix)]]
+        matrix = np.asarray(layout.matrix[rows[rows < len(layout.matrix)]])
         nearest = np.argsort(-(matrix @ query.astype(np.float32)), kind="stable")[:passages]
         mean = matrix[nearest].mean(axis=0)
         moved = query + weight * mean / (np.linalg.norm(mean) or 1.0)

@@ -1,0 +1,107 @@
+"""The approximate vector index (IVF) and the memory-mapped passage matrix beside it: the real
+model, FAISS and the CLI on the fixture corpus, the size threshold lowered to force IVF."""
+
+from __future__ import annotations
+
+import pytest
+
+import index.vectors
+from index.errors import CorruptIndexError
+from index.indexer import update
+from index.paths import DataDir
+from index.reader import IndexReader
+from index.vectors import FILE, MATRIX, VectorIndex
+from search import check
+from search.semantic import SemanticRetriever
+from tests.conftest import FIXTURE_POSTS
+from tests.test_cli import run
+
+QUERIES = ["旋转位置编码", "优化器的学习率", "attention is all you need", "概率分布的熵"]
+
+
+def _retriever(data: DataDir) -> SemanticRetriever:
+    reader = IndexReader.open(data)
+    spec = reader.model
+    assert spec is not None
+    return SemanticRetriever(reader.vector_index(spec), reader.store.chunk_table())
+
+
+@pytest.fixture
+def approximate(tmp_path, embedder, monkeypatch):
+    """A data directory whose e5 index is an IVF (every size is past the threshold)."""
+    monkeypatch.setattr(index.vectors, "APPROXIMATE_FROM", 1)
+    data = DataDir(tmp_path / "ivf")
+    update(data, [FIXTURE_POSTS], embedder=embedder, extra_models=())
+    return data
+
+
+def test_the_approximate_index_finds_the_exact_scans_top_posts(approximate, embedder):
+    r = _retriever(approximate)
+    assert r.approximate and not r.vectors.exact
+    some = sorted(r.by_post)[:6]
+    for text in QUERIES:
+        query = embedder.encode([text], "query")[0]
+        for allowed in (None, set(some), set()):
+            found = r.search(query, 5, allowed=allowed)
+            r.approximate = False
+            exact = r.search(query, 5, allowed=allowed)
+            r.approximate = True
+            assert [(h.post_id, h.passage) for h in found] == [
+                (h.post_id, h.passage) for h in exact
+            ]
+            assert [h.score for h in found] == pytest.approx([h.score for h in exact], abs=1e-6)
+        assert found == [] and exact == []  # nothing allowed, nothing found
+
+
+def test_an_index_grown_past_the_threshold_becomes_approximate_without_embedding(
+    tmp_path, embedder, monkeypatch
+):
+    data = DataDir(tmp_path / "d")
+    update(data, [FIXTURE_POSTS], embedder=embedder, extra_models=())
+    assert _retriever(data).vectors.exact
+    monkeypatch.setattr(index.vectors, "APPROXIMATE_FROM", 1)
+    before = embedder.embedded
+    update(data, [], embedder=embedder)
+    assert embedder.embedded == before  # rebuilt from the vector cache
+    assert not _retriever(data).vectors.exact
+    assert check(data).ok
+
+
+@pytest.mark.parametrize("damage", ["missing", "truncated", "other ids"])
+def test_a_damaged_matrix_is_a_corrupt_index_error_and_repair_restores_it(
+    tmp_path, embedder, damage
+):
+    data = DataDir(tmp_path / "d")
+    update(data, [FIXTURE_POSTS], embedder=embedder, extra_models=())
+    matrix = data.vectors / MATRIX
+    if damage == "missing":
+        matrix.unlink()
+    elif damage == "truncated":
+        matrix.write_bytes(matrix.read_bytes()[:1000])
+    else:  # a matrix saved by a run killed before it replaced the FAISS file
+        faiss_file = data.vectors / FILE
+        kept = faiss_file.read_bytes()
+        vectors = VectorIndex.open(data.vectors)
+        vectors.remove(vectors.ids()[:1])
+        vectors.save()
+        faiss_file.write_bytes(kept)
+    with pytest.raises(CorruptIndexError, match=MATRIX):
+        VectorIndex.open(data.vectors)
+    query = run("query", "旋转位置编码", "--mode", "semantic", data=data.root)
+    # The search says so in one line and answers lexically, as for any unusable vector index.
+    assert query.stderr.count("\n") == 1 and "Traceback" not in query.stderr, query.stderr
+    assert MATRIX in query.stderr and "lexically" in query.stderr
+    report = check(data)
+    assert [f.part for f in report.findings] == ["vectors"] and report.repairable
+    repaired = run("check", "--repair", data=data.root)
+    assert repaired.returncode == 0, repaired.stderr
+    assert check(data).ok
+    assert run("query", "旋转位置编码", "--mode", "semantic", data=data.root).returncode == 0
+
+
+def test_the_retriever_holds_no_copy_of_the_vectors(approximate):
+    import numpy as np
+
+    r = _retriever(approximate)
+    assert isinstance(r.vectors._rows, np.memmap)
+    assert np.shares_memory(r._layout.matrix, r.vectors._rows)
