@@ -20,7 +20,7 @@ from index.manifest import Manifest
 from index.paths import DataDir
 from index.series import detect
 from index.store import Store
-from index.vectors import VectorIndex, extra_path
+from index.vectors import MATRIX, VectorIndex, extra_path
 
 
 @dataclass(frozen=True, slots=True)
@@ -132,6 +132,8 @@ def _check_vectors(
     except DataError as exc:
         problem(str(exc))
         return
+    if vectors.missing_matrix:
+        problem(f"has no {MATRIX} (written by an older version; searches read FAISS's copy)")
     held = set(vectors.ids().tolist())
     expected = set(store.synced_chunk_ids())
     passages = set(store.chunk_table())

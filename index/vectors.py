@@ -127,7 +127,7 @@ class VectorIndex:
             index.nprobe = _probes(index.nlist)
         matrix = path / MATRIX
         if not matrix.is_file():
-            raise CorruptIndexError(f"the passage vectors {matrix} are missing")
+            return cls._from_older_version(index, path)
         try:
             rows = np.load(matrix, mmap_mode="r")
         except (ValueError, OSError, EOFError) as exc:
@@ -142,6 +142,29 @@ class VectorIndex:
                 f"the passage vectors {matrix} are out of step with {path / FILE}"
             )
         return vectors
+
+    @classmethod
+    def _from_older_version(cls, index, path: Path) -> VectorIndex:
+        """An index written before the matrix file existed: FAISS's own copy of the vectors,
+        read into memory as every search did then, so an upgrade keeps semantic search working
+        until `search index` or `check --repair` writes the matrix (`missing_matrix` says so).
+        An IVF keeps only lossy codes: without its matrix it is damaged."""
+        import numpy as np
+
+        matrix = path / MATRIX
+        if not hasattr(index, "id_map"):
+            raise CorruptIndexError(f"the passage vectors {matrix} are missing")
+        ids = np.sort(_faiss().vector_to_array(index.id_map).astype(np.int64))
+        rows = np.zeros(len(ids), _rows_dtype(int(index.d)))
+        rows["id"] = ids
+        if len(ids):
+            rows["vector"] = index.reconstruct_batch(ids)
+        return cls(index, path, rows)
+
+    @property
+    def missing_matrix(self) -> bool:
+        """Whether the matrix file is absent (an index from before it existed)."""
+        return not (self.path / MATRIX).is_file()
 
     def _faiss_ids(self) -> np.ndarray:
         import numpy as np
