@@ -20,7 +20,7 @@ from __future__ import annotations
 import bisect
 import re
 from collections.abc import Iterator, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import lru_cache
 
 from search.render import equation_labels, formula_spans, latex_to_text
@@ -86,6 +86,9 @@ class Readable:
     src: tuple[int, ...]
     low: str  # text lowercased, same length, for finding terms
     math: tuple[tuple[int, int], ...]  # (start, end) of each formula in `text`
+    # (start, end) of the formulas too long to show (a term inside one is no match)
+    long_math: tuple[tuple[int, int], ...] = ()
+    labels: Mapping[str, str] = field(default_factory=dict)  # \label → number, for \eqref
 
     def source(self, i: int) -> int:
         """The markdown offset of plain character `i`."""
@@ -147,11 +150,46 @@ def render(markdown: str) -> Readable:
     low = text.lower()
     if len(low) != len(text):  # a few characters lowercase to two (İ): keep those as they are
         low = "".join(c if len(c.lower()) != 1 else c.lower() for c in text)
-    return Readable(text, tuple(plain_at), tuple(src), low, tuple(formula_spans(text)))
+    math = tuple(formula_spans(text))
+    long_math = tuple((s, e) for s, e in math if e - s > SHORT_SOURCE)
+    labels = equation_labels(markdown) if "ref" in markdown else {}
+    return Readable(text, tuple(plain_at), tuple(src), low, math, long_math, labels)
+
+
+_END = float("inf")  # sorts after every end offset: bisect (i, _END) finds spans starting at i
+_WORD_CHAR = "[0-9A-Za-z]"  # what str.isascii() and str.isalnum() accept
+
+
+@lru_cache(maxsize=4096)
+def _pattern(term: str) -> re.Pattern[str] | None:
+    """`term` as a regex, an ASCII word only where it stands whole; None when `term` can
+    overlap itself (`aa`): a regex's matches cannot, so those are found one by one."""
+    if any(term[k:] == term[: len(term) - k] for k in range(1, len(term))):
+        return None
+    word = re.escape(term)
+    if term.isascii() and term[:1].isalnum():
+        # Lookbehind after the word, not before it, so the scan keeps its literal prefix.
+        return re.compile(f"{word}(?!{_WORD_CHAR})(?<!{_WORD_CHAR}{word})")
+    return re.compile(word)
 
 
 def _occurrences(low: str, term: str, lo: int, hi: int) -> list[int]:
-    """Start offsets of `term` in low[lo:hi]; an ASCII word only where it stands whole."""
+    """Start offsets of `term` in low[lo:hi]; an ASCII word only where it stands whole.
+
+    One regex scan per term rather than a str.find call per occurrence: the dev queries' ten
+    snippets find about 50 occurrences each, and the calls were half of a snippet's time."""
+    pattern = _pattern(term)
+    if pattern is None:
+        return _each_occurrence(low, term, lo, hi)
+    # One character past `hi`, so the lookahead sees the real character after a word ending
+    # at `hi`; a match ending past `hi` is not in low[lo:hi].
+    found = [m.start() for m in pattern.finditer(low, lo, min(hi + 1, len(low)))]
+    if found and found[-1] + len(term) > hi:
+        found.pop()
+    return found
+
+
+def _each_occurrence(low: str, term: str, lo: int, hi: int) -> list[int]:
     found = []
     whole = term.isascii() and term[:1].isalnum()
     i = low.find(term, lo, hi)
@@ -164,6 +202,49 @@ def _occurrences(low: str, term: str, lo: int, hi: int) -> list[int]:
             found.append(i)
         i = low.find(term, i + 1, hi)
     return found
+
+
+def _drop_inside(found: list[int], spans: tuple[tuple[int, int], ...]) -> None:
+    """Remove from the sorted offsets `found` those inside one of these sorted, disjoint
+    spans: a slice per span in reach rather than a look-up per offset."""
+    k = max(bisect.bisect_right(spans, (found[0], _END)) - 1, 0)
+    last = found[-1]
+    while k < len(spans) and spans[k][0] <= last:
+        s, e = spans[k]
+        del found[bisect.bisect_left(found, s) : bisect.bisect_left(found, e)]
+        if not found:
+            return
+        k += 1
+
+
+def _densest(hits: list[tuple[int, int, str]], width: int) -> int:
+    """Where the window with the most (and longest) distinct terms starts: at the first match
+    of the best window, each window starting at a match (`hits` sorted by offset).
+
+    Scores are sums of quarters, exact in floating point, so a window holding every term
+    cannot be beaten (the comparison is strict) and the scan stops there."""
+    weight = {t: 1.0 + len(t) / 4 for _, _, t in hits}
+    most = sum(weight.values())
+    count = dict.fromkeys(weight, 0)
+    starts = [h[0] for h in hits]
+    reach = width - 10
+    best, score, j, n, start = -1.0, 0.0, 0, len(hits), starts[0]
+    for s, _, term in hits:
+        edge = s + reach
+        while j < n and starts[j] <= edge:
+            t = hits[j][2]
+            count[t] += 1
+            if count[t] == 1:
+                score += weight[t]
+            j += 1
+        if score > best:
+            best, start = score, s
+            if score == most:
+                break
+        count[term] -= 1
+        if count[term] == 0:
+            score -= weight[term]
+    return start
 
 
 def _merge(spans: list[tuple[int, int]]) -> list[tuple[int, int]]:
@@ -231,37 +312,23 @@ def make_snippet(
     plain = doc.text
     if not plain:
         return Snippet("")
-    labels = equation_labels(body) if "ref" in body else {}
+    labels = doc.labels
     lo, hi = 0, len(plain)
     if within is not None:
         lo = min(doc.plain(within[0]), len(plain) - 1)
         hi = max(lo + 1, doc.plain(within[1]))
     hits: list[tuple[int, int, str]] = []
+    long_math = doc.long_math
     for term in {t.strip().lower() for t in terms if t and t.strip()}:
-        for i in _occurrences(doc.low, term, lo, hi):
-            k = bisect.bisect_right(doc.math, (i, len(plain) + 1)) - 1
-            inside = k >= 0 and doc.math[k][0] <= i < doc.math[k][1]
-            if inside and doc.math[k][1] - doc.math[k][0] > SHORT_SOURCE:
-                continue  # in a formula the snippet will leave out
-            hits.append((i, i + len(term), term))
+        n = len(term)
+        found = _occurrences(doc.low, term, lo, hi)
+        if long_math and found:  # not in a formula the snippet will leave out
+            _drop_inside(found, long_math)
+        hits += [(i, i + n, term) for i in found]
     hits.sort()
     start = lo
     if hits:
-        # Slide a window over the matches, scoring the distinct terms inside it.
-        best, score, j = -1.0, 0.0, 0
-        inside_count: dict[str, int] = {}
-        for s, _, term in hits:
-            while j < len(hits) and hits[j][0] <= s + width - 10:
-                t = hits[j][2]
-                inside_count[t] = inside_count.get(t, 0) + 1
-                if inside_count[t] == 1:
-                    score += 1.0 + len(t) / 4
-                j += 1
-            if score > best:
-                best, start = score, s
-            inside_count[term] -= 1
-            if inside_count[term] == 0:
-                score -= 1.0 + len(term) / 4
+        start = _densest(hits, width)
         # Open the window a little before the first match, at a sentence start when one is near.
         back = max(lo, start - width // 4)
         cut = [m.end() for m in _BOUNDARY.finditer(plain, back, start)]
