@@ -204,15 +204,15 @@ def _each_occurrence(low: str, term: str, lo: int, hi: int) -> list[int]:
     return found
 
 
-def _drop_inside(found: list[int], spans: tuple[tuple[int, int], ...]) -> None:
-    """Remove from the sorted offsets `found` those inside one of these sorted, disjoint
-    spans: a slice per span in reach rather than a look-up per offset."""
-    k = max(bisect.bisect_right(spans, (found[0], _END)) - 1, 0)
-    last = found[-1]
+def _drop_inside(hits: list[tuple[int, int, str]], spans: tuple[tuple[int, int], ...]) -> None:
+    """Remove from `hits` (sorted) those starting inside one of these sorted, disjoint spans:
+    a slice per span in reach rather than a look-up per match."""
+    k = max(bisect.bisect_right(spans, (hits[0][0], _END)) - 1, 0)
+    last = hits[-1][0]
     while k < len(spans) and spans[k][0] <= last:
         s, e = spans[k]
-        del found[bisect.bisect_left(found, s) : bisect.bisect_left(found, e)]
-        if not found:
+        del hits[bisect.bisect_left(hits, (s,)) : bisect.bisect_left(hits, (e,))]
+        if not hits:
             return
         k += 1
 
@@ -318,14 +318,12 @@ def make_snippet(
         lo = min(doc.plain(within[0]), len(plain) - 1)
         hi = max(lo + 1, doc.plain(within[1]))
     hits: list[tuple[int, int, str]] = []
-    long_math = doc.long_math
     for term in {t.strip().lower() for t in terms if t and t.strip()}:
         n = len(term)
-        found = _occurrences(doc.low, term, lo, hi)
-        if long_math and found:  # not in a formula the snippet will leave out
-            _drop_inside(found, long_math)
-        hits += [(i, i + n, term) for i in found]
+        hits += [(i, i + n, term) for i in _occurrences(doc.low, term, lo, hi)]
     hits.sort()
+    if doc.long_math and hits:  # not in a formula the snippet will leave out
+        _drop_inside(hits, doc.long_math)
     start = lo
     if hits:
         start = _densest(hits, width)
@@ -369,6 +367,8 @@ def _build(
     the text, its highlights, the plain offsets it covers, and where each formula shown as text
     stands in it with its source (the page shows those as MathML)."""
     plain = doc.text
+    starts = [h[0] for h in hits]
+    longest = max((h[1] - h[0] for h in hits), default=0)
     out: list[str] = []
     spans: list[tuple[int, int]] = []
     formulas: list[tuple[int, int, str]] = []
@@ -390,11 +390,11 @@ def _build(
                 continue
             if n + len(shown) > width and n >= MIN_TEXT:
                 break
-            for hs, _, term in hits:
-                if s <= hs < e:
-                    found = shown.lower().find(term)
-                    if found >= 0:
-                        spans.append((n + found, n + found + len(term)))
+            for k in range(bisect.bisect_left(starts, s), bisect.bisect_left(starts, e)):
+                term = hits[k][2]
+                found = shown.lower().find(term)
+                if found >= 0:
+                    spans.append((n + found, n + found + len(term)))
             formulas.append((n, n + len(shown), plain[s:e]))
             out.append(shown)
             n += len(shown)
@@ -412,8 +412,10 @@ def _build(
         if len(text) > room:
             e = s + max(room, 0)
             text = text[: max(room, 0)]
-        for hs, he, _ in hits:
-            if hs < e and he > s:
+        # The matches that overlap [s, e): those starting less than the longest term before s.
+        for k in range(bisect.bisect_left(starts, s - longest + 1), bisect.bisect_left(starts, e)):
+            hs, he, _ = hits[k]
+            if he > s:
                 spans.append((n + max(hs, s) - s, n + min(he, e) - s))
         out.append(text)
         n += len(text)
