@@ -218,11 +218,14 @@ class LexicalRetriever:
             hits = [LexicalHit(self._post(a), 0.0) for _, a in result.hits]
             return LexicalMatches(hits, result.count)
         result = self.searcher.search(query, max(limit, self.config.coord_depth))
-        hits = [LexicalHit(self._post(a), float(score)) for score, a in result.hits]
+        ids = self._ids
+        found = [(ids[(a.segment_ord, a.doc)], float(score)) for score, a in result.hits]
         terms = list(q.terms)
-        if (len(terms) > 1 or q.parts) and hits:
-            hits = self._coordinate(hits, terms, dict(q.parts))
-        return LexicalMatches(hits[:limit], result.count)
+        if (len(terms) > 1 or q.parts) and found:
+            hits = self._coordinate(found, terms, dict(q.parts), limit)
+        else:
+            hits = [LexicalHit(p, score) for p, score in found[:limit]]
+        return LexicalMatches(hits, result.count)
 
     def doc_freq(self, term: str) -> int:
         """How many posts hold `term` in their title, body or tags (the most of the three)."""
@@ -369,11 +372,14 @@ class LexicalRetriever:
         return Query.boolean_query([(Occur.Should, query), (Occur.Should, every)])
 
     def _coordinate(
-        self, hits: list[LexicalHit], terms: list[str], parts: Mapping[str, Sequence[str]]
+        self,
+        found: list[tuple[int, float]],
+        terms: list[str],
+        parts: Mapping[str, Sequence[str]],
+        limit: int,
     ) -> list[LexicalHit]:
-        share = self._shares([h.post_id for h in hits], terms, parts)
-        rescored = [
-            LexicalHit(h.post_id, h.score * share[h.post_id], share[h.post_id]) for h in hits
-        ]
-        rescored.sort(key=lambda h: h.score, reverse=True)
-        return rescored
+        """The best `limit` of `found` (post id, BM25 score) by BM25 times coverage."""
+        share = self._shares([p for p, _ in found], terms, parts)
+        rescored = [(p, score * share[p], share[p]) for p, score in found]
+        rescored.sort(key=lambda h: h[1], reverse=True)
+        return [LexicalHit(*h) for h in rescored[:limit]]
