@@ -8,7 +8,7 @@ corpus at run time (its tags, and two-word pairs of them), in hybrid mode when t
 vectors. "before" runs the same searches with the snippet code of a git revision (default:
 main), loaded from git into this process, so both are measured in one run on one index; it
 also says whether every snippet came out the same (text, highlights, offset, formulas) and
-what a make_snippet call cost each (CPU time, on a second pass: every post rendered already),
+what a make_snippet call cost each (CPU time of its thread, on a second pass: every post rendered already),
 the formula queries of the eval set included.
 
     .venv/bin/python bench/bench_snippets.py [--data-dir DIR] [--before main] [--own 300]
@@ -91,11 +91,11 @@ def timed(fn, spent: list[float]):
     """`fn`, adding the CPU time of each call to spent[0] and counting calls in spent[1]."""
 
     def call(*args, **kwargs):
-        started = time.process_time()
+        started = time.thread_time()
         try:
             return fn(*args, **kwargs)
         finally:
-            spent[0] += time.process_time() - started
+            spent[0] += time.thread_time() - started
             spent[1] += 1
 
     return call

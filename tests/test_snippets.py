@@ -6,6 +6,7 @@ from search.snippets import (
     _densest,
     _drop_inside,
     _occurrences,
+    _scan,
     formula_spans,
     make_snippet,
     render,
@@ -235,13 +236,16 @@ def test_occurrences_are_those_a_plain_scan_finds(low, term, data):
         term = low[i : data.draw(st.integers(i + 1, min(i + 4, len(low))))]
     for lo in range(len(low) + 1):
         for hi in range(lo, len(low) + 1):
-            assert _occurrences(low, term, lo, hi) == _plain_occurrences(low, term, lo, hi)
+            plain = _plain_occurrences(low, term, lo, hi)
+            # both ways: by regex (long ranges) and by str.find (short ones)
+            assert _scan(low, term, lo, hi) == plain
+            assert _occurrences(low, term, lo, hi) == plain
 
 
 def test_a_term_overlapping_itself_is_found_at_every_start():
     low = "中中中 a-a-a"
-    assert _occurrences(low, "中中", 0, len(low)) == [0, 1]
-    assert _occurrences(low, "a-a", 0, len(low)) == [4, 6]
+    assert _scan(low, "中中", 0, len(low)) == [0, 1]
+    assert _scan(low, "a-a", 0, len(low)) == [4, 6]
 
 
 def test_a_word_cut_by_the_end_of_a_passage_is_not_whole():
