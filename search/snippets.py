@@ -230,16 +230,18 @@ def _drop_inside(hits: list[tuple[int, int, str]], spans: tuple[tuple[int, int],
         k += 1
 
 
-def _densest(hits: list[tuple[int, int, str]], width: int) -> int:
+def _densest(
+    hits: list[tuple[int, int, str]], starts: list[int], terms: list[str], width: int
+) -> int:
     """Where the window with the most (and longest) distinct terms starts: at the first match
-    of the best window, each window starting at a match (`hits` sorted by offset).
+    of the best window, each window starting at a match (`hits` sorted by offset, `starts`
+    their offsets, `terms` every term among them).
 
     Scores are sums of quarters, exact in floating point, so a window holding every term
     cannot be beaten (the comparison is strict) and the scan stops there."""
-    weight = {t: 1.0 + len(t) / 4 for _, _, t in hits}
+    weight = {t: 1.0 + len(t) / 4 for t in terms}
     most = sum(weight.values())
     count = dict.fromkeys(weight, 0)
-    starts = [h[0] for h in hits]
     reach = width - 10
     best, score, j, n, start = -1.0, 0.0, 0, len(hits), starts[0]
     for s, _, term in hits:
@@ -331,25 +333,35 @@ def make_snippet(
         lo = min(doc.plain(within[0]), len(plain) - 1)
         hi = max(lo + 1, doc.plain(within[1]))
     hits: list[tuple[int, int, str]] = []
+    present: list[str] = []  # the terms found
     for term in {t.strip().lower() for t in terms if t and t.strip()}:
-        n = len(term)
-        hits += [(i, i + n, term) for i in _occurrences(doc.low, term, lo, hi)]
+        found = _occurrences(doc.low, term, lo, hi)
+        if found:
+            present.append(term)
+            n = len(term)
+            hits += [(i, i + n, term) for i in found]
     hits.sort()
     if doc.long_math and hits:  # not in a formula the snippet will leave out
         _drop_inside(hits, doc.long_math)
+    starts = [h[0] for h in hits]
+    longest = max(map(len, present), default=0)
     start = lo
     if hits:
-        start = _densest(hits, width)
+        start = _densest(hits, starts, present, width)
         # Open the window a little before the first match, at a sentence start when one is near.
         back = max(lo, start - width // 4)
         cut = [m.end() for m in _BOUNDARY.finditer(plain, back, start)]
         start = cut[-1] if cut else back
     start = _snap_start(doc, start)
-    text, spans, first, end, formulas = _build(doc, labels, start, hi, width, hits)
+
+    def build(start: int, hi: int) -> tuple:
+        return _build(doc, labels, start, hi, width, hits, starts, longest)
+
+    text, spans, first, end, formulas = build(start, hi)
     # Too little to read (a passage of formulas): open earlier, then run on past the passage.
     least = min(MIN_TEXT, width)
     if len(text.strip(" …")) < least and end < len(plain):
-        text, spans, first, end, formulas = _build(doc, labels, first, len(plain), width, hits)
+        text, spans, first, end, formulas = build(first, len(plain))
     for _ in range(8):  # each step opens a window's width (or a formula) earlier
         if len(text.strip(" …")) >= least or start == 0:
             break
@@ -357,7 +369,7 @@ def make_snippet(
         if earlier >= start:
             break
         start = earlier
-        text, spans, first, end, formulas = _build(doc, labels, start, len(plain), width, hits)
+        text, spans, first, end, formulas = build(start, len(plain))
     prefix = "…" if first > 0 and not text.startswith("…") else ""
     suffix = "…" if end < len(plain) and not text.endswith("…") else ""
     spans = [(s + len(prefix), e + len(prefix)) for s, e in spans]
@@ -374,14 +386,14 @@ def _build(
     hi: int,
     width: int,
     hits: list[tuple[int, int, str]],
+    starts: list[int],
+    longest: int,
 ) -> tuple[str, list[tuple[int, int]], int, int, list[tuple[int, int, str]]]:
     """The snippet's text from plain offset `start`: prose as it is, short formulas as text,
     the others as `…`; up to `width` characters, past `hi` only while under MIN_TEXT. Returns
     the text, its highlights, the plain offsets it covers, and where each formula shown as text
     stands in it with its source (the page shows those as MathML)."""
     plain = doc.text
-    starts = [h[0] for h in hits]
-    longest = max((h[1] - h[0] for h in hits), default=0)
     out: list[str] = []
     spans: list[tuple[int, int]] = []
     formulas: list[tuple[int, int, str]] = []
