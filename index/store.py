@@ -23,7 +23,9 @@ SCHEMA_VERSION = 1
 _IN_BATCH = 500  # values per IN (...) list: SQLite allows 999 bound parameters in older builds
 # Bodies a store keeps decoded (the render cache of search/snippets.py holds as many): reading
 # and decoding ten bodies was 0.28 ms of a 2.9 ms lexical query (dev queries, shared corpus).
+# At most this many characters too (the shared corpus has 2.8 million; a body may have one).
 BODY_CACHE = 512
+BODY_CACHE_CHARS = 8_000_000
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -269,6 +271,7 @@ class Store:
         self.path = path
         self._bodies: OrderedDict[int, str] = OrderedDict()  # by id, least recent first
         self._bodies_of: tuple[int, int] | None = None  # the version they were read at
+        self._bodies_chars = 0
 
     @classmethod
     def open(cls, path: Path, *, create: bool = False) -> Store:
@@ -359,11 +362,12 @@ class Store:
     def bodies(self, ids: Iterable[int]) -> dict[int, str]:
         """These posts' bodies (those the store has). The last BODY_CACHE read are kept while
         the database is unchanged, and the same string objects come back: their hashes are
-        computed once, which the snippet renderer's cache, keyed by body, looks up."""
+        computed once, which the snippet renderer's cache, keyed by body, looks up. Callers
+        serialize their calls, as they do for the connection (Searcher holds its lock)."""
         version = self._version()
         if version != self._bodies_of:
             self._bodies.clear()
-            self._bodies_of = version
+            self._bodies_of, self._bodies_chars = version, 0
         kept = self._bodies
         found = {}
         missing = []
@@ -376,9 +380,11 @@ class Store:
                 found[i] = body
         if missing:
             read = dict(self._rows_in("SELECT id, body FROM posts WHERE id IN ({marks})", missing))
-            kept.update(read)
-            while len(kept) > BODY_CACHE:
-                kept.popitem(last=False)
+            for i, body in read.items():
+                self._bodies_chars += len(body) - len(kept.pop(i, ""))
+                kept[i] = body
+            while len(kept) > BODY_CACHE or self._bodies_chars > BODY_CACHE_CHARS:
+                self._bodies_chars -= len(kept.popitem(last=False)[1])
             found.update(read)
         return found
 

@@ -28,6 +28,16 @@ def test_kept_bodies_are_bounded(tmp_path, monkeypatch):
     assert store.bodies([1]) == {1: "第1篇的正文"}
 
 
+def test_kept_bodies_are_bounded_in_characters_too(tmp_path, monkeypatch):
+    monkeypatch.setattr(store_module, "BODY_CACHE_CHARS", 12)  # two bodies of six
+    store = _store(tmp_path, posts=3)
+    one = store.bodies([1])[1]
+    two = store.bodies([2])[2]
+    store.bodies([3])
+    assert store.bodies([2])[2] is two
+    assert store.bodies([1])[1] is not one
+
+
 def test_bodies_follow_writes_through_the_same_store(tmp_path):
     store = _store(tmp_path)
     assert store.bodies([1, 2]) == {1: "第1篇的正文", 2: "第2篇的正文"}
