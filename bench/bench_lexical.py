@@ -144,6 +144,18 @@ def passes(fn: Callable[[str], object], texts: Sequence[str], reps: int) -> list
     return [timed_ms(lambda t=t: fn(t)) for _ in range(reps) for t in texts]
 
 
+def cpu_pass(fn: Callable[[str], object], texts: Sequence[str]) -> tuple[list[float], list[float]]:
+    """Wall and CPU time (ms, this thread's) of each query: on a shared machine the CPU time
+    moves less with the load than the wall time."""
+    wall, cpu = [], []
+    for text in texts:
+        started, used = time.perf_counter(), time.thread_time()
+        fn(text)
+        cpu.append((time.thread_time() - used) * 1000.0)
+        wall.append((time.perf_counter() - started) * 1000.0)
+    return wall, cpu
+
+
 def quality(queries: Sequence[JudgedQuery], rank: Callable[[str], Sequence[int]]) -> Json:
     result = evaluate(queries, rank)
     return {"overall": result.overall, "by_type": result.by_type}
@@ -157,17 +169,19 @@ texts = json.load(sys.stdin)
 with Searcher.open(sys.argv[1]) as searcher:
     for text in texts:
         searcher.search(text, limit=10, mode="lexical")
-    times = []
+    wall, cpu = [], []
     for text in texts:
-        started = time.perf_counter()
+        started, used = time.perf_counter(), time.thread_time()
         searcher.search(text, limit=10, mode="lexical")
-        times.append((time.perf_counter() - started) * 1000.0)
-print(json.dumps(times))
+        cpu.append((time.thread_time() - used) * 1000.0)
+        wall.append((time.perf_counter() - started) * 1000.0)
+print(json.dumps([wall, cpu]))
 """
 
 
-def baseline_pass(code: Path, root: Path, texts: Sequence[str]) -> list[float]:
-    """Warm full-query times (ms) of the code in `code` over the index at `root`."""
+def baseline_pass(code: Path, root: Path, texts: Sequence[str]) -> list[list[float]]:
+    """Warm full-query times (ms) of the code in `code` over the index at `root`: wall
+    times, then CPU times."""
     env = {**os.environ, "PYTHONPATH": str(code)}
     done = subprocess.run(
         [sys.executable, "-c", BASELINE_PASS, str(root)],
@@ -192,11 +206,15 @@ def query_ours(
 
         cold = passes(full, texts, 1)
         warm: list[float] = []
+        warm_cpu: list[float] = []
         theirs: list[float] = []
+        theirs_cpu: list[float] = []
         for _ in range(reps):  # a baseline pass after each of ours: the same load for both
-            warm += passes(full, texts, 1)
+            wall, cpu = cpu_pass(full, texts)
+            warm, warm_cpu = warm + wall, warm_cpu + cpu
             if baseline is not None:
-                theirs += baseline_pass(baseline, root, texts)
+                wall, cpu = baseline_pass(baseline, root, texts)
+                theirs, theirs_cpu = theirs + wall, theirs_cpu + cpu
         retriever = LexicalRetriever(searcher.reader.lexical)
 
         def bare(text: str) -> object:  # the query analysed (as a search does), then BM25
@@ -212,7 +230,9 @@ def query_ours(
         "first_query_ms": cold[0],
         "cold": summary(cold),
         "warm": summary(warm),
+        "warm_cpu": summary(warm_cpu),
         "baseline": summary(theirs) if baseline is not None else None,
+        "baseline_cpu": summary(theirs_cpu) if baseline is not None else None,
         "retriever_only": summary(retrieval),
         "quality": scores,
     }
@@ -297,6 +317,7 @@ def table(r: Json) -> str:
         ("query p50 (ms)", o_q["warm"]["p50"], b_q["retrieve"]["p50"], 2, "<= 2 ms", "ratio"),
         ("query p95 (ms)", o_q["warm"]["p95"], b_q["retrieve"]["p95"], 2, "", "ratio"),
         ("query mean (ms)", o_q["warm"]["mean"], b_q["retrieve"]["mean"], 2, "", "ratio"),
+        ("query p50, CPU (ms)", o_q["warm_cpu"]["p50"], None, 2, "", ""),
         (
             "retrieval p50 (ms)",
             o_q["retriever_only"]["p50"],
@@ -320,6 +341,9 @@ def table(r: Json) -> str:
         rows.append(("baseline query p50", base["p50"], None, 2, "", ""))
         rows.append(("  ours / baseline", o_q["warm"]["p50"] / base["p50"], None, 2, "", ""))
         rows.append(("baseline query p95", base["p95"], None, 2, "", ""))
+        base_cpu = o_q["baseline_cpu"]["p50"]
+        rows.append(("baseline p50, CPU", base_cpu, None, 2, "", ""))
+        rows.append(("  ours / baseline", o_q["warm_cpu"]["p50"] / base_cpu, None, 2, "", ""))
     for metric, label in zip(
         METRICS, ("nDCG@10", "MRR@10", "Recall@10", "Recall@100"), strict=True
     ):
@@ -362,7 +386,8 @@ def table(r: Json) -> str:
     if r["baseline"]:
         lines.append(
             f"       baseline rows: the code at {r['baseline']} on the same index, "
-            "its own warm searcher, a pass after each of ours."
+            "its own warm searcher, a pass after each of ours; CPU rows: the searching "
+            "thread's CPU time (it moves less with the load than wall time)."
         )
     return "\n".join(lines)
 
