@@ -53,6 +53,7 @@ _MARKUP = re.compile(
     r"|\s+"  # whitespace runs fold to one space
 )
 _SPACE = re.compile(r"\s+")
+_NON_SPACE = re.compile(r"\S")  # \s is what str.isspace accepts
 _BOUNDARY = re.compile(r"[。！？；!?;\n]|\.\s")
 
 
@@ -286,7 +287,8 @@ def _visible(
     doc: Readable, labels: Mapping[str, str], start: int, end: int
 ) -> Iterator[tuple[str, int, int, str | None]]:
     """The pieces of plain[start:end], lazily (a caller stops at its width): ("prose", s, e,
-    text) and ("math", s, e, its text or None to leave it out)."""
+    None), the caller slicing what it shows of a stretch that may run for pages, and ("math",
+    s, e, its text or None to leave it out)."""
     k = bisect.bisect_right(doc.math, (start, len(doc.text) + 1)) - 1
     k = max(k, 0)
     pos = start
@@ -296,11 +298,11 @@ def _visible(
         if e <= pos:
             continue
         if s > pos:
-            yield ("prose", pos, s, doc.text[pos:s])
+            yield ("prose", pos, s, None)
         yield ("math", s, e, _short_formula(doc.text[s:e], labels))
         pos = e
     if pos < end:
-        yield ("prose", pos, end, doc.text[pos:end])
+        yield ("prose", pos, end, None)
 
 
 def _snap_start(doc: Readable, start: int) -> int:
@@ -426,17 +428,15 @@ def _build(
             first = s if first is None else first
             end = e
             continue
-        text = doc.text[s:e]
-        if first is None:
-            skip = len(text) - len(text.lstrip())
-            text, s = text[skip:], s + skip
-            if not text:
+        if first is None:  # the text opens at its first non-space character
+            opening = _NON_SPACE.search(plain, s, e)
+            if opening is None:
                 continue
-            first = s
+            s = first = opening.start()
         room = width - n
-        if len(text) > room:
+        if e - s > room:
             e = s + max(room, 0)
-            text = text[: max(room, 0)]
+        text = plain[s:e]  # only what is shown: a prose stretch may run for pages
         # The matches that overlap [s, e): those starting less than the longest term before s.
         for k in range(bisect.bisect_left(starts, s - longest + 1), bisect.bisect_left(starts, e)):
             hs, he, _ = hits[k]
