@@ -6,7 +6,10 @@ the top 10 hits of the dev queries in hybrid mode (the hits are what `search que
 prints: same Searcher, same snippets) and over a few hundred queries of our own made from the
 corpus at run time (its tags, and two-word pairs of them), in hybrid mode when the index has
 vectors. "before" runs the same searches with the snippet code of a git revision (default:
-main), loaded from git into this process, so both are measured in one run on one index.
+main), loaded from git into this process, so both are measured in one run on one index; it
+also says whether every snippet came out the same (text, highlights, offset, formulas) and
+what a make_snippet call cost each (CPU time of its thread, on a second pass: every post rendered already),
+the formula queries of the eval set included.
 
     .venv/bin/python bench/bench_snippets.py [--data-dir DIR] [--before main] [--own 300]
 """
@@ -84,14 +87,30 @@ def own_queries(searcher: Searcher, count: int) -> list[str]:
     return queries
 
 
+def timed(fn, spent: list[float]):
+    """`fn`, adding the CPU time of each call to spent[0] and counting calls in spent[1]."""
+
+    def call(*args, **kwargs):
+        started = time.thread_time()
+        try:
+            return fn(*args, **kwargs)
+        finally:
+            spent[0] += time.thread_time() - started
+            spent[1] += 1
+
+    return call
+
+
 def check(searcher: Searcher, queries: list[str], mode: str) -> dict:
     fails: collections.Counter[str] = collections.Counter()
     examples: list[str] = []
     total = 0
+    shown = []
     started = time.perf_counter()
     for q in queries:
         for hit in searcher.search(q, limit=10, mode=mode):
             total += 1
+            shown.append((q, hit.post_id, hit.snippet.to_dict()))
             post = searcher.get(hit.post_id)
             why = failure(hit.snippet.text, post.body if post else "")
             if why:
@@ -105,6 +124,7 @@ def check(searcher: Searcher, queries: list[str], mode: str) -> dict:
         "by_kind": dict(fails),
         "examples": examples,
         "seconds": round(time.perf_counter() - started, 1),
+        "shown": shown,
     }
 
 
@@ -112,21 +132,33 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--data-dir", type=Path, default=None)
     parser.add_argument("--queries", type=Path, default=DEFAULT_QUERIES)
+    parser.add_argument(
+        "--formulas", type=Path, default=DEFAULT_QUERIES.with_name("formula-dev.jsonl")
+    )
     parser.add_argument("--before", default="main", help="git revision for 'before' ('' skips)")
     parser.add_argument("--own", type=int, default=300, help="how many queries of our own")
     parser.add_argument("--mode", default="hybrid")
     args = parser.parse_args()
     dev = [json.loads(line)["query"] for line in args.queries.read_text().splitlines() if line]
+    formula = []
+    if args.formulas.is_file():
+        lines = args.formulas.read_text().splitlines()
+        formula = [json.loads(line)["query"] for line in lines if line]
     searcher = Searcher.open(args.data_dir)
     own = own_queries(searcher, args.own)
     current = api.make_snippet
-    sets = {"dev": dev, "own": own}
+    sets = {"dev": dev, "formula": formula, "own": own}
     report: dict[str, dict] = {}
     versions = [("after", current)]
     if args.before:
         versions.insert(0, ("before", old_make_snippet(args.before)))
+    spent: dict[str, list[float]] = {}
     for label, fn in versions:
         api.make_snippet = fn
+        for queries in sets.values():  # each version's render cache filled, untimed
+            check(searcher, queries, args.mode)
+        spent[label] = [0.0, 0]
+        api.make_snippet = timed(fn, spent[label])
         for name, queries in sets.items():
             report[f"{label} {name}"] = check(searcher, queries, args.mode)
     api.make_snippet = current
@@ -137,6 +169,15 @@ def main() -> None:
         )
         for e in r["examples"][:5]:
             print("      ", e)
+    for label, (seconds, calls) in spent.items():
+        print(
+            f"{label:12} make_snippet {seconds / max(calls, 1) * 1e6:.1f} us CPU a call ({calls})"
+        )
+    if args.before:
+        for name in sets:
+            before, after = report[f"before {name}"]["shown"], report[f"after {name}"]["shown"]
+            same = sum(b == a for b, a in zip(before, after, strict=True))
+            print(f"same snippets before/after ({name}): {same} of {len(after)}")
 
 
 if __name__ == "__main__":

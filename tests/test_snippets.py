@@ -1,6 +1,16 @@
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
-from search.snippets import formula_spans, make_snippet, render
+from search.snippets import (
+    _densest,
+    _drop_inside,
+    _occurrences,
+    _scan,
+    formula_spans,
+    make_snippet,
+    render,
+)
 
 
 def test_readable_drops_markup_and_maps_offsets():
@@ -194,3 +204,90 @@ def test_a_snippet_says_where_its_short_formulas_stand_with_their_source():
     [(start, end, source)] = snippet.formulas  # the aligned block is left out as …
     assert source == "$q_m e^{im\\theta}$" and snippet.text[start:end] == "q_m e^imθ"
     assert snippet.to_dict()["formulas"] == [[start, end, source]]
+
+
+# -- finding terms fast must find what a plain scan finds ---------------------------------------
+# Words of a few letters, digits, a hyphen, a space and a CJK character: self-overlapping
+# terms (`aa`), terms inside others (`ab` in `aab`), ASCII words next to letters and not.
+_LOW = st.text(alphabet="ab1- 中", max_size=40)
+_TERM = st.text(alphabet="ab1- 中", min_size=1, max_size=4)
+
+
+def _plain_occurrences(low: str, term: str, lo: int, hi: int) -> list[int]:
+    """Every i in [lo, hi - len(term)] where `term` starts, an ASCII word only standing
+    whole (judged on the whole text, past `hi` too)."""
+
+    def word_char(i: int) -> bool:
+        return 0 <= i < len(low) and low[i].isascii() and low[i].isalnum()
+
+    whole = term.isascii() and term[:1].isalnum()
+    return [
+        i
+        for i in range(lo, hi - len(term) + 1)
+        if low.startswith(term, i)
+        and (not whole or (not word_char(i - 1) and not word_char(i + len(term))))
+    ]
+
+
+@given(_LOW, _TERM, st.data())
+def test_occurrences_are_those_a_plain_scan_finds(low, term, data):
+    if low and data.draw(st.booleans()):  # a piece of the text itself: found at least once
+        i = data.draw(st.integers(0, len(low) - 1))
+        term = low[i : data.draw(st.integers(i + 1, min(i + 4, len(low))))]
+    for lo in range(len(low) + 1):
+        for hi in range(lo, len(low) + 1):
+            plain = _plain_occurrences(low, term, lo, hi)
+            # both ways: by regex (long ranges) and by str.find (short ones)
+            assert _scan(low, term, lo, hi) == plain
+            assert _occurrences(low, term, lo, hi) == plain
+
+
+def test_a_term_overlapping_itself_is_found_at_every_start():
+    low = "中中中 a-a-a"
+    assert _scan(low, "中中", 0, len(low)) == [0, 1]
+    assert _scan(low, "a-a", 0, len(low)) == [4, 6]
+
+
+def test_a_word_cut_by_the_end_of_a_passage_is_not_whole():
+    # `within` ends between `rope` and `s`: `ropes` is no match for `rope` there either.
+    body = "无关内容。" * 20 + "讲的是 ropes 的故事，不是别的。" + "其他内容。" * 20
+    end = body.index("ropes") + 4
+    snip = make_snippet(body, ["rope"], within=(body.index("讲的是"), end))
+    assert snip.highlights == ()
+
+
+def _plain_densest(hits: list[tuple[int, int, str]], width: int) -> int:
+    """The first match whose window [s, s + width - 10] scores most (1 + len/4 a term)."""
+
+    def score(s: int) -> float:
+        inside = {t for hs, _, t in hits if s <= hs <= s + width - 10}
+        return sum(1.0 + len(t) / 4 for t in inside)
+
+    best = max(score(s) for s, _, _ in hits)
+    return next(s for s, _, _ in hits if score(s) == best)
+
+
+@given(
+    st.lists(st.tuples(st.integers(0, 300), st.sampled_from(["a", "bb", "中文词", "xyz"]))),
+    st.integers(12, 80),
+)
+def test_the_densest_window_is_the_one_a_plain_count_finds(found, width):
+    hits = sorted({(s, s + len(t), t) for s, t in found})
+    if hits:
+        terms = sorted({h[2] for h in hits})
+        assert _densest(hits, [h[0] for h in hits], terms, width) == _plain_densest(hits, width)
+
+
+@given(
+    st.lists(st.integers(0, 200), min_size=1),
+    st.lists(st.tuples(st.integers(0, 200), st.integers(1, 30)), max_size=8),
+)
+def test_matches_in_left_out_formulas_are_dropped(starts, cuts):
+    spans, at = [], 0
+    for gap, length in sorted(cuts):  # disjoint and sorted, as formula_spans gives them
+        spans.append((at + gap, at + gap + length))
+        at += gap + length
+    hits = sorted((s, s + 2, "ab") for s in starts)
+    kept = [h for h in hits if not any(s <= h[0] < e for s, e in spans)]
+    _drop_inside(hits, tuple(spans))
+    assert hits == kept
