@@ -101,6 +101,8 @@ class FormulaConfig:
     # × 0.25 / 0.5 / 1 -> mixed 0.983 / 0.966 / 0.965 (one query: a Lion update shaped like
     # Adam's), every other type unchanged; with the shipped tokens 0.25 and 0.5 tie (0.983).
     with_words: float = 0.25
+    # The dense lists' weights are multiplied by this when the query is a formula alone.
+    dense_alone: float = 1.0
 
 
 # The fusion (search/fusion.py FusionPolicy), chosen with bench/tune_fusion.py:

@@ -20,20 +20,19 @@ import re
 import threading
 from collections import OrderedDict
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING
 
 from tantivy import Occur, Query
 
 from index.formula import NAMES, formula_tokens, post_formulas
 from index.lexical import FORMULA, ids_query, term_query
-from search.fusion import RankedList
+from search.fusion import BM25, BM25_FEEDBACK, CITED, FusionPolicy, RankedList
+from search.fusion import FORMULA as FORMULA_LIST
 
 if TYPE_CHECKING:
     from search.config import FormulaConfig
     from search.lexical import LexicalRetriever
-
-FORMULA_LIST = "formula"
 
 # A LaTeX construct no prose holds: a command, a braced script, a script on a letter, digit or
 # bracket, a one-character subscript of a lone letter (`u_t`, `W_0`, not `clip_grad_norm`).
@@ -200,6 +199,21 @@ class FormulaRetriever:
         for score, addr in found.hits:
             share[self.lexical.post_of(addr)] = min(float(score), 1.0)
         return share
+
+
+def fusion_policy(fusion: FusionPolicy, fq: FormulaQuery, config: FormulaConfig) -> FusionPolicy:
+    """`fusion` for a query holding `fq`: with words around it, the formula list weighs
+    `with_words` times less (the words name the post); a formula alone weighs the dense
+    models' lists `dense_alone` times (they embed LaTeX, which they read poorly)."""
+    if not fq.alone:
+        if config.with_words == 1.0:
+            return fusion
+        return fusion.with_weights(formula=fusion.weight(FORMULA_LIST) * config.with_words)
+    if config.dense_alone == 1.0:
+        return fusion
+    lexical = {BM25, BM25_FEEDBACK, CITED, FORMULA_LIST}
+    dense = {k: w * config.dense_alone for k, w in fusion.weights.items() if k not in lexical}
+    return replace(fusion, weights={**fusion.weights, **dense})
 
 
 # -- the formula a hit shows ---------------------------------------------------------------------

@@ -63,6 +63,23 @@ def test_named_function_is_one_symbol():
     assert symbols(r"\operatorname{sign}(m_t)") == ["sign", "(", "m", "_", "t", ")"]
 
 
+@pytest.mark.parametrize(
+    ("latex", "expected"),
+    [
+        (r"\frac{\frac{a}{b}}{c}", ["a", "/", "b", "/", "c"]),  # nested: each `/` in its place
+        (r"\frac{a}{\frac{b}{c}}+d", ["a", "/", "b", "/", "c", "+", "d"]),
+        (r"\frac12", ["12", "/"]),  # a number is one argument
+        (r"\frac12 x", ["12", "/", "x"]),  # `/` before the next symbol
+        (r"\frac{\text{ab}}{c}", ["ab", "/", "c"]),  # a name ends the numerator's scan
+        (r"\frac{x}", ["x", "/"]),  # no denominator: the `/` still stands
+        (r"\frac{x", ["x", "/"]),  # nor a closing brace
+        (r"\frac{a \label{e}}{b}^T", ["a", "/", "b", "^", "⊤"]),  # a dropped argument inside
+    ],
+)
+def test_fractions_put_their_slash_where_the_numerator_ends(latex, expected):
+    assert symbols(latex) == expected
+
+
 def test_lines_of_a_display_are_cut():
     tokens = formula_tokens(r"\begin{aligned} a &= b \\ c &= d \end{aligned}")
     assert STRUCTURE + "v=v" in tokens  # `&` aligns, it does not cut `a &= b`
