@@ -33,7 +33,7 @@ from search.fusion import FORMULA
 def _formula(**changes: float) -> RankingConfig:
     if "weight" in changes:
         fusion = DEFAULT_CONFIG.fusion.with_weights(formula=changes.pop("weight"))
-        return replace(DEFAULT_CONFIG, fusion=fusion, formula=replace(DEFAULT_CONFIG.formula))
+        return replace(DEFAULT_CONFIG, fusion=fusion)
     return replace(DEFAULT_CONFIG, formula=replace(DEFAULT_CONFIG.formula, **changes))
 
 
@@ -47,6 +47,11 @@ KNOBS: dict[str, tuple[dict[float, RankingConfig], float, bool | None]] = {
     "dense alone": (
         {w: _formula(dense_alone=w) for w in (0.25, 0.5, 0.75, 1.0)},
         DEFAULT_CONFIG.formula.dense_alone,
+        True,
+    ),
+    "feedback alone": (
+        {w: _formula(feedback_alone=w) for w in (1.0, 2.0, 3.0, 4.0, 6.0, 8.0, 12.0)},
+        DEFAULT_CONFIG.formula.feedback_alone,
         True,
     ),
     "with words": (

@@ -11,9 +11,12 @@ Deterministic (a fixed seed, posts in id order). The types follow formula-dev.js
 - `formula-mixed`: the post's rarest tag and a short formula of its own (6-40 symbols) that no
   other post writes, as `Lion 优化器 u_t = …` is.
 Grades: a post writing the same formula (the same normalised symbols, index.formula.symbols) is
-relevant at 2, one writing the same structure with other letters (the same roles) at 1, as the
-judged set grades a post that restates the formula in its own notation. Formulas written by more
-than 5 posts (`x^2`) are left out: they name no post.
+relevant at 2; at 1, as the judged set grades a post that restates the formula in its own
+notation, one writing the same structure with other letters (the same roles), or one linked with
+the post (either way) holding a formula with at least half the query's structure tokens (in
+formula-dev, 17 of the 26 other posts judged for its exact and variant queries link to or from
+the post the formula came from). Formulas written by more than 5 posts (`x^2`) are left out:
+they name no post.
 The output holds corpus text: it goes to bench/out/ (ignored by git) and is never committed.
 """
 
@@ -33,11 +36,15 @@ from tune_formula import perturb
 from corpus.latex import math_spans
 from corpus.post import Post
 from corpus.readers import read_source
-from index.formula import role, symbols
+from index.formula import STRUCTURE, formula_tokens, role, symbols
 
 SEED = 20
 _ENV = re.compile(r"\\(begin|end)\{[a-zA-Z*]+\}(\{[^{}]*\})?|\\label\{[^}]*\}|\\tag\{[^}]*\}")
 _MOST_POSTS = 5
+_LINK = re.compile(r"kexue\.fm/archives/(\d+)")
+# A linked post restates the formula when one of its formulas holds this share of the query's
+# structure tokens.
+_RESTATES = 0.5
 # Table rows and prose in math (`\\hline`, `\\text{中文}`, `[5pt]` row spacing) are no formula a
 # reader remembers.
 _NOT_A_FORMULA = re.compile(r"\\hline|\\text\{[^}]*[\u3400-\u9fff]|\\multicolumn|^\[[^\]]*\]")
@@ -86,6 +93,25 @@ def main() -> int:
                     by_symbols[syms].add(post.id)
                     by_roles[roles].add(post.id)
                     lines.append((post.id, line, display))
+    ids = {p.id for p in posts}
+    linked: dict[int, set[int]] = defaultdict(set)
+    for post in posts:
+        for target in map(int, _LINK.findall(post.body)):
+            if target in ids and target != post.id:
+                linked[post.id].add(target)
+                linked[target].add(post.id)
+    bodies = {p.id: p.body for p in posts}
+    structures: dict[int, list[frozenset[str]]] = {}
+
+    def structure(latex: str) -> frozenset[str]:
+        return frozenset(t for t in formula_tokens(latex) if t.startswith(STRUCTURE))
+
+    def restating(post_id: int, query: frozenset[str]) -> bool:
+        if post_id not in structures:
+            body = bodies[post_id]
+            structures[post_id] = [structure(body[a:b]) for a, b in math_spans(body)]
+        return any(len(query & f) >= _RESTATES * len(query) for f in structures[post_id])
+
     tag_posts = Counter(t for p in posts for t in set(p.tags))
     tags = {p.id: sorted(p.tags, key=lambda t: (tag_posts[t], t)) for p in posts}
 
@@ -94,7 +120,9 @@ def main() -> int:
         same = by_symbols[syms]
         if not same or len(same) > _MOST_POSTS:
             return None
-        relevant = dict.fromkeys(sorted(by_roles[roles] - same)[:_MOST_POSTS], 1)
+        query = structure(line)
+        near = {p for s in same for p in linked[s] if p not in same and restating(p, query)}
+        relevant = dict.fromkeys(sorted((by_roles[roles] | near) - same)[: 2 * _MOST_POSTS], 1)
         return {**relevant, **dict.fromkeys(sorted(same), 2)}
 
     rng = random.Random(SEED)

@@ -202,18 +202,21 @@ class FormulaRetriever:
 
 
 def fusion_policy(fusion: FusionPolicy, fq: FormulaQuery, config: FormulaConfig) -> FusionPolicy:
-    """`fusion` for a query holding `fq`: with words around it, the formula list weighs
-    `with_words` times less (the words name the post); a formula alone weighs the dense
-    models' lists `dense_alone` times (they embed LaTeX, which they read poorly)."""
+    """`fusion` for a query holding `fq`. With words around it, the formula list weighs
+    `with_words` times less: the words name the post. A formula alone has no words, so the
+    words of the posts its formula finds (lexical feedback) weigh `feedback_alone` times more:
+    they say what the formula is about, and find the posts that write it otherwise; the dense
+    models' lists, which read LaTeX poorly, weigh `dense_alone` times theirs."""
     if not fq.alone:
         if config.with_words == 1.0:
             return fusion
         return fusion.with_weights(formula=fusion.weight(FORMULA_LIST) * config.with_words)
-    if config.dense_alone == 1.0:
+    if config.dense_alone == 1.0 and config.feedback_alone == 1.0:
         return fusion
     lexical = {BM25, BM25_FEEDBACK, CITED, FORMULA_LIST}
-    dense = {k: w * config.dense_alone for k, w in fusion.weights.items() if k not in lexical}
-    return replace(fusion, weights={**fusion.weights, **dense})
+    weights = {k: w * config.dense_alone for k, w in fusion.weights.items() if k not in lexical}
+    weights[BM25_FEEDBACK] = fusion.weight(BM25_FEEDBACK) * config.feedback_alone
+    return replace(fusion, weights={**fusion.weights, **weights})
 
 
 # -- the formula a hit shows ---------------------------------------------------------------------

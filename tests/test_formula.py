@@ -11,8 +11,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from index.formula import STRUCTURE, body_tokens, formula_tokens, symbols
-from search import Searcher
-from search.formula import find_formula, formula_query
+from search import DEFAULT_CONFIG, Searcher
+from search.formula import find_formula, formula_query, fusion_policy
+from search.fusion import BM25, BM25_FEEDBACK, FORMULA
 from search.query import parse_query
 from tests.conftest import DEV_QUERIES, build_index
 
@@ -339,3 +340,25 @@ def test_a_changed_post_is_found_by_its_new_formula(tmp_path):
         hit = s.search(query, mode="lexical", explain=True)[0]
         assert hit.post_id == 2005
         assert "∮" in hit.snippet.text or "oint" in hit.snippet.text  # the new formula shown
+
+
+# -- the fusion of a formula query ----------------------------------------------------------------
+def test_a_formula_alone_weighs_the_feedback_up_and_the_dense_lists_down():
+    config = DEFAULT_CONFIG.formula
+    fusion = DEFAULT_CONFIG.fusion
+    alone = fusion_policy(fusion, formula_query(r"\frac{QK^T}{\sqrt{d}}"), config)
+    assert alone.weight(BM25_FEEDBACK) == fusion.weight(BM25_FEEDBACK) * config.feedback_alone
+    assert alone.weight("e5+fb") == fusion.weight("e5") * config.dense_alone
+    assert alone.weight("use") == fusion.weight("use") * config.dense_alone
+    assert alone.weight(FORMULA) == fusion.weight(FORMULA)
+    assert alone.weight(BM25) == fusion.weight(BM25)
+    assert config.feedback_alone != 1.0 and config.dense_alone != 1.0  # the test means something
+
+
+def test_words_around_a_formula_weigh_the_formula_list_down_only():
+    config = DEFAULT_CONFIG.formula
+    fusion = DEFAULT_CONFIG.fusion
+    worded = fusion_policy(fusion, formula_query(r"LoRA 低秩 W = W_0 + AB"), config)
+    assert worded.weight(FORMULA) == fusion.weight(FORMULA) * config.with_words
+    for name in ("e5", "use", BM25, BM25_FEEDBACK):
+        assert worded.weight(name) == fusion.weight(name)
