@@ -31,6 +31,10 @@ from search.fusion import FORMULA
 
 
 def _formula(**changes: float) -> RankingConfig:
+    if "floor" in changes and DEFAULT_CONFIG.floor is not None:
+        return replace(
+            DEFAULT_CONFIG, floor=replace(DEFAULT_CONFIG.floor, formula=changes["floor"])
+        )
     if "weight" in changes:
         fusion = DEFAULT_CONFIG.fusion.with_weights(formula=changes.pop("weight"))
         return replace(DEFAULT_CONFIG, fusion=fusion)
@@ -53,6 +57,11 @@ KNOBS: dict[str, tuple[dict[float, RankingConfig], float, bool | None]] = {
         {w: _formula(feedback_alone=w) for w in (1.0, 2.0, 3.0, 4.0, 6.0, 8.0, 12.0)},
         DEFAULT_CONFIG.formula.feedback_alone,
         True,
+    ),
+    "floor share": (
+        {w: _formula(floor=w) for w in (0.2, 0.3, 0.4, 0.5)},
+        DEFAULT_CONFIG.floor.formula if DEFAULT_CONFIG.floor else 0.0,
+        None,
     ),
     "with words": (
         {w: _formula(with_words=w) for w in (0.1, 0.25, 0.5, 1.0)},

@@ -11,7 +11,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from index.formula import STRUCTURE, body_tokens, formula_tokens, symbols
-from search import DEFAULT_CONFIG, Searcher
+from index.indexer import update
+from index.paths import DataDir
+from search import DEFAULT_CONFIG, RankingConfig, Searcher
 from search.formula import find_formula, formula_query, fusion_policy
 from search.fusion import BM25, BM25_FEEDBACK, FORMULA
 from search.query import parse_query
@@ -362,3 +364,31 @@ def test_words_around_a_formula_weigh_the_formula_list_down_only():
     assert worded.weight(FORMULA) == fusion.weight(FORMULA) * config.with_words
     for name in ("e5", "use", BM25, BM25_FEEDBACK):
         assert worded.weight(name) == fusion.weight(name)
+
+
+@pytest.mark.model
+def test_hybrid_ranks_a_formula_alone_with_its_policy(tmp_path, embedder):
+    """End to end (the e5 model, FAISS, Tantivy): a formula alone is fused with the lexical
+    feedback weighed up and the dense lists down, a formula with words as before but its own
+    list's weight, and the formula's post comes first either way."""
+    source = tmp_path / "posts.jsonl"
+    _write_posts(source)
+    data = DataDir(tmp_path / "data")
+    update(data, [source], embedder=embedder)
+    with Searcher.open(data.root, embedder=embedder, config=RankingConfig(floor=None)) as s:
+        fusion, config = s.config.fusion, s.config.formula
+        kl = r"\frac{1}{2}\sum_{k=1}^{n}(m_k^2 + s_k^2 - \log s_k^2 - 1)"
+        q, alone = s.ranking(kl, mode="hybrid")
+        assert q.formula is not None and q.formula.alone
+        assert {"e5", "formula", BM25_FEEDBACK} <= alone.lists.keys()
+        assert alone.policy is not None
+        assert alone.policy.weight(BM25_FEEDBACK) == (
+            fusion.weight(BM25_FEEDBACK) * config.feedback_alone
+        )
+        assert alone.policy.weight("e5+fb") == fusion.weight("e5") * config.dense_alone
+        assert alone.ranked[0][0] == 2002
+        _, worded = s.ranking("高斯 KL 散度 " + kl, mode="hybrid")
+        assert worded.policy is not None
+        assert worded.policy.weight(BM25_FEEDBACK) == fusion.weight(BM25_FEEDBACK)
+        assert worded.policy.weight(FORMULA) == fusion.weight(FORMULA) * config.with_words
+        assert worded.ranked[0][0] == 2002
