@@ -58,6 +58,11 @@ KNOBS: dict[str, tuple[dict[float, RankingConfig], float, bool | None]] = {
         DEFAULT_CONFIG.formula.feedback_alone,
         True,
     ),
+    "bm25 with words": (
+        {w: _formula(bm25_with_words=w) for w in (1.0, 1.5, 2.0, 3.0)},
+        DEFAULT_CONFIG.formula.bm25_with_words,
+        False,
+    ),
     "floor share": (
         {w: _formula(floor=w) for w in (0.2, 0.3, 0.4, 0.5)},
         DEFAULT_CONFIG.floor.formula if DEFAULT_CONFIG.floor else 0.0,

@@ -203,14 +203,17 @@ class FormulaRetriever:
 
 def fusion_policy(fusion: FusionPolicy, fq: FormulaQuery, config: FormulaConfig) -> FusionPolicy:
     """`fusion` for a query holding `fq`. With words around it, the formula list weighs
-    `with_words` times less: the words name the post. A formula alone has no words, so the
+    `with_words` times its weight and BM25, which holds the words, `bm25_with_words` times:
+    the words name the post, the formula narrows it. A formula alone has no words, so the
     words of the posts its formula finds (lexical feedback) weigh `feedback_alone` times more:
     they say what the formula is about, and find the posts that write it otherwise; the dense
     models' lists, which read LaTeX poorly, weigh `dense_alone` times theirs."""
     if not fq.alone:
-        if config.with_words == 1.0:
+        if config.with_words == 1.0 and config.bm25_with_words == 1.0:
             return fusion
-        return fusion.with_weights(formula=fusion.weight(FORMULA_LIST) * config.with_words)
+        formula = fusion.weight(FORMULA_LIST) * config.with_words
+        bm25 = fusion.weight(BM25) * config.bm25_with_words
+        return replace(fusion, weights={**fusion.weights, FORMULA_LIST: formula, BM25: bm25})
     if config.dense_alone == 1.0 and config.feedback_alone == 1.0:
         return fusion
     lexical = {BM25, BM25_FEEDBACK, CITED, FORMULA_LIST}

@@ -357,12 +357,14 @@ def test_a_formula_alone_weighs_the_feedback_up_and_the_dense_lists_down():
     assert config.feedback_alone != 1.0 and config.dense_alone != 1.0  # the test means something
 
 
-def test_words_around_a_formula_weigh_the_formula_list_down_only():
+def test_words_around_a_formula_weigh_the_formula_list_down_and_bm25_up():
     config = DEFAULT_CONFIG.formula
     fusion = DEFAULT_CONFIG.fusion
     worded = fusion_policy(fusion, formula_query(r"LoRA 低秩 W = W_0 + AB"), config)
     assert worded.weight(FORMULA) == fusion.weight(FORMULA) * config.with_words
-    for name in ("e5", "use", BM25, BM25_FEEDBACK):
+    assert worded.weight(BM25) == fusion.weight(BM25) * config.bm25_with_words
+    assert config.with_words != 1.0 and config.bm25_with_words != 1.0
+    for name in ("e5", "use", BM25_FEEDBACK):
         assert worded.weight(name) == fusion.weight(name)
 
 
@@ -391,4 +393,5 @@ def test_hybrid_ranks_a_formula_alone_with_its_policy(tmp_path, embedder):
         assert worded.policy is not None
         assert worded.policy.weight(BM25_FEEDBACK) == fusion.weight(BM25_FEEDBACK)
         assert worded.policy.weight(FORMULA) == fusion.weight(FORMULA) * config.with_words
+        assert worded.policy.weight(BM25) == fusion.weight(BM25) * config.bm25_with_words
         assert worded.ranked[0][0] == 2002
