@@ -38,9 +38,8 @@ def perturb(latex: str, rng: random.Random) -> str:
     renamed = dict(zip(letters, pool, strict=False))
     out = _LETTER.sub(lambda m: renamed.get(m.group(1), m.group(1)), latex)
     out = re.sub(r"\\[dt]?frac\{([^{}]*)\}\{([^{}]*)\}", r"{\1}/{\2}", out)
-    if rng.random() < 0.5:
-        out = out.replace("\\left", "").replace("\\right", "")
-    else:
+    out = re.sub(r"\\(?:left|right)(?![A-Za-z])", "", out)  # not `\\leftarrow`
+    if rng.random() < 0.5:  # sized anew (once: `\\left\\left(` was a doubled size)
         out = out.replace("(", "\\left(").replace(")", "\\right)")
     out = out.replace("\\boldsymbol", "").replace("\\,", " ")
     return out

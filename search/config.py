@@ -99,12 +99,34 @@ class FormulaConfig:
     coverage_power: float = 1.0
     # BM25 candidates re-ranked by coverage.
     candidates: int = 100
+    # Chosen by 5-fold cross-validation on 300 formula queries made from the archive
+    # (bench/make_formula_queries.py: 100 exact, 100 variant, 100 mixed; a post restating the
+    # formula graded 1) with bench/cv_formula.py, the judged 20 as the check; hybrid nDCG@10
+    # generated / judged.
     # The list's fusion weight is multiplied by this when the query has words besides its
-    # formula (`Lion 优化器 u_t = …`): the words name the post, the formula only narrows it.
-    # Mixed queries score 0.985 hybrid with no formula list at all; with the first tokens
-    # × 0.25 / 0.5 / 1 -> mixed 0.983 / 0.966 / 0.965 (one query: a Lion update shaped like
-    # Adam's), every other type unchanged; with the shipped tokens 0.25 and 0.5 tie (0.983).
-    with_words: float = 0.25
+    # formula (`Lion 优化器 u_t = …`): the words name the post, the formula narrows it. × 0.1 /
+    # 0.25 / 0.5 / 1.0 -> generated mixed 0.860 / 0.903 / 0.919 / 0.929 (every fold picks 1.0),
+    # judged mixed 0.984 / 0.983 / 0.983 / 0.966 (one query: a Lion update shaped like Adam's,
+    # whose Adam posts a whole-weight formula list brings up): 0.5, where the judged set has not
+    # yet moved.
+    with_words: float = 0.5
+    # And the BM25 list, which holds those words, weighs this much more: × 1 / 1.5 / 2 / 3 ->
+    # generated mixed 0.932 / 0.937 / 0.934 / 0.930 (folds pick 1.5 four times of five, 2.0
+    # once; held-out all types 0.9396 either way: a plateau), judged mixed 0.983 / 0.983 /
+    # 0.986 / 0.987. 2.0: on the generated plateau, where the judged kind (words that name the
+    # post, a formula shaped like others') gains; its one mover is the Lion query.
+    bm25_with_words: float = 2.0
+    # A formula alone has no words: the lexical feedback list (the words of the posts its
+    # formula finds) is what says what it is about, and finds the posts that write it in other
+    # notation. Its weight × 1 / 2 / 3 / 4 / 6 / 8 / 12 (dense 1, with words 0.25) -> generated
+    # 0.9243 / 0.9267 / 0.9274 / 0.9278 / 0.9290 / 0.9293 / 0.9295 (exact 0.941 -> 0.952 at 6;
+    # folds pick 6-12, held-out 0.9288-0.9290), judged 0.877 / 0.880 / 0.896 / 0.897 / 0.902 /
+    # 0.895 / 0.909 (exact 0.888 -> 0.963 at 6): 6, where the plateau starts.
+    feedback_alone: float = 6.0
+    # And the dense lists, which read LaTeX poorly, weigh this much of theirs (with the above):
+    # 0.25 / 0.5 / 0.75 / 1 -> generated 0.9302 / 0.9304 / 0.9302 / 0.9290 (folds pick 0.5 three
+    # times of five), judged 0.915 / 0.909 / 0.903 / 0.902: 0.5.
+    dense_alone: float = 0.5
 
 
 # The fusion (search/fusion.py FusionPolicy), chosen with bench/tune_fusion.py:
@@ -127,7 +149,8 @@ class FormulaConfig:
 #   renamed, \frac as /, \left/\right and \boldsymbol changed), hybrid judged / generated,
 #   with the shipped tokens: weight 0 (no list) 0.728 judged; 1.0 / 1.5 / 2.0 / 3.0 ->
 #   0.844 / 0.907, 0.867 / 0.920, 0.877 / 0.934, 0.869 / 0.947: 2.0 is the middle of the
-#   1.5-3.0 plateau (the first tokens gave the same shape). Words around the formula: x0.25.
+#   1.5-3.0 plateau (the first tokens gave the same shape). Words around the formula: x0.5 and
+#   BM25 x2; a formula alone: lexical feedback x6, dense lists x0.5 (FormulaConfig).
 
 # - Citations (`cited`: the candidates by log(1 + in-degree) / log(1 + the largest), from the
 #   archive's links, search.graph) are off (weight 0): w = 0.025 / 0.05 / 0.1 / 0.15 -> dev

@@ -20,20 +20,19 @@ import re
 import threading
 from collections import OrderedDict
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING
 
 from tantivy import Occur, Query
 
 from index.formula import NAMES, formula_tokens, post_formulas
 from index.lexical import FORMULA, ids_query, term_query
-from search.fusion import RankedList
+from search.fusion import BM25, BM25_FEEDBACK, CITED, FusionPolicy, RankedList
+from search.fusion import FORMULA as FORMULA_LIST
 
 if TYPE_CHECKING:
     from search.config import FormulaConfig
     from search.lexical import LexicalRetriever
-
-FORMULA_LIST = "formula"
 
 # A LaTeX construct no prose holds: a command, a braced script, a script on a letter, digit or
 # bracket, a one-character subscript of a lone letter (`u_t`, `W_0`, not `clip_grad_norm`).
@@ -200,6 +199,27 @@ class FormulaRetriever:
         for score, addr in found.hits:
             share[self.lexical.post_of(addr)] = min(float(score), 1.0)
         return share
+
+
+def fusion_policy(fusion: FusionPolicy, fq: FormulaQuery, config: FormulaConfig) -> FusionPolicy:
+    """`fusion` for a query holding `fq`. With words around it, the formula list weighs
+    `with_words` times its weight and BM25, which holds the words, `bm25_with_words` times:
+    the words name the post, the formula narrows it. A formula alone has no words, so the
+    words of the posts its formula finds (lexical feedback) weigh `feedback_alone` times more:
+    they say what the formula is about, and find the posts that write it otherwise; the dense
+    models' lists, which read LaTeX poorly, weigh `dense_alone` times theirs."""
+    if not fq.alone:
+        if config.with_words == 1.0 and config.bm25_with_words == 1.0:
+            return fusion
+        formula = fusion.weight(FORMULA_LIST) * config.with_words
+        bm25 = fusion.weight(BM25) * config.bm25_with_words
+        return replace(fusion, weights={**fusion.weights, FORMULA_LIST: formula, BM25: bm25})
+    if config.dense_alone == 1.0 and config.feedback_alone == 1.0:
+        return fusion
+    lexical = {BM25, BM25_FEEDBACK, CITED, FORMULA_LIST}
+    weights = {k: w * config.dense_alone for k, w in fusion.weights.items() if k not in lexical}
+    weights[BM25_FEEDBACK] = fusion.weight(BM25_FEEDBACK) * config.feedback_alone
+    return replace(fusion, weights={**fusion.weights, **weights})
 
 
 # -- the formula a hit shows ---------------------------------------------------------------------

@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING, Literal
 from index.lexical import BODY, TITLE
 from search.analysis import AnalyzedQuery
 from search.config import RankingConfig
-from search.formula import FormulaRetriever
+from search.formula import FormulaRetriever, fusion_policy
 from search.fusion import (
     BM25,
     BM25_FEEDBACK,
@@ -252,12 +252,11 @@ class Pipeline:
 
 
 def policy(q: AnalyzedQuery, config: RankingConfig) -> FusionPolicy:
-    """The fusion policy for `q`: the configured one, with the formula list weighed down when
-    words stand around the query's formula (FormulaConfig.with_words)."""
-    fusion = config.fusion
-    if q.formula is None or q.formula.alone or config.formula.with_words == 1.0:
-        return fusion
-    return fusion.with_weights(formula=fusion.weight(FORMULA) * config.formula.with_words)
+    """The fusion policy for `q`: the configured one, reweighed for a query holding a formula
+    (search.formula.fusion_policy)."""
+    if q.formula is None:
+        return config.fusion
+    return fusion_policy(config.fusion, q.formula, config.formula)
 
 
 def _listed(name: str, hits: Sequence[SemanticHit], total: int = 0) -> RankedList:

@@ -11,8 +11,11 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from index.formula import STRUCTURE, body_tokens, formula_tokens, symbols
-from search import Searcher
-from search.formula import find_formula, formula_query
+from index.indexer import update
+from index.paths import DataDir
+from search import DEFAULT_CONFIG, RankingConfig, Searcher
+from search.formula import find_formula, formula_query, fusion_policy
+from search.fusion import BM25, BM25_FEEDBACK, FORMULA
 from search.query import parse_query
 from tests.conftest import DEV_QUERIES, build_index
 
@@ -61,6 +64,23 @@ def test_greek_letters_are_variables_and_functions_stay():
 
 def test_named_function_is_one_symbol():
     assert symbols(r"\operatorname{sign}(m_t)") == ["sign", "(", "m", "_", "t", ")"]
+
+
+@pytest.mark.parametrize(
+    ("latex", "expected"),
+    [
+        (r"\frac{\frac{a}{b}}{c}", ["a", "/", "b", "/", "c"]),  # nested: each `/` in its place
+        (r"\frac{a}{\frac{b}{c}}+d", ["a", "/", "b", "/", "c", "+", "d"]),
+        (r"\frac12", ["12", "/"]),  # a number is one argument
+        (r"\frac12 x", ["12", "/", "x"]),  # `/` before the next symbol
+        (r"\frac{\text{ab}}{c}", ["ab", "/", "c"]),  # a name ends the numerator's scan
+        (r"\frac{x}", ["x", "/"]),  # no denominator: the `/` still stands
+        (r"\frac{x", ["x", "/"]),  # nor a closing brace
+        (r"\frac{a \label{e}}{b}^T", ["a", "/", "b", "^", "⊤"]),  # a dropped argument inside
+    ],
+)
+def test_fractions_put_their_slash_where_the_numerator_ends(latex, expected):
+    assert symbols(latex) == expected
 
 
 def test_lines_of_a_display_are_cut():
@@ -322,3 +342,56 @@ def test_a_changed_post_is_found_by_its_new_formula(tmp_path):
         hit = s.search(query, mode="lexical", explain=True)[0]
         assert hit.post_id == 2005
         assert "∮" in hit.snippet.text or "oint" in hit.snippet.text  # the new formula shown
+
+
+# -- the fusion of a formula query ----------------------------------------------------------------
+def test_a_formula_alone_weighs_the_feedback_up_and_the_dense_lists_down():
+    config = DEFAULT_CONFIG.formula
+    fusion = DEFAULT_CONFIG.fusion
+    alone = fusion_policy(fusion, formula_query(r"\frac{QK^T}{\sqrt{d}}"), config)
+    assert alone.weight(BM25_FEEDBACK) == fusion.weight(BM25_FEEDBACK) * config.feedback_alone
+    assert alone.weight("e5+fb") == fusion.weight("e5") * config.dense_alone
+    assert alone.weight("use") == fusion.weight("use") * config.dense_alone
+    assert alone.weight(FORMULA) == fusion.weight(FORMULA)
+    assert alone.weight(BM25) == fusion.weight(BM25)
+    assert config.feedback_alone != 1.0 and config.dense_alone != 1.0  # the test means something
+
+
+def test_words_around_a_formula_weigh_the_formula_list_down_and_bm25_up():
+    config = DEFAULT_CONFIG.formula
+    fusion = DEFAULT_CONFIG.fusion
+    worded = fusion_policy(fusion, formula_query(r"LoRA 低秩 W = W_0 + AB"), config)
+    assert worded.weight(FORMULA) == fusion.weight(FORMULA) * config.with_words
+    assert worded.weight(BM25) == fusion.weight(BM25) * config.bm25_with_words
+    assert config.with_words != 1.0 and config.bm25_with_words != 1.0
+    for name in ("e5", "use", BM25_FEEDBACK):
+        assert worded.weight(name) == fusion.weight(name)
+
+
+@pytest.mark.model
+def test_hybrid_ranks_a_formula_alone_with_its_policy(tmp_path, embedder):
+    """End to end (the e5 model, FAISS, Tantivy): a formula alone is fused with the lexical
+    feedback weighed up and the dense lists down, a formula with words as before but its own
+    list's weight, and the formula's post comes first either way."""
+    source = tmp_path / "posts.jsonl"
+    _write_posts(source)
+    data = DataDir(tmp_path / "data")
+    update(data, [source], embedder=embedder)
+    with Searcher.open(data.root, embedder=embedder, config=RankingConfig(floor=None)) as s:
+        fusion, config = s.config.fusion, s.config.formula
+        kl = r"\frac{1}{2}\sum_{k=1}^{n}(m_k^2 + s_k^2 - \log s_k^2 - 1)"
+        q, alone = s.ranking(kl, mode="hybrid")
+        assert q.formula is not None and q.formula.alone
+        assert {"e5", "formula", BM25_FEEDBACK} <= alone.lists.keys()
+        assert alone.policy is not None
+        assert alone.policy.weight(BM25_FEEDBACK) == (
+            fusion.weight(BM25_FEEDBACK) * config.feedback_alone
+        )
+        assert alone.policy.weight("e5+fb") == fusion.weight("e5") * config.dense_alone
+        assert alone.ranked[0][0] == 2002
+        _, worded = s.ranking("高斯 KL 散度 " + kl, mode="hybrid")
+        assert worded.policy is not None
+        assert worded.policy.weight(BM25_FEEDBACK) == fusion.weight(BM25_FEEDBACK)
+        assert worded.policy.weight(FORMULA) == fusion.weight(FORMULA) * config.with_words
+        assert worded.policy.weight(BM25) == fusion.weight(BM25) * config.bm25_with_words
+        assert worded.ranked[0][0] == 2002
