@@ -503,6 +503,10 @@ class Searcher:
                 series=_tuple(series),
             )
         ).checked()
+        if request.mode != "lexical" and self.model_state == "idle":
+            # The models load (C++ and numpy: 0.3-0.6 s) while this thread analyses the query
+            # and opens the BM25 side: a cold hybrid query pays the longer, not the sum.
+            self.load_models(background=True)
         # 1. analyse the query once; 2. choose the sides that answer
         q = self.analyse(request)
         warnings = list(q.corrections)
