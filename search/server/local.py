@@ -144,9 +144,7 @@ def _values(value: Any) -> list[str]:
 def result_from_json(answer: dict[str, Any]) -> Any:
     """The `SearchResult` whose `to_dict` the server sent (its MathML aside): what the CLI
     prints from, so that the answer prints exactly as one made in-process."""
-    from search.hits import Explanation, Hit, ListPart, SearchResult
-    from search.relevance import FloorReport
-    from search.snippets import Snippet
+    from search import Explanation, FloorReport, Hit, ListPart, SearchResult, Snippet
 
     def explanation(d: dict[str, Any] | None) -> Explanation | None:
         if d is None:
