@@ -123,19 +123,21 @@ class LiveIndex:
         self._stop = threading.Event()
         stamp = fingerprint(self.data)
         searcher = self._open()
-        try:
-            searcher.search(WARM_QUERY, limit=1, mode="lexical")
-        except BaseException:
-            searcher.close()
-            raise
         self._current = Generation(searcher, 0, stamp)
         self._seen = stamp
         self._seen_since = time.monotonic()
         self._last_note: str | None = None
-        if getattr(self._embedder, "loaded", False) and searcher.has_vectors:
+        preloaded = getattr(self._embedder, "loaded", False)
+        if load_model and searcher.has_vectors and not preloaded:
+            self.start_loading()  # first: the lexical warm-up below overlaps it
+        try:
+            searcher.search(WARM_QUERY, limit=1, mode="lexical")
+        except BaseException:
+            self._stop.set()
+            searcher.close()
+            raise
+        if preloaded and searcher.has_vectors:
             self._current.warm_semantic()
-        elif load_model and searcher.has_vectors:
-            self.start_loading()
         self._watcher = threading.Thread(target=self._watch, name="index-watcher", daemon=True)
         self._watcher.start()
 
