@@ -17,7 +17,7 @@ import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager, nullcontext
 from pathlib import Path
-from typing import Any, NoReturn
+from typing import TYPE_CHECKING, Any, NoReturn
 
 import click
 from rich.console import Console
@@ -32,18 +32,18 @@ from search import (
     CorruptStoreError,
     DataDir,
     DataError,
-    Hit,
     MissingIndexError,
     ModelLoadError,
     ModelMismatchError,
     ModelNotInstalledError,
     QuerySyntaxError,
-    Searcher,
-    SearchResult,
     StaleIndexError,
     WriterBusyError,
 )
 from search.display import meta_line, printable, snippet_text
+
+if TYPE_CHECKING:  # the library loads when a command needs it, not before a server answers
+    from search import Hit, Searcher, SearchResult
 
 
 class _Console(Console):
@@ -110,7 +110,7 @@ class Context:
         self.data_dir_given = data_dir is not None
 
     def searcher(self) -> Searcher:
-        return Searcher.open(self.data.root)
+        return search.Searcher.open(self.data.root)
 
     @property
     def show_progress(self) -> bool:
