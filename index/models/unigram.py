@@ -104,9 +104,10 @@ class QueryTokenizer:
         skeleton = Tokenizer.from_str(meta["skeleton"])
         self._normalize = skeleton.normalizer.normalize_str if skeleton.normalizer else None
         self._pre = skeleton.pre_tokenizer.pre_tokenize_str if skeleton.pre_tokenizer else None
-        self._keys = np.load(folder / "keys.npy", mmap_mode="r")
-        self._ids = np.load(folder / "ids.npy", mmap_mode="r")
-        self._scores = np.load(folder / "scores.npy", mmap_mode="r")
+        # Plain views of the maps: numpy.memmap's own __getitem__ is Python, 1 µs an index.
+        self._keys = np.asarray(np.load(folder / "keys.npy", mmap_mode="r"))
+        self._ids = np.asarray(np.load(folder / "ids.npy", mmap_mode="r"))
+        self._scores = np.asarray(np.load(folder / "scores.npy", mmap_mode="r"))
         self._unk = int(meta["unk_id"])
         self._unk_score = float(self._scores.min()) - K_UNK_PENALTY
         self._longest = int(meta["longest"])
@@ -129,36 +130,42 @@ class QueryTokenizer:
             return None
         normalized = self._normalize(text) if self._normalize else text
         words = self._pre(normalized) if self._pre else [(normalized, None)]
+        texts = [word for word, _offsets in words]
         out: list[int] = []
-        for word, _offsets in words:
-            out.extend(self._viterbi(word))
+        for word, found in zip(texts, self._lookup(texts), strict=True):
+            out.extend(self._viterbi(word, found))
         return [self._bos, *out[: self._max], self._eos]
 
-    def _lookup(self, word: str) -> dict[tuple[int, int], int]:
-        """The id of every substring of `word` that is a piece, by (start, end)."""
-        n = len(word)
+    def _lookup(self, words: list[str]) -> list[dict[tuple[int, int], tuple[int, float]]]:
+        """For each word, the id and score of every substring that is a piece, by (start, end):
+        one `searchsorted` for the whole text (numpy's per-call cost is most of the time)."""
         spans = [
-            (i, j)
-            for i in range(n)
-            for j in range(i + 1, min(n, i + self._longest) + 1)
+            (w, i, j)
+            for w, word in enumerate(words)
+            for i in range(len(word))
+            for j in range(i + 1, min(len(word), i + self._longest) + 1)
             if "\x00" not in word[i:j]  # no piece holds one; numpy would strip it
         ]
+        found: list[dict[tuple[int, int], tuple[int, float]]] = [{} for _ in words]
         if not spans:
-            return {}
-        wanted = np.array([word[i:j].encode("utf-8") for i, j in spans], dtype=bytes)
-        at = np.searchsorted(self._keys, wanted)
-        at = np.minimum(at, len(self._keys) - 1)
-        found = np.flatnonzero(self._keys[at] == wanted)
-        return {spans[k]: int(self._ids[at[k]]) for k in found}
+            return found
+        wanted = np.array([words[w][i:j].encode("utf-8") for w, i, j in spans], dtype=bytes)
+        at = np.minimum(np.searchsorted(self._keys, wanted), len(self._keys) - 1)
+        hits = np.flatnonzero(self._keys[at] == wanted)
+        ids = self._ids[at[hits]]
+        for k, pid, score in zip(
+            hits.tolist(), ids.tolist(), self._scores[ids].tolist(), strict=True
+        ):
+            w, i, j = spans[k]
+            found[w][i, j] = (pid, score)
+        return found
 
-    def _viterbi(self, word: str) -> list[int]:
+    def _viterbi(self, word: str, found: dict[tuple[int, int], tuple[int, float]]) -> list[int]:
         """`Unigram::encode_optimized` over characters (pieces are whole characters, so
         character and byte positions give the same lattice, visited in the same order)."""
         n = len(word)
         if not n:
             return []
-        found = self._lookup(word)
-        scores = self._scores
         best = [0.0] * (n + 1)
         start: list[int | None] = [None] * (n + 1)
         node = [0] * (n + 1)
@@ -166,10 +173,11 @@ class QueryTokenizer:
             here = best[i]
             single = False
             for j in range(i + 1, min(n, i + self._longest) + 1):
-                pid = found.get((i, j))
-                if pid is None:
+                piece = found.get((i, j))
+                if piece is None:
                     continue
-                score = float(scores[pid]) + here
+                pid, score = piece
+                score += here
                 if start[j] is None or score > best[j]:
                     best[j], start[j], node[j] = score, i, pid
                 if j == i + 1:
@@ -199,5 +207,5 @@ class QueryTokenizer:
 
     def _piece(self, text: str) -> int:
         """A fused run's id: the piece it spells, as `tokenizers` looks it up, else <unk>."""
-        found = self._lookup(text) if "\x00" not in text else {}
-        return found.get((0, len(text)), self._unk)
+        found = self._lookup([text])[0]
+        return found.get((0, len(text)), (self._unk, 0.0))[0]
