@@ -19,6 +19,7 @@ import json
 import os
 import shutil
 import tempfile
+import threading
 from pathlib import Path
 from typing import Any
 
@@ -28,6 +29,10 @@ import numpy as np
 #: fine for a query, not for indexing thousands of passages). Queries are ≤ 1,000 characters.
 SHORT = 1024
 FORMAT = 1
+# Words whose ids are kept: queries share most words (e5's `query:` prefix, every word but the
+# last while typing); 4,096 short lists are under 1 MB. The ids of a word do not depend on its
+# neighbours (tokenizers runs the Unigram model per pre-tokenized word), so kept is exact.
+WORDS_KEPT = 4096
 K_UNK_PENALTY = 10.0  # tokenizers' Unigram: an unknown character scores min_score - 10
 
 
@@ -114,6 +119,8 @@ class QueryTokenizer:
         self._bos, self._eos = int(meta["bos"]), int(meta["eos"])
         self._added = tuple(meta["added"])
         self._max = max_length - 2  # the template adds <s> and </s>
+        self._words: dict[str, list[int]] = {}  # a word's ids, by the word (pre-tokenized)
+        self._words_lock = threading.Lock()
 
     @classmethod
     def open(cls, tokenizer_json: Path, root: Path, max_length: int) -> QueryTokenizer | None:
@@ -131,9 +138,17 @@ class QueryTokenizer:
         normalized = self._normalize(text) if self._normalize else text
         words = self._pre(normalized) if self._pre else [(normalized, None)]
         texts = [word for word, _offsets in words]
-        out: list[int] = []
-        for word, found in zip(texts, self._lookup(texts), strict=True):
-            out.extend(self._viterbi(word, found))
+        with self._words_lock:
+            here = {w: self._words[w] for w in texts if w in self._words}
+        new = [w for w in dict.fromkeys(texts) if w not in here]
+        if new:
+            for word, found in zip(new, self._lookup(new), strict=True):
+                here[word] = self._viterbi(word, found)
+            with self._words_lock:
+                self._words.update((w, here[w]) for w in new)
+                while len(self._words) > WORDS_KEPT:  # oldest first
+                    del self._words[next(iter(self._words))]
+        out = [i for word in texts for i in here[word]]
         return [self._bos, *out[: self._max], self._eos]
 
     def _lookup(self, words: list[str]) -> list[dict[tuple[int, int], tuple[int, float]]]:
