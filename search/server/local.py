@@ -15,14 +15,13 @@ of an answer through the server.
 from __future__ import annotations
 
 import contextlib
-import datetime as dt
-import http.client
-import json
 import os
 import socket
 from pathlib import Path
-from typing import Any
-from urllib.parse import urlencode
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    import http.client
 
 SOCKET_NAME = "serve.sock"
 #: Set (to anything but empty or 0) to always answer in-process, as `--no-server` does.
@@ -89,21 +88,24 @@ def release(path: Path, sock: socket.socket, made: os.stat_result) -> None:
 
 
 # -- the client's side --------------------------------------------------------------------------
-class _UnixConnection(http.client.HTTPConnection):
-    def __init__(self, path: Path) -> None:
-        super().__init__("localhost", timeout=READ_TIMEOUT)  # the Host the server answers
-        self._path = str(path)
+def _connect(path: Path) -> http.client.HTTPConnection:
+    """An HTTP connection whose socket is the Unix socket at `path` (imported here: a query
+    with no server to ask pays nothing for the HTTP client)."""
+    import http.client
 
-    def connect(self) -> None:
-        sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-        sock.settimeout(CONNECT_TIMEOUT)
-        try:
-            sock.connect(self._path)
-        except BaseException:
-            sock.close()
-            raise
-        sock.settimeout(self.timeout)
-        self.sock = sock
+    class UnixConnection(http.client.HTTPConnection):
+        def connect(self) -> None:
+            sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+            sock.settimeout(CONNECT_TIMEOUT)
+            try:
+                sock.connect(str(path))
+            except BaseException:
+                sock.close()
+                raise
+            sock.settimeout(self.timeout)
+            self.sock = sock
+
+    return UnixConnection("localhost", timeout=READ_TIMEOUT)  # the Host the server answers
 
 
 def ask(root: Path, route: str, params: dict[str, Any]) -> Any | None:
@@ -112,12 +114,16 @@ def ask(root: Path, route: str, params: dict[str, Any]) -> Any | None:
     path = socket_path(root)
     if disabled() or not path.exists():
         return None
+    import http.client
+    import json
+    from urllib.parse import urlencode
+
     query = urlencode([(k, v) for k, vs in params.items() for v in _values(vs)])
     headers = {"Accept": "application/json"}
     token = os.environ.get("KEXUE_SEARCH_TOKEN")
     if token:
         headers["Authorization"] = f"Bearer {token}"
-    conn = _UnixConnection(path)
+    conn = _connect(path)
     try:
         conn.request("GET", f"{route}?{query}" if query else route, headers=headers)
         response = conn.getresponse()
@@ -144,6 +150,8 @@ def _values(value: Any) -> list[str]:
 def result_from_json(answer: dict[str, Any]) -> Any:
     """The `SearchResult` whose `to_dict` the server sent (its MathML aside): what the CLI
     prints from, so that the answer prints exactly as one made in-process."""
+    import datetime as dt
+
     from search import Explanation, FloorReport, Hit, ListPart, SearchResult, Snippet
 
     def explanation(d: dict[str, Any] | None) -> Explanation | None:
