@@ -271,6 +271,14 @@ class Searcher:
     def model_loaded(self) -> bool:
         return self.model_state == "ready"
 
+    @property
+    def embed_model_loaded(self) -> bool:
+        """Whether `embed` answers without loading a model first (without vectors it uses the
+        model they would be made with, loaded on first use; `model_state` is then "none")."""
+        if self.sides:
+            return self.sides[0].embedder.loaded
+        return self._query_embedder is not None and self._query_embedder.loaded
+
     def load_models(self, background: bool = False) -> None:
         """Load every model of the index and open its vectors. In the calling thread (slow:
         ~1-2 s; raises DataError when the primary cannot load), or with `background` in a
@@ -503,6 +511,10 @@ class Searcher:
                 series=_tuple(series),
             )
         ).checked()
+        if request.mode != "lexical" and self.model_state == "idle":
+            # The models load (C++ and numpy: 0.3-0.6 s) while this thread analyses the query
+            # and opens the BM25 side: a cold hybrid query pays the longer, not the sum.
+            self.load_models(background=True)
         # 1. analyse the query once; 2. choose the sides that answer
         q = self.analyse(request)
         warnings = list(q.corrections)

@@ -17,7 +17,7 @@ import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager, nullcontext
 from pathlib import Path
-from typing import Any, NoReturn
+from typing import TYPE_CHECKING, Any, NoReturn
 
 import click
 from rich.console import Console
@@ -32,18 +32,18 @@ from search import (
     CorruptStoreError,
     DataDir,
     DataError,
-    Hit,
     MissingIndexError,
     ModelLoadError,
     ModelMismatchError,
     ModelNotInstalledError,
     QuerySyntaxError,
-    Searcher,
-    SearchResult,
     StaleIndexError,
     WriterBusyError,
 )
 from search.display import meta_line, printable, snippet_text
+
+if TYPE_CHECKING:  # the library loads when a command needs it, not before a server answers
+    from search import Hit, Searcher, SearchResult
 
 
 class _Console(Console):
@@ -110,7 +110,7 @@ class Context:
         self.data_dir_given = data_dir is not None
 
     def searcher(self) -> Searcher:
-        return Searcher.open(self.data.root)
+        return search.Searcher.open(self.data.root)
 
     @property
     def show_progress(self) -> bool:
@@ -511,6 +511,12 @@ def read_stdin(what: str) -> str:
 )
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON array of hits.")
 @click.option("--jsonl", "as_jsonl", is_flag=True, help="Print one JSON object per hit per line.")
+@click.option(
+    "--no-server",
+    is_flag=True,
+    help="Answer in-process even when `search serve` runs on this data directory "
+    "(env KEXUE_SEARCH_NO_SERVER=1).",
+)
 @click.pass_obj
 def query(
     obj: Context,
@@ -528,6 +534,7 @@ def query(
     explain: bool,
     as_json: bool,
     as_jsonl: bool,
+    no_server: bool,
 ) -> None:
     """Search for WORDS (or, with `-`, the text on standard input).
 
@@ -550,14 +557,17 @@ def query(
         explain=explain,
         series=series,
     )
-    with obj.searcher() as searcher:
-        reversed_range(
-            searcher.parse(
-                text, category=category, tags=tags, since=since, until=until, year=year
-            ).filters
-        )
-        result = searcher.search(request)
-        filters = describe_filters(result.filters)
+    result = None if no_server else through_server(obj, request)
+    filters = ""  # an answer through the server has hits: no empty answer to explain
+    if result is None:
+        with obj.searcher() as searcher:
+            reversed_range(
+                searcher.parse(
+                    text, category=category, tags=tags, since=since, until=until, year=year
+                ).filters
+            )
+            result = searcher.search(request)
+            filters = describe_filters(result.filters)
     if explain and result.floor is not None and not obj.quiet:
         f = result.floor
         verdict = "passes" if f.passed else "fails"
@@ -566,6 +576,28 @@ def query(
         for warning in result.warnings:
             err.print(f"[yellow]note:[/] {escape(warning)}")
     print_hits(result, as_json, as_jsonl, filters)
+
+
+def through_server(obj: Context, request: search.SearchRequest) -> SearchResult | None:
+    """The answer of a `search serve` running on this data directory (search/server/local.py),
+    when it gives hits in the mode asked for; None (answer in-process) otherwise."""
+    from search.server.local import ask, result_from_json
+
+    if request.year:  # the HTTP API has no `year` parameter (`year:` in the text is fine)
+        return None
+    params = {
+        "q": request.query, "mode": request.mode, "limit": request.limit,
+        "offset": request.offset, "tag": request.tags, "category": request.category,
+        "since": request.since, "until": request.until, "sort": request.sort,
+        "explain": request.explain, "series": request.series,
+    }  # fmt: skip
+    answer = ask(obj.data.root, "/search", params)
+    if not answer or not answer.get("hits") or answer.get("mode") != request.mode:
+        return None  # none, nothing to show (in-process explains why) or degraded
+    try:
+        return result_from_json(answer)
+    except (KeyError, TypeError, ValueError):  # another version's answer: in-process
+        return None
 
 
 def reversed_range(filters: search.Filters) -> None:

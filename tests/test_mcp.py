@@ -262,7 +262,8 @@ def test_models_that_never_come_keep_one_search_waiting_at_most(vector_root, mon
 
     monkeypatch.setattr(mcp_module, "MODEL_WAIT", 2.0)
     index = LiveIndex(vector_root, load_model=False)
-    index.model = "loading"  # as if stuck: nothing will ever load them
+    # As if stuck: the library says "loading" and nothing will ever load them.
+    monkeypatch.setattr(type(index.current.searcher), "model_state", property(lambda s: "loading"))
 
     async def session():
         async with Client(build_mcp(index)) as client:
@@ -277,7 +278,7 @@ def test_models_that_never_come_keep_one_search_waiting_at_most(vector_root, mon
     try:
         run(session)
     finally:
-        index.model = "idle"
+        monkeypatch.undo()
         index.close()
 
 

@@ -558,17 +558,20 @@ def test_a_generation_swapped_in_as_the_model_becomes_ready_is_warmed(
         real = live._prepare
 
         def prepare(gen, current):  # the loader finishes while the new generation is prepared
-            live.model = "loading"
+            live._models_loaded = lambda: False  # type: ignore[method-assign]
             try:
                 return real(gen, current)
             finally:
-                live.model = "ready"
+                del live._models_loaded
 
         live._prepare = prepare  # type: ignore[method-assign]
         post = Post(id=4005, title="新的一篇", body="正文")
         search.update(search.DataDir(root), [post], vectors=False)
         assert not live.refresh() and live.refresh()
+        assert live._loader is not None
+        live._loader.join(timeout=60)
         assert live.current.semantic is True  # it stayed None: served lexically, "loading"
+        assert live.model == live.current.searcher.model_state == "ready"  # the library's
     finally:
         live.close()
 
@@ -581,3 +584,23 @@ def test_snippets_carry_their_short_formulas_as_mathml(client):
     mathml = next(m for s, e, m in snippet["math"] if (s, e) == (start, end))
     assert mathml.startswith("<math") and "<mi>θ</mi>" in mathml and "<script" not in mathml
     assert len(snippet["math"]) == len(snippet["formulas"])  # each short one converts
+
+
+@pytest.mark.model
+def test_the_server_shows_the_librarys_model_state(vector_data, monkeypatch):
+    """No copy of the models' state: what the library says of the served generation is what
+    the server reports and answers by (issue 17 item 6)."""
+    live = LiveIndex(vector_data.root, load_model=False, check_every=3600)
+    service = Service(live, cache=0)
+    try:
+        searcher = live.current.searcher
+        assert live.model == searcher.model_state == "idle"
+        monkeypatch.setattr(searcher.sides[0], "error", "the graph is damaged")
+        assert searcher.model_state == "failed"
+        assert live.model == "failed" and live.model_error == "the graph is damaged"
+        assert service.health()["model_state"] == "failed"
+        answer = service.search("RoPE", mode="hybrid")
+        assert answer["mode"] == "lexical" and "the graph is damaged" in answer["warnings"][0]
+    finally:
+        service.close()
+        live.close()

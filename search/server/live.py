@@ -9,7 +9,8 @@ lease ends, so no request fails across a swap.
 
 The embedding models load in a background thread (until they are ready, searches are lexical
 and say so) and every generation shares them: loading them again would cost seconds of CPU
-per commit (and the query vectors they keep).
+per commit (and the query vectors they keep). Their state is the library's
+(`Searcher.model_state` of the generation served): nothing here keeps a copy of it.
 """
 
 from __future__ import annotations
@@ -37,7 +38,7 @@ CHECK_EVERY = 0.5
 SETTLE = 3.0
 WARM_QUERY = "warm up"  # builds what a first query would build (metadata, BM25, FAISS layout)
 
-ModelState = Literal["idle", "loading", "ready", "failed"]
+ModelState = Literal["idle", "loading", "ready", "failed"]  # the library's, less "none"
 
 
 def fingerprint(data: DataDir) -> tuple[object, ...]:
@@ -63,11 +64,6 @@ def fingerprint(data: DataDir) -> tuple[object, ...]:
             continue
         parts.append((st.st_ino, st.st_size, st.st_mtime_ns))
     return tuple(parts)
-
-
-def _model_of(searcher: Searcher) -> Any:
-    """The searcher's embedding model, to share with later generations."""
-    return searcher.embedder
 
 
 @dataclass(eq=False)
@@ -115,30 +111,33 @@ class LiveIndex:
         """
         self.data = data_dir if isinstance(data_dir, DataDir) else DataDir.resolve(data_dir)
         self.check_every = check_every
-        self.model: ModelState = "idle"
-        self.model_error: str | None = None
         self._embedder = embedder
         self._embedders: dict[str, Any] = {}  # every model by spec key, shared by generations
+        self._loader: threading.Thread | None = None
+        # An index without vectors has no models of its own; /embed still needs the one its
+        # vectors would be made with: the library loads it on first use, and why it could
+        # not is kept here (the library has no state for it).
+        self._query_error: str | None = None
         self._warmers: list[Callable[[Generation, Generation], None]] = []
         self._lock = threading.Lock()
         self._stop = threading.Event()
         stamp = fingerprint(self.data)
         searcher = self._open()
-        try:
-            searcher.search(WARM_QUERY, limit=1, mode="lexical")
-        except BaseException:
-            searcher.close()
-            raise
         self._current = Generation(searcher, 0, stamp)
         self._seen = stamp
         self._seen_since = time.monotonic()
         self._last_note: str | None = None
-        if getattr(self._embedder, "loaded", False):
-            self.model = "ready"
-            if self._current.searcher.has_vectors:
-                self._current.warm_semantic()
-        elif load_model and self._current.searcher.has_vectors:
-            self.start_loading()
+        preloaded = getattr(self._embedder, "loaded", False)
+        if load_model and searcher.has_vectors and not preloaded:
+            self.start_loading()  # first: the lexical warm-up below overlaps it
+        try:
+            searcher.search(WARM_QUERY, limit=1, mode="lexical")
+        except BaseException:
+            self._stop.set()
+            searcher.close()
+            raise
+        if preloaded and searcher.has_vectors:
+            self._current.warm_semantic()
         self._watcher = threading.Thread(target=self._watch, name="index-watcher", daemon=True)
         self._watcher.start()
 
@@ -167,13 +166,35 @@ class LiveIndex:
         answering the live one's popular requests on the new one, say)."""
         self._warmers.append(warm)
 
+    @property
+    def model(self) -> ModelState:
+        """The served generation's models, as the library says (`Searcher.model_state`);
+        "loading" too while the loader brings a newly served generation up to them."""
+        searcher = self._current.searcher
+        state = searcher.model_state
+        if state == "none":  # no vectors: the model /embed would use
+            if searcher.embed_model_loaded:
+                return "ready"
+            state = "failed" if self._query_error else "idle"
+        loader = self._loader
+        if state == "idle" and loader is not None and loader.is_alive():
+            return "loading"
+        return state
+
+    @property
+    def model_error(self) -> str | None:
+        searcher = self._current.searcher
+        return searcher.model_error if searcher.has_vectors else self._query_error
+
     def start_loading(self) -> None:
-        """Load the embedding model in a background thread, if nobody has yet."""
+        """Load the embedding models in a background thread, if nobody is."""
         with self._lock:
-            if self.model != "idle":
+            if self._loader is not None and self._loader.is_alive():
                 return
-            self.model = "loading"
-        threading.Thread(target=self._load_model, name="model", daemon=True).start()
+            if self.model in ("ready", "failed"):
+                return
+            self._loader = threading.Thread(target=self._load_model, name="model", daemon=True)
+            self._loader.start()
 
     def close(self) -> None:
         self._stop.set()
@@ -187,24 +208,27 @@ class LiveIndex:
 
     # -- the model ------------------------------------------------------------------------
     def _load_model(self) -> None:
-        try:
+        """Load the models with the library (both at once: Searcher.load_models) on whatever
+        generation is served, then warm it; again while a newer one is swapped in meanwhile."""
+        while True:
             with self.lease() as gen:  # kept open while it loads, even if swapped out
-                if self._embedder is not None:
-                    self._embedder.load()
-                else:  # no vectors to search by meaning, but /embed needs the index's model
-                    gen.searcher.embed([WARM_QUERY], "query")
-                    self._embedder = _model_of(gen.searcher)
-        except Exception as exc:  # DataError, or a runtime's own: never the server's end
-            self.model_error = str(exc) if isinstance(exc, DataError) else repr(exc)
-            self.model = "failed"
-            log.warning("the embedding model cannot be used: %s", self.model_error)
-            return
-        self.model = "ready"
-        log.info("the embedding model is ready")
-        while True:  # warm whatever generation is current now (it may change meanwhile)
-            with self.lease() as gen:
-                if gen.semantic is not None or not gen.searcher.has_vectors:
+                searcher = gen.searcher
+                if not searcher.has_vectors:  # /embed's model, through the library
+                    try:
+                        searcher.embed([WARM_QUERY], "query")
+                    except Exception as exc:  # DataError, or a runtime's own
+                        self._query_error = str(exc) if isinstance(exc, DataError) else repr(exc)
+                        log.warning("the embedding model cannot be used: %s", self._query_error)
                     return
+                if gen.semantic is not None:
+                    return
+                try:
+                    searcher.load_models()
+                except DataError:  # the library keeps why (model_state "failed", model_error)
+                    log.warning("the embedding model cannot be used: %s", searcher.model_error)
+                    return
+                if gen.number == 0 or gen is self._current:
+                    log.info("the embedding models are ready")
                 gen.warm_semantic()
 
     # -- the watcher ----------------------------------------------------------------------
@@ -218,9 +242,9 @@ class LiveIndex:
             searcher.close()
             searcher = Searcher.open(self.data.root)
             self._embedder = None
-            self.model, self.model_error = "idle", None
+            self._embedders = {}
         if self._embedder is None:  # from now on every generation uses this one's model
-            self._embedder = _model_of(searcher)
+            self._embedder = searcher.embedder
         self._embedders.update(searcher.embedders)
         return searcher
 
@@ -264,12 +288,11 @@ class LiveIndex:
             except Exception:  # a cold cache is slower, never wrong: swap all the same
                 log.exception("warming index generation %d failed", gen.number)
         self._swap(gen)
-        if self.model == "idle" and searcher.has_vectors:
+        if searcher.has_vectors and gen.semantic is None:
+            # The loader warms the generation served when it finishes; one swapped in after
+            # that (the models became ready between `_prepare` and the swap) is warmed by a
+            # new run of it, which finds the models loaded (a tenth of a second).
             self.start_loading()
-        elif self.model == "ready" and gen.semantic is None and searcher.has_vectors:
-            # The model became ready between `_prepare` and the swap, after the loader had
-            # warmed the generation then current: nobody else will warm this one.
-            gen.warm_semantic()
         return True
 
     def _prepare(self, gen: Generation, current: Generation) -> str | None:
@@ -277,12 +300,17 @@ class LiveIndex:
         gen.searcher.search(WARM_QUERY, limit=1, mode="lexical")
         if not gen.searcher.has_vectors:
             return "the vector index is missing" if current.searcher.has_vectors else None
-        if self.model != "ready":
-            return None  # the loader warms it when the model is ready
+        if not self._models_loaded():
+            return None  # the loader warms it when the models are ready
         gen.warm_semantic()
         if gen.semantic is not True and current.semantic is True:
             return str(gen.semantic)
         return None
+
+    def _models_loaded(self) -> bool:
+        """Whether the shared models are loaded (a new generation then opens its side in a
+        tenth of a second)."""
+        return self._current.searcher.model_state == "ready"
 
     def _swap(self, gen: Generation) -> None:
         with self._lock:

