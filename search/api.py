@@ -7,12 +7,14 @@ in locals and hands it back in its result, so one `Searcher` serves many threads
 
 from __future__ import annotations
 
+import atexit
 import contextlib
 import datetime as dt
 import functools
 import math
 import threading
 import time
+import weakref
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import replace
 from functools import cached_property
@@ -72,6 +74,18 @@ def _as_date(value: dt.date | str | None, *, end: bool) -> dt.date | None:
 
 def _tuple(value: str | Iterable[str] | None) -> tuple[str, ...]:
     return tuple(map(scrub, (value,) if isinstance(value, str) else value or ()))
+
+
+# Model loaders running in the background. A process that ends while one is inside ONNX
+# Runtime's session creation aborts (SIGABRT, "terminate called ..."): a query refused after
+# its models began loading exited with -6 instead of its error's 2. Exit waits for them.
+_LOADERS: weakref.WeakSet[threading.Thread] = weakref.WeakSet()
+
+
+@atexit.register
+def _join_loaders() -> None:
+    for thread in list(_LOADERS):
+        thread.join()
 
 
 class Searcher:
@@ -296,6 +310,7 @@ class Searcher:
                     target=self._load_sides, kwargs={"counted": True}, daemon=True, name="models"
                 )
                 self._loader.start()
+                _LOADERS.add(self._loader)
 
     def warm_up(self) -> None:
         """Load the models now (as `load_models()`); raises DataError."""

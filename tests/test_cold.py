@@ -136,3 +136,36 @@ def test_use_prepared_weights_give_the_same_vectors(tmp_path):
     np.testing.assert_array_equal(
         prepared_backend(tokenizer, 2, tmp_path / "w").encode(texts), own.encode(texts)
     )
+
+
+def test_a_process_ending_while_models_load_waits_for_them(tmp_path):
+    # A query refused after its models began loading in the background (`--tag no-such-tag`)
+    # ended the process while ONNX Runtime built its session: SIGABRT (-6) instead of exit 2.
+    # Here the load is made slow and leaves a mark when it finishes: the exit must wait for it.
+    import subprocess
+    import sys
+    import textwrap
+
+    from tests.conftest import build_index
+
+    data = build_index(tmp_path / "d")  # lexical: the script gives the searcher its side
+    mark = tmp_path / "loaded"
+    script = textwrap.dedent(
+        f"""
+        import time
+        from search.api import Searcher
+        from search.dense import ModelSide
+
+        def slow_load(self):
+            time.sleep(1.0)
+            open({str(mark)!r}, "w").close()
+
+        ModelSide.load = slow_load
+        searcher = Searcher.open({str(data.root)!r})
+        searcher.sides = (object.__new__(ModelSide),)
+        searcher.load_models(background=True)
+        """
+    )
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    assert mark.exists()
