@@ -12,6 +12,7 @@ import os
 import shutil
 import tempfile
 from pathlib import Path
+from typing import Any
 
 
 def temp_sibling(dest: Path) -> Path:
@@ -43,3 +44,23 @@ def publish(tmp: Path, dest: Path) -> None:
 def write_json(path: Path, obj: object) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(obj, ensure_ascii=False, indent=2) + "\n", encoding="utf-8")
+
+
+def publish_arrays(dest: Path, arrays: dict[str, Any], marker: str, content: bytes) -> None:
+    """Publish `arrays` as `NAME.npy` files in `dest`, with `marker` (holding `content`)
+    written last: readers memory-map them and trust a folder that has its marker. When
+    another process publishes the same folder first, its copy stands."""
+    import numpy as np
+
+    tmp = temp_sibling(dest)
+    try:
+        for name, value in arrays.items():
+            np.save(tmp / f"{name}.npy", value)
+        (tmp / marker).write_bytes(content)
+        try:
+            os.rename(tmp, dest)
+        except OSError:  # another process published it first
+            if not (dest / marker).is_file():
+                raise
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)

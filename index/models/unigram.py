@@ -17,13 +17,13 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
-import tempfile
 import threading
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+
+from index.models.publish import publish_arrays
 
 #: Texts longer than this go to `tokenizers` (Python's Viterbi takes ~2 ms per 300 characters:
 #: fine for a query, not for indexing thousands of passages). Queries are ≤ 1,000 characters.
@@ -81,20 +81,12 @@ def prepare(tokenizer_json: Path, root: Path) -> Path | None:
         "added": [t["content"] for t in spec.get("added_tokens", [])],
         "skeleton": json.dumps(dict(spec, model=dict(model, vocab=[["<unk>", 0.0]], unk_id=0))),
     }
-    root.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(dir=root, prefix=".unigram."))
-    try:
-        np.save(tmp / "keys.npy", np.array([pieces[i] for i in order], dtype=bytes))
-        np.save(tmp / "ids.npy", np.array(order, dtype=np.int32))
-        np.save(tmp / "scores.npy", np.array([s for _, s in model["vocab"]], dtype=np.float64))
-        (tmp / "meta.json").write_text(json.dumps(meta), "utf-8")
-        try:
-            os.rename(tmp, target)
-        except OSError:  # another process published it first
-            if not (target / "meta.json").is_file():
-                raise
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
+    arrays = {
+        "keys": np.array([pieces[i] for i in order], dtype=bytes),
+        "ids": np.array(order, dtype=np.int32),
+        "scores": np.array([s for _, s in model["vocab"]], dtype=np.float64),
+    }
+    publish_arrays(target, arrays, "meta.json", json.dumps(meta).encode("utf-8"))
     return target
 
 

