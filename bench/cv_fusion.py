@@ -55,14 +55,25 @@ def _latin(**weights: float) -> RankingConfig:
 
 
 KNOBS: dict[str, dict[float, RankingConfig]] = {
-    "latin use weight": {w: _latin(use=w) for w in (0.2, 0.4, 0.6, 0.8, 1.0)},
-    "latin bm25 weight": {w: _latin(bm25=w) for w in (0.3, 0.4, 0.5, 0.6, 0.7)},
+    "latin use weight": {w: _latin(use=w) for w in (0.2, 0.4, 0.6, 0.8, 1.0, 1.2)},
+    "latin bm25 weight": {w: _latin(bm25=w) for w in (0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7)},
+    "latin bm25 weight, use 0.8": {w: _latin(bm25=w, use=0.8) for w in (0.1, 0.2, 0.3, 0.4, 0.5)},
+    "exact body min tokens": {n: replace(DEFAULT_CONFIG, exact_body_min_tokens=n) for n in (3, 4)},
     "use weight": {w: _fusion(use=w) for w in (0.2, 0.3, 0.4, 0.5, 0.6)},
-    "bm25 weight": {w: _fusion(bm25=w) for w in (0.3, 0.4, 0.5, 0.6, 0.7)},
+    "bm25 weight": {w: _fusion(bm25=w) for w in (0.3, 0.4, 0.5, 0.6, 0.7, 0.8)},
     "dense feedback": {w: _fusion(feedback=w) for w in (0.0, 0.2, 0.4, 0.6)},
     "lexical feedback": {w: _fusion(bm25_fb=w) for w in (0.0, 0.15, 0.3, 0.45)},
 }
-SHIPPED = {"latin use weight": 0.4, "latin bm25 weight": 0.5, "use weight": 0.4, "bm25 weight": 0.5, "dense feedback": 0.4, "lexical feedback": 0.3}
+SHIPPED = {
+    "latin use weight": 0.4,
+    "latin bm25 weight": 0.2,
+    "latin bm25 weight, use 0.8": 0.2,
+    "exact body min tokens": 3,
+    "use weight": 0.4,
+    "bm25 weight": 0.5,
+    "dense feedback": 0.4,
+    "lexical feedback": 0.3,
+}
 # A configuration, or the name of one first-round list ranked alone by the pipeline's tail.
 ABLATIONS: dict[str, RankingConfig | str] = {
     "shipped": DEFAULT_CONFIG,
@@ -210,6 +221,12 @@ def cross_validate(
         print(
             f"  {value:>5}: {ndcg(dev, ranked[value]):.4f} / "
             f"{ndcg(generated, ranked[value]):.4f} / {ndcg(latin(queries), ranked[value]):.4f}"
+            + "   by type "
+            + " ".join(
+                f"{t} {ndcg([q for q in dev if q.type == t], ranked[value]):.3f}/"
+                f"{ndcg([q for q in generated if q.type == t], ranked[value]):.3f}"
+                for t in sorted({q.type for q in queries})
+            )
         )
     held, shipped, picks = [], [], []
     for k, fold in enumerate(folds):

@@ -55,8 +55,8 @@ _HEADING = re.compile(r"^#{2,4}\s*(.{4,30}?)\s*#*$", re.M)
 _PROSE = re.compile(r"^[\u4e00-\u9fff，、：；“”（）A-Za-z0-9 ]+$")
 
 
-def _english(posts: list[Post]) -> dict[int, list[str]]:
-    """Each post's English names whose Chinese term the archive's vote confirms."""
+def _mined(posts: list[Post]) -> tuple[dict[str, tuple[str, int]], dict[int, list[tuple[str, str]]]]:
+    """The archive's mined glossary ({english: (chinese, posts)}) and each post's pairs."""
     proposals: dict[tuple[str, str], list[int]] = defaultdict(list)
     per_post: dict[int, list[tuple[str, str]]] = defaultdict(list)
     votes: dict[tuple[str, str], int] = defaultdict(int)
@@ -66,7 +66,12 @@ def _english(posts: list[Post]) -> dict[int, list[str]]:
             votes[en, zh] += n
             per_post[post.id].append((en, zh))
     rows = [(en, zh, votes[en, zh], len(ids)) for (en, zh), ids in proposals.items()]
-    glossary = vote(rows)
+    return vote(rows), per_post
+
+
+def _english(posts: list[Post]) -> dict[int, list[str]]:
+    """Each post's English names whose Chinese term the archive's vote confirms."""
+    glossary, per_post = _mined(posts)
     out: dict[int, list[str]] = {}
     for pid, pairs in per_post.items():
         names = sorted({en for en, zh in pairs if glossary.get(en, ("",))[0] == zh and (" " in en or len(en) > 5)})
@@ -114,14 +119,7 @@ def _english_names(posts: list[Post]) -> dict[str, list[str]]:
         for zh in words:
             if re.search(r"[\u4e00-\u9fff]", zh) and len(zh) >= 2:
                 names[zh].append(en)
-    proposals: dict[tuple[str, str], list[int]] = defaultdict(list)
-    votes: dict[tuple[str, str], int] = defaultdict(int)
-    for post in posts:
-        for en, zh, n in pairs_in(post.body):
-            proposals[en, zh].append(post.id)
-            votes[en, zh] += n
-    mined = vote([(en, zh, votes[en, zh], len(ids)) for (en, zh), ids in proposals.items()])
-    for en, (zh, _) in sorted(mined.items()):
+    for en, (zh, _) in sorted(_mined(posts)[0].items()):
         if len(en) > 3 and en not in names[zh]:
             names[zh].append(en)
     return names

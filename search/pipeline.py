@@ -254,7 +254,7 @@ class Pipeline:
 def policy(q: AnalyzedQuery, config: RankingConfig) -> FusionPolicy:
     """The fusion policy for `q`: the configured one, with the formula list weighed down when
     words stand around the query's formula (FormulaConfig.with_words)."""
-    fusion = config.fusion
+    fusion = config.fusion.for_script(q.cjk)
     if q.formula is None or q.formula.alone or config.formula.with_words == 1.0:
         return fusion
     return fusion.with_weights(formula=fusion.weight(FORMULA) * config.formula.with_words)
