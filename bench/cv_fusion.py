@@ -66,8 +66,8 @@ KNOBS: dict[str, dict[float, RankingConfig]] = {
 }
 SHIPPED = {
     "latin use weight": 0.4,
-    "latin bm25 weight": 0.2,
-    "latin bm25 weight, use 0.8": 0.2,
+    "latin bm25 weight": 0.3,
+    "latin bm25 weight, use 0.8": 0.3,
     "exact body min tokens": 3,
     "use weight": 0.4,
     "bm25 weight": 0.5,

@@ -167,7 +167,9 @@ def _rare_free(
                     kept.append(f" {rng.choice(foreign)} ")  # a rare term as its English name
                 elif w not in cut:
                     kept.append(w)
-            text = re.sub(r"\s+", " ", "".join(kept)).strip(" ，、：；")
+            # Quotation marks would make a phrase the deletions broke (no post holds it).
+            text = re.sub(r"[“”\"「」‘’]|\s+", " ", "".join(kept)).strip(" ，、：；")
+            text = re.sub(r"\s+", " ", text)
             out["question"] = f"{rng.choice(_ZH_ASKS)}{text}？"
     title = [w for w in _words(post.title) if w.strip()]
     if title:

@@ -104,7 +104,7 @@ class FusionPolicy:
     lexical_feedback_terms: int = 20
     # Weights by name for a query without Chinese in it, over `weights` (search/config.py says
     # which and why: the two scripts lean on the lists differently).
-    latin: Mapping[str, float] = field(default_factory=lambda: {BM25: 0.2})
+    latin: Mapping[str, float] = field(default_factory=lambda: {BM25: 0.3})
 
     def for_script(self, cjk: bool) -> FusionPolicy:
         """This policy for a query with Chinese in it (`cjk`) or without."""
