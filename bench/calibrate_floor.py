@@ -26,6 +26,7 @@ from dataclasses import replace
 from pathlib import Path
 
 from _common import DEFAULT_QUERIES, REPO
+from _qcache import persist_query_vectors
 
 from search import DEFAULT_CONFIG, Floor, Searcher, evaluate, load_queries
 
@@ -50,6 +51,7 @@ def main() -> int:
     s = Searcher.open(args.data_dir)
     if not s.has_vectors:
         sys.exit(f"calibrate_floor: {args.data_dir} has no vectors")
+    persist_query_vectors(s)
     inside = [q.query for q in [*dev, *generated]]
     found = {q: s.ranking(q) for q in dict.fromkeys([*inside, *ood])}
     pipeline = s._pipeline(s.sides)

@@ -144,6 +144,26 @@ class FormulaConfig:
 #   0.15/0.25/0.35: all 36 cells 0.899..0.909; 3 × 20 × 0.3, the middle: 0.905 (paraphrase
 #   0.876 -> 0.889, question 0.832 -> 0.845). Each post weighs by its fused score over the
 #   first's, so a weak third post cannot outweigh a clear first. Needs the dense round first.
+# - A query without Chinese in it (`latin`: an English description, an English title) weighs
+#   BM25 at 0.3 instead of 0.5 (bench/cv_fusion.py --knob "latin bm25 weight" over the Latin
+#   queries of dev and of the generated set, bench/make_queries.py: 13 dev, 120 english
+#   descriptions made without the post's own English, 75 of the post's own glossed names):
+#   0.1 / 0.2 / 0.3 / 0.4 / 0.5 / 0.6 / 0.7 -> dev english 0.873 / 0.874 / 0.878 / 0.849 /
+#   0.849 / 0.812 / 0.808; generated english 0.365 / 0.350 / 0.325 / 0.310 / 0.289 / 0.278 /
+#   0.272, english-own 0.778 / 0.848 / 0.890 / 0.916 / 0.917 / 0.931 / 0.936. Folds over both
+#   picked 0.3 / 0.2 / 0.4 / 0.2 / 0.3 (held-out 0.561, 0.509..0.650); over the descriptions
+#   alone all five picked 0.1. 0.3: the middle of both, dev's best. The glossary's Chinese words
+#   make a poor BM25 query for a description (generated english: BM25 alone 0.130, e5 0.343);
+#   a post's own English names are a good one. USE for Latin queries 0.2 / 0.4 / 0.6 / 0.8 /
+#   1.0 / 1.2 -> dev english 0.835 / 0.849 / 0.851 / 0.861 / 0.858 / 0.843, generated rising
+#   0.279..0.322; with BM25 at 0.1-0.5, USE 0.8 lowered dev english (0.800..0.861): stays 0.4.
+#   Needs exact body matches from 3 tokens (RankingConfig.exact_body_min_tokens): else
+#   `Transformers without Normalization` loses its post to 8620 (dev exact 1.0 -> 0.926).
+# - The global BM25 weight (now Chinese queries only) 0.3 / 0.4 / 0.5 / 0.6 / 0.7 / 0.8 -> dev
+#   0.906 / 0.908 / 0.911 / 0.912 / 0.912 / 0.900, generated 0.779 / 0.791 / 0.801 / 0.803 /
+#   0.807 / 0.811 (folds all pick 0.8): left at 0.5, as the types that rise with it (keyword,
+#   paraphrase, question) are those whose figures track dev's least (Spearman 0.44..0.60 over
+#   10 configurations, bench/cv_fusion.py --ablations) and dev drops at 0.8.
 # - The formula list (`formula`, only for a query holding LaTeX; bench/tune_formula.py on the 20
 #   judged formula queries and 60 made from the corpus: display formulas with every variable
 #   renamed, \frac as /, \left/\right and \boldsymbol changed), hybrid judged / generated,
@@ -177,13 +197,17 @@ class FormulaConfig:
 # at 0.7, whatever the pair's gate. 5-fold cross-validation of the highest gates that empty no
 # in-domain query of four folds: Chinese 0.890..0.894, pair 0.997..1.005 (held out: 0-2 of
 # ~150 in-domain queries emptied); the values shipped sit below, on the side of keeping a real
-# query: 0.88 and 0.92, a lexical gate of 0.7 (out-of-domain queries covered up to 0.98 by
-# chance: 0.5 let 11 through). Out-of-domain emptied 97.2%, in-domain 0 of 735. A post is a hit
-# when within 0.04 of the best e5 score or covering half the query (dev hybrid 0.9055 with
-# them, no floor 0.9051); posts covering a fifth come after those, so that hybrid finds what
-# lexical finds (question Recall@100 0.940 -> 0.973, lexical 0.953). A "weak matches" answer
-# for queries just under a gate was measured and dropped: within 0.005..0.02 of the gates with
-# half the query covered, it caught 1..6 out-of-domain queries and no in-domain one.
+# query: 0.88 and 0.92. With the 1,035 generated queries of the reader-made types (english
+# descriptions, questions as prose, paraphrases without the rare words), a lexical gate of 0.5 /
+# 0.6 / 0.7 empties 94.8% / 96.2% / 97.2% of the out-of-domain queries and 0 / 0 / 1 of the
+# 1,095 in-domain ones (a bag-of-words paraphrase); 0.6. Gates' 5-fold cross-validation now:
+# Chinese 0.876..0.883, pair 0.942..0.947 (held out: out-of-domain 92.5..100% emptied).
+# A post is a hit when within 0.04 of the best e5 score or covering half the query (dev hybrid
+# 0.9055 with them, no floor 0.9051); posts covering a fifth come after those, so that hybrid
+# finds what lexical finds (question Recall@100 0.940 -> 0.973, lexical 0.953). A "weak
+# matches" answer for queries just under a gate was measured and dropped: within 0.005..0.02
+# of the gates with half the query covered, it caught 1..6 out-of-domain queries and no
+# in-domain one.
 
 
 @dataclass(frozen=True, slots=True)
@@ -199,7 +223,9 @@ class RankingConfig:
     depth: int = 100
     # Exact matches go first whatever fusion says: the query as a phrase in a title, or a long
     # query (a sentence, a paper title, a formula) verbatim in the bodies of a handful of posts.
-    exact_body_min_tokens: int = 4
+    # 3 or 4: dev and the 1,035 generated queries rank the same (hybrid 0.9069 / 0.7907); 3 keeps
+    # an English paper title's post first once Latin queries weigh BM25 less (see above).
+    exact_body_min_tokens: int = 3
     exact_body_max_posts: int = 3
 
 

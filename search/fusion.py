@@ -102,6 +102,15 @@ class FusionPolicy:
     # mark the top `lexical_feedback_posts` posts, as the `bm25+fb` list (its weight 0: off).
     lexical_feedback_posts: int = 3
     lexical_feedback_terms: int = 20
+    # Weights by name for a query without Chinese in it, over `weights` (search/config.py says
+    # which and why: the two scripts lean on the lists differently).
+    latin: Mapping[str, float] = field(default_factory=lambda: {BM25: 0.3})
+
+    def for_script(self, cjk: bool) -> FusionPolicy:
+        """This policy for a query with Chinese in it (`cjk`) or without."""
+        if cjk or not self.latin:
+            return self
+        return replace(self, weights={**self.weights, **self.latin}, latin={})
 
     def weight(self, name: str, *, primary: bool = False) -> float:
         if name in self.weights:

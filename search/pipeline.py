@@ -252,10 +252,11 @@ class Pipeline:
 
 
 def policy(q: AnalyzedQuery, config: RankingConfig) -> FusionPolicy:
-    """The fusion policy for `q`: the configured one, reweighed for a query holding a formula
-    (search.formula.fusion_policy)."""
+    """The fusion policy for `q`: the configured one for its script (FusionPolicy.for_script),
+    or, for a query holding a formula, reweighed for it (search.formula.fusion_policy; its
+    weights were chosen over the script-blind policy, and LaTeX is no English)."""
     if q.formula is None:
-        return config.fusion
+        return config.fusion.for_script(q.cjk)
     return fusion_policy(config.fusion, q.formula, config.formula)
 
 

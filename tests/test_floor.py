@@ -85,3 +85,13 @@ def test_a_latin_query_is_gated_on_both_models_and_partial_cover_comes_last():
     assert floor.reason(3, pair, 0.84) == "covers part of the query"
     nonsense = Evidence({1: 0.80}, {}, second=0.2)  # 0.85: below the pair's gate
     assert not floor.report(nonsense, cjk=False).passed
+
+
+def test_a_post_covering_most_of_the_query_makes_it_about_the_archive():
+    """Two thirds of a query's terms in one post keep it, whatever the models score: a
+    paraphrase of a real post (bench/make_queries.py) covered 0.6-0.7 and came back empty."""
+    evidence = Evidence(semantic={1: 0.80, 2: 0.79}, coverage={1: 0.65, 2: 0.1})
+    floor = Floor()
+    assert floor.report(evidence, cjk=True).passed
+    assert [p for p, _ in floor.apply([(1, 1.0), (2, 0.5)], evidence, cjk=True)] == [1, 2]
+    assert not floor.report(Evidence(semantic={1: 0.80}, coverage={1: 0.5}), cjk=True).passed

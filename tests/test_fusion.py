@@ -66,3 +66,15 @@ def test_exact_matches_go_first_and_contributions_add_up():
     parts = policy.contributions(lists)
     for doc, score in fused:
         assert abs(sum(p.get(doc, 0.0) for p in parts.values()) - score) < 1e-12
+
+
+def test_latin_weights_apply_to_queries_without_chinese_only():
+    lexical, semantic, second = [(1, 2.0), (2, 1.0)], [(2, 0.9), (1, 0.8)], [(2, 0.9), (1, 0.1)]
+    lists = _lists(e5=semantic, bm25=lexical, use=second)
+    policy = FusionPolicy(latin={"use": 0.0, "bm25": 1.0})
+    assert policy.for_script(True) is policy
+    assert [d for d, _ in policy.for_script(True).fuse(lists)] == [2, 1]
+    latin = policy.for_script(False)
+    assert latin.weight("use") == 0.0 and latin.weight("e5") == 0.5
+    assert [d for d, _ in latin.fuse(lists)] == [1, 2]
+    assert FusionPolicy(latin={}).for_script(False) == FusionPolicy(latin={})
