@@ -64,7 +64,7 @@ KNOBS: dict[str, tuple[dict[float, RankingConfig], float, bool | None]] = {
         False,
     ),
     "floor share": (
-        {w: _formula(floor=w) for w in (0.2, 0.3, 0.4, 0.5)},
+        {w: _formula(floor=w) for w in (0.1, 0.15, 0.2, 0.3, 0.4, 0.5)},
         DEFAULT_CONFIG.floor.formula if DEFAULT_CONFIG.floor else 0.0,
         None,
     ),
