@@ -224,8 +224,10 @@ def fusion_policy(fusion: FusionPolicy, fq: FormulaQuery, config: FormulaConfig)
 
 # -- the formula a hit shows ---------------------------------------------------------------------
 _SPANS_KEPT = 256
-# The query tokens that choose the formula shown: the formula-dev queries' snippets took
-# 0.4 ms a hit with all of them (a common token lists most of a post's formulas), TODO ms so.
+# The query tokens that choose the formula shown: over the 200 top-10 hits of the formula-dev
+# queries, the inverted map takes 75-77 us a hit with all of them (a common token lists most of
+# a post's formulas) and 23-28 us with the 40 weightiest (median; the scan of every formula's
+# token set it replaced took 0.4 ms).
 SHOWN_TOKENS = 40
 
 
