@@ -13,6 +13,7 @@ CorruptIndexError (which `search index` and `search check --repair` rebuild from
 from __future__ import annotations
 
 import math
+import mmap
 import os
 import shutil
 from pathlib import Path
@@ -38,6 +39,7 @@ APPROXIMATE_FROM = 50_000
 # e5 / USE 0.895 / 0.963 probing 32, 0.983 / 0.992 probing 64, 0.998 / 0.997 probing 128.
 IVF_MIN_PROBE = 64
 IVF_PROBE_SHARE = 8
+ID_BLOCK_BYTES = 64 << 20  # matrix read this much at a time for its ids (then dropped)
 IVF_TRAIN_PER_LIST = 64  # k-means sample: FAISS warns below 39 a list
 
 
@@ -74,7 +76,7 @@ class VectorIndex:
         self.index = index
         self.path = path
         self._rows = rows if rows is not None else np.zeros(0, _rows_dtype(int(index.d)))
-        self._ids = np.array(self._rows["id"])  # in memory: looked up on every search
+        self._ids = _column_ids(self._rows)  # in memory: looked up on every search
 
     @classmethod
     def create(
@@ -221,8 +223,11 @@ class VectorIndex:
         self.index.add_with_ids(vectors, ids)
         new = np.zeros(len(ids), self._rows.dtype)
         new["id"], new["vector"] = ids, vectors
-        rows = np.concatenate([np.asarray(self._rows), new])
-        self._rows = rows[np.argsort(rows["id"], kind="stable")]
+        if len(self._rows) == 0 and bool(np.all(ids[1:] > ids[:-1])):
+            self._rows = new  # a build: ids come ascending; no concatenation, no reordering
+        else:
+            rows = np.concatenate([np.asarray(self._rows), new])
+            self._rows = rows[np.argsort(rows["id"], kind="stable")]
         self._ids = np.array(self._rows["id"])
 
     def remove(self, ids: np.ndarray | list[int]) -> None:
@@ -310,6 +315,24 @@ class VectorIndex:
         return sum(
             (self.path / f).stat().st_size for f in (FILE, MATRIX) if (self.path / f).exists()
         )
+
+
+def _column_ids(rows: np.ndarray) -> np.ndarray:
+    """The id column of the rows, copied. An id every row touches every page of the file: a
+    mapped file's pages are read a block at a time and dropped from this process after (they
+    stay in the page cache), so opening an index does not make the whole matrix resident
+    (100x: 1.3 GB for e5, 1.7 GB for USE)."""
+    import numpy as np
+
+    mapped = getattr(rows, "_mmap", None)
+    if mapped is None or not hasattr(mmap, "MADV_DONTNEED"):
+        return np.array(rows["id"])
+    ids = np.empty(len(rows), np.int64)
+    block = max(1, ID_BLOCK_BYTES // rows.dtype.itemsize)
+    for start in range(0, len(rows), block):
+        ids[start : start + block] = rows["id"][start : start + block]
+        mapped.madvise(mmap.MADV_DONTNEED)
+    return ids
 
 
 def _replace(tmp: Path, final: Path) -> None:

@@ -180,3 +180,14 @@ def test_a_post_scores_the_same_whether_its_passages_are_consecutive_rows_or_not
     found = r.search(query, 2)
     assert [(h.post_id, h.passage) for h in found] == [(h.post_id, h.passage) for h in exact]
     assert [h.score for h in found] == pytest.approx([h.score for h in exact], abs=1e-6)
+
+
+def test_ids_read_a_block_at_a_time_are_the_matrix_ids(approximate, monkeypatch):
+    import numpy as np
+
+    whole = VectorIndex.open(approximate.vectors).ids()
+    monkeypatch.setattr(index.vectors, "ID_BLOCK_BYTES", 5000)  # a few rows a block
+    opened = VectorIndex.open(approximate.vectors)
+    assert isinstance(opened._rows, np.memmap)
+    assert np.array_equal(opened.ids(), whole) and np.array_equal(opened._rows["id"], whole)
+    assert np.all(np.diff(whole) > 0) and len(whole) == len(opened)
