@@ -38,7 +38,7 @@ def approximate(tmp_path, embedder, monkeypatch):
 def test_the_approximate_index_finds_the_exact_scans_top_posts(approximate, embedder):
     r = _retriever(approximate)
     assert r.approximate and not r.vectors.exact
-    some = sorted(r.by_post)[:6]
+    some = r._layout.posts.tolist()[:6]
     for text in QUERIES:
         query = embedder.encode([text], "query")[0]
         for allowed in (None, set(some), set()):
@@ -130,7 +130,7 @@ def test_the_retriever_holds_no_copy_of_the_vectors(approximate):
 
 def test_among_scores_exactly_the_posts_named_and_no_others(approximate, embedder):
     r = _retriever(approximate)
-    some = sorted(r.by_post)[:8]
+    some = r._layout.posts.tolist()[:8]
     for text in QUERIES:
         query = embedder.encode([text], "query")[0]
         found = r.search(query, 5, among=[*some, -1])  # an unknown post is no candidate
@@ -191,3 +191,30 @@ def test_ids_read_a_block_at_a_time_are_the_matrix_ids(approximate, monkeypatch)
     assert isinstance(opened._rows, np.memmap)
     assert np.array_equal(opened.ids(), whole) and np.array_equal(opened._rows["id"], whole)
     assert np.all(np.diff(whole) > 0) and len(whole) == len(opened)
+
+
+def test_rows_read_from_the_file_are_the_mapped_rows_and_no_view_of_the_map(approximate):
+    import numpy as np
+
+    vectors = VectorIndex.open(approximate.vectors)
+    assert isinstance(vectors._rows, np.memmap)
+    for start, count in ((0, 1), (3, 7), (len(vectors) - 2, 2)):
+        read = vectors.read_rows(start, count)
+        assert np.array_equal(read, vectors.matrix[start : start + count])
+        assert not np.shares_memory(read, vectors._rows)
+
+
+def test_the_chunk_table_answers_as_the_dict_it_replaces(approximate):
+    from index.store import ChunkTable
+
+    reader = IndexReader.open(approximate)
+    table = reader.store.chunk_table()
+    rows = reader.store.conn.execute("SELECT id, post_id, start, end FROM chunks").fetchall()
+    as_dict = {r[0]: (r[1], r[2], r[3]) for r in rows}
+    assert len(table) == len(as_dict) and list(table) == sorted(as_dict)
+    assert all(table[c] == v for c, v in as_dict.items())
+    assert dict(table.items()) == as_dict and ChunkTable.of(as_dict).ids.tolist() == sorted(as_dict)
+    missing = max(as_dict) + 1
+    assert missing not in table and "x" not in table
+    with pytest.raises(KeyError):
+        table[missing]
