@@ -278,7 +278,7 @@ class VectorIndex:
         import numpy as np
 
         rows = self._rows
-        if self._file is None or not isinstance(rows, np.memmap):
+        if self._file is None or not isinstance(rows, np.memmap) or not hasattr(os, "pread"):
             return np.asarray(rows["vector"][start : start + count])
         size = rows.dtype.itemsize
         data = os.pread(self._file.fileno(), count * size, rows.offset + start * size)
