@@ -193,6 +193,12 @@ def main() -> int:
             print(f"bench: building {n}x ({posts} posts) …", file=sys.stderr, flush=True)
             info = measured(["--child", "build", "--data", str(data), "--posts", str(corpus)], code)
             built.write_text(json.dumps(info))
+            print(  # a run stopped later still has the build's figures
+                f"bench: built {n}x in {info['build_s']:.0f} s, "
+                f"peak {info['build_peak_mb']:.0f} MiB",
+                file=sys.stderr,
+                flush=True,
+            )
         if built.is_file():
             row.update(json.loads(built.read_text()))
         row["disk_mb"] = (tree_size(data) - tree_size(built)) / 2**20

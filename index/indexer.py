@@ -512,22 +512,13 @@ class Indexer:
         remove, add = sorted(have - target), target - have
         if index is not None and not remove and not add:
             return None
-        table = store.chunk_table()
-        posts = sorted({table[c][0] for c in add})
-        where = {(p, start, end): c for c, (p, start, end) in table.items() if c in add}
+        # The passages as stored (what the primary index embedded): chunking every post again
+        # took 3.7 s of a 22 s vector build at 10x.
         ids: list[int] = []
         passages: list[Passage] = []
-        for post in store.iter_posts(posts):
-            for passage in chunk_post(post):
-                chunk = where.get((passage.post_id, passage.start, passage.end))
-                if chunk is not None:
-                    ids.append(chunk)
-                    passages.append(passage)
-        if len(ids) != len(add):  # the stored passages were cut by another chunker
-            raise CorruptIndexError(
-                f"the passages in {store.path} do not match the chunker "
-                "(run: search index --rebuild)"
-            )
+        for chunk, post, ord_, start, end, text in store.stored_passages(add):
+            ids.append(chunk)
+            passages.append(Passage(post, ord_, start, end, text))
         return ExtraPlan(spec, index, remove, ids, passages)
 
     def commit_extra(self, plan: ExtraPlan, matrix: np.ndarray, embedder: Embedder) -> None:

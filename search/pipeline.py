@@ -147,11 +147,16 @@ class Pipeline:
         if fusion.feedback:
             top = self.finish(ranking, q, config).ranked[:1]
             if top:
+                # An approximate index rescores the first round's posts (every list's) instead
+                # of searching again: 1x forced IVF, hybrid nDCG@10 0.9070 -> 0.9072, R@100
+                # 0.993 -> 0.985; two IVF searches fewer a query.
+                pool = dict.fromkeys(d for name in ranking.final for d in lists[name].ids())
                 for side in sides:
                     moved = side.retriever.feedback(
                         vectors[side.name], top[0][0], fusion.feedback, fusion.feedback_passages
                     )
-                    found = side.retriever.search(moved, depth, allowed=allowed)
+                    among = pool if side.retriever.approximate else None
+                    found = side.retriever.search(moved, depth, allowed=allowed, among=among)
                     lists[side.name + FEEDBACK] = _listed(side.name + FEEDBACK, found)
                 ranking = replace(ranking, final=tuple(_latest(n, lists) for n in ranking.final))
         # 5. lexical feedback: BM25 of the terms that mark the top posts as they stand now

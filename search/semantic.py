@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-from collections import defaultdict
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from functools import cached_property
 
 import numpy as np
 
 from index.errors import CorruptIndexError
+from index.store import ChunkTable
 from index.vectors import VectorIndex
 from search.config import SemanticConfig
 
@@ -24,6 +24,9 @@ class _Layout:
     post_row: dict[int, int]  # post id -> its row in `table`
     posts: np.ndarray  # the post id of each row of `table`
     owner: np.ndarray  # the `table` row of each passage row
+    # Whether every post's passages are consecutive rows (ids are given a post at a time, so
+    # they are unless an index was written otherwise): then a post's rows are a slice.
+    consecutive: bool
 
 
 @dataclass(frozen=True, slots=True)
@@ -62,16 +65,15 @@ class SemanticRetriever:
     def __init__(
         self,
         vectors: VectorIndex,
-        chunks: dict[int, tuple[int, int, int]],
+        chunks: Mapping[int, tuple[int, int, int]],
         config: SemanticConfig | None = None,
     ) -> None:
         """Raises CorruptIndexError when FAISS and the store's passages disagree (a run killed
         between writing one and the other, a stale or garbled file): the ids are compared
         whole, which takes about a millisecond for ten thousand passages."""
         ids = vectors.ids()
-        if len(ids) != len(chunks) or not np.array_equal(
-            ids, np.fromiter(sorted(chunks), np.int64, len(chunks))
-        ):
+        chunks = ChunkTable.of(chunks)
+        if not np.array_equal(ids, chunks.ids):
             raise CorruptIndexError(
                 f"the vector index at {vectors.path} is out of step with the store "
                 f"({len(ids)} vectors for {len(chunks)} passages)"
@@ -80,10 +82,7 @@ class SemanticRetriever:
         self.vectors = vectors
         # Whether FAISS finds the candidates (an IVF or HNSW index); False scans every passage.
         self.approximate = not vectors.exact
-        self.chunks = chunks
-        self.by_post: dict[int, list[int]] = defaultdict(list)
-        for chunk_id, (post_id, _, _) in sorted(chunks.items()):
-            self.by_post[post_id].append(chunk_id)
+        self.chunks = chunks  # its rows are the matrix's: the ids are the same, both sorted
 
     @property
     def exact(self) -> bool:
@@ -92,7 +91,7 @@ class SemanticRetriever:
     @cached_property
     def _layout(self) -> _Layout:
         order = self.vectors.ids()  # ascending, as the matrix's rows
-        post_of = np.fromiter((self.chunks[c][0] for c in order.tolist()), np.int64, len(order))
+        post_of = self.chunks.posts
         posts, owner = np.unique(post_of, return_inverse=True)
         counts = np.bincount(owner, minlength=len(posts))
         width = int(counts.max(initial=1))
@@ -102,15 +101,35 @@ class SemanticRetriever:
         table[owner[by_owner], np.arange(len(order)) - starts[owner[by_owner]]] = by_owner
         matrix = self.vectors.matrix if len(order) else np.zeros((0, self.vectors.dim), np.float32)
         post_row = {int(p): i for i, p in enumerate(posts.tolist())}
-        return _Layout(matrix, order, table, post_row, posts.astype(np.int64), owner)
+        last = table[np.arange(len(posts)), counts - 1] if len(posts) else table[:, 0]
+        consecutive = bool(np.array_equal(last - table[:, 0], counts - 1))
+        return _Layout(matrix, order, table, post_row, posts.astype(np.int64), owner, consecutive)
 
     def search(
-        self, query: np.ndarray, limit: int, *, allowed: Iterable[int] | None = None
+        self,
+        query: np.ndarray,
+        limit: int,
+        *,
+        allowed: Iterable[int] | None = None,
+        among: Iterable[int] | None = None,
     ) -> list[SemanticHit]:
+        """The `limit` best posts (among `allowed`). `among`: score exactly these posts only
+        (those `allowed`), found by no index search: an approximate index's feedback round."""
         layout = self._layout
         query = query.astype(np.float32)
         k = max(limit * self.config.passages_per_post, 200)
-        if self.approximate:
+        if among is not None:
+            scores = None
+            keep = set(allowed) if allowed is not None else None
+            owners = np.fromiter(
+                (
+                    layout.post_row[p]
+                    for p in dict.fromkeys(among)
+                    if p in layout.post_row and (keep is None or p in keep)
+                ),
+                np.int64,
+            )
+        elif self.approximate:
             scores = None
             owners = self._approximate(query, k * self.config.approximate_passages, allowed)
         else:
@@ -126,7 +145,7 @@ class SemanticRetriever:
         if scores is None:  # only the candidates' passages, read from the matrix
             per_post = np.full(rows.shape, np.nan)
             held = rows < len(layout.matrix)
-            per_post[held] = layout.matrix[rows[held]] @ query
+            per_post[held] = self._rescore(query, rows, held)
         else:
             per_post = np.append(scores, np.nan)[rows]
         order = np.argsort(-per_post, axis=1, kind="stable")  # NaN padding sorts last
@@ -135,9 +154,32 @@ class SemanticRetriever:
         best_rows = rows[np.arange(len(rows)), order[:, 0]]
         hits = []
         for i in np.argsort(-fused, kind="stable")[:limit].tolist():
-            _, start, end = self.chunks[int(layout.chunk_ids[best_rows[i]])]
+            _, _, start, end = self.chunks.rows[best_rows[i]].tolist()
             hits.append(SemanticHit(candidates[i], float(fused[i]), (start, end)))
         return hits
+
+    def _rescore(self, query: np.ndarray, rows: np.ndarray, held: np.ndarray) -> np.ndarray:
+        """The scores of the matrix rows `rows[held]` (posts' passages, a post a row).
+
+        A post's passages consecutive, each post is one product over a slice of the matrix:
+        at 10x (560 candidate posts, 14k passages), 4.7 ms against 9.7 ms gathering the rows
+        first (one BLAS thread; 6.6 against 24.6 ms with OpenBLAS's threads on a loaded box).
+        """
+        layout = self._layout
+        if not layout.consecutive:
+            return layout.matrix[rows[held]] @ query
+        read, counts = self.vectors.read_rows, held.sum(axis=1).tolist()
+        parts = [read(s, n) @ query for s, n in zip(rows[:, 0].tolist(), counts, strict=True)]
+        return np.concatenate(parts) if parts else np.zeros(0, np.float32)
+
+    def _passages(self, table_row: int) -> np.ndarray:
+        """The vectors of one post's passages (its row in the layout's `table`)."""
+        layout = self._layout
+        rows = layout.table[table_row]
+        rows = rows[rows < len(layout.matrix)]
+        if layout.consecutive and len(rows):
+            return self.vectors.read_rows(int(rows[0]), len(rows))
+        return np.asarray(layout.matrix[rows])
 
     def _allowed_rows(self, allowed: Iterable[int]) -> np.ndarray:
         """The matrix rows of the `allowed` posts' passages, ascending."""
@@ -196,8 +238,7 @@ class SemanticRetriever:
         row = layout.post_row.get(post_id)
         if row is None:
             return query
-        rows = layout.table[row]
-        matrix = np.asarray(layout.matrix[rows[rows < len(layout.matrix)]])
+        matrix = self._passages(row)
         nearest = np.argsort(-(matrix @ query.astype(np.float32)), kind="stable")[:passages]
         mean = matrix[nearest].mean(axis=0)
         moved = query + weight * mean / (np.linalg.norm(mean) or 1.0)
@@ -205,14 +246,16 @@ class SemanticRetriever:
 
     def count(self, allowed: Iterable[int] | None = None) -> int:
         """How many posts (among `allowed`) have passages to match."""
+        post_row = self._layout.post_row
         if allowed is None:
-            return len(self.by_post)
-        return sum(1 for p in allowed if p in self.by_post)
+            return len(post_row)
+        return sum(1 for p in allowed if p in post_row)
 
     def post_vector(self, post_id: int) -> np.ndarray | None:
         """The mean of a post's passage vectors, normalized: the post as one point."""
-        ids = self.by_post.get(post_id)
-        if not ids:
+        layout = self._layout
+        row = layout.post_row.get(post_id)
+        if row is None:
             return None
-        mean = self.vectors.reconstruct(ids).mean(axis=0)
+        mean = self._passages(row).mean(axis=0)
         return mean / (np.linalg.norm(mean) or 1.0)

@@ -38,7 +38,7 @@ def approximate(tmp_path, embedder, monkeypatch):
 def test_the_approximate_index_finds_the_exact_scans_top_posts(approximate, embedder):
     r = _retriever(approximate)
     assert r.approximate and not r.vectors.exact
-    some = sorted(r.by_post)[:6]
+    some = r._layout.posts.tolist()[:6]
     for text in QUERIES:
         query = embedder.encode([text], "query")[0]
         for allowed in (None, set(some), set()):
@@ -126,3 +126,95 @@ def test_the_retriever_holds_no_copy_of_the_vectors(approximate):
     r = _retriever(approximate)
     assert isinstance(r.vectors._rows, np.memmap)
     assert np.shares_memory(r._layout.matrix, r.vectors._rows)
+
+
+def test_among_scores_exactly_the_posts_named_and_no_others(approximate, embedder):
+    r = _retriever(approximate)
+    some = r._layout.posts.tolist()[:8]
+    for text in QUERIES:
+        query = embedder.encode([text], "query")[0]
+        found = r.search(query, 5, among=[*some, -1])  # an unknown post is no candidate
+        r.approximate = False
+        exact = r.search(query, 5, allowed=set(some))
+        r.approximate = True
+        assert [(h.post_id, h.passage) for h in found] == [(h.post_id, h.passage) for h in exact]
+        assert [h.score for h in found] == pytest.approx([h.score for h in exact], abs=1e-6)
+        narrowed = r.search(query, 5, among=some, allowed=set(some[:2]))
+        assert {h.post_id for h in narrowed} <= set(some[:2])
+
+
+def test_a_hybrid_query_searches_an_approximate_index_once_and_feeds_back_from_its_posts(
+    approximate, embedder, monkeypatch
+):
+    from search import RankingConfig, Searcher
+
+    calls = []
+    search = VectorIndex.search
+    monkeypatch.setattr(
+        VectorIndex, "search", lambda self, *a, **k: calls.append(1) or search(self, *a, **k)
+    )
+    with Searcher.open(approximate.root, embedder=embedder, config=RankingConfig(floor=None)) as s:
+        _, ranking = s.ranking("why divide attention logits by the square root of the dimension")
+    assert ranking.lists.get("e5+fb")
+    assert len(calls) == 1  # the first round; the feedback round rescored its posts
+    first = {d for name in ("e5", "bm25") for d in ranking.lists[name].ids()}
+    assert set(ranking.lists["e5+fb"].ids()) <= first
+
+
+@pytest.mark.parametrize("ids", [[1, 2, 3, 4, 5, 6], [1, 4, 2, 5, 3, 6]])
+def test_a_post_scores_the_same_whether_its_passages_are_consecutive_rows_or_not(tmp_path, ids):
+    import numpy as np
+
+    vectors = VectorIndex.create(tmp_path / "v", 8)
+    rng = np.random.default_rng(1)
+    matrix = rng.normal(size=(6, 8)).astype(np.float32)
+    matrix /= np.linalg.norm(matrix, axis=1, keepdims=True)
+    vectors.add(np.arange(1, 7), matrix)
+    # the first three rows are post 10's passages, the last three post 20's
+    chunks = {i: (10 if n < 3 else 20, n, n + 1) for n, i in enumerate(ids)}
+    r = SemanticRetriever(vectors, chunks)
+    assert r._layout.consecutive == (ids == sorted(ids))
+    query = matrix[0]
+    exact = r.search(query, 2)
+    r.approximate = True  # FAISS finds the candidates; their passages are read from the matrix
+    found = r.search(query, 2)
+    assert [(h.post_id, h.passage) for h in found] == [(h.post_id, h.passage) for h in exact]
+    assert [h.score for h in found] == pytest.approx([h.score for h in exact], abs=1e-6)
+
+
+def test_ids_read_a_block_at_a_time_are_the_matrix_ids(approximate, monkeypatch):
+    import numpy as np
+
+    whole = VectorIndex.open(approximate.vectors).ids()
+    monkeypatch.setattr(index.vectors, "ID_BLOCK_BYTES", 5000)  # a few rows a block
+    opened = VectorIndex.open(approximate.vectors)
+    assert isinstance(opened._rows, np.memmap)
+    assert np.array_equal(opened.ids(), whole) and np.array_equal(opened._rows["id"], whole)
+    assert np.all(np.diff(whole) > 0) and len(whole) == len(opened)
+
+
+def test_rows_read_from_the_file_are_the_mapped_rows_and_no_view_of_the_map(approximate):
+    import numpy as np
+
+    vectors = VectorIndex.open(approximate.vectors)
+    assert isinstance(vectors._rows, np.memmap)
+    for start, count in ((0, 1), (3, 7), (len(vectors) - 2, 2)):
+        read = vectors.read_rows(start, count)
+        assert np.array_equal(read, vectors.matrix[start : start + count])
+        assert not np.shares_memory(read, vectors._rows)
+
+
+def test_the_chunk_table_answers_as_the_dict_it_replaces(approximate):
+    from index.store import ChunkTable
+
+    reader = IndexReader.open(approximate)
+    table = reader.store.chunk_table()
+    rows = reader.store.conn.execute("SELECT id, post_id, start, end FROM chunks").fetchall()
+    as_dict = {r[0]: (r[1], r[2], r[3]) for r in rows}
+    assert len(table) == len(as_dict) and list(table) == sorted(as_dict)
+    assert all(table[c] == v for c, v in as_dict.items())
+    assert dict(table.items()) == as_dict and ChunkTable.of(as_dict).ids.tolist() == sorted(as_dict)
+    missing = max(as_dict) + 1
+    assert missing not in table and "x" not in table
+    with pytest.raises(KeyError):
+        table[missing]
