@@ -95,3 +95,32 @@ def run_cli(*args: str) -> tuple[int, str, str]:
     finally:
         sys.argv = old
     return code, out.getvalue(), err.getvalue()
+
+
+def warm_searcher(data: Path):
+    """A Searcher over `data` whose models keep no query cache (every query embedded afresh,
+    as a new query would be), loaded; use it in a `with`."""
+    from index.models import Embedder
+    from index.reader import IndexReader
+    from search import Searcher
+
+    reader = IndexReader.open(data)  # only to learn the models
+    fresh = {spec.key: Embedder(spec, query_cache=0) for spec in reader.models}
+    reader.close()
+    searcher = Searcher.open(data, embedders=fresh)
+    searcher.warm_up()
+    return searcher
+
+
+def mode_times_ms(searcher, texts: Sequence[str], mode: str, passes: int) -> list[float]:
+    """Each search's ms over `passes` passes of `texts` in `mode` (limit 10), after five
+    untimed ones."""
+    for q in texts[:5]:
+        searcher.search(q, mode=mode)
+    times = []
+    for _ in range(passes):
+        for q in texts:
+            started = time.perf_counter()
+            searcher.search(q, limit=10, mode=mode)
+            times.append((time.perf_counter() - started) * 1000)
+    return times

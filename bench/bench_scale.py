@@ -32,7 +32,16 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import DEFAULT_CORPUS, DEFAULT_QUERIES, REPO, SHARED, summary, tree_size
+from _common import (
+    DEFAULT_CORPUS,
+    DEFAULT_QUERIES,
+    REPO,
+    SHARED,
+    mode_times_ms,
+    summary,
+    tree_size,
+    warm_searcher,
+)
 
 DEFAULT_SOURCE = SHARED.parent / "data-shared"
 ID_STRIDE = 100_000  # copy k of post n is post n + k * ID_STRIDE (the corpus's ids stay below)
@@ -94,27 +103,13 @@ def _recall(approx: list[tuple[int, float]], exact: list[tuple[int, float]], k: 
 def child_search(data: Path, queries: Path, passes: int) -> dict:
     import resource
 
-    from index.models import Embedder
-    from index.reader import IndexReader
-    from search import Searcher, load_queries
+    from search import load_queries
 
     texts = [q.query for q in load_queries(queries)]
-    reader = IndexReader.open(data)
-    fresh = {spec.key: Embedder(spec, query_cache=0) for spec in reader.models}
-    reader.close()
     r: dict = {}
-    with Searcher.open(data, embedders=fresh) as s:
-        s.warm_up()
+    with warm_searcher(data) as s:
         for mode in MODES:
-            for q in texts[:5]:
-                s.search(q, mode=mode)
-            times = []
-            for _ in range(passes):
-                for q in texts:
-                    started = time.perf_counter()
-                    s.search(q, limit=10, mode=mode)
-                    times.append((time.perf_counter() - started) * 1000)
-            r[mode] = summary(times)
+            r[mode] = summary(mode_times_ms(s, texts, mode, passes))
         r["search_peak_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
         recall: dict[str, dict[str, float]] = {}
         for side in s.sides:

@@ -31,6 +31,8 @@ import tempfile
 import time
 from pathlib import Path
 
+from _common import mode_times_ms, warm_searcher
+
 ROOT = Path(__file__).resolve().parents[1]
 SHARED = ROOT.parent / "shared"
 
@@ -52,25 +54,10 @@ def percentile(values: list[float], p: float) -> float:
 
 def warm_latency(root: Path, queries: list[str], passes: int = 3) -> dict[str, dict[str, float]]:
     """p50/p95 ms of `Searcher.search` per mode, model loaded, after five warm-up queries."""
-    from index.models import Embedder
-    from index.reader import IndexReader
-    from search import Searcher
-
     latency: dict[str, dict[str, float]] = {}
-    reader = IndexReader.open(root)  # only to learn the models
-    fresh = {spec.key: Embedder(spec, query_cache=0) for spec in reader.models}
-    reader.close()
-    with Searcher.open(root, embedders=fresh) as s:
-        s.warm_up()
+    with warm_searcher(root) as s:
         for mode in ("lexical", "semantic", "hybrid"):
-            for q in queries[:5]:
-                s.search(q, mode=mode)
-            times = []
-            for _ in range(passes):
-                for q in queries:
-                    t0 = time.perf_counter()
-                    s.search(q, limit=10, mode=mode)
-                    times.append((time.perf_counter() - t0) * 1000)
+            times = mode_times_ms(s, queries, mode, passes)
             latency[mode] = {"p50": statistics.median(times), "p95": percentile(times, 95)}
     return latency
 
