@@ -24,20 +24,23 @@ from latex2mathml.converter import convert
 from markdown_it import MarkdownIt
 from markdown_it.common.utils import escapeHtml
 
-from search.render import INLINE_MATH, LONG_POST_CHARS, display_spans
+from search.render import (
+    INLINE_MATH,
+    LABEL,
+    LONG_POST_CHARS,
+    NO_NUMBER,
+    NUMBERED,
+    TAG,
+    display_spans,
+)
 from search.server.tex import engine, katex_mathml, katex_prefetch
 
 # Private-use characters around a formula's number: markdown leaves them alone.
 _OPEN, _CLOSE = "\ue000", "\ue001"
 _PLACEHOLDER = re.compile(f"{_OPEN}(\\d+){_CLOSE}")
-_LABEL = re.compile(r"\\label\{([^{}]*)\}")
-_TAG = re.compile(r"\\tag\*?\{([^{}]*)\}")
-_NO_NUMBER = re.compile(r"\\(?:nonumber|notag)\b")
 _REF = re.compile(r"\\(eq)?ref\{([^{}]*)\}")
 _ONLY_REF = re.compile(r"\s*\\(eq)?ref\{([^{}]*)\}\s*")
 _EQ_ID = re.compile(r"eq-[\w.-]{1,40}")
-# Environments MathJax numbers on kexue.fm (its `tags: "ams"` setting): one number each.
-_NUMBERED = {"equation", "align", "gather", "multline", "eqnarray", "alignat", "flalign"}
 # Environments latex2mathml does not know but whose body it can convert.
 _UNWRAP = {"equation", "equation*", "displaymath", "math"}
 
@@ -118,18 +121,18 @@ def _number_formulas(formulas: list[_Formula]) -> tuple[list[_Formula], dict[str
             numbered.append(f)
             continue
         latex = f.latex
-        tag = _TAG.search(latex)
+        tag = TAG.search(latex)
         env = re.match(r"\s*\\begin\{([a-zA-Z*]+)\}", latex)
         number = None
         if tag:
             number = tag.group(1)
-        elif env and env.group(1) in _NUMBERED and not _NO_NUMBER.search(latex):
+        elif env and env.group(1) in NUMBERED and not NO_NUMBER.search(latex):
             counter += 1
             number = str(counter)
-        for label in _LABEL.findall(latex):
+        for label in LABEL.findall(latex):
             if number is not None:
                 labels[label] = number
-        latex = _NO_NUMBER.sub("", _TAG.sub("", _LABEL.sub("", latex)))
+        latex = NO_NUMBER.sub("", TAG.sub("", LABEL.sub("", latex)))
         if env and env.group(1) in _UNWRAP:
             name = re.escape(env.group(1))
             inner = re.fullmatch(rf"\s*\\begin\{{{name}\}}(.*)\\end\{{{name}\}}\s*", latex, re.S)
