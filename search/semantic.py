@@ -168,9 +168,7 @@ class SemanticRetriever:
         layout = self._layout
         if not layout.consecutive:
             return layout.matrix[rows[held]] @ query
-        read, counts = self.vectors.read_rows, held.sum(axis=1).tolist()
-        parts = [read(s, n) @ query for s, n in zip(rows[:, 0].tolist(), counts, strict=True)]
-        return np.concatenate(parts) if parts else np.zeros(0, np.float32)
+        return self.vectors.block_scores(rows[:, 0].tolist(), held.sum(axis=1).tolist(), query)
 
     def _passages(self, table_row: int) -> np.ndarray:
         """The vectors of one post's passages (its row in the layout's `table`)."""
