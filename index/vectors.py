@@ -46,10 +46,10 @@ APPROXIMATE_FROM = 50_000
 IVF_MIN_PROBE = 64
 IVF_PROBE_SHARE = 10
 ID_BLOCK_BYTES = 64 << 20  # matrix read this much at a time for its ids (then dropped)
-IVF_TRAIN_PER_LIST = 64
+IVF_TRAIN_PER_LIST = 64  # k-means sample: FAISS warns below 39 a list
 # `block_scores` reads candidate posts' rows into a buffer of this size, reused by its thread
 # (at least one post: the largest block): 1,300 rows of e5, 1,000 of USE.
-READ_BUFFER_BYTES = 2 << 20  # k-means sample: FAISS warns below 39 a list
+READ_BUFFER_BYTES = 2 << 20
 
 
 def extra_path(vectors: Path, slug: str) -> Path:
@@ -303,7 +303,7 @@ class VectorIndex:
         threads made a 14k-row product 0.7 -> 23 ms on the loaded 2 cores."""
         import numpy as np
 
-        rows = self._rows
+        rows, query = self._rows, np.asarray(query, np.float32)
         if self._file is None or not isinstance(rows, np.memmap) or not hasattr(os, "preadv"):
             parts = [rows["vector"][s : s + n] for s, n in zip(starts, counts, strict=True)]
             matrix = np.concatenate(parts) if parts else np.zeros((0, self.dim), np.float32)

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import ThreadPoolExecutor, wait
 from typing import TYPE_CHECKING, TypeVar
 
 from index.models import Embedder, ModelSpec
@@ -42,7 +42,10 @@ def each_side(sides: Sequence[ModelSide], work: Callable[[ModelSide], T]) -> lis
         if _pool is None:
             _pool = ThreadPoolExecutor(SIDE_WORKERS, thread_name_prefix="side")
     futures = [_pool.submit(work, side) for side in sides[1:]]
-    first = work(sides[0])
+    try:
+        first = work(sides[0])
+    finally:  # no side still searching once this returns or raises: its index may be closed
+        wait(futures)
     return [first, *(f.result() for f in futures)]
 
 

@@ -237,6 +237,10 @@ def test_block_scores_are_the_products_of_the_blocks_rows(approximate, monkeypat
         got = reader.block_scores(*map(list, zip(*blocks, strict=True)), query)
         assert got.shape == (10,) and np.allclose(got, want, atol=1e-6)
     assert vectors.block_scores([], [], query).shape == (0,)
+    unsaved = VectorIndex.create(tmp_path / "unsaved", vectors.dim)  # no file: the rows in memory
+    unsaved.add(vectors.ids(), vectors.matrix)
+    got = unsaved.block_scores(*map(list, zip(*blocks, strict=True)), query.astype(np.float64))
+    assert got.dtype == np.float32 and np.allclose(got, want, atol=1e-6)
     # a matrix cut short after opening: the read says so, it does not score zeros
     shutil.copytree(approximate.vectors, tmp_path / "cut")
     cut = VectorIndex.open(tmp_path / "cut")
@@ -252,13 +256,14 @@ def test_each_side_runs_the_sides_at_once_and_answers_in_their_order():
 
     from search.dense import each_side
 
-    threads = {}
+    threads, done = {}, set()
 
     def work(side):
         threads[side] = threading.get_ident()
-        time.sleep(0.05 if side == "a" else 0.0)  # the first finishes last
-        if side == "boom":
+        time.sleep(0.05 if side in ("a", "slow") else 0.0)  # the first finishes last
+        if side.startswith("boom"):
             raise ValueError(side)
+        done.add(side)
         return side.upper()
 
     assert each_side(["a", "b", "c"], work) == ["A", "B", "C"]
@@ -266,6 +271,9 @@ def test_each_side_runs_the_sides_at_once_and_answers_in_their_order():
     assert each_side(["a"], work) == ["A"] and each_side([], work) == []
     with pytest.raises(ValueError, match="boom"):
         each_side(["a", "boom"], work)
+    with pytest.raises(ValueError, match="boom-first"):  # raised once the others are done
+        each_side(["boom-first", "slow"], work)
+    assert "slow" in done
 
 
 @pytest.mark.model
