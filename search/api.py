@@ -231,7 +231,7 @@ class Searcher:
             "lexical_bytes": self.reader.lexical.disk_size(),
             "tokenizer": self.reader.manifest.tokenizer,
             "model": self.spec.key if self.spec else None,
-            "extra_models": [side.spec.key for side in self.sides[1:]],
+            "models": [side.spec.key for side in self.sides],  # the primary first
             "passages": 0,
             "vector_bytes": 0,
         }
