@@ -330,7 +330,7 @@ def index(
             quantize=not fp32,
             backend=backend or default.backend,  # type: ignore[arg-type]
         )
-    extra_models = None
+    ensemble = None
     if models is not None:
         names = [n.strip() for n in models.split(",") if n.strip()]
         known = search.ModelSpec.names()
@@ -340,9 +340,9 @@ def index(
                 f"unknown model {', '.join(unknown) or models!r} (use: {', '.join(known)})",
                 param_hint="--models",
             )
-        if spec is None:
-            spec = search.ModelSpec.named(names[0])
-        extra_models = tuple(search.ModelSpec.named(n) for n in names[1:])
+        # `--model` (with its prefixes) stands for the first name: the primary
+        spec = spec or search.ModelSpec.named(names[0])
+        ensemble = (spec, *(search.ModelSpec.named(n) for n in names[1:]))
     on_status = None if obj.quiet else (lambda msg: err.print(f"[dim]{escape(msg)}[/]"))
     with progress_bar(obj.show_progress) as progress:
         report = search.update(
@@ -353,7 +353,7 @@ def index(
             vectors=not no_vectors,
             spec=spec,
             vector_kind=vector_index,  # type: ignore[arg-type]
-            extra_models=extra_models,
+            models=ensemble,
             progress=progress,
             on_status=on_status,
         )

@@ -604,3 +604,29 @@ def test_the_server_shows_the_librarys_model_state(vector_data, monkeypatch):
     finally:
         service.close()
         live.close()
+
+
+def test_embed_without_vectors_reports_the_librarys_model_failure(fixture_data, monkeypatch):
+    """An index without vectors: /embed's model is the library's too, and so is why it could
+    not load (`Searcher.embed_model_error`); the server keeps no copy of it."""
+    import search.api
+
+    class Broken(search.api.Embedder):
+        def load(self, say=None):
+            raise DataError("no model installed here")
+
+    monkeypatch.setattr(search.api, "Embedder", Broken)
+    live = LiveIndex(fixture_data.root, load_model=False, check_every=3600)
+    service = Service(live, cache=0)
+    try:
+        searcher = live.current.searcher
+        assert live.model == "idle" and searcher.embed_model_error is None
+        live.start_loading()
+        assert live._loader is not None
+        live._loader.join(timeout=60)
+        assert searcher.embed_model_error == "no model installed here"
+        assert live.model == "failed" and live.model_error == "no model installed here"
+        assert service.health()["model_state"] == "failed"
+    finally:
+        service.close()
+        live.close()
