@@ -1,5 +1,5 @@
 """What a cold start skips is prepared once and gives exactly what the slow path gives: the query
-tokenizer's ids, USE's memory-mapped weights, e5's memory-mapped graph."""
+tokenizer's ids, USE's memory-mapped weights, e5's optimised and memory-mapped graphs."""
 
 from __future__ import annotations
 
@@ -10,7 +10,15 @@ import numpy as np
 import pytest
 
 from index.models import ModelSpec, install_model, models_dir
-from index.models.onnx import OnnxEncoder, mapped_file, onnx_file, prepare, transformer_folder
+from index.models.onnx import (
+    OnnxEncoder,
+    map_weights,
+    mapped_file,
+    onnx_file,
+    optimized_file,
+    prepare,
+    transformer_folder,
+)
 from index.models.unigram import SHORT, QueryTokenizer
 
 # Written for these tests: scripts, widths, ligatures, control and private-use characters,
@@ -99,23 +107,30 @@ def test_a_damaged_query_tokenizer_cache_falls_back(folder, reference, tmp_path)
 
 
 @pytest.mark.model
-def test_mapped_graph_gives_the_same_vectors(folder, tmp_path):
-    """The copy whose weights ONNX Runtime memory-maps embeds exactly as the original; a
-    damaged copy is passed over for the original."""
+def test_prepared_graphs_give_the_same_vectors(folder, tmp_path):
+    """The copy ONNX Runtime optimised (loaded with optimisation off) and the copy whose
+    weights it memory-maps embed exactly as the original; a damaged copy is passed over."""
     copy = tmp_path / "model"
     shutil.copytree(folder, copy, ignore=shutil.ignore_patterns("*.safetensors", "onnx"))
     graph = onnx_file(copy, quantized=True)
     graph.parent.mkdir()
     shutil.copy(onnx_file(folder, quantized=True), graph)
-    plain = OnnxEncoder(copy).encode(ODD, "query")
-    assert not mapped_file(graph).exists()
+    plain = OnnxEncoder(copy)
+    assert plain.graph == graph
+    queries, passages = plain.encode(ODD, "query"), plain.encode(ODD, "passage")
     prepare(copy, ModelSpec())
-    assert mapped_file(graph).is_file()
+    optimized = OnnxEncoder(copy)
+    assert optimized.graph == optimized_file(graph) and not mapped_file(graph).exists()
+    np.testing.assert_array_equal(optimized.encode(ODD, "query"), queries)
+    np.testing.assert_array_equal(optimized.encode(ODD, "passage"), passages)
+    assert map_weights(graph) == mapped_file(graph)
+    optimized_file(graph).write_bytes(b"damaged")
     mapped = OnnxEncoder(copy)
     assert mapped.graph == mapped_file(graph)
-    np.testing.assert_array_equal(mapped.encode(ODD, "query"), plain)
+    np.testing.assert_array_equal(mapped.encode(ODD, "query"), queries)
     mapped_file(graph).write_bytes(b"damaged")
-    np.testing.assert_array_equal(OnnxEncoder(copy).encode(ODD, "query"), plain)
+    assert OnnxEncoder(copy).graph == graph
+    np.testing.assert_array_equal(OnnxEncoder(copy).encode(ODD, "query"), queries)
 
 
 def test_use_prepared_weights_give_the_same_vectors(tmp_path):
