@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import errno
+import gc
 import io
 import json
 import os
@@ -1290,6 +1291,10 @@ def main() -> None:
     130 interrupted, 141 the reader of stdout went away.
     """
     _prepare_streams()
+    # What importing made lives as long as the process: the collector's passes skip it from
+    # now on (cold query CPU, median of 11 interleaved runs: hybrid 0.91 -> 0.85 s, lexical
+    # 0.48 -> 0.45 s).
+    gc.freeze()
     try:
         try:
             cli.main(standalone_mode=False, prog_name="search")
