@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib.metadata
+import subprocess
 import sys
 
 import pytest
@@ -35,3 +36,32 @@ def test_plugin_commands_are_read_only_when_asked_for(monkeypatch, capsys):
     assert len(read) == 1 and " tui " in listed and " pick " in listed
     assert "terminal UI" in _run(monkeypatch, capsys, "tui", "--help")
     assert len(read) == 1  # read once
+
+
+def test_a_lexical_query_never_imports_numpy(fixture_data):
+    """numpy's import (and its BLAS threads spinning up) was ~90 ms of a cold lexical
+    `search query`, pulled in by a type the lexical path never uses."""
+    code = (
+        "import sys\n"
+        "from search.cli import main\n"
+        "try:\n"
+        "    sys.argv[0] = 'search'\n"
+        "    main()\n"
+        "except SystemExit as done:\n"
+        "    assert done.code in (0, None), done.code\n"
+        "print('numpy' in sys.modules, file=sys.stderr)\n"
+    )
+    argv = [
+        "--data-dir",
+        str(fixture_data.root),
+        "query",
+        "--mode",
+        "lexical",
+        "--no-server",
+        "梯度",
+    ]
+    done = subprocess.run(
+        [sys.executable, "-c", code, *argv], capture_output=True, text=True, timeout=60, check=True
+    )
+    assert done.stdout.strip(), "the query found nothing: the check below would prove little"
+    assert done.stderr.strip().splitlines()[-1] == "False"
