@@ -28,10 +28,13 @@ It never raises: unbalanced braces, `\\begin` without `\\end` or 1,000 `{` are j
 
 from __future__ import annotations
 
+import bisect
 import itertools
 import re
 from collections import Counter
 from collections.abc import Iterator, Sequence
+
+import numpy as np
 
 from corpus.latex import math_spans
 
@@ -47,17 +50,6 @@ NAME_NS = (1, 2)
 # are 3.5x fewer so (with 2-4-grams of roles: 1.37 M -> 391 k), and Tantivy indexes them in a
 # third of the time.
 TF_CAP = 3
-
-_SCAN = re.compile(
-    r"\\([A-Za-z]+)\*?"  # 1: a command
-    r"|\\(.)"  # 2: an escaped character or a control symbol (\, \{ \\)
-    r"|([A-Za-z])"  # 3: a letter
-    r"|(\d+(?:\.\d+)?)"  # 4: a number
-    r"|(%[^\n]*)"  # 5: a comment
-    r"|(\s+)"  # 6: space
-    r"|([^\sA-Za-z\d\\])",  # 7: any other character
-    re.S,
-)
 
 # Presentation only: dropped with no argument.
 _DROP = frozenset(
@@ -122,6 +114,29 @@ _SYNONYMS = {
     "exp": "exp",
     "dagger": "⊤",  # a transpose, however marked (conjugate transposes share the role)
 }
+# One LaTeX token a match; `findall` hands them over as strings, `_ACTIONS` says what each does.
+# One token: what `\\frac12` takes as its numerator, and what the scanner cuts besides the
+# commands below.
+_ONE_TOKEN = (
+    r"[^\s\d\\%]"  # a letter or any other character (the most frequent first: 12% faster)
+    r"|\\(?:[A-Za-z]+\*?|.)"  # a command; an escaped character or a control symbol (\, \{ \\)
+    r"|\s+"  # space
+    r"|\d+(?:\.\d+)?"  # a number
+    r"|%[^\n]*"  # a comment
+)
+_TOKEN = re.compile(
+    # a command whose argument is a name (`\label{eq}`, `\mathrm{softmax}`) with that
+    # argument, when it holds no brace nor backslash (so where it ends is plain): 15 k of
+    # the archive's 24 k commands that take an argument, then looked up like any token
+    r"\\(?:" + "|".join(sorted(_DROP_ARG | _DROP_FIRST | _NAMED)) + r")(?![A-Za-z])"
+    r"\*?\s*\{[^{}\\]*\}|" + _ONE_TOKEN,
+    re.S,
+)
+_ONE = re.compile(_ONE_TOKEN, re.S)
+# A brace that groups: not escaped (`\{`), nor after `\\` (the old scanner's rule, kept).
+_BRACE = re.compile(r"(?<!\\)[{}]")
+_NAME_NOISE = re.compile(r"\\[,;:! ]|\s+|[{}]")
+
 _GREEK = frozenset(
     """alpha beta gamma delta epsilon zeta eta theta iota kappa lambda mu nu xi omicron pi rho
     sigma tau upsilon phi chi psi omega Gamma Delta Theta Lambda Xi Pi Sigma Upsilon Phi Psi
@@ -150,19 +165,16 @@ def _skip_group(text: str, pos: int) -> int:
     if pos >= n:
         return n
     if text[pos] != "{":
-        m = _SCAN.match(text, pos)
+        m = _ONE.match(text, pos)
         return m.end() if m else pos + 1
     depth = 0
-    for i in range(pos, n):
-        c = text[i]
-        if c == "\\":
-            continue
-        if c == "{" and (i == 0 or text[i - 1] != "\\"):
+    for m in _BRACE.finditer(text, pos):
+        if m[0] == "{":
             depth += 1
-        elif c == "}" and text[i - 1] != "\\":
+        else:
             depth -= 1
             if depth == 0:
-                return i + 1
+                return m.end()
     return n
 
 
@@ -175,78 +187,137 @@ def _group_text(text: str, pos: int) -> tuple[str, int]:
     return inner, end
 
 
+# What a token does: a str is the symbol it appends ("" none: space, comment, a brace, `&`, a
+# dropped or unwrapping command; `^` is one); an int, one of these codes, handled one by one.
+_RESET = 1  # nothing, but a `T` after it is a letter (`\,` and the other spacing)
+_BREAK = 2  # a line break, `\\`
+_LETTER_T = 3  # `T`: a transpose right after `^`
+_ESCAPED_CARET = 4  # `\^`: a `^` after which `T` is a letter
+_GROUP = 5  # a command dropped with its argument (`\label{…}`, `\color{…}`)
+_NAME = 6  # `\mathrm{…}`: the argument is one symbol
+_FRAC = 7
+_IS_CODE = int.__instancecheck__
+
+
+def _action(token: str) -> str | int:
+    """What one token does: the symbol it appends, or one of the codes above."""
+    first = token[0]
+    if first == "\\" and len(token) > 1:
+        if token[1].isascii() and token[1].isalpha():  # a command
+            command, brace, argument = token[1:].partition("{")  # `\text{if}` is one token
+            command = command.rstrip().rstrip("*")
+            if command in _DROP_ARG or command in _DROP_FIRST:
+                return "" if brace else _GROUP
+            if command in _DROP or command in _UNWRAP:
+                return ""
+            if command in _NAMED:
+                return _name(argument[:-1]) if brace else _NAME
+            if command in _FRACTIONS:
+                return _FRAC
+            name = _SYNONYMS.get(command, command)
+            return name if len(name) == 1 or name in _GREEK else "\\" + name
+        escaped = token[1]
+        if escaped == "\\":
+            return _BREAK
+        if escaped in _SPACES or escaped.isspace():
+            return _RESET
+        symbol = _SYNONYMS.get(escaped, escaped)
+        return _ESCAPED_CARET if symbol == "^" else symbol
+    if first == "%" or first.isspace() or token in ("{", "}", "&"):
+        return ""  # `{}` group only; `&` is an alignment point (`a &= b`): no symbol, no break
+    if token == "T":
+        return _LETTER_T
+    return "′" if token == "'" else token  # a letter, a number, another character
+
+
+def _name(argument: str) -> str | int:
+    """The symbol `\\mathrm{…}` makes of its argument: one, case-folded (`\\mathrm{LN}` ≡
+    `\\text{ln}`); an empty one is none (the code _RESET)."""
+    word = _NAME_NOISE.sub("", argument)
+    if not word:
+        return _RESET
+    if len(word) > 1:
+        return word.lower()
+    return _ESCAPED_CARET if word == "^" else word
+
+
+class _Actions(dict[str, str | int]):
+    """Each distinct token's action, worked out once (bounded: comments and spaces vary)."""
+
+    def __missing__(self, token: str) -> str | int:
+        found = _action(token)
+        if len(self) < 100_000:
+            self[token] = found
+        return found
+
+
+_ACTIONS = _Actions()
+
+
 def symbols(latex: str) -> list[str | None]:
     """The normalised symbols of one formula, line breaks (`\\\\`) as None."""
-    text = _strip_delimiters(latex)
+    return _scan(_strip_delimiters(latex), 0, False)
+
+
+def _scan(text: str, start: int, sup: bool) -> list[str | None]:
+    """The symbols of `text` from `start`; `sup`: the last symbol was `^`.
+
+    Python touches only the tokens that are codes: one `findall` cuts the text into tokens,
+    `map` looks up their actions and `filter` keeps the symbols between two codes, all in C
+    (a regular expression match, then a branch, a token in a Python loop took 3x as long).
+    Where a command takes an argument, the braces in the text say where it ends."""
+    tokens = _TOKEN.findall(text, start)
+    acts = list(map(_ACTIONS.__getitem__, tokens))
+    codes = list(itertools.compress(itertools.count(), map(_IS_CODE, acts)))
+    if not codes:
+        return list(filter(None, acts))  # type: ignore[arg-type]
     out: list[str | None] = []
-    pos, n = 0, len(text)
-    sup = False  # the last symbol was `^` (a `T` there is a transpose)
-    while pos < n:
-        m = _SCAN.match(text, pos)
-        if m is None:  # cannot happen (the last branch takes any character); be safe
-            pos += 1
-            continue
-        pos = m.end()
-        command, escaped, letter, number, _comment, space, other = m.groups()
-        if command is not None:
-            if command in _DROP_ARG:
-                pos = _skip_group(text, pos)
-                continue
-            if command in _DROP_FIRST:
-                pos = _skip_group(text, pos)
-                continue
-            if command in _DROP or command in _UNWRAP:
-                continue
-            if command in _NAMED:
-                inner, pos = _group_text(text, pos)
-                word = re.sub(r"\\[,;:! ]|\s+|[{}]", "", inner)
-                if len(word) == 1:
-                    out.append(word)
-                elif word:
-                    out.append(word.lower())  # a name, case-folded: `\mathrm{LN}` ≡ `\text{ln}`
-                sup = False
-                continue
-            if command in _FRACTIONS:
-                # The numerator stays where it is; `/` goes between the two arguments.
-                num, pos = _group_text(text, pos)
-                den, pos = _group_text(text, pos)
-                out.extend(symbols(num))
-                out.append("/")
-                out.extend(symbols(den))
-                sup = False
-                continue
-            name = _SYNONYMS.get(command, command)
-            out.append(name if len(name) == 1 or name in _GREEK else "\\" + name)
-            sup = False
-            continue
-        if escaped is not None:
-            if escaped == "\\":
-                out.append(None)
-            elif escaped in _SPACES or escaped.isspace():
-                pass
-            else:
-                out.append(_SYNONYMS.get(escaped, escaped))
-            sup = False
-            continue
-        if space is not None or _comment is not None:
-            continue
-        if letter is not None:
-            out.append("⊤" if sup and letter == "T" else letter)
-        elif number is not None:
-            out.append(number)
-        elif other is not None:
-            if other in "{}":
-                continue  # grouping only
-            if other == "&":
-                continue  # an alignment point (`a &= b`): no symbol, no break
-            if other == "'":
-                out.append("′")
-            else:
-                out.append(other)
-            sup = other == "^"
-            continue
+    append = out.append
+    starts: list[int] | None = None
+    i = k = 0  # the next token, the next code
+    n = len(tokens)
+    while True:
+        k = bisect.bisect_left(codes, i, k)
+        j = codes[k] if k < len(codes) else n
+        if j > i:
+            kept: list[str] = list(filter(None, acts[i:j]))  # type: ignore[arg-type]
+            if kept:
+                out += kept
+                sup = kept[-1] == "^"
+        if j == n:
+            return out
+        act = acts[j]
+        i = j + 1
+        if act == _LETTER_T:
+            append("⊤" if sup else "T")
+        elif act == _BREAK:
+            append(None)
+        elif act == _ESCAPED_CARET:
+            append("^")
+        elif act != _RESET:  # a command with an argument, which ends where the braces say
+            if starts is None:
+                starts = list(itertools.accumulate(map(len, tokens), initial=start))
+            if act == _GROUP:
+                end = _skip_group(text, starts[i])
+            elif act == _NAME:
+                inner, end = _group_text(text, starts[i])
+                word = _name(inner)
+                if word.__class__ is str:
+                    append(word)  # type: ignore[arg-type]
+                elif word == _ESCAPED_CARET:
+                    append("^")
+            else:  # a fraction: the numerator stays where it is, `/` between the arguments
+                num, end = _group_text(text, starts[i])
+                den, end = _group_text(text, end)
+                out += symbols(num)
+                append("/")
+                out += symbols(den)
+            i = bisect.bisect_left(starts, end, i)
+            if i > n or starts[i] != end:  # the argument ended inside a token (a comment)
+                return out + _scan(text, end, sup and act == _GROUP)
+            if act == _GROUP:
+                continue  # dropped with its argument: `^\label{x}T` is still a transpose
         sup = False
-    return out
 
 
 def role(symbol: str) -> str:
@@ -321,32 +392,162 @@ def post_formulas(body: str) -> list[tuple[int, int]]:
     return math_spans(body)
 
 
-# Short formulas repeat (`$\\boldsymbol{x}$`): of the archive's 16,892 formulas of at most 40
-# characters, 5,844 differ; their token sets are kept (the whole archive's take ~2 MB).
-_SHORT = 40
-_SHORT_KEPT = 50_000
-_short: dict[str, frozenset[str]] = {}
+def _formula_counts(formulas: list[str]) -> list[str]:
+    """The `formula` field's terms, a formula at a time (what `_batch` does with numpy): each
+    token once per formula that holds it, at most TF_CAP times in all."""
+    counts = Counter(itertools.chain.from_iterable(frozenset(formula_tokens(f)) for f in formulas))
+    capped = map(min, counts.values(), itertools.repeat(TF_CAP))
+    return list(itertools.chain.from_iterable(map(itertools.repeat, counts, capped)))
 
 
-def _token_set(latex: str) -> frozenset[str]:
-    if len(latex) > _SHORT:
-        return frozenset(formula_tokens(latex))
-    found = _short.get(latex)
-    if found is None:
-        if len(_short) >= _SHORT_KEPT:
-            _short.clear()
-        found = _short[latex] = frozenset(formula_tokens(latex))
-    return found
+# The batch way gives each symbol an id (0 ends a line or a formula) and each role an id (from
+# 1), packs an n-gram's ids into one int64 and counts them with numpy, a post at a time: in
+# Python, the n-grams of the archive's formulas (964 k) took 0.33 s to make, deduplicate and
+# count, half the formula side. Ids live as long as the process; past these widths they start
+# anew, and a post that does not fit (more roles, symbols or formulas than the bits hold) takes
+# the per-formula way.
+_SYMBOL_BITS = 20
+_ROLE_BITS = 12
+_FORMULA_BITS = 63 - 4 * _ROLE_BITS  # the widest key, a 4-gram of roles, and the formula
+_IDS_KEPT = 50_000  # formulas whose ids are kept (they repeat: 11,444 of 23,379 differ)
+
+
+class _Ids(dict[str | None, int]):
+    """Symbol -> id, with each id's symbol and role id."""
+
+    def __init__(self) -> None:
+        super().__init__({None: 0})
+        self.symbols: list[str] = [""]
+        self.roles: list[int] = [0]
+        self.role_ids: dict[str, int] = {}
+        self.role_names: list[str] = [""]
+        self.role_table = np.zeros(1, np.int64)
+        self.formulas: dict[str, list[int]] = {}
+
+    def __missing__(self, symbol: str | None) -> int:
+        found = self[symbol] = len(self.symbols)
+        self.symbols.append(symbol)  # type: ignore[arg-type]
+        name = role(symbol)  # type: ignore[arg-type]
+        rid = self.role_ids.get(name)
+        if rid is None:
+            rid = self.role_ids[name] = len(self.role_names)
+            self.role_names.append(name)
+        self.roles.append(rid)
+        return found
+
+    def of(self, formula: str) -> list[int]:
+        """The ids of a formula's symbols, then 0."""
+        found = self.formulas.get(formula)
+        if found is None:
+            found = list(map(self.__getitem__, symbols(formula)))
+            found.append(0)
+            if len(self.formulas) >= _IDS_KEPT:
+                self.formulas.clear()
+            self.formulas[formula] = found
+        return found
+
+    def full(self) -> bool:
+        return len(self.symbols) > 1 << _SYMBOL_BITS or len(self.role_names) > 1 << _ROLE_BITS
+
+
+class _Terms(dict[int, str]):
+    """A packed n-gram -> its token: `prefix` and the names of its ids, `bits` each (the first
+    id is never 0, so the key's length says how many)."""
+
+    def __init__(self, prefix: str, names: list[str], bits: int) -> None:
+        super().__init__()
+        self.prefix, self.names, self.bits = prefix, names, bits
+
+    def __missing__(self, key: int) -> str:
+        bits, mask = self.bits, (1 << self.bits) - 1
+        n = -(-key.bit_length() // bits)
+        parts = [self.names[(key >> (bits * j)) & mask] for j in range(n - 1, -1, -1)]
+        found = self[key] = self.prefix + "".join(parts)
+        return found
+
+
+def _reset() -> None:
+    """Every id and cache anew (the process's first build, or past the widths)."""
+    global _ids, _names, _structure
+    _ACTIONS.clear()
+    _ROLES.clear()
+    _ids = _Ids()
+    _names = _Terms(NAMES, _ids.symbols, _SYMBOL_BITS)
+    _structure = _Terms(STRUCTURE, _ids.role_names, _ROLE_BITS)
+
+
+_ids: _Ids
+_names: _Terms
+_structure: _Terms
+_reset()
+
+
+def _counted(terms: _Terms, keys: np.ndarray, formula: np.ndarray, bits: int) -> list[str] | None:
+    """Each key's token once per formula that holds it, at most TF_CAP times; None when two
+    keys make one token (`c:23`: the symbol 23, or 2 then 3), which a formula holding both
+    counts once: only the per-formula way knows."""
+    if not len(keys):
+        return []
+    pairs = np.sort(keys << bits | formula)
+    pairs = pairs[np.concatenate(([True], pairs[1:] != pairs[:-1]))]
+    keys = pairs >> bits  # a key's formulas side by side
+    first = np.flatnonzero(np.concatenate(([True], keys[1:] != keys[:-1])))
+    counts = np.minimum(np.diff(np.append(first, len(keys))), TF_CAP)
+    tokens = list(map(terms.__getitem__, keys[first].tolist()))
+    if len(set(tokens)) < len(tokens):
+        return None
+    return list(itertools.chain.from_iterable(map(itertools.repeat, tokens, counts.tolist())))
+
+
+def _batch(formulas: list[str]) -> list[str] | None:
+    """The `formula` field's terms with numpy (see `_ids`); None when the post does not fit."""
+    bits = (len(formulas) - 1).bit_length()
+    if bits > _FORMULA_BITS:
+        return None
+    if _ids.full():
+        _reset()
+    lists = [_ids.of(f) for f in formulas]
+    if _ids.full():
+        _reset()
+        return None
+    if len(_ids.role_table) != len(_ids.roles):
+        _ids.role_table = np.array(_ids.roles, np.int64)
+    a = np.fromiter(itertools.chain.from_iterable(lists), np.int64)
+    f = np.repeat(np.arange(len(lists), dtype=np.int64), [len(x) for x in lists])
+    r = _ids.role_table[a]
+    sb, rb = _SYMBOL_BITS, _ROLE_BITS
+    nz = a != 0  # a symbol, not the end of a line
+    v2 = nz[:-1] & nz[1:]  # a 2-gram within a line starts here
+    v3 = v2[:-1] & nz[2:]
+    v4 = v3[:-1] & nz[3:]
+    s3 = (r[:-2] << rb | r[1:-1]) << rb | r[2:]
+    # A line shorter than the shortest structure n-gram (3) stands as its roles.
+    starts = np.flatnonzero(nz & ~np.concatenate(([False], nz[:-1])))
+    ends = np.flatnonzero(nz & ~np.append(nz[1:], False))
+    short = np.concatenate((starts[ends - starts < 2], starts[ends - starts == 1] + 1))
+    names = _counted(
+        _names,
+        np.concatenate((a[nz], (a[:-1] << sb | a[1:])[v2])),
+        np.concatenate((f[nz], f[:-1][v2])),
+        bits,
+    )
+    structure = _counted(
+        _structure,
+        np.concatenate((r[short], s3[v3], (s3[:-1] << rb | r[3:])[v4])),
+        np.concatenate((f[short], f[:-2][v3], f[:-3][v4])),
+        bits,
+    )
+    if names is None or structure is None:
+        return None
+    return structure + names
 
 
 def body_tokens(body: str) -> list[str]:
     """The `formula` field's terms for a post body: each token once per formula that holds
     it, and at most TF_CAP times in all (the BM25 index of a post counts its formulas'
     tokens; past a few, another formula holding `v=v` says nothing new)."""
-    counts: Counter[str] = Counter()
-    for start, end in math_spans(body):
-        counts.update(_token_set(body[start:end]))
-    out: list[str] = []
-    for token, count in counts.items():
-        out += [token] * min(count, TF_CAP)
-    return out
+    formulas = [body[start:end] for start, end in math_spans(body)]
+    if not formulas:
+        return []
+    found = _batch(formulas)
+    return _formula_counts(formulas) if found is None else found

@@ -10,6 +10,7 @@ import pytest
 
 from corpus.post import Post
 from corpus.readers import read_source
+from index import formula
 from index.formula import body_tokens, formula_tokens, symbols
 
 BREAK = None
@@ -70,6 +71,26 @@ def test_body_tokens_count_formulas_up_to_the_cap():
     x2 = ["s:v^n", "c:x", "c:^", "c:2", "c:x^", "c:^2"]
     yx = ["s:v=v", "c:y", "c:=", "c:y=", "c:=x"]  # and c:x, which x^2 holds too
     assert sorted(body_tokens(body)) == sorted(x2 * 3 + yx)
+
+
+@pytest.mark.parametrize("body", ["$}{$", "$$ $$ and $x$", "$\\\\$", "$a$, and $a$, and $a$"])
+def test_bodies_with_formulas_of_few_symbols(body):
+    expected = {"$}{$": [], "$$ $$ and $x$": ["c:x", "s:v"], "$\\\\$": []}
+    assert sorted(body_tokens(body)) == expected.get(body, ["c:a"] * 3 + ["s:v"] * 3)
+
+
+def test_one_token_made_two_ways_counts_once_per_formula():
+    # `c:23`: the number 23, and 2 then 3 (a 2-gram of names), in one formula
+    assert body_tokens("$23 + 2 3$").count("c:23") == 1
+    assert body_tokens("$23 + 2 3$ and $23$").count("c:23") == 2
+
+
+def test_a_post_too_big_for_the_batch_gets_the_same_tokens(monkeypatch):
+    body = "$x^2 + y$, then $\\frac{a}{b}$, and $x^2$"
+    batched = sorted(body_tokens(body))
+    monkeypatch.setattr(formula, "_FORMULA_BITS", 0)  # two formulas do not fit: the other way
+    assert sorted(body_tokens(body)) == batched
+    assert batched.count("c:x^") == 2
 
 
 # sha256 of every post's formula tokens (sorted) over the shared corpus, by post id. A scanner
