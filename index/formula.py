@@ -482,25 +482,41 @@ _structure: _Terms
 _reset()
 
 
-def _counted(terms: _Terms, keys: np.ndarray, formula: np.ndarray, bits: int) -> list[str] | None:
-    """Each key's token once per formula that holds it, at most TF_CAP times; None when two
-    keys make one token (`c:23`: the symbol 23, or 2 then 3), which a formula holding both
-    counts once: only the per-formula way knows."""
+def _distinct(a: np.ndarray) -> np.ndarray:
+    """Sorted, each value once (np.unique's hashing took 10x as long on these arrays)."""
+    a = np.sort(a)
+    return a[np.concatenate(([True], a[1:] != a[:-1]))]
+
+
+def _per_key(pairs: np.ndarray, bits: int) -> tuple[np.ndarray, np.ndarray]:
+    """The keys of distinct sorted (key, formula) pairs, and how many formulas (≤ TF_CAP)."""
+    keys = pairs >> bits
+    first = np.flatnonzero(np.concatenate(([True], keys[1:] != keys[:-1])))
+    return keys[first], np.minimum(np.diff(np.append(first, len(keys))), TF_CAP)
+
+
+def _counted(terms: _Terms, keys: np.ndarray, formula: np.ndarray, bits: int) -> list[str]:
+    """Each key's token once per formula that holds it, at most TF_CAP times."""
     if not len(keys):
         return []
-    pairs = np.sort(keys << bits | formula)
-    pairs = pairs[np.concatenate(([True], pairs[1:] != pairs[:-1]))]
-    keys = pairs >> bits  # a key's formulas side by side
-    first = np.flatnonzero(np.concatenate(([True], keys[1:] != keys[:-1])))
-    counts = np.minimum(np.diff(np.append(first, len(keys))), TF_CAP)
-    tokens = list(map(terms.__getitem__, keys[first].tolist()))
+    pairs = _distinct(keys << bits | formula)
+    distinct, counts = _per_key(pairs, bits)
+    tokens = list(map(terms.__getitem__, distinct.tolist()))
     if len(set(tokens)) < len(tokens):
-        return None
+        # Two keys make one token (`c:23`: the number 23, or 2 then 3; 9 of the archive's
+        # posts): a formula holding both counts it once, so the pairs again, by token.
+        ids: dict[str, int] = {}
+        tid = np.array([ids.setdefault(t, len(ids)) for t in tokens], np.int64)
+        by_token = tid[np.searchsorted(distinct, pairs >> bits)] << bits
+        distinct, counts = _per_key(_distinct(by_token | pairs & ((1 << bits) - 1)), bits)
+        names = list(ids)
+        tokens = [names[i] for i in distinct.tolist()]
     return list(itertools.chain.from_iterable(map(itertools.repeat, tokens, counts.tolist())))
 
 
 def _batch(formulas: list[str]) -> list[str] | None:
-    """The `formula` field's terms with numpy (see `_ids`); None when the post does not fit."""
+    """The `formula` field's terms with numpy (see `_ids`); None when the post has more
+    formulas than the keys' bits hold."""
     bits = (len(formulas) - 1).bit_length()
     if bits > _FORMULA_BITS:
         return None
@@ -525,21 +541,17 @@ def _batch(formulas: list[str]) -> list[str] | None:
     starts = np.flatnonzero(nz & ~np.concatenate(([False], nz[:-1])))
     ends = np.flatnonzero(nz & ~np.append(nz[1:], False))
     short = np.concatenate((starts[ends - starts < 2], starts[ends - starts == 1] + 1))
-    names = _counted(
+    return _counted(
         _names,
         np.concatenate((a[nz], (a[:-1] << sb | a[1:])[v2])),
         np.concatenate((f[nz], f[:-1][v2])),
         bits,
-    )
-    structure = _counted(
+    ) + _counted(
         _structure,
         np.concatenate((r[short], s3[v3], (s3[:-1] << rb | r[3:])[v4])),
         np.concatenate((f[short], f[:-2][v3], f[:-3][v4])),
         bits,
     )
-    if names is None or structure is None:
-        return None
-    return structure + names
 
 
 def body_tokens(body: str) -> list[str]:
