@@ -129,10 +129,16 @@ _TOKEN = re.compile(
     # argument, when it holds no brace nor backslash (so where it ends is plain): 15 k of
     # the archive's 24 k commands that take an argument, then looked up like any token
     r"\\(?:" + "|".join(sorted(_DROP_ARG | _DROP_FIRST | _NAMED)) + r")(?![A-Za-z])"
-    r"\*?\s*\{[^{}\\]*\}|" + _ONE_TOKEN,
+    r"\*?\s*\{[^{}\\]*\}"
+    # a fraction whose two arguments are plain so (`\frac{1}{2}`): 1.6 k of its 3.4 k
+    r"|\\(?:"
+    + "|".join(sorted(_FRACTIONS))
+    + r")(?![A-Za-z])\*?(?:\s*\{[^{}\\]*\}){2}|"
+    + _ONE_TOKEN,
     re.S,
 )
 _ONE = re.compile(_ONE_TOKEN, re.S)
+_PLAIN_ARGUMENT = re.compile(r"\{([^{}\\]*)\}")
 # A brace that groups: not escaped (`\{`), nor after `\\` (the old scanner's rule, kept).
 _BRACE = re.compile(r"(?<!\\)[{}]")
 _NAME_NOISE = re.compile(r"\\[,;:! ]|\s+|[{}]")
@@ -188,18 +194,20 @@ def _group_text(text: str, pos: int) -> tuple[str, int]:
 
 
 # What a token does: a str is the symbol it appends ("" none: space, comment, a brace, `&`, a
-# dropped or unwrapping command; `^` is one); an int, one of these codes, handled one by one.
-_RESET = 1  # nothing, but a `T` after it is a letter (`\,` and the other spacing)
-_BREAK = 2  # a line break, `\\`
-_LETTER_T = 3  # `T`: a transpose right after `^`
-_ESCAPED_CARET = 4  # `\^`: a `^` after which `T` is a letter
-_GROUP = 5  # a command dropped with its argument (`\label{…}`, `\color{…}`)
-_NAME = 6  # `\mathrm{…}`: the argument is one symbol
-_FRAC = 7
-_IS_CODE = int.__instancecheck__
+# dropped or unwrapping command; `^` is one); a tuple, one of these codes, handled one by one.
+_RESET = ("reset",)  # nothing, but a `T` after it is a letter (`\,` and the other spacing)
+_BREAK = ("break",)  # a line break, `\\`
+_LETTER_T = ("T",)  # `T`: a transpose right after `^`
+_ESCAPED_CARET = ("\\^",)  # `\^`: a `^` after which `T` is a letter
+_GROUP = ("group",)  # a command dropped with its argument (`\label{…}`, `\color{…}`)
+_NAME = ("name",)  # `\mathrm{…}`: the argument is one symbol
+_FRAC = ("frac",)
+# Any other tuple: the symbols of a fraction whose arguments are plain (`\frac{1}{2}`).
+Code = tuple[str | None, ...]
+_IS_CODE = tuple.__instancecheck__
 
 
-def _action(token: str) -> str | int:
+def _action(token: str) -> str | Code:
     """What one token does: the symbol it appends, or one of the codes above."""
     first = token[0]
     if first == "\\" and len(token) > 1:
@@ -213,7 +221,10 @@ def _action(token: str) -> str | int:
             if command in _NAMED:
                 return _name(argument[:-1]) if brace else _NAME
             if command in _FRACTIONS:
-                return _FRAC
+                if not brace:
+                    return _FRAC
+                num, den = _PLAIN_ARGUMENT.findall(token)
+                return (*symbols(num), "/", *symbols(den))
             name = _SYNONYMS.get(command, command)
             return name if len(name) == 1 or name in _GREEK else "\\" + name
         escaped = token[1]
@@ -230,7 +241,7 @@ def _action(token: str) -> str | int:
     return "′" if token == "'" else token  # a letter, a number, another character
 
 
-def _name(argument: str) -> str | int:
+def _name(argument: str) -> str | Code:
     """The symbol `\\mathrm{…}` makes of its argument: one, case-folded (`\\mathrm{LN}` ≡
     `\\text{ln}`); an empty one is none (the code _RESET)."""
     word = _NAME_NOISE.sub("", argument)
@@ -241,10 +252,10 @@ def _name(argument: str) -> str | int:
     return _ESCAPED_CARET if word == "^" else word
 
 
-class _Actions(dict[str, str | int]):
+class _Actions(dict[str, str | Code]):
     """Each distinct token's action, worked out once (bounded: comments and spaces vary)."""
 
-    def __missing__(self, token: str) -> str | int:
+    def __missing__(self, token: str) -> str | Code:
         found = _action(token)
         if len(self) < 100_000:
             self[token] = found
@@ -288,23 +299,23 @@ def _scan(text: str, start: int, sup: bool) -> list[str | None]:
             return out
         act = acts[j]
         i = j + 1
-        if act == _LETTER_T:
+        if act is _LETTER_T:
             append("⊤" if sup else "T")
-        elif act == _BREAK:
+        elif act is _BREAK:
             append(None)
-        elif act == _ESCAPED_CARET:
+        elif act is _ESCAPED_CARET:
             append("^")
-        elif act != _RESET:  # a command with an argument, which ends where the braces say
+        elif act is _GROUP or act is _NAME or act is _FRAC:  # where the argument ends: braces
             if starts is None:
                 starts = list(itertools.accumulate(map(len, tokens), initial=start))
-            if act == _GROUP:
+            if act is _GROUP:
                 end = _skip_group(text, starts[i])
-            elif act == _NAME:
+            elif act is _NAME:
                 inner, end = _group_text(text, starts[i])
                 word = _name(inner)
                 if word.__class__ is str:
                     append(word)  # type: ignore[arg-type]
-                elif word == _ESCAPED_CARET:
+                elif word is _ESCAPED_CARET:
                     append("^")
             else:  # a fraction: the numerator stays where it is, `/` between the arguments
                 num, end = _group_text(text, starts[i])
@@ -314,9 +325,11 @@ def _scan(text: str, start: int, sup: bool) -> list[str | None]:
                 out += symbols(den)
             i = bisect.bisect_left(starts, end, i)
             if i > n or starts[i] != end:  # the argument ended inside a token (a comment)
-                return out + _scan(text, end, sup and act == _GROUP)
-            if act == _GROUP:
+                return out + _scan(text, end, sup and act is _GROUP)
+            if act is _GROUP:
                 continue  # dropped with its argument: `^\label{x}T` is still a transpose
+        elif act is not _RESET:
+            out += act  # a fraction whose arguments are plain: its symbols
         sup = False
 
 
