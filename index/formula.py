@@ -265,72 +265,87 @@ class _Actions(dict[str, str | Code]):
 _ACTIONS = _Actions()
 
 
-def symbols(latex: str) -> list[str | None]:
-    """The normalised symbols of one formula, line breaks (`\\\\`) as None."""
-    return _scan(_strip_delimiters(latex), 0, False)
+def symbols(latex: str, depth: int = 0) -> list[str | None]:
+    """The normalised symbols of one formula, line breaks (`\\\\`) as None; `depth`: how many
+    fractions hold it."""
+    return _scan(_strip_delimiters(latex), depth)
 
 
-def _scan(text: str, start: int, sup: bool) -> list[str | None]:
-    """The symbols of `text` from `start`; `sup`: the last symbol was `^`.
+# Fractions nested deeper than this keep their `/` but not their arguments: the archive's
+# deepest is 2, and 2,000 `\frac{` in a row made the scanner recurse past Python's limit.
+_DEEPEST = 50
+
+
+def _scan(text: str, depth: int) -> list[str | None]:
+    """The symbols of `text`.
 
     Python touches only the tokens that are codes: one `findall` cuts the text into tokens,
     `map` looks up their actions and `filter` keeps the symbols between two codes, all in C
     (a regular expression match, then a branch, a token in a Python loop took 3x as long).
-    Where a command takes an argument, the braces in the text say where it ends."""
-    tokens = _TOKEN.findall(text, start)
-    acts = list(map(_ACTIONS.__getitem__, tokens))
-    codes = list(itertools.compress(itertools.count(), map(_IS_CODE, acts)))
-    if not codes:
-        return list(filter(None, acts))  # type: ignore[arg-type]
+    Where a command takes an argument, the braces in the text say where it ends; when that
+    is inside a token (a `}` in a comment), the text is cut into tokens again from there."""
     out: list[str | None] = []
     append = out.append
-    starts: list[int] | None = None
-    i = k = 0  # the next token, the next code
-    n = len(tokens)
-    while True:
-        k = bisect.bisect_left(codes, i, k)
-        j = codes[k] if k < len(codes) else n
-        if j > i:
-            kept: list[str] = list(filter(None, acts[i:j]))  # type: ignore[arg-type]
-            if kept:
-                out += kept
-                sup = kept[-1] == "^"
-        if j == n:
-            return out
-        act = acts[j]
-        i = j + 1
-        if act is _LETTER_T:
-            append("⊤" if sup else "T")
-        elif act is _BREAK:
-            append(None)
-        elif act is _ESCAPED_CARET:
-            append("^")
-        elif act is _GROUP or act is _NAME or act is _FRAC:  # where the argument ends: braces
-            if starts is None:
-                starts = list(itertools.accumulate(map(len, tokens), initial=start))
-            if act is _GROUP:
-                end = _skip_group(text, starts[i])
-            elif act is _NAME:
-                inner, end = _group_text(text, starts[i])
-                word = _name(inner)
-                if word.__class__ is str:
-                    append(word)  # type: ignore[arg-type]
-                elif word is _ESCAPED_CARET:
-                    append("^")
-            else:  # a fraction: the numerator stays where it is, `/` between the arguments
-                num, end = _group_text(text, starts[i])
-                den, end = _group_text(text, end)
-                out += symbols(num)
-                append("/")
-                out += symbols(den)
-            i = bisect.bisect_left(starts, end, i)
-            if i > n or starts[i] != end:  # the argument ended inside a token (a comment)
-                return out + _scan(text, end, sup and act is _GROUP)
-            if act is _GROUP:
-                continue  # dropped with its argument: `^\label{x}T` is still a transpose
-        elif act is not _RESET:
-            out += act  # a fraction whose arguments are plain: its symbols
-        sup = False
+    start: int | None = 0
+    sup = False  # the last symbol was `^`
+    while start is not None:
+        tokens = _TOKEN.findall(text, start)
+        acts = list(map(_ACTIONS.__getitem__, tokens))
+        codes = list(itertools.compress(itertools.count(), map(_IS_CODE, acts)))
+        starts: list[int] | None = None
+        i = k = 0  # the next token, the next code
+        n = len(tokens)
+        resume = None
+        while True:
+            k = bisect.bisect_left(codes, i, k)
+            j = codes[k] if k < len(codes) else n
+            if j > i:
+                kept: list[str] = list(filter(None, acts[i:j]))  # type: ignore[arg-type]
+                if kept:
+                    out += kept
+                    sup = kept[-1] == "^"
+            if j == n:
+                break
+            act = acts[j]
+            i = j + 1
+            if act is _LETTER_T:
+                append("⊤" if sup else "T")
+            elif act is _BREAK:
+                append(None)
+            elif act is _ESCAPED_CARET:
+                append("^")
+            elif act is _GROUP or act is _NAME or act is _FRAC:  # the argument's end: braces
+                if starts is None:
+                    starts = list(itertools.accumulate(map(len, tokens), initial=start))
+                if act is _GROUP:
+                    end = _skip_group(text, starts[i])
+                elif act is _NAME:
+                    inner, end = _group_text(text, starts[i])
+                    word = _name(inner)
+                    if word.__class__ is str:
+                        append(word)  # type: ignore[arg-type]
+                    elif word is _ESCAPED_CARET:
+                        append("^")
+                else:  # a fraction: the numerator stays where it is, `/` between the arguments
+                    num, end = _group_text(text, starts[i])
+                    den, end = _group_text(text, end)
+                    if depth < _DEEPEST:
+                        out += symbols(num, depth + 1)
+                    append("/")
+                    if depth < _DEEPEST:
+                        out += symbols(den, depth + 1)
+                i = bisect.bisect_left(starts, end, i)
+                if i > n or starts[i] != end:  # the argument ended inside a token (a comment)
+                    resume = end
+                    sup = sup and act is _GROUP
+                    break
+                if act is _GROUP:
+                    continue  # dropped with its argument: `^\label{x}T` is still a transpose
+            elif act is not _RESET:
+                out += act  # a fraction whose arguments are plain: its symbols
+            sup = False
+        start = resume
+    return out
 
 
 def role(symbol: str) -> str:
@@ -423,6 +438,7 @@ _SYMBOL_BITS = 20
 _ROLE_BITS = 12
 _FORMULA_BITS = 63 - 4 * _ROLE_BITS  # the widest key, a 4-gram of roles, and the formula
 _IDS_KEPT = 50_000  # formulas whose ids are kept (they repeat: 11,444 of 23,379 differ)
+_TERMS_KEPT = 200_000  # tokens kept by their key, of each kind (the archive has 38 k: ~5 MB)
 
 
 class _Ids(dict[str | None, int]):
@@ -475,7 +491,9 @@ class _Terms(dict[int, str]):
         bits, mask = self.bits, (1 << self.bits) - 1
         n = -(-key.bit_length() // bits)
         parts = [self.names[(key >> (bits * j)) & mask] for j in range(n - 1, -1, -1)]
-        found = self[key] = self.prefix + "".join(parts)
+        found = self.prefix + "".join(parts)
+        if len(self) < _TERMS_KEPT:
+            self[key] = found
         return found
 
 

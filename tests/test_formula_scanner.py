@@ -57,6 +57,17 @@ def test_tricky_latex_scans_to_these_symbols(latex, expected):
     assert symbols(latex) == expected
 
 
+def test_fractions_nested_past_python_recursion_limit_scan():
+    # 2,000 `\frac{` recursed past Python's limit (RecursionError); past 50, only their `/`
+    assert symbols("\\frac{" * 2000) == ["/"] * 51
+
+
+def test_many_arguments_ending_inside_comments_scan():
+    # each `}` that ends an argument inside a comment (`%}`) cuts the text anew from there: a
+    # loop, not recursion (2,000 of them passed Python's limit)
+    assert symbols("\\label{x\\y%}a\n" * 2000) == ["a"] * 2000
+
+
 def test_tokens_of_a_line_and_of_a_short_line():
     assert formula_tokens("x^2") == ["s:v^n", "c:x", "c:^", "c:2", "c:x^", "c:^2"]
     # a line shorter than a structure n-gram stands as its roles (`s:v`)
