@@ -114,7 +114,6 @@ _SYNONYMS = {
     "exp": "exp",
     "dagger": "⊤",  # a transpose, however marked (conjugate transposes share the role)
 }
-# One LaTeX token a match; `findall` hands them over as strings, `_ACTIONS` says what each does.
 # One token: what `\\frac12` takes as its numerator, and what the scanner cuts besides the
 # commands below.
 _ONE_TOKEN = (
@@ -126,11 +125,11 @@ _ONE_TOKEN = (
 )
 _TOKEN = re.compile(
     # a command whose argument is a name (`\label{eq}`, `\mathrm{softmax}`) with that
-    # argument, when it holds no brace nor backslash (so where it ends is plain): 15 k of
-    # the archive's 24 k commands that take an argument, then looked up like any token
+    # argument, when it holds no brace nor backslash (so where it ends is plain): all but 354
+    # of the archive's 15.1 k, then looked up like any token
     r"\\(?:" + "|".join(sorted(_DROP_ARG | _DROP_FIRST | _NAMED)) + r")(?![A-Za-z])"
     r"\*?\s*\{[^{}\\]*\}"
-    # a fraction whose two arguments are plain so (`\frac{1}{2}`): 1.6 k of its 3.4 k
+    # a fraction whose two arguments are plain so (`\frac{1}{2}`): 1.0 k of its 3.4 k
     r"|\\(?:"
     + "|".join(sorted(_FRACTIONS))
     + r")(?![A-Za-z])\*?(?:\s*\{[^{}\\]*\}){2}|"
@@ -281,7 +280,8 @@ def _scan(text: str, depth: int) -> list[str | None]:
 
     Python touches only the tokens that are codes: one `findall` cuts the text into tokens,
     `map` looks up their actions and `filter` keeps the symbols between two codes, all in C
-    (a regular expression match, then a branch, a token in a Python loop took 3x as long).
+    (a regular expression match, then a branch, a token in a Python loop: the symbols of the
+    archive's distinct formulas took 0.20 s, now 0.15).
     Where a command takes an argument, the braces in the text say where it ends; when that
     is inside a token (a `}` in a comment), the text is cut into tokens again from there."""
     out: list[str | None] = []
