@@ -22,7 +22,11 @@ formula from memory keeps most of them.
 The scanner is a regular expression over LaTeX's own lexical rules rather than a full parser:
 over the shared corpus's 23,379 formulas (1.4 M characters) pylatexenc 2.11's node tree took
 18.3 s and latex2mathml 3.81's tokenizer alone 3.6 s, against the 5 s budget of the whole
-lexical index (formula side: ≤ 20 % of it); this module takes ~1 s (bench/bench_formula.py).
+lexical index (formula side: ≤ 20 % of it). Here `body_tokens` over every post takes 0.40-0.42
+s of CPU against 0.59-0.63 s for the per-token scanner and Python n-grams before it (same
+runs), and the formula side is 18-19 % of `index.update` when this shared machine is quiet,
+24 % under load (before: 25-36 %; bench/bench_formula.py --against): one `findall` a formula,
+the n-grams packed into int64 and counted with numpy a post at a time.
 It never raises: unbalanced braces, `\\begin` without `\\end` or 1,000 `{` are just symbols.
 """
 
@@ -114,7 +118,7 @@ _SYNONYMS = {
     "exp": "exp",
     "dagger": "⊤",  # a transpose, however marked (conjugate transposes share the role)
 }
-# One token: what `\\frac12` takes as its numerator, and what the scanner cuts besides the
+# One token: what `\frac12` takes as its numerator, and what the scanner cuts besides the
 # commands below.
 _ONE_TOKEN = (
     r"[^\s\d\\%]"  # a letter or any other character (the most frequent first: 12% faster)
