@@ -228,9 +228,7 @@ class LiveIndex:
 
     # -- the watcher ----------------------------------------------------------------------
     def _open(self) -> Searcher:
-        searcher = Searcher.open(
-            self.data.root, embedder=self._embedder, embedders=self._embedders
-        )
+        searcher = Searcher.open(self.data.root, embedder=self._embedder, embedders=self._embedders)
         shared = self._embedder
         if shared is not None and searcher.spec not in (None, getattr(shared, "spec", None)):
             # Rebuilt with another model: that one loads afresh and is shared from then on.
