@@ -7,6 +7,7 @@ Each row runs `python -m search.cli` from a code tree (this one, and `--baseline
 of main, in the same run: the machine is shared, so only side-by-side ratios mean anything), the
 runs of the two trees interleaved. Wall time is the median of `--runs` fresh processes; peak
 memory their median peak RSS, read with RUSAGE_CHILDREN in a grandchild that runs nothing else.
+Every answer of a mode (both trees, in-process and through the server) must be the same JSON.
 The data directory is copied to a temporary folder (the server writes its socket there).
 Targets: hybrid ≤ 1.0 s and ≤ 450 MB; through the server ≤ 0.25 s; MCP hybrid within 2 s.
 """
@@ -27,11 +28,11 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
 DEFAULT_DATA = REPO.parent / "data-shared"
-# Times the command, and prints its peak RSS in KiB on stderr's last line.
+# Times the command, passes its output on, and prints its peak RSS in KiB on stderr's last line.
 PEAK = (
     "import resource, subprocess, sys, time; t = time.perf_counter(); "
-    "r = subprocess.run(sys.argv[1:], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE); "
-    "took = time.perf_counter() - t; "
+    "r = subprocess.run(sys.argv[1:], stdout=subprocess.PIPE, stderr=subprocess.PIPE); "
+    "took = time.perf_counter() - t; sys.stdout.buffer.write(r.stdout); "
     "print(r.returncode, took, resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss, "
     "file=sys.stderr)"
 )
@@ -41,10 +42,12 @@ def env_for(tree: Path, **extra: str) -> dict[str, str]:
     return {**os.environ, "PYTHONPATH": str(tree), "NO_COLOR": "1", **extra}
 
 
-def cold_query(tree: Path, data: Path, query: str, mode: str, *, server: bool) -> tuple[float, float]:
-    """(seconds, peak MB) of one `search query` process."""
+def cold_query(
+    tree: Path, data: Path, query: str, mode: str, *, server: bool
+) -> tuple[float, float, str]:
+    """(seconds, peak MB, its hits as JSON) of one `search query` process."""
     cmd = [sys.executable, "-m", "search.cli", "--data-dir", str(data), "query", query]
-    cmd += ["--mode", mode, "-n", "10"]
+    cmd += ["--mode", mode, "-n", "10", "--json"]
     env = env_for(tree, KEXUE_SEARCH_NO_SERVER="" if server else "1")
     done = subprocess.run(
         [sys.executable, "-c", PEAK, *cmd], capture_output=True, text=True, env=env, cwd=tree
@@ -52,7 +55,7 @@ def cold_query(tree: Path, data: Path, query: str, mode: str, *, server: bool) -
     status, took, peak_kib = done.stderr.strip().splitlines()[-1].split()
     if status != "0":
         sys.exit(f"bench: {' '.join(cmd)} exited with {status} (from {tree})")
-    return float(took), int(peak_kib) / 1024
+    return float(took), int(peak_kib) / 1024, done.stdout
 
 
 def start_server(tree: Path, data: Path, timeout: float = 120.0) -> subprocess.Popen[bytes]:
@@ -119,11 +122,15 @@ def main() -> None:
         data = Path(shutil.copytree(args.data, Path(tmp) / "data", symlinks=True))
         (data / "serve.sock").unlink(missing_ok=True)
         rows: dict[str, dict[str, tuple[float, float]]] = {}
+        answers: dict[str, set[str]] = {}  # each mode's distinct outputs, over trees and runs
         for mode in ("lexical", "hybrid"):
             samples: dict[str, list[tuple[float, float]]] = {name: [] for name in trees}
+            answers[mode] = set()
             for _ in range(args.runs):
                 for name, tree in trees.items():
-                    samples[name].append(cold_query(tree, data, args.query, mode, server=False))
+                    took, mb, out = cold_query(tree, data, args.query, mode, server=False)
+                    samples[name].append((took, mb))
+                    answers[mode].add(out)
             rows[f"{mode} in-process"] = {n: median_row(s) for n, s in samples.items()}
         mcp = {name: [] for name in trees}
         for _ in range(args.runs):
@@ -135,7 +142,8 @@ def main() -> None:
             through = [
                 cold_query(REPO, data, args.query, "hybrid", server=True) for _ in range(args.runs)
             ]
-            rows["hybrid through serve"] = {"this": median_row(through)}
+            answers["hybrid"].update(out for _, _, out in through)
+            rows["hybrid through serve"] = {"this": median_row([(s, mb) for s, mb, _ in through])}
         finally:
             server.send_signal(signal.SIGINT)
             server.wait(timeout=30)
@@ -152,6 +160,8 @@ def main() -> None:
             mem = f"{mb / bmb:7.2f}" if bmb else f"{'':7}"
             line += f" {bs:8.3f} {bmb or float('nan'):8.0f} {s / bs:7.2f} {mem}"
         print(line)
+    for mode, outputs in answers.items():  # the same hits, order and snippets every time
+        print(f"{mode} answers: {'identical' if len(outputs) == 1 else 'DIFFERENT'}")
 
 
 if __name__ == "__main__":

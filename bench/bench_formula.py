@@ -1,30 +1,39 @@
 """Benchmark formula search against issue 20's speed targets.
 
-    python bench/bench_formula.py --data-dir DIR [--corpus PATH] [--queries PATH] [--reps 5]
+    python bench/bench_formula.py --data-dir DIR [--corpus PATH] [--queries PATH] [--reps 3]
+        [--against OTHER/index/formula.py]
 
 * Index time of the formula side against the lexical index: the corpus is indexed with the
   formula field and with it left empty, the difference being the formula side (scanning,
   tokens, Tantivy's postings); as the BM25 index alone (`LexicalIndex.update`) and as the whole
   lexical `index.update` into a fresh data dir (store, BM25 index, glossary: what
-  bench/bench_lexical.py calls the lexical index time). Target: ≤ 20% of the lexical index time.
+  bench/bench_lexical.py calls the lexical index time, so the issue's target is the
+  `index.update` line: formula side / lexical index time ≤ 20%; the BM25 line is stricter).
   Wall and CPU time (this machine is shared: CPU time is the steadier), best of `--reps`. The
-  scanner alone (`index.formula.body_tokens` over every post) is timed too.
+  scanner alone (`index.formula.body_tokens` over every post) is timed too, from cold caches.
+* `--against` another checkout's `index/formula.py` (the baseline, e.g. main's): its tokens
+  must be the same for every post (as multisets: the order of a post's tokens never mattered,
+  the field keeps no positions), and its scanner and formula side are timed in the same run,
+  builds alternating, so the two share this machine's busy moments.
 * A formula query's warm latency: `Searcher.search` over the judged formula queries (hybrid and
   lexical; one pass first so the query vectors, document frequencies and the shown posts'
   formulas are warm), p50 and p90 of `--reps` passes; and the formula list alone. Target: warm
   p50 ≤ 15 ms.
 
-Prints numbers only: no assertions.
+Prints numbers (and exits 1 when `--against` gives other tokens); no other assertion.
 """
 
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import statistics
 import sys
 import tempfile
 import time
+from collections import Counter
 from pathlib import Path
+from types import ModuleType
 from unittest import mock
 
 from corpus.post import Post
@@ -37,58 +46,83 @@ from index.lexical import LexicalIndex
 from search import Searcher, load_queries
 
 
-def build_seconds(posts: list[Post], *, formulas: bool) -> tuple[float, float]:
-    """Wall and CPU seconds of one build of the whole BM25 index into a temp folder."""
-    formula_module._short.clear()  # each build scans from nothing
+def load_module(path: Path) -> ModuleType:
+    """Another checkout's index/formula.py, as its own module (its imports resolve here)."""
+    spec = importlib.util.spec_from_file_location(f"formula_{abs(hash(path))}", path)
+    if spec is None or spec.loader is None:
+        sys.exit(f"bench_formula: cannot load {path}")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def cold(module: ModuleType) -> None:
+    """Each build scans from nothing: the module's caches emptied (the old one kept `_short`)."""
+    if hasattr(module, "_reset"):
+        module._reset()
+    else:
+        module._short.clear()
+        module._ROLES.clear()
+
+
+def build_seconds(posts: list[Post], module: ModuleType | None) -> tuple[float, float]:
+    """Wall and CPU seconds of one build of the whole BM25 index into a temp folder, with this
+    module's formula tokens (None: the formula field left empty)."""
+    tokens = (lambda body: []) if module is None else module.body_tokens
+    if module is not None:
+        cold(module)
     with tempfile.TemporaryDirectory() as tmp:
         index = LexicalIndex.open(Path(tmp) / "lexical", create=True)
-        wall, cpu = time.perf_counter(), time.process_time()
-        if formulas:
+        with mock.patch.object(lexical_module, "body_tokens", tokens):
+            wall, cpu = time.perf_counter(), time.process_time()
             index.update(posts)
-        else:
-            with mock.patch.object(lexical_module, "body_tokens", lambda body: []):
-                index.update(posts)
-        return time.perf_counter() - wall, time.process_time() - cpu
+            return time.perf_counter() - wall, time.process_time() - cpu
 
 
-def update_seconds(posts: list[Post], *, formulas: bool) -> tuple[float, float]:
+def update_seconds(posts: list[Post], module: ModuleType | None) -> tuple[float, float]:
     """Wall and CPU seconds of `index.update` into a fresh data dir, lexical only: what
     bench/bench_lexical.py calls the lexical index time (store, BM25 index, glossary)."""
-    formula_module._short.clear()
-    with tempfile.TemporaryDirectory() as tmp:
+    tokens = (lambda body: []) if module is None else module.body_tokens
+    if module is not None:
+        cold(module)
+    with (
+        tempfile.TemporaryDirectory() as tmp,
+        mock.patch.object(lexical_module, "body_tokens", tokens),
+    ):
         wall, cpu = time.perf_counter(), time.process_time()
-        if formulas:
-            update(Path(tmp) / "data", posts, vectors=False)
-        else:
-            with mock.patch.object(lexical_module, "body_tokens", lambda body: []):
-                update(Path(tmp) / "data", posts, vectors=False)
+        update(Path(tmp) / "data", posts, vectors=False)
         return time.perf_counter() - wall, time.process_time() - cpu
 
 
-def scanner_parts(posts: list[Post], reps: int = 3) -> dict[str, float]:
-    """CPU seconds of the scanner's steps over every formula of `posts`, best of `reps`: where
-    the formulas are (corpus.latex), their symbols, the n-grams of those (the formulas of
-    over 40 characters, which are scanned anew; the short ones are kept), and the whole
-    `body_tokens` (with the short ones' cache and the per-post counting)."""
-    formulas = [p.body[a:b] for p in posts for a, b in formula_module.post_formulas(p.body)]
-    long = [f for f in formulas if len(f) > formula_module._SHORT]
-    symbols = [formula_module.symbols(f) for f in long]
+def scanner_parts(posts: list[Post], module: ModuleType, reps: int = 3) -> dict[str, float]:
+    """CPU seconds of the scanner's steps over every formula of `posts`, best of `reps`, from
+    cold caches: where the formulas are (corpus.latex), the symbols of each distinct one, and
+    the whole `body_tokens` (symbols, n-grams, counting)."""
+    distinct = list(
+        dict.fromkeys(p.body[a:b] for p in posts for a, b in module.post_formulas(p.body))
+    )
     steps = {
-        "finding formulas": lambda: [formula_module.post_formulas(p.body) for p in posts],
-        "symbols (long)": lambda: [formula_module.symbols(f) for f in long],
-        "n-grams (long)": lambda: [formula_module.tokens(s) for s in symbols],
-        "body_tokens": lambda: [body_tokens(p.body) for p in posts],
+        "finding formulas": lambda: [module.post_formulas(p.body) for p in posts],
+        "symbols": lambda: [module.symbols(f) for f in distinct],
+        "body_tokens": lambda: [module.body_tokens(p.body) for p in posts],
     }
     best = {}
     for name, step in steps.items():
         times = []
         for _ in range(reps):
-            formula_module._short.clear()
+            cold(module)
             started = time.process_time()
             step()
             times.append(time.process_time() - started)
         best[name] = min(times)
     return best
+
+
+def same_tokens(posts: list[Post], one: ModuleType, other: ModuleType) -> int:
+    """How many posts' formula tokens differ between two modules (as multisets)."""
+    return sum(
+        Counter(one.body_tokens(p.body)) != Counter(other.body_tokens(p.body)) for p in posts
+    )
 
 
 def latencies(s: Searcher, queries: list[str], mode: str, reps: int) -> list[float]:
@@ -110,33 +144,39 @@ def main() -> int:
     ap.add_argument("--corpus", default=str(here / "corpus" / "kexue-posts.jsonl"))
     ap.add_argument("--queries", default=str(here / "eval" / "formula-dev.jsonl"))
     ap.add_argument("--reps", type=int, default=3)
+    ap.add_argument("--against", help="another checkout's index/formula.py, timed beside")
     args = ap.parse_args()
 
     posts = [p for p in read_source(Path(args.corpus)) if isinstance(p, Post)]
-    build_seconds(posts[:20], formulas=True)  # jieba's dictionary, imports
+    modules = {"this": formula_module}
+    if args.against:
+        modules["against"] = load_module(Path(args.against))
+        differing = same_tokens(posts, formula_module, modules["against"])
+        print(f"tokens against {args.against}: {differing} of {len(posts)} posts differ")
+    build_seconds(posts[:20], formula_module)  # jieba's dictionary, imports
+    cold(formula_module)
     started = time.perf_counter()
     tokens = sum(len(body_tokens(p.body)) for p in posts)
     scan = time.perf_counter() - started
-    parts = scanner_parts(posts)
-    # Builds alternate, so a busy moment of this shared machine falls on both; best of each.
+    print(f"posts {len(posts)}, formula tokens {tokens:,}; the scanner alone {scan:.2f} s wall")
+    for label, module in modules.items():
+        parts = scanner_parts(posts, module)
+        print(f"  {label:7} " + ", ".join(f"{k} {v:.3f} s" for k, v in parts.items()) + " (CPU)")
+    # Builds alternate, so a busy moment of this shared machine falls on each; best of each.
     for name, build in (("BM25 index alone", build_seconds), ("index.update", update_seconds)):
-        runs: dict[bool, list[tuple[float, float]]] = {False: [], True: []}
+        runs: dict[str, list[tuple[float, float]]] = {"without": [], **{k: [] for k in modules}}
         for _ in range(args.reps):
-            for formulas in (False, True):
-                runs[formulas].append(build(posts, formulas=formulas))
-        wall0, wall1 = (min(w for w, _ in runs[f]) for f in (False, True))
-        cpu0, cpu1 = (min(c for _, c in runs[f]) for f in (False, True))
-        print(
-            f"{name}: without formulas {wall0:.2f} s wall / {cpu0:.2f} s CPU, with "
-            f"{wall1:.2f} s / {cpu1:.2f} s: the formula side {wall1 - wall0:.2f} s wall = "
-            f"{(wall1 - wall0) / wall0:.0%}, {cpu1 - cpu0:.2f} s CPU = {(cpu1 - cpu0) / cpu0:.0%}"
-            " (target ≤ 20%)"
-        )
-    print(
-        f"posts {len(posts)}, formula tokens {tokens:,}; the scanner alone {scan:.2f} s ("
-        + ", ".join(f"{k} {v:.2f} s" for k, v in parts.items())
-        + ", CPU, best of 3)"
-    )
+            for label in runs:
+                runs[label].append(build(posts, modules.get(label)))
+        wall0, cpu0 = (min(x[i] for x in runs["without"]) for i in (0, 1))
+        print(f"{name}: without formulas {wall0:.2f} s wall / {cpu0:.2f} s CPU")
+        for label in modules:
+            wall1, cpu1 = (min(x[i] for x in runs[label]) for i in (0, 1))
+            print(
+                f"  {label:7} with {wall1:.2f} s / {cpu1:.2f} s: the formula side "
+                f"{wall1 - wall0:.2f} s wall = {(wall1 - wall0) / wall0:.0%}, "
+                f"{cpu1 - cpu0:.2f} s CPU = {(cpu1 - cpu0) / cpu0:.0%} (target ≤ 20%)"
+            )
 
     queries = [q.query for q in load_queries(Path(args.queries))]
     with Searcher.open(args.data_dir) as s:
@@ -164,7 +204,7 @@ def main() -> int:
                     retriever.search(a.formula, 100, s.config.formula)
                     times.append((time.perf_counter() - started) * 1000)
         print(f"the formula list alone p50 {statistics.median(times):.2f} ms")
-    return 0
+    return 1 if args.against and differing else 0
 
 
 if __name__ == "__main__":

@@ -158,7 +158,7 @@ def main() -> int:
     use = Embedder(USE_SPEC)
     use.load()
     start = time.perf_counter()
-    report = update(ours, [edited], embedder=embedder, extra_embedders={USE_SPEC.key: use})
+    report = update(ours, [edited], embedder=embedder, embedders={USE_SPEC.key: use})
     r["reindex_one_warm_seconds"] = time.perf_counter() - start
     r["reindex_one_vectors_updated"] = report.vectors_updated
     if args.json:

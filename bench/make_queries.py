@@ -55,7 +55,9 @@ _HEADING = re.compile(r"^#{2,4}\s*(.{4,30}?)\s*#*$", re.M)
 _PROSE = re.compile(r"^[\u4e00-\u9fff，、：；“”（）A-Za-z0-9 ]+$")
 
 
-def _mined(posts: list[Post]) -> tuple[dict[str, tuple[str, int]], dict[int, list[tuple[str, str]]]]:
+def _mined(
+    posts: list[Post],
+) -> tuple[dict[str, tuple[str, int]], dict[int, list[tuple[str, str]]]]:
     """The archive's mined glossary ({english: (chinese, posts)}) and each post's pairs."""
     proposals: dict[tuple[str, str], list[int]] = defaultdict(list)
     per_post: dict[int, list[tuple[str, str]]] = defaultdict(list)
@@ -74,7 +76,13 @@ def _english(posts: list[Post]) -> dict[int, list[str]]:
     glossary, per_post = _mined(posts)
     out: dict[int, list[str]] = {}
     for pid, pairs in per_post.items():
-        names = sorted({en for en, zh in pairs if glossary.get(en, ("",))[0] == zh and (" " in en or len(en) > 5)})
+        names = sorted(
+            {
+                en
+                for en, zh in pairs
+                if glossary.get(en, ("",))[0] == zh and (" " in en or len(en) > 5)
+            }
+        )
         if len(names) >= 2:
             out[pid] = names
     return out
@@ -94,8 +102,14 @@ def _words(text: str) -> list[str]:
 
 # Generic English around the translated terms: what a reader adds, which no post is about.
 _EN_FRAMES = (
-    "{} and {}", "how {} relates to {}", "{} with {}", "using {} for {}", "why {} needs {}",
-    "{} in {}", "a note on {} and {}", "{} for {} explained",
+    "{} and {}",
+    "how {} relates to {}",
+    "{} with {}",
+    "using {} for {}",
+    "why {} needs {}",
+    "{} in {}",
+    "a note on {} and {}",
+    "{} for {} explained",
 )
 _ZH_ASKS = ("为什么", "怎样理解", "如何", "能否解释", "")
 
@@ -217,7 +231,11 @@ def generate(posts: list[Post], per_type: int, rng: random.Random) -> list[dict]
             add("variant", traditional, {post.id: 2})
         if post.id in english:
             own = english[post.id]
-            add("english-own", " ".join(rng.sample(own, min(len(own), rng.choice((2, 3))))), {post.id: 2})
+            add(
+                "english-own",
+                " ".join(rng.sample(own, min(len(own), rng.choice((2, 3))))),
+                {post.id: 2},
+            )
         if len(post.tags) >= 2:
             a, b = rng.sample(list(post.tags), 2)
             title_words = [w for w in _words(title) if len(w) > 1]
@@ -251,7 +269,9 @@ def generate(posts: list[Post], per_type: int, rng: random.Random) -> list[dict]
 
 
 def main() -> int:
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     ap.add_argument("--corpus", type=Path, default=DEFAULT_CORPUS)
     ap.add_argument("--out", type=Path, default=REPO / "bench" / "out" / "generated-queries.jsonl")
     ap.add_argument("--per-type", type=int, default=120)
@@ -264,11 +284,20 @@ def main() -> int:
     args.out.parent.mkdir(parents=True, exist_ok=True)
     with args.out.open("w", encoding="utf-8") as fh:
         for row in rows:
-            fh.write(json.dumps({"qid": row["qid"], **{k: row[k] for k in ("query", "type", "relevant")}}, ensure_ascii=False) + "\n")
+            fh.write(
+                json.dumps(
+                    {"qid": row["qid"], **{k: row[k] for k in ("query", "type", "relevant")}},
+                    ensure_ascii=False,
+                )
+                + "\n"
+            )
     counts: dict[str, int] = defaultdict(int)
     for row in rows:
         counts[row["type"]] += 1
-    print(f"{len(rows)} queries to {args.out}: " + ", ".join(f"{k} {v}" for k, v in sorted(counts.items())))
+    print(
+        f"{len(rows)} queries to {args.out}: "
+        + ", ".join(f"{k} {v}" for k, v in sorted(counts.items()))
+    )
     return 0
 
 

@@ -20,7 +20,7 @@ from index.manifest import Manifest
 from index.paths import DataDir
 from index.series import detect
 from index.store import Store
-from index.vectors import MATRIX, VectorIndex, extra_path
+from index.vectors import MATRIX, VectorIndex, model_path
 
 
 @dataclass(frozen=True, slots=True)
@@ -78,12 +78,10 @@ def check(data_dir: str | os.PathLike[str] | DataDir | None) -> CheckReport:
             manifest = Manifest.load(store, lenient=True)
         _check_lexical(data, store, manifest, found)
         _check_links(store, found)
-        report.vectors = manifest.model is not None
-        if manifest.model is not None:
-            _check_vectors(data.vectors, store, found, "vectors", manifest.model.key)
-            for spec in manifest.extra_models:  # the ensemble's other models, same passages
-                path = extra_path(data.vectors, spec.slug)
-                _check_vectors(path, store, found, spec.slug, spec.key)
+        report.vectors = bool(manifest.models)
+        for i, spec in enumerate(manifest.models):  # every model holds the same passages
+            path = model_path(data.vectors, spec.slug, primary=i == 0)
+            _check_vectors(path, store, found, "vectors" if i == 0 else spec.slug, spec.key)
     finally:
         store.close()
     return report

@@ -22,16 +22,23 @@ formula from memory keeps most of them.
 The scanner is a regular expression over LaTeX's own lexical rules rather than a full parser:
 over the shared corpus's 23,379 formulas (1.4 M characters) pylatexenc 2.11's node tree took
 18.3 s and latex2mathml 3.81's tokenizer alone 3.6 s, against the 5 s budget of the whole
-lexical index (formula side: ≤ 20 % of it); this module takes ~1 s (bench/bench_formula.py).
+lexical index (formula side: ≤ 20 % of it). Here `body_tokens` over every post takes 0.40-0.42
+s of CPU against 0.59-0.63 s for the per-token scanner and Python n-grams before it (same
+runs), and the formula side is 18-19 % of `index.update` when this shared machine is quiet,
+24 % under load (before: 25-36 %; bench/bench_formula.py --against): one `findall` a formula,
+the n-grams packed into int64 and counted with numpy a post at a time.
 It never raises: unbalanced braces, `\\begin` without `\\end` or 1,000 `{` are just symbols.
 """
 
 from __future__ import annotations
 
+import bisect
 import itertools
 import re
 from collections import Counter
 from collections.abc import Iterator, Sequence
+
+import numpy as np
 
 from corpus.latex import math_spans
 
@@ -47,17 +54,6 @@ NAME_NS = (1, 2)
 # are 3.5x fewer so (with 2-4-grams of roles: 1.37 M -> 391 k), and Tantivy indexes them in a
 # third of the time.
 TF_CAP = 3
-
-_SCAN = re.compile(
-    r"\\([A-Za-z]+)\*?"  # 1: a command
-    r"|\\(.)"  # 2: an escaped character or a control symbol (\, \{ \\)
-    r"|([A-Za-z])"  # 3: a letter
-    r"|(\d+(?:\.\d+)?)"  # 4: a number
-    r"|(%[^\n]*)"  # 5: a comment
-    r"|(\s+)"  # 6: space
-    r"|([^\sA-Za-z\d\\])",  # 7: any other character
-    re.S,
-)
 
 # Presentation only: dropped with no argument.
 _DROP = frozenset(
@@ -122,6 +118,34 @@ _SYNONYMS = {
     "exp": "exp",
     "dagger": "⊤",  # a transpose, however marked (conjugate transposes share the role)
 }
+# One token: what `\frac12` takes as its numerator, and what the scanner cuts besides the
+# commands below.
+_ONE_TOKEN = (
+    r"[^\s\d\\%]"  # a letter or any other character (the most frequent first: 12% faster)
+    r"|\\(?:[A-Za-z]+\*?|.)"  # a command; an escaped character or a control symbol (\, \{ \\)
+    r"|\s+"  # space
+    r"|\d+(?:\.\d+)?"  # a number
+    r"|%[^\n]*"  # a comment
+)
+_TOKEN = re.compile(
+    # a command whose argument is a name (`\label{eq}`, `\mathrm{softmax}`) with that
+    # argument, when it holds no brace nor backslash (so where it ends is plain): all but 354
+    # of the archive's 15.1 k, then looked up like any token
+    r"\\(?:" + "|".join(sorted(_DROP_ARG | _DROP_FIRST | _NAMED)) + r")(?![A-Za-z])"
+    r"\*?\s*\{[^{}\\]*\}"
+    # a fraction whose two arguments are plain so (`\frac{1}{2}`): 1.0 k of its 3.4 k
+    r"|\\(?:"
+    + "|".join(sorted(_FRACTIONS))
+    + r")(?![A-Za-z])\*?(?:\s*\{[^{}\\]*\}){2}|"
+    + _ONE_TOKEN,
+    re.S,
+)
+_ONE = re.compile(_ONE_TOKEN, re.S)
+_PLAIN_ARGUMENT = re.compile(r"\{([^{}\\]*)\}")
+# A brace that groups: not escaped (`\{`), nor after `\\` (the old scanner's rule, kept).
+_BRACE = re.compile(r"(?<!\\)[{}]")
+_NAME_NOISE = re.compile(r"\\[,;:! ]|\s+|[{}]")
+
 _GREEK = frozenset(
     """alpha beta gamma delta epsilon zeta eta theta iota kappa lambda mu nu xi omicron pi rho
     sigma tau upsilon phi chi psi omega Gamma Delta Theta Lambda Xi Pi Sigma Upsilon Phi Psi
@@ -150,19 +174,16 @@ def _skip_group(text: str, pos: int) -> int:
     if pos >= n:
         return n
     if text[pos] != "{":
-        m = _SCAN.match(text, pos)
+        m = _ONE.match(text, pos)
         return m.end() if m else pos + 1
     depth = 0
-    for i in range(pos, n):
-        c = text[i]
-        if c == "\\":
-            continue
-        if c == "{" and (i == 0 or text[i - 1] != "\\"):
+    for m in _BRACE.finditer(text, pos):
+        if m[0] == "{":
             depth += 1
-        elif c == "}" and text[i - 1] != "\\":
+        else:
             depth -= 1
             if depth == 0:
-                return i + 1
+                return m.end()
     return n
 
 
@@ -175,77 +196,159 @@ def _group_text(text: str, pos: int) -> tuple[str, int]:
     return inner, end
 
 
-def symbols(latex: str) -> list[str | None]:
-    """The normalised symbols of one formula, line breaks (`\\\\`) as None."""
-    text = _strip_delimiters(latex)
-    out: list[str | None] = []
-    pos, n = 0, len(text)
-    sup = False  # the last symbol was `^` (a `T` there is a transpose)
-    while pos < n:
-        m = _SCAN.match(text, pos)
-        if m is None:  # cannot happen (the last branch takes any character); be safe
-            pos += 1
-            continue
-        pos = m.end()
-        command, escaped, letter, number, _comment, space, other = m.groups()
-        if command is not None:
-            if command in _DROP_ARG:
-                pos = _skip_group(text, pos)
-                continue
-            if command in _DROP_FIRST:
-                pos = _skip_group(text, pos)
-                continue
+# What a token does: a str is the symbol it appends ("" none: space, comment, a brace, `&`, a
+# dropped or unwrapping command; `^` is one); a tuple, one of these codes, handled one by one.
+_RESET = ("reset",)  # nothing, but a `T` after it is a letter (`\,` and the other spacing)
+_BREAK = ("break",)  # a line break, `\\`
+_LETTER_T = ("T",)  # `T`: a transpose right after `^`
+_ESCAPED_CARET = ("\\^",)  # `\^`: a `^` after which `T` is a letter
+_GROUP = ("group",)  # a command dropped with its argument (`\label{…}`, `\color{…}`)
+_NAME = ("name",)  # `\mathrm{…}`: the argument is one symbol
+_FRAC = ("frac",)
+# Any other tuple: the symbols of a fraction whose arguments are plain (`\frac{1}{2}`).
+Code = tuple[str | None, ...]
+_IS_CODE = tuple.__instancecheck__
+
+
+def _action(token: str) -> str | Code:
+    """What one token does: the symbol it appends, or one of the codes above."""
+    first = token[0]
+    if first == "\\" and len(token) > 1:
+        if token[1].isascii() and token[1].isalpha():  # a command
+            command, brace, argument = token[1:].partition("{")  # `\text{if}` is one token
+            command = command.rstrip().rstrip("*")
+            if command in _DROP_ARG or command in _DROP_FIRST:
+                return "" if brace else _GROUP
             if command in _DROP or command in _UNWRAP:
-                continue
+                return ""
             if command in _NAMED:
-                inner, pos = _group_text(text, pos)
-                word = re.sub(r"\\[,;:! ]|\s+|[{}]", "", inner)
-                if len(word) == 1:
-                    out.append(word)
-                elif word:
-                    out.append(word.lower())  # a name, case-folded: `\mathrm{LN}` ≡ `\text{ln}`
-                sup = False
-                continue
+                return _name(argument[:-1]) if brace else _NAME
             if command in _FRACTIONS:
-                # The numerator stays where it is; `/` goes between the two arguments.
-                num, pos = _group_text(text, pos)
-                den, pos = _group_text(text, pos)
-                out.extend(symbols(num))
-                out.append("/")
-                out.extend(symbols(den))
-                sup = False
-                continue
+                if not brace:
+                    return _FRAC
+                num, den = _PLAIN_ARGUMENT.findall(token)
+                return (*symbols(num), "/", *symbols(den))
             name = _SYNONYMS.get(command, command)
-            out.append(name if len(name) == 1 or name in _GREEK else "\\" + name)
+            return name if len(name) == 1 or name in _GREEK else "\\" + name
+        escaped = token[1]
+        if escaped == "\\":
+            return _BREAK
+        if escaped in _SPACES or escaped.isspace():
+            return _RESET
+        symbol = _SYNONYMS.get(escaped, escaped)
+        return _ESCAPED_CARET if symbol == "^" else symbol
+    if first == "%" or first.isspace() or token in ("{", "}", "&"):
+        return ""  # `{}` group only; `&` is an alignment point (`a &= b`): no symbol, no break
+    if token == "T":
+        return _LETTER_T
+    return "′" if token == "'" else token  # a letter, a number, another character
+
+
+def _name(argument: str) -> str | Code:
+    """The symbol `\\mathrm{…}` makes of its argument: one, case-folded (`\\mathrm{LN}` ≡
+    `\\text{ln}`); an empty one is none (the code _RESET)."""
+    word = _NAME_NOISE.sub("", argument)
+    if not word:
+        return _RESET
+    if len(word) > 1:
+        return word.lower()
+    return _ESCAPED_CARET if word == "^" else word
+
+
+class _Actions(dict[str, str | Code]):
+    """Each distinct token's action, worked out once (bounded: comments and spaces vary)."""
+
+    def __missing__(self, token: str) -> str | Code:
+        found = _action(token)
+        if len(self) < 100_000:
+            self[token] = found
+        return found
+
+
+_ACTIONS = _Actions()
+
+
+def symbols(latex: str, depth: int = 0) -> list[str | None]:
+    """The normalised symbols of one formula, line breaks (`\\\\`) as None; `depth`: how many
+    fractions hold it."""
+    return _scan(_strip_delimiters(latex), depth)
+
+
+# Fractions nested deeper than this keep their `/` but not their arguments: the archive's
+# deepest is 2, and 2,000 `\frac{` in a row made the scanner recurse past Python's limit.
+_DEEPEST = 50
+
+
+def _scan(text: str, depth: int) -> list[str | None]:
+    """The symbols of `text`.
+
+    Python touches only the tokens that are codes: one `findall` cuts the text into tokens,
+    `map` looks up their actions and `filter` keeps the symbols between two codes, all in C
+    (a regular expression match, then a branch, a token in a Python loop: the symbols of the
+    archive's distinct formulas took 0.20 s, now 0.15).
+    Where a command takes an argument, the braces in the text say where it ends; when that
+    is inside a token (a `}` in a comment), the text is cut into tokens again from there."""
+    out: list[str | None] = []
+    append = out.append
+    start: int | None = 0
+    sup = False  # the last symbol was `^`
+    while start is not None:
+        tokens = _TOKEN.findall(text, start)
+        acts = list(map(_ACTIONS.__getitem__, tokens))
+        codes = list(itertools.compress(itertools.count(), map(_IS_CODE, acts)))
+        starts: list[int] | None = None
+        i = k = 0  # the next token, the next code
+        n = len(tokens)
+        resume = None
+        while True:
+            k = bisect.bisect_left(codes, i, k)
+            j = codes[k] if k < len(codes) else n
+            if j > i:
+                kept: list[str] = list(filter(None, acts[i:j]))  # type: ignore[arg-type]
+                if kept:
+                    out += kept
+                    sup = kept[-1] == "^"
+            if j == n:
+                break
+            act = acts[j]
+            i = j + 1
+            if act is _LETTER_T:
+                append("⊤" if sup else "T")
+            elif act is _BREAK:
+                append(None)
+            elif act is _ESCAPED_CARET:
+                append("^")
+            elif act is _GROUP or act is _NAME or act is _FRAC:  # the argument's end: braces
+                if starts is None:
+                    starts = list(itertools.accumulate(map(len, tokens), initial=start))
+                if act is _GROUP:
+                    end = _skip_group(text, starts[i])
+                elif act is _NAME:
+                    inner, end = _group_text(text, starts[i])
+                    word = _name(inner)
+                    if word.__class__ is str:
+                        append(word)  # type: ignore[arg-type]
+                    elif word is _ESCAPED_CARET:
+                        append("^")
+                else:  # a fraction: the numerator stays where it is, `/` between the arguments
+                    num, end = _group_text(text, starts[i])
+                    den, end = _group_text(text, end)
+                    if depth < _DEEPEST:
+                        out += symbols(num, depth + 1)
+                    append("/")
+                    if depth < _DEEPEST:
+                        out += symbols(den, depth + 1)
+                i = bisect.bisect_left(starts, end, i)
+                if i > n or starts[i] != end:  # the argument ended inside a token (a comment)
+                    resume = end
+                    sup = sup and act is _GROUP
+                    break
+                if act is _GROUP:
+                    continue  # dropped with its argument: `^\label{x}T` is still a transpose
+            elif act is not _RESET:
+                out += act  # a fraction whose arguments are plain: its symbols
             sup = False
-            continue
-        if escaped is not None:
-            if escaped == "\\":
-                out.append(None)
-            elif escaped in _SPACES or escaped.isspace():
-                pass
-            else:
-                out.append(_SYNONYMS.get(escaped, escaped))
-            sup = False
-            continue
-        if space is not None or _comment is not None:
-            continue
-        if letter is not None:
-            out.append("⊤" if sup and letter == "T" else letter)
-        elif number is not None:
-            out.append(number)
-        elif other is not None:
-            if other in "{}":
-                continue  # grouping only
-            if other == "&":
-                continue  # an alignment point (`a &= b`): no symbol, no break
-            if other == "'":
-                out.append("′")
-            else:
-                out.append(other)
-            sup = other == "^"
-            continue
-        sup = False
+        start = resume
     return out
 
 
@@ -321,32 +424,177 @@ def post_formulas(body: str) -> list[tuple[int, int]]:
     return math_spans(body)
 
 
-# Short formulas repeat (`$\\boldsymbol{x}$`): of the archive's 16,892 formulas of at most 40
-# characters, 5,844 differ; their token sets are kept (the whole archive's take ~2 MB).
-_SHORT = 40
-_SHORT_KEPT = 50_000
-_short: dict[str, frozenset[str]] = {}
+def _formula_counts(formulas: list[str]) -> list[str]:
+    """The `formula` field's terms, a formula at a time (what `_batch` does with numpy): each
+    token once per formula that holds it, at most TF_CAP times in all."""
+    counts = Counter(itertools.chain.from_iterable(frozenset(formula_tokens(f)) for f in formulas))
+    capped = map(min, counts.values(), itertools.repeat(TF_CAP))
+    return list(itertools.chain.from_iterable(map(itertools.repeat, counts, capped)))
 
 
-def _token_set(latex: str) -> frozenset[str]:
-    if len(latex) > _SHORT:
-        return frozenset(formula_tokens(latex))
-    found = _short.get(latex)
-    if found is None:
-        if len(_short) >= _SHORT_KEPT:
-            _short.clear()
-        found = _short[latex] = frozenset(formula_tokens(latex))
-    return found
+# The batch way gives each symbol an id (0 ends a line or a formula) and each role an id (from
+# 1), packs an n-gram's ids into one int64 and counts them with numpy, a post at a time: in
+# Python, the n-grams of the archive's formulas (964 k) took 0.33 s to make, deduplicate and
+# count, half the formula side. Ids live as long as the process; past these widths they start
+# anew, and a post that does not fit (more roles, symbols or formulas than the bits hold) takes
+# the per-formula way.
+_SYMBOL_BITS = 20
+_ROLE_BITS = 12
+_FORMULA_BITS = 63 - 4 * _ROLE_BITS  # the widest key, a 4-gram of roles, and the formula
+_IDS_KEPT = 50_000  # formulas whose ids are kept (they repeat: 11,444 of 23,379 differ)
+_TERMS_KEPT = 200_000  # tokens kept by their key, of each kind (the archive has 38 k: ~5 MB)
+
+
+class _Ids(dict[str | None, int]):
+    """Symbol -> id, with each id's symbol and role id."""
+
+    def __init__(self) -> None:
+        super().__init__({None: 0})
+        self.symbols: list[str] = [""]
+        self.roles: list[int] = [0]
+        self.role_ids: dict[str, int] = {}
+        self.role_names: list[str] = [""]
+        self.role_table = np.zeros(1, np.int64)
+        self.formulas: dict[str, list[int]] = {}
+
+    def __missing__(self, symbol: str | None) -> int:
+        found = self[symbol] = len(self.symbols)
+        self.symbols.append(symbol)  # type: ignore[arg-type]
+        name = role(symbol)  # type: ignore[arg-type]
+        rid = self.role_ids.get(name)
+        if rid is None:
+            rid = self.role_ids[name] = len(self.role_names)
+            self.role_names.append(name)
+        self.roles.append(rid)
+        return found
+
+    def of(self, formula: str) -> list[int]:
+        """The ids of a formula's symbols, then 0."""
+        found = self.formulas.get(formula)
+        if found is None:
+            found = list(map(self.__getitem__, symbols(formula)))
+            found.append(0)
+            if len(self.formulas) >= _IDS_KEPT:
+                self.formulas.clear()
+            self.formulas[formula] = found
+        return found
+
+    def full(self) -> bool:
+        return len(self.symbols) > 1 << _SYMBOL_BITS or len(self.role_names) > 1 << _ROLE_BITS
+
+
+class _Terms(dict[int, str]):
+    """A packed n-gram -> its token: `prefix` and the names of its ids, `bits` each (the first
+    id is never 0, so the key's length says how many)."""
+
+    def __init__(self, prefix: str, names: list[str], bits: int) -> None:
+        super().__init__()
+        self.prefix, self.names, self.bits = prefix, names, bits
+
+    def __missing__(self, key: int) -> str:
+        bits, mask = self.bits, (1 << self.bits) - 1
+        n = -(-key.bit_length() // bits)
+        parts = [self.names[(key >> (bits * j)) & mask] for j in range(n - 1, -1, -1)]
+        found = self.prefix + "".join(parts)
+        if len(self) < _TERMS_KEPT:
+            self[key] = found
+        return found
+
+
+def _reset() -> None:
+    """Every id and cache anew (the process's first build, or past the widths)."""
+    global _ids, _names, _structure
+    _ACTIONS.clear()
+    _ROLES.clear()
+    _ids = _Ids()
+    _names = _Terms(NAMES, _ids.symbols, _SYMBOL_BITS)
+    _structure = _Terms(STRUCTURE, _ids.role_names, _ROLE_BITS)
+
+
+_ids: _Ids
+_names: _Terms
+_structure: _Terms
+_reset()
+
+
+def _distinct(a: np.ndarray) -> np.ndarray:
+    """Sorted, each value once (np.unique's hashing took 10x as long on these arrays)."""
+    a = np.sort(a)
+    return a[np.concatenate(([True], a[1:] != a[:-1]))]
+
+
+def _per_key(pairs: np.ndarray, bits: int) -> tuple[np.ndarray, np.ndarray]:
+    """The keys of distinct sorted (key, formula) pairs, and how many formulas (≤ TF_CAP)."""
+    keys = pairs >> bits
+    first = np.flatnonzero(np.concatenate(([True], keys[1:] != keys[:-1])))
+    return keys[first], np.minimum(np.diff(np.append(first, len(keys))), TF_CAP)
+
+
+def _counted(terms: _Terms, keys: np.ndarray, formula: np.ndarray, bits: int) -> list[str]:
+    """Each key's token once per formula that holds it, at most TF_CAP times."""
+    if not len(keys):
+        return []
+    pairs = _distinct(keys << bits | formula)
+    distinct, counts = _per_key(pairs, bits)
+    tokens = list(map(terms.__getitem__, distinct.tolist()))
+    if len(set(tokens)) < len(tokens):
+        # Two keys make one token (`c:23`: the number 23, or 2 then 3; 9 of the archive's
+        # posts): a formula holding both counts it once, so the pairs again, by token.
+        ids: dict[str, int] = {}
+        tid = np.array([ids.setdefault(t, len(ids)) for t in tokens], np.int64)
+        by_token = tid[np.searchsorted(distinct, pairs >> bits)] << bits
+        distinct, counts = _per_key(_distinct(by_token | pairs & ((1 << bits) - 1)), bits)
+        names = list(ids)
+        tokens = [names[i] for i in distinct.tolist()]
+    return list(itertools.chain.from_iterable(map(itertools.repeat, tokens, counts.tolist())))
+
+
+def _batch(formulas: list[str]) -> list[str] | None:
+    """The `formula` field's terms with numpy (see `_ids`); None when the post has more
+    formulas than the keys' bits hold."""
+    bits = (len(formulas) - 1).bit_length()
+    if bits > _FORMULA_BITS:
+        return None
+    if _ids.full():
+        _reset()
+    lists = [_ids.of(f) for f in formulas]
+    if _ids.full():
+        _reset()
+        return None
+    if len(_ids.role_table) != len(_ids.roles):
+        _ids.role_table = np.array(_ids.roles, np.int64)
+    a = np.fromiter(itertools.chain.from_iterable(lists), np.int64)
+    f = np.repeat(np.arange(len(lists), dtype=np.int64), [len(x) for x in lists])
+    r = _ids.role_table[a]
+    sb, rb = _SYMBOL_BITS, _ROLE_BITS
+    nz = a != 0  # a symbol, not the end of a line
+    v2 = nz[:-1] & nz[1:]  # a 2-gram within a line starts here
+    v3 = v2[:-1] & nz[2:]
+    v4 = v3[:-1] & nz[3:]
+    s3 = (r[:-2] << rb | r[1:-1]) << rb | r[2:]
+    # A line shorter than the shortest structure n-gram (3) stands as its roles.
+    starts = np.flatnonzero(nz & ~np.concatenate(([False], nz[:-1])))
+    ends = np.flatnonzero(nz & ~np.append(nz[1:], False))
+    short = np.concatenate((starts[ends - starts < 2], starts[ends - starts == 1] + 1))
+    return _counted(
+        _names,
+        np.concatenate((a[nz], (a[:-1] << sb | a[1:])[v2])),
+        np.concatenate((f[nz], f[:-1][v2])),
+        bits,
+    ) + _counted(
+        _structure,
+        np.concatenate((r[short], s3[v3], (s3[:-1] << rb | r[3:])[v4])),
+        np.concatenate((f[short], f[:-2][v3], f[:-3][v4])),
+        bits,
+    )
 
 
 def body_tokens(body: str) -> list[str]:
     """The `formula` field's terms for a post body: each token once per formula that holds
     it, and at most TF_CAP times in all (the BM25 index of a post counts its formulas'
     tokens; past a few, another formula holding `v=v` says nothing new)."""
-    counts: Counter[str] = Counter()
-    for start, end in math_spans(body):
-        counts.update(_token_set(body[start:end]))
-    out: list[str] = []
-    for token, count in counts.items():
-        out += [token] * min(count, TF_CAP)
-    return out
+    formulas = [body[start:end] for start, end in math_spans(body)]
+    if not formulas:
+        return []
+    found = _batch(formulas)
+    return _formula_counts(formulas) if found is None else found

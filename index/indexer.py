@@ -16,8 +16,9 @@ import shutil
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
+from pathlib import Path
 from types import TracebackType
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 from filelock import FileLock, Timeout
@@ -40,7 +41,7 @@ from index.models import Embedder, ModelSpec
 from index.models.spec import DEFAULT_EXTRA_MODELS
 from index.paths import DataDir
 from index.store import Store
-from index.vectors import VectorIndex, VectorIndexKind, extra_path
+from index.vectors import VectorIndex, VectorIndexKind, model_path
 
 # progress(stage, done, total): total is None while it is not known yet (a crawl, a stream).
 Progress = Callable[[str, int, int | None], None]
@@ -66,8 +67,9 @@ class IndexReport:
     unchanged: int = 0
     problems: list[Problem] = field(default_factory=list)
     lexical_updated: int = 0
-    vectors_updated: int = 0
-    extra_vectors_updated: int = 0  # passages added to the extra models' indexes
+    vectors_updated: int = 0  # posts whose passages were cut and embedded again
+    # passages added to each model's index, by ModelSpec.key, the primary first
+    passages_added: dict[str, int] = field(default_factory=dict)
     seconds: float = 0.0
 
     @property
@@ -77,7 +79,7 @@ class IndexReport:
             or self.changed
             or self.lexical_updated
             or self.vectors_updated
-            or self.extra_vectors_updated
+            or any(self.passages_added.values())
         )
 
     def to_dict(self) -> dict[str, Any]:
@@ -89,34 +91,35 @@ class IndexReport:
             "problems": [str(p) for p in self.problems],
             "lexical_updated": self.lexical_updated,
             "vectors_updated": self.vectors_updated,
-            "extra_vectors_updated": self.extra_vectors_updated,
+            "passages_added": dict(self.passages_added),
+            # the models after the primary, summed: the key `--json` had before the ensemble
+            # was one list of models (scripts may read it)
+            "extra_vectors_updated": sum(list(self.passages_added.values())[1:]),
             "seconds": round(self.seconds, 3),
         }
 
 
 @dataclass
-class VectorPlan:
-    """What a vector sync will do: which posts to (re-)index, their passages, into which index
-    (None: a new one), with which model."""
+class ModelPlan:
+    """What one model's vector sync will do: drop the `remove` passage ids from its index at
+    `path` (None: a new one) and add `passages` under `ids`. The primary's plan cuts the
+    `stale` posts into passages and numbers them; the other models' plans follow those ids
+    (the passage table is shared, so every index holds the same ids)."""
 
     spec: ModelSpec
+    primary: bool
+    path: Path
     kind: VectorIndexKind
-    stale: list[int]
-    passages: list[Passage]
     index: VectorIndex | None
-
-
-@dataclass
-class ExtraPlan:
-    """What an extra ensemble model's sync will do: drop the vectors of passages that are gone
-    and add those of new passages, under the ids the primary index gave them (the passage table
-    is shared, so both indexes hold the same ids)."""
-
-    spec: ModelSpec
-    index: VectorIndex | None  # None: a new one
     remove: list[int]
     ids: list[int]
     passages: list[Passage]
+    stale: list[int] = field(default_factory=list)  # the primary's: posts cut again
+
+
+class VectorSync(NamedTuple):
+    posts: int  # posts whose passages were cut and embedded again
+    added: dict[str, int]  # passages added to each model's index, by ModelSpec.key
 
 
 def update(
@@ -129,8 +132,8 @@ def update(
     spec: ModelSpec | None = None,
     vector_kind: VectorIndexKind | None = None,
     embedder: Embedder | None = None,
-    extra_models: tuple[ModelSpec, ...] | None = None,
-    extra_embedders: Mapping[str, Embedder] | None = None,
+    models: tuple[ModelSpec, ...] | None = None,
+    embedders: Mapping[str, Embedder] | None = None,
     progress: Progress | None = None,
     on_status: Callable[[str], None] | None = None,
 ) -> IndexReport:
@@ -140,8 +143,10 @@ def update(
     kexue.fm address) or a `Post` (or `Problem`) already read. With no sources only the indexes
     catch up with the store. `on_status` hears the crawler's notes. Raises WriterBusyError when
     another process is writing, DataError for a problem that stops the run.
-    `extra_models`: the ensemble's other models (None: those the index already has; () none);
-    `extra_embedders`: loaded models for them, by spec key.
+    `spec`: the primary model (None: the index's; a different one needs `rebuild`);
+    `models`: the whole ensemble, the primary first (None: `spec` and the index's other
+    models; a new index of the default model gets the default ensemble); `embedder`: the
+    primary's loaded model, `embedders`: loaded models by spec key.
     """
     data = data_dir if isinstance(data_dir, DataDir) else DataDir.resolve(data_dir)
     with Indexer(data) as indexer:
@@ -166,8 +171,8 @@ def update(
             spec=spec,
             vector_kind=vector_kind,
             embedder=embedder,
-            extra_models=extra_models,
-            extra_embedders=extra_embedders,
+            models=models,
+            embedders=embedders,
             progress=progress or _quiet,
         )
 
@@ -337,39 +342,107 @@ class Indexer:
             yield post
             progress(stage, done, len(ids))
 
-    # -- vectors: plan, embed, commit -------------------------------------------------------
+    # -- vectors: every model of the ensemble through one plan, embed, commit ---------------
+    def ensemble(
+        self,
+        spec: ModelSpec | None = None,
+        models: tuple[ModelSpec, ...] | None = None,
+        *,
+        rebuild: bool = False,
+    ) -> tuple[ModelSpec, ...]:
+        """The models to keep vectors for, the primary first: `models` when given, else `spec`
+        (or the index's primary, or the default model) followed by the index's other models.
+        A new index of the default model gets the default ensemble. A primary other than the
+        one the index was built with is refused unless `rebuild` is set."""
+        manifest = Manifest.load(self._store(), lenient=True)
+        current = manifest.model
+        if models is None:
+            primary = spec or current or ModelSpec()
+            if current is not None:
+                others = manifest.models[1:]
+            else:
+                others = DEFAULT_EXTRA_MODELS if primary == ModelSpec() else ()
+            models = (primary, *others)
+        elif not models or (spec is not None and spec != models[0]):
+            raise ValueError("`models` names the ensemble, its primary first (and `spec` is it)")
+        if current is not None and current != models[0] and not rebuild:
+            raise ModelMismatchError(
+                f"the index at {self.data.root} was built with {current.key}, not {models[0].key}"
+            )
+        return tuple(dict.fromkeys(models))
+
     def sync_vectors(
         self,
         spec: ModelSpec | None = None,
         *,
+        models: tuple[ModelSpec, ...] | None = None,
         rebuild: bool = False,
         kind: VectorIndexKind | None = None,
         embedder: Embedder | None = None,
+        embedders: Mapping[str, Embedder] | None = None,
         progress: Progress = _quiet,
-    ) -> int:
-        """Chunk, embed (reusing cached vectors) and index the posts whose vectors are stale.
+    ) -> VectorSync:
+        """Bring every model's index in step with the store, the primary first: its plan cuts
+        the stale posts into passages and its commit gives them their ids; each other model
+        then embeds the passages its index lacks under those ids and drops the ones gone.
+        Vectors come from the store's cache when it has them.
 
-        `spec` defaults to the model the index was built with (or the default model for a new
-        index); a different model is refused unless `rebuild` is set. `kind` picks the FAISS
-        index ("flat", exact, the default; "hnsw" for archives too large to scan); switching
-        kinds rebuilds from cached vectors.
+        `spec`, `models`: as in `ensemble`; a model no longer in the ensemble loses its entry
+        in the manifest, then its folder. `kind` picks the primary's FAISS index ("flat",
+        exact, the default; "hnsw" for archives too large to scan); switching kinds rebuilds
+        from cached vectors. `embedder`: the primary's loaded model; `embedders`: loaded
+        models by spec key (the rest load when there is something to embed).
         """
-        plan = self.plan_vectors(spec, rebuild=rebuild, kind=kind)
-        if plan is None:
-            return 0
-        embedder = embedder or Embedder(plan.spec, throughput=True)
-        matrix = self.embed(plan, embedder, progress)
-        self.commit_vectors(plan, matrix, embedder)
-        return len(plan.stale)
+        ensemble = self.ensemble(spec, models, rebuild=rebuild)
+        loaded = dict(embedders or {})
+        if embedder is not None:
+            loaded[ensemble[0].key] = embedder
+        self._drop_others(ensemble[1:])
+        posts, added = 0, {}
+        for i, model in enumerate(ensemble):
+            if i == 0:
+                plan = self.plan_primary(model, rebuild=rebuild, kind=kind)
+            else:
+                plan = self.plan_other(model, rebuild=rebuild)
+            added[model.key] = 0
+            if plan is None:
+                continue
+            model_embedder = loaded.get(model.key) or Embedder(model, throughput=True)
+            self.commit(plan, self.embed(plan, model_embedder, progress), model_embedder)
+            added[model.key] = len(plan.ids)
+            posts += len(plan.stale)
+        return VectorSync(posts, added)
 
-    def plan_vectors(
+    def _drop_others(self, others: tuple[ModelSpec, ...]) -> None:
+        """Unlist the other models not in `others`, then remove their folders (a reader only
+        trusts an index the manifest lists)."""
+        store = self._store()
+        manifest = Manifest.load(store, lenient=True)
+        dropped = [m for m in manifest.models[1:] if m not in others]
+        if not dropped:
+            return
+        kept = tuple(m for m in manifest.models[1:] if m in others)
+        manifest.with_models((*manifest.models[:1], *kept)).save(store)
+        for spec in dropped:
+            shutil.rmtree(model_path(self.data.vectors, spec.slug, primary=False), True)
+
+    def _open_trusted(self, path: Path, listed: bool, rebuild: bool) -> VectorIndex | None:
+        """The index at `path` when the manifest lists its model and it opens, else None."""
+        if rebuild or not listed or not VectorIndex.exists(path):
+            return None
+        try:
+            return VectorIndex.open(path)
+        except CorruptIndexError:
+            return None
+
+    def plan_primary(
         self,
-        spec: ModelSpec | None = None,
+        spec: ModelSpec,
         *,
         rebuild: bool = False,
         kind: VectorIndexKind | None = None,
-    ) -> VectorPlan | None:
-        """Decide what to re-index; None when the vector index is up to date.
+    ) -> ModelPlan | None:
+        """What the primary's index needs; None when it is up to date.
 
         Rebuilds whole (from the vector cache) when asked, when the chunker or the index kind
         changed, when the index is lost, unreadable or out of step with the store, and for an
@@ -377,22 +450,11 @@ class Indexer:
         """
         store = self._store()
         manifest = Manifest.load(store, lenient=True)
-        current = manifest.model
-        spec = spec or current or ModelSpec()
-        if current is not None and current != spec and not rebuild:
-            raise ModelMismatchError(
-                f"the index at {self.data.root} was built with {current.key}, not {spec.key}"
-            )
         kind = kind or manifest.vector_kind
         if manifest.chunker != CHUNKER_VERSION or kind != manifest.vector_kind:
             rebuild = True
-        path = self.data.vectors
-        index = None
-        if not rebuild and current is not None and VectorIndex.exists(path):
-            try:
-                index = VectorIndex.open(path)
-            except CorruptIndexError:
-                index = None
+        path = model_path(self.data.vectors, spec.slug, primary=True)
+        index = self._open_trusted(path, manifest.model == spec, rebuild)
         if index is None or set(index.ids().tolist()) != set(store.synced_chunk_ids()):
             store.reset_synced("vector_hash")
             index = None
@@ -406,11 +468,39 @@ class Indexer:
             store.reset_synced("vector_hash")
             stale, index = store.stale("vector_hash"), None
         passages = [p for post in store.iter_posts(stale) for p in chunk_post(post)]
-        return VectorPlan(spec, kind, stale, passages, index)
+        remove, held = [], 0
+        if index is not None:
+            remove, held = store.chunk_ids(stale), int(index.ids().max(initial=0))
+        first = max(store.max_chunk_id(), held) + 1
+        ids = list(range(first, first + len(passages)))
+        return ModelPlan(spec, True, path, kind, index, remove, ids, passages, stale)
 
-    def embed(
-        self, plan: VectorPlan | ExtraPlan, embedder: Embedder, progress: Progress = _quiet
-    ) -> np.ndarray:
+    def plan_other(self, spec: ModelSpec, *, rebuild: bool = False) -> ModelPlan | None:
+        """What another model's index lacks and holds in excess against the primary's
+        passages; None when it is in step. Unreadable, unlisted in the manifest or `rebuild`:
+        a new index (from the vector cache, so only passages never embedded by `spec` cost
+        model time)."""
+        store = self._store()
+        manifest = Manifest.load(store, lenient=True)
+        path = model_path(self.data.vectors, spec.slug, primary=False)
+        index = self._open_trusted(path, spec in manifest.models[1:], rebuild)
+        target = set(store.synced_chunk_ids())
+        if index is not None and index.exact != VectorIndex.exact_for(len(target)):
+            index = None  # grown past (or shrunk below) the size of an approximate index
+        have = set(index.ids().tolist()) if index is not None else set()
+        remove, add = sorted(have - target), target - have
+        if index is not None and not remove and not add:
+            return None
+        # The passages as stored (what the primary index embedded): chunking every post again
+        # took 3.7 s of a 22 s vector build at 10x.
+        ids: list[int] = []
+        passages: list[Passage] = []
+        for chunk, post, ord_, start, end, text in store.stored_passages(add):
+            ids.append(chunk)
+            passages.append(Passage(post, ord_, start, end, text))
+        return ModelPlan(spec, False, path, "flat", index, remove, ids, passages)
+
+    def embed(self, plan: ModelPlan, embedder: Embedder, progress: Progress = _quiet) -> np.ndarray:
         """One vector per planned passage: from the cache, or embedded (and cached in batches,
         so an interrupted run keeps what it had embedded)."""
         store = self._store()
@@ -432,105 +522,17 @@ class Indexer:
             return np.zeros((0, 0), np.float32)
         return np.vstack([np.frombuffer(cached[p.hash], dtype=np.float32) for p in plan.passages])
 
-    def commit_vectors(self, plan: VectorPlan, matrix: np.ndarray, embedder: Embedder) -> None:
-        """Write the FAISS index, then swap the passages in the store and record the manifest."""
+    def commit(self, plan: ModelPlan, matrix: np.ndarray, embedder: Embedder) -> None:
+        """Write the model's FAISS index (atomically), then record it: the primary swaps its
+        posts' passages in the store and describes its vectors in the manifest; another model
+        is listed there. A reader trusts only an index the manifest lists and whose ids
+        match the store's passages."""
         store = self._store()
         index = plan.index
         if index is None:
-            dim = matrix.shape[1] if len(plan.passages) else embedder.dim
-            index = VectorIndex.create(self.data.vectors, dim, plan.kind, len(plan.passages))
-        else:
-            if len(plan.passages) and matrix.shape[1] != index.dim:
-                raise ModelMismatchError(
-                    f"vectors of {plan.spec.key} have {matrix.shape[1]} dimensions, "
-                    f"the index {index.dim}"
-                )
-            index.remove(store.chunk_ids(plan.stale))  # a fresh index has nothing to remove
-        first = max(store.max_chunk_id(), int(index.ids().max(initial=0))) + 1
-        ids = np.arange(first, first + len(plan.passages), dtype=np.int64)
-        index.add(ids, matrix)
-        index.save()
-        rows = [
-            (int(i), p.post_id, p.ord, p.start, p.end, p.text, p.hash)
-            for i, p in zip(ids, plan.passages, strict=True)
-        ]
-        store.replace_chunks(plan.stale, rows)
-        manifest = Manifest.load(store, lenient=True)
-        manifest.with_vectors(plan.spec, index.dim, CHUNKER_VERSION, plan.kind).save(store)
-
-    # -- the ensemble's extra models: plan, embed, commit each ---------------------------------
-    def sync_extra(
-        self,
-        models: tuple[ModelSpec, ...] | None = None,
-        *,
-        rebuild: bool = False,
-        embedders: Mapping[str, Embedder] | None = None,
-        progress: Progress = _quiet,
-    ) -> int:
-        """Bring each extra model's index in step with the primary's passages; returns how many
-        passages were added over all models. `models` None keeps the manifest's list; a model
-        dropped from it loses its entry, then its folder."""
-        store = self._store()
-        manifest = Manifest.load(store, lenient=True)
-        if models is None:
-            models = manifest.extra_models
-        models = tuple(dict.fromkeys(m for m in models if m != manifest.model))
-        dropped = [m for m in manifest.extra_models if m not in models]
-        if dropped:
-            kept = tuple(m for m in manifest.extra_models if m in models)
-            manifest.with_extra_models(kept).save(store)
-            for spec in dropped:
-                shutil.rmtree(extra_path(self.data.vectors, spec.slug), ignore_errors=True)
-        added = 0
-        for spec in models:
-            plan = self.plan_extra(spec, rebuild=rebuild)
-            if plan is None:
-                continue
-            embedder = (embedders or {}).get(spec.key) or Embedder(spec, throughput=True)
-            matrix = self.embed(plan, embedder, progress)
-            self.commit_extra(plan, matrix, embedder)
-            added += len(plan.ids)
-        return added
-
-    def plan_extra(self, spec: ModelSpec, *, rebuild: bool = False) -> ExtraPlan | None:
-        """What `spec`'s index lacks and holds in excess against the primary index's passages;
-        None when it is in step. Unreadable, unlisted in the manifest or `rebuild`: a new index
-        (from the vector cache, so only passages never embedded by `spec` cost model time)."""
-        store = self._store()
-        manifest = Manifest.load(store, lenient=True)
-        path = extra_path(self.data.vectors, spec.slug)
-        index = None
-        if not rebuild and spec in manifest.extra_models and VectorIndex.exists(path):
-            try:
-                index = VectorIndex.open(path)
-            except CorruptIndexError:
-                index = None
-        target = set(store.synced_chunk_ids())
-        if index is not None and index.exact != VectorIndex.exact_for(len(target)):
-            index = None  # grown past (or shrunk below) the size of an approximate index
-        have = set(index.ids().tolist()) if index is not None else set()
-        remove, add = sorted(have - target), target - have
-        if index is not None and not remove and not add:
-            return None
-        # The passages as stored (what the primary index embedded): chunking every post again
-        # took 3.7 s of a 22 s vector build at 10x.
-        ids: list[int] = []
-        passages: list[Passage] = []
-        for chunk, post, ord_, start, end, text in store.stored_passages(add):
-            ids.append(chunk)
-            passages.append(Passage(post, ord_, start, end, text))
-        return ExtraPlan(spec, index, remove, ids, passages)
-
-    def commit_extra(self, plan: ExtraPlan, matrix: np.ndarray, embedder: Embedder) -> None:
-        """Write the extra index (atomically, like the primary's), then list it in the
-        manifest: a reader only trusts an extra index the manifest names and whose ids match."""
-        store = self._store()
-        index = plan.index
-        if index is None:
-            dim = matrix.shape[1] if len(plan.passages) else embedder.dim
-            path = extra_path(self.data.vectors, plan.spec.slug)
-            index = VectorIndex.create(path, dim, size=len(plan.ids))
-        elif len(plan.passages) and matrix.shape[1] != index.dim:
+            dim = matrix.shape[1] if plan.passages else embedder.dim
+            index = VectorIndex.create(plan.path, dim, plan.kind, len(plan.ids))
+        elif plan.passages and matrix.shape[1] != index.dim:
             raise ModelMismatchError(
                 f"vectors of {plan.spec.key} have {matrix.shape[1]} dimensions, "
                 f"the index {index.dim}"
@@ -539,11 +541,15 @@ class Indexer:
         index.add(np.asarray(plan.ids, np.int64), matrix)
         index.save()
         manifest = Manifest.load(store, lenient=True)
-        if plan.spec not in manifest.extra_models:
-            manifest.with_extra_models((*manifest.extra_models, plan.spec)).save(store)
-
-    def _new_vector_index(self) -> bool:
-        return Manifest.load(self._store(), lenient=True).model is None
+        if plan.primary:
+            rows = [
+                (i, p.post_id, p.ord, p.start, p.end, p.text, p.hash)
+                for i, p in zip(plan.ids, plan.passages, strict=True)
+            ]
+            store.replace_chunks(plan.stale, rows)
+            manifest.with_primary(plan.spec, index.dim, CHUNKER_VERSION, plan.kind).save(store)
+        elif plan.spec not in manifest.models[1:]:
+            manifest.with_models((*manifest.models, plan.spec)).save(store)
 
     def run(
         self,
@@ -555,30 +561,29 @@ class Indexer:
         spec: ModelSpec | None = None,
         vector_kind: VectorIndexKind | None = None,
         embedder: Embedder | None = None,
-        extra_models: tuple[ModelSpec, ...] | None = None,
-        extra_embedders: Mapping[str, Embedder] | None = None,
+        models: tuple[ModelSpec, ...] | None = None,
+        embedders: Mapping[str, Embedder] | None = None,
         progress: Progress = _quiet,
         total: int | None = None,
     ) -> IndexReport:
-        """Store the posts, then bring the BM25 index and (with `vectors`) the FAISS index up
-        to date."""
+        """Store the posts, then bring the BM25 index and (with `vectors`) every model's FAISS
+        index up to date."""
         started = time.perf_counter()
         report = IndexReport()
         self.add(sources, report, strict=strict, progress=progress, total=total)
         report.lexical_updated = self.sync_lexical(rebuild=rebuild, progress=progress)
         self.sync_glossary(rebuild=rebuild)
         sync_links(self._store(), rebuild=rebuild)  # what each post cites, and the series
-        # A new vector index of the default model gets the default ensemble; an existing one
-        # keeps what it was built with (`--models` changes that).
-        default = spec is None or spec == ModelSpec()
-        if vectors and extra_models is None and default and self._new_vector_index():
-            extra_models = DEFAULT_EXTRA_MODELS
         if vectors:
-            report.vectors_updated = self.sync_vectors(
-                spec, rebuild=rebuild, kind=vector_kind, embedder=embedder, progress=progress
+            synced = self.sync_vectors(
+                spec,
+                models=models,
+                rebuild=rebuild,
+                kind=vector_kind,
+                embedder=embedder,
+                embedders=embedders,
+                progress=progress,
             )
-            report.extra_vectors_updated = self.sync_extra(
-                extra_models, rebuild=rebuild, embedders=extra_embedders, progress=progress
-            )
+            report.vectors_updated, report.passages_added = synced
         report.seconds = time.perf_counter() - started
         return report

@@ -23,7 +23,7 @@ _MODEL = "vectors.model"
 _DIM = "vectors.dim"
 _CHUNKER = "vectors.chunker"
 _KIND = "vectors.kind"
-_EXTRA = "vectors.extra_models"
+_OTHERS = "vectors.extra_models"  # the models after the primary (key kept: older code reads it)
 _GLOSSARY = "glossary.miner"
 
 
@@ -56,7 +56,7 @@ _ENTRIES: tuple[tuple[str, str, Callable[[str], object]], ...] = (
     ("dim", _DIM, _positive),
     ("chunker", _CHUNKER, str),
     ("vector_kind", _KIND, _kind),
-    ("extra_models", _EXTRA, _models),
+    ("others", _OTHERS, _models),
     ("glossary_miner", _GLOSSARY, _positive),
 )
 
@@ -65,19 +65,27 @@ _ENTRIES: tuple[tuple[str, str, Callable[[str], object]], ...] = (
 class Manifest:
     """`tokenizer`: the token stream the BM25 index holds (index.lexical.LEXICAL_VERSION:
     jieba's and the formulas');
-    `model`, `dim`, `chunker`, `vector_kind`: how the passage vectors were made and indexed
-    (`model` is None until vectors were first built); `extra_models`: the ensemble's other
-    models, each with a flat index over the same passage ids (`index.vectors.extra_path`);
-    `glossary_miner`: the rules the glossary was mined by (index.glossary.MINER_VERSION)."""
+    `models`: the ensemble whose vectors were built, the primary first (empty until vectors
+    were first built; each model's index holds the same passage ids, `index.vectors.model_path`);
+    `dim`, `chunker`, `vector_kind`: the primary's dimension, how the passages were cut, how the
+    primary's vectors are indexed;
+    `glossary_miner`: the rules the glossary was mined by (index.glossary.MINER_VERSION).
+
+    On disk the primary and the others keep the keys they had before the ensemble was one
+    tuple, so a data directory reads the same with older and newer code."""
 
     schema_version: int = 0
     tokenizer: str | None = None
-    model: ModelSpec | None = None
+    models: tuple[ModelSpec, ...] = ()
     dim: int | None = None
     chunker: str | None = None
     vector_kind: VectorIndexKind = "flat"
-    extra_models: tuple[ModelSpec, ...] = ()
     glossary_miner: int | None = None
+
+    @property
+    def model(self) -> ModelSpec | None:
+        """The primary model (the one that cuts the passages), None before vectors were built."""
+        return self.models[0] if self.models else None
 
     @classmethod
     def load(cls, store: Store, *, lenient: bool = False) -> Manifest:
@@ -96,6 +104,9 @@ class Manifest:
                     raise CorruptIndexError(
                         f"the manifest in {store.path} is unreadable ({key}: {exc})"
                     ) from None
+        primary, others = found.pop("model", None), found.pop("others", ())
+        # Other models without a primary are not an ensemble a reader could trust (as before).
+        found["models"] = (primary, *others) if primary is not None else ()
         return cls(**found)  # type: ignore[arg-type]
 
     def save(self, store: Store) -> None:
@@ -107,9 +118,9 @@ class Manifest:
                 _DIM: str(self.dim) if self.dim is not None else None,
                 _CHUNKER: self.chunker,
                 _KIND: self.vector_kind,
-                _EXTRA: (
-                    json.dumps([m.to_manifest() for m in self.extra_models])
-                    if self.extra_models
+                _OTHERS: (
+                    json.dumps([m.to_manifest() for m in self.models[1:]])
+                    if self.models[1:]
                     else None
                 ),
                 _GLOSSARY: str(self.glossary_miner) if self.glossary_miner else None,
@@ -119,13 +130,15 @@ class Manifest:
     def with_lexical(self, tokenizer: str) -> Manifest:
         return replace(self, tokenizer=tokenizer)
 
-    def with_vectors(
+    def with_primary(
         self, model: ModelSpec, dim: int, chunker: str, kind: VectorIndexKind
     ) -> Manifest:
-        return replace(self, model=model, dim=dim, chunker=chunker, vector_kind=kind)
+        """The primary's vectors built; the other models stay listed after it."""
+        others = tuple(m for m in self.models[1:] if m != model)
+        return replace(self, models=(model, *others), dim=dim, chunker=chunker, vector_kind=kind)
 
-    def with_extra_models(self, models: tuple[ModelSpec, ...]) -> Manifest:
-        return replace(self, extra_models=models)
+    def with_models(self, models: tuple[ModelSpec, ...]) -> Manifest:
+        return replace(self, models=models)
 
     def with_glossary(self, miner: int) -> Manifest:
         return replace(self, glossary_miner=miner)

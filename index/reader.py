@@ -13,7 +13,7 @@ from index.manifest import Manifest
 from index.models import ModelSpec
 from index.paths import DataDir
 from index.store import Store
-from index.vectors import VectorIndex, extra_path
+from index.vectors import VectorIndex, model_path
 
 
 class IndexReader:
@@ -26,12 +26,10 @@ class IndexReader:
         self.lexical = lexical
         self.manifest = manifest
         # The index's embedding models whose vector index exists, the primary first (the one
-        # the relevance floor and `similar` read); none without a vector index.
-        primary = manifest.model
+        # the relevance floor and `similar` read); none when the primary's is missing.
         self.models: tuple[ModelSpec, ...] = ()
-        if primary is not None and VectorIndex.exists(self._path(primary, True)):
-            others = (m for m in manifest.extra_models if VectorIndex.exists(self._path(m, False)))
-            self.models = (primary, *others)
+        if manifest.models and VectorIndex.exists(self._path(manifest.models[0])):
+            self.models = tuple(m for m in manifest.models if VectorIndex.exists(self._path(m)))
         self._vectors: dict[str, VectorIndex] = {}
         self._lock = threading.Lock()
 
@@ -80,16 +78,16 @@ class IndexReader:
             raise
         return cls(data, store, lexical, manifest)
 
-    def _path(self, spec: ModelSpec, primary: bool) -> Path:
-        return self.data.vectors if primary else extra_path(self.data.vectors, spec.slug)
+    def _path(self, spec: ModelSpec) -> Path:
+        primary = spec == self.manifest.model
+        return model_path(self.data.vectors, spec.slug, primary=primary)
 
     def vector_index(self, spec: ModelSpec) -> VectorIndex:
         """The FAISS index of one of `models` (opened once); raises CorruptIndexError when
         unreadable."""
         with self._lock:
             if spec.key not in self._vectors:
-                primary = spec == self.model
-                self._vectors[spec.key] = VectorIndex.open(self._path(spec, primary))
+                self._vectors[spec.key] = VectorIndex.open(self._path(spec))
             return self._vectors[spec.key]
 
     def close(self) -> None:

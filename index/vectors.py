@@ -52,10 +52,11 @@ IVF_TRAIN_PER_LIST = 64  # k-means sample: FAISS warns below 39 a list
 READ_BUFFER_BYTES = 2 << 20
 
 
-def extra_path(vectors: Path, slug: str) -> Path:
-    """Where an extra ensemble model keeps its index: a folder inside the primary's, so that
-    everything derived from the passages lives (and is removed) together."""
-    return vectors / slug
+def model_path(vectors: Path, slug: str, *, primary: bool) -> Path:
+    """Where a model of the ensemble keeps its index: the primary in `vectors` itself, every
+    other model in a folder inside it named by its slug, so that everything derived from the
+    passages lives (and is removed) together."""
+    return vectors if primary else vectors / slug
 
 
 def _faiss():  # imported lazily: a lexical query has no use for it

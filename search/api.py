@@ -129,6 +129,7 @@ class Searcher:
         self._loading = 0  # loads under way (model_state "loading")
         self._loader: threading.Thread | None = None
         self._query_embedder: Embedder | None = None  # `embed` without a vector index
+        self._query_error: str | None = None  # why that model could not load
 
     @classmethod
     def open(
@@ -231,7 +232,7 @@ class Searcher:
             "lexical_bytes": self.reader.lexical.disk_size(),
             "tokenizer": self.reader.manifest.tokenizer,
             "model": self.spec.key if self.spec else None,
-            "extra_models": [side.spec.key for side in self.sides[1:]],
+            "models": [side.spec.key for side in self.sides],  # the primary first
             "passages": 0,
             "vector_bytes": 0,
         }
@@ -292,6 +293,12 @@ class Searcher:
         if self.sides:
             return self.sides[0].embedder.loaded
         return self._query_embedder is not None and self._query_embedder.loaded
+
+    @property
+    def embed_model_error(self) -> str | None:
+        """Why `embed` cannot answer: `model_error`, or without vectors why the model they
+        would be made with failed to load (None: it did, or was not tried yet)."""
+        return self.model_error if self.sides else self._query_error
 
     def load_models(self, background: bool = False) -> None:
         """Load every model of the index and open its vectors. In the calling thread (slow:
@@ -382,6 +389,11 @@ class Searcher:
                 if self._query_embedder is None:
                     self._query_embedder = Embedder(ModelSpec())
                 embedder = self._query_embedder
+            try:
+                embedder.load()
+            except Exception as exc:  # DataError, or a runtime's own: kept for `model_state`
+                self._query_error = str(exc) if isinstance(exc, DataError) else repr(exc)
+                raise
         return embedder.encode([scrub(t) for t in texts], kind)
 
     def _lexical_retriever(self) -> LexicalRetriever:

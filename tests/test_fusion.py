@@ -14,6 +14,7 @@ def test_rrf_rewards_agreement():
 def test_convex_keeps_score_gaps():
     lexical = [(1, 30.0), (2, 3.0), (3, 2.9), (4, 2.0)]
     semantic = [(2, 0.86), (3, 0.85), (1, 0.84), (4, 0.70)]
+
     def convex(alpha):
         return fuse_convex([(semantic, alpha), (lexical, 1 - alpha)])
 

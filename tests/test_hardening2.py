@@ -619,7 +619,7 @@ def test_check_finds_garbled_vectors_and_repair_restores_them(tmp_path, embedder
     from search import check
 
     data = DataDir(tmp_path / "d")
-    update(data, [FIXTURE_POSTS], embedder=embedder, extra_models=())
+    update(data, [FIXTURE_POSTS], embedder=embedder, models=(embedder.spec,))
     faiss_file = data.vectors / FILE
     raw = bytearray(faiss_file.read_bytes())
     middle = len(raw) // 2

@@ -173,9 +173,9 @@ def test_stats_in_human_units_and_raw_in_json(fixture_data):
     text = result.stdout
     assert "store size" in text and " kB" in text
     assert "[" not in text and "None" not in text  # no Python reprs
-    assert "extra models" in text
+    assert "models" in text
     raw = json.loads(run("stats", "--json", data=fixture_data.root).stdout)
-    assert isinstance(raw["store_bytes"], int) and raw["extra_models"] == []
+    assert isinstance(raw["store_bytes"], int) and raw["models"] == []
 
 
 # -- 10: glossary, a term at a time ---------------------------------------------------------

@@ -163,7 +163,7 @@ def test_torch_backend_indexes_and_searches(tmp_path, folder):
     spec = ModelSpec(backend="torch")
     with Indexer(data) as ix:
         ix.run(read_source(FIXTURE_POSTS), vectors=False)
-        assert ix.sync_vectors(spec) == 18
+        assert ix.sync_vectors(spec).posts == 18
     with Searcher.open(data.root) as s:
         assert s.spec == spec  # queries are embedded by the runtime that built the index
         hits = s.search("why divide the attention logits by sqrt(d)", mode="semantic")

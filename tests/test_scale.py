@@ -33,7 +33,7 @@ def approximate(tmp_path, embedder, monkeypatch):
     """A data directory whose e5 index is an IVF (every size is past the threshold)."""
     monkeypatch.setattr(index.vectors, "APPROXIMATE_FROM", 1)
     data = DataDir(tmp_path / "ivf")
-    update(data, [FIXTURE_POSTS], embedder=embedder, extra_models=())
+    update(data, [FIXTURE_POSTS], embedder=embedder, models=(embedder.spec,))
     return data
 
 
@@ -59,7 +59,7 @@ def test_an_index_grown_past_the_threshold_becomes_approximate_without_embedding
     tmp_path, embedder, monkeypatch
 ):
     data = DataDir(tmp_path / "d")
-    update(data, [FIXTURE_POSTS], embedder=embedder, extra_models=())
+    update(data, [FIXTURE_POSTS], embedder=embedder, models=(embedder.spec,))
     assert _retriever(data).vectors.exact
     monkeypatch.setattr(index.vectors, "APPROXIMATE_FROM", 1)
     before = embedder.embedded
@@ -74,7 +74,7 @@ def test_a_damaged_matrix_is_a_corrupt_index_error_and_repair_restores_it(
     tmp_path, embedder, damage
 ):
     data = DataDir(tmp_path / "d")
-    update(data, [FIXTURE_POSTS], embedder=embedder, extra_models=())
+    update(data, [FIXTURE_POSTS], embedder=embedder, models=(embedder.spec,))
     matrix = data.vectors / MATRIX
     if damage == "truncated":
         matrix.write_bytes(matrix.read_bytes()[:1000])
@@ -103,7 +103,7 @@ def test_an_index_from_before_the_matrix_searches_as_before_until_repaired(tmp_p
     # A data directory written by the previous version has no matrix file: its flat FAISS
     # index holds the vectors, so semantic search answers the same, and check offers the fix.
     data = DataDir(tmp_path / "d")
-    update(data, [FIXTURE_POSTS], embedder=embedder, extra_models=())
+    update(data, [FIXTURE_POSTS], embedder=embedder, models=(embedder.spec,))
     before = run("query", "旋转位置编码", "--mode", "semantic", "--json", data=data.root)
     (data.vectors / MATRIX).unlink()
     older = run("query", "旋转位置编码", "--mode", "semantic", "--json", data=data.root)
@@ -288,7 +288,7 @@ def test_concurrent_sides_make_the_lists_a_sequential_loop_makes(tmp_path, embed
 
     monkeypatch.setattr(index.vectors, "APPROXIMATE_FROM", 1)
     data = DataDir(tmp_path / "both")
-    update(data, [FIXTURE_POSTS], embedder=embedder, extra_models=(USE_SPEC,))
+    update(data, [FIXTURE_POSTS], embedder=embedder, models=(embedder.spec, USE_SPEC))
     seen = set()
     search_ = SemanticRetriever.search
     monkeypatch.setattr(

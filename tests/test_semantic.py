@@ -159,7 +159,7 @@ def test_hnsw_option_rebuilds_from_cache(tmp_path, embedder):
     data, _ = build(tmp_path, embedder)
     before = embedder.embedded
     with Indexer(data) as ix:
-        assert ix.sync_vectors(kind="hnsw", embedder=embedder) == 18
+        assert ix.sync_vectors(kind="hnsw", embedder=embedder).posts == 18
         assert Manifest.load(ix.store).vector_kind == "hnsw"
     assert embedder.embedded == before  # switching kinds re-embeds nothing
     with Searcher.open(data.root, embedder=embedder, config=RankingConfig(floor=None)) as s:

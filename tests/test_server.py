@@ -20,6 +20,7 @@ import pytest
 import uvicorn
 
 import search
+from index.models import Embedder, ModelSpec
 from search import DataError, Post, Searcher
 from search.server import create_app
 from search.server.listen import bind, check_access, is_loopback
@@ -494,15 +495,30 @@ def test_hybrid_search_and_embed_over_http(vector_data, embedder):
         assert np.allclose(matrix, embedder.encode(texts, "passage"), atol=1e-6)
 
 
+class GatedEmbedder(Embedder):
+    """The real model, whose load waits for the test: a model that loads in half a second
+    must not answer before the test has seen the lexical answers of the loading time."""
+
+    def __init__(self, *args, **kw):
+        super().__init__(*args, **kw)
+        self.gate = threading.Event()
+
+    def load(self):
+        self.gate.wait(60)
+        super().load()
+
+
 @pytest.mark.model
 def test_starts_at_once_and_is_lexical_until_the_model_is_ready(vector_data):
     started = time.monotonic()
-    app = create_app(vector_data.root)  # its own model: loads in the background
+    model = GatedEmbedder(ModelSpec())
+    app = create_app(vector_data.root, embedder=model)  # not loaded: loads in the background
     with running(app) as base, httpx.Client(base_url=base, timeout=30) as c:
         first = c.get("/search", params={"q": "RoPE 外推"}).json()
         assert time.monotonic() - started < 2
         assert first["mode"] == "lexical" and LOADING in first["warnings"]
         assert first["hits"][0]["post_id"] == 1001
+        model.gate.set()
         deadline = time.monotonic() + 60
         while not c.get("/healthz").json()["semantic"]:
             assert time.monotonic() < deadline, "the model never became ready"
@@ -601,6 +617,32 @@ def test_the_server_shows_the_librarys_model_state(vector_data, monkeypatch):
         assert service.health()["model_state"] == "failed"
         answer = service.search("RoPE", mode="hybrid")
         assert answer["mode"] == "lexical" and "the graph is damaged" in answer["warnings"][0]
+    finally:
+        service.close()
+        live.close()
+
+
+def test_embed_without_vectors_reports_the_librarys_model_failure(fixture_data, monkeypatch):
+    """An index without vectors: /embed's model is the library's too, and so is why it could
+    not load (`Searcher.embed_model_error`); the server keeps no copy of it."""
+    import search.api
+
+    class Broken(search.api.Embedder):
+        def load(self, say=None):
+            raise DataError("no model installed here")
+
+    monkeypatch.setattr(search.api, "Embedder", Broken)
+    live = LiveIndex(fixture_data.root, load_model=False, check_every=3600)
+    service = Service(live, cache=0)
+    try:
+        searcher = live.current.searcher
+        assert live.model == "idle" and searcher.embed_model_error is None
+        live.start_loading()
+        assert live._loader is not None
+        live._loader.join(timeout=60)
+        assert searcher.embed_model_error == "no model installed here"
+        assert live.model == "failed" and live.model_error == "no model installed here"
+        assert service.health()["model_state"] == "failed"
     finally:
         service.close()
         live.close()

@@ -254,6 +254,47 @@ def map_weights(graph: Path) -> Path | None:
     return target
 
 
+def optimized_file(graph: Path) -> Path:
+    """Where the copy of `graph` that ONNX Runtime has optimised lives: named by the runtime's
+    version, since the fused operators it writes are that version's."""
+    import onnxruntime as ort
+
+    return graph.with_name(f"{graph.stem}.ort-{ort.__version__}.onnx")
+
+
+def optimize_graph(graph: Path) -> Path | None:
+    """Write, once, `graph` as ONNX Runtime optimises it (extended level: the fusions, which do
+    not depend on the machine), its weights in an external `.data` file the session maps. Loaded
+    with optimisation off, the session opens in 0.03 s instead of 0.10 s (e5 int8, this machine)
+    with bit-identical vectors (tests/test_cold.py). None when it cannot be written."""
+    import onnxruntime as ort
+
+    target = optimized_file(graph)
+    if target.is_file():
+        return target
+    source = mapped_file(graph) if mapped_file(graph).is_file() else graph
+    try:
+        with tempfile.TemporaryDirectory(dir=graph.parent, prefix=".optimize.") as tmp:
+            built = Path(tmp) / target.name
+            data = target.name + ".data"
+            options = ort.SessionOptions()
+            options.log_severity_level = 3
+            options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_EXTENDED
+            options.optimized_model_filepath = str(built)
+            options.add_session_config_entry(
+                "session.optimized_model_external_initializers_file_name", data
+            )
+            options.add_session_config_entry(
+                "session.optimized_model_external_initializers_min_size_in_bytes", "1024"
+            )
+            ort.InferenceSession(str(source), options, providers=["CPUExecutionProvider"])
+            os.replace(Path(tmp) / data, target.parent / data)  # the data first: the graph
+            os.replace(built, target)  # is the marker that both are whole
+    except Exception:  # read-only folder, full disk: the mapped copy or the original serves
+        return None
+    return target
+
+
 # --------------------------------------------------------------------------- inference
 
 
@@ -296,19 +337,26 @@ class OnnxEncoder:
         options.add_session_config_entry("session.intra_op.allow_spinning", "1" if spin else "0")
         if threads:
             options.intra_op_num_threads = threads
-        self.graph = mapped_file(path)  # the file the session runs
-        try:
-            self.session = ort.InferenceSession(
-                str(self.graph), options, providers=["CPUExecutionProvider"]
-            )
-        except Exception:  # absent or damaged: the original is what counts
-            self.graph = path
+        # The first of these that opens is the file the session runs: the optimised copy (with
+        # optimisation off: it is done), the mapped copy, the original (absent or damaged
+        # copies are passed over: the original is what counts).
+        for self.graph, optimized in (
+            (optimized_file(path), True),
+            (mapped_file(path), False),
+            (path, False),
+        ):
+            if self.graph != path and not self.graph.is_file():
+                continue
+            level = "ORT_DISABLE_ALL" if optimized else "ORT_ENABLE_ALL"  # ALL: ORT's default
+            options.graph_optimization_level = getattr(ort.GraphOptimizationLevel, level)
             try:
                 self.session = ort.InferenceSession(
-                    str(path), options, providers=["CPUExecutionProvider"]
+                    str(self.graph), options, providers=["CPUExecutionProvider"]
                 )
+                break
             except Exception as exc:
-                raise ModelLoadError(f"cannot load {path} ({_first_line(exc)})") from None
+                if self.graph == path:
+                    raise ModelLoadError(f"cannot load {path} ({_first_line(exc)})") from None
         self.inputs = [i.name for i in self.session.get_inputs()]
 
     def _full_tokenizer(self) -> Any:
@@ -373,11 +421,13 @@ def load_encoder(
 
 def prepare(folder: Path, spec: ModelSpec, *, say: Callable[[str], None] | None = None) -> Path:
     """Everything a query's start would otherwise pay for, done once (at `search model install`
-    or the first load): the exported graph, its memory-mapped copy, the query tokenizer."""
+    or the first load): the exported graph, its optimised copy with memory-mapped weights (else
+    a plain memory-mapped copy), the query tokenizer."""
     from index.models.unigram import prepare as prepare_tokenizer
 
     graph = export_onnx(folder, quantized=spec.quantize, say=say)
-    map_weights(graph)
+    if optimize_graph(graph) is None:
+        map_weights(graph)
     tokenizer = transformer_folder(folder) / "tokenizer.json"
     if tokenizer.is_file():
         with contextlib.suppress(OSError, ValueError, KeyError, TypeError):

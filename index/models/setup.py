@@ -21,8 +21,8 @@ def setup_model(
     say: Callable[[str], None] | None = None,
 ) -> Path:
     """Install a model into :func:`models_dir`, export it for the default runtime (ONNX, int8)
-    and prepare what a cold query would otherwise build (the graph's memory-mapped copy, the
-    query tokenizer, USE's weights as arrays), so that neither the first index run nor the
+    and prepare what a cold query would otherwise build (the graph as ONNX Runtime optimises
+    it, the query tokenizers, USE's weights as arrays), so that neither the first index run nor the
     first query has to. Returns its folder.
     """
     from index.models.onnx import prepare  # onnxruntime and, to export, torch

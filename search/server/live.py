@@ -114,10 +114,6 @@ class LiveIndex:
         self._embedder = embedder
         self._embedders: dict[str, Any] = {}  # every model by spec key, shared by generations
         self._loader: threading.Thread | None = None
-        # An index without vectors has no models of its own; /embed still needs the one its
-        # vectors would be made with: the library loads it on first use, and why it could
-        # not is kept here (the library has no state for it).
-        self._query_error: str | None = None
         self._warmers: list[Callable[[Generation, Generation], None]] = []
         self._lock = threading.Lock()
         self._stop = threading.Event()
@@ -175,7 +171,7 @@ class LiveIndex:
         if state == "none":  # no vectors: the model /embed would use
             if searcher.embed_model_loaded:
                 return "ready"
-            state = "failed" if self._query_error else "idle"
+            state = "failed" if searcher.embed_model_error else "idle"
         loader = self._loader
         if state == "idle" and loader is not None and loader.is_alive():
             return "loading"
@@ -183,8 +179,7 @@ class LiveIndex:
 
     @property
     def model_error(self) -> str | None:
-        searcher = self._current.searcher
-        return searcher.model_error if searcher.has_vectors else self._query_error
+        return self._current.searcher.embed_model_error
 
     def start_loading(self) -> None:
         """Load the embedding models in a background thread, if nobody is."""
@@ -216,9 +211,9 @@ class LiveIndex:
                 if not searcher.has_vectors:  # /embed's model, through the library
                     try:
                         searcher.embed([WARM_QUERY], "query")
-                    except Exception as exc:  # DataError, or a runtime's own
-                        self._query_error = str(exc) if isinstance(exc, DataError) else repr(exc)
-                        log.warning("the embedding model cannot be used: %s", self._query_error)
+                    except Exception:  # DataError, or a runtime's own: the library keeps why
+                        why = searcher.embed_model_error
+                        log.warning("the embedding model cannot be used: %s", why)
                     return
                 if gen.semantic is not None:
                     return
@@ -233,9 +228,7 @@ class LiveIndex:
 
     # -- the watcher ----------------------------------------------------------------------
     def _open(self) -> Searcher:
-        searcher = Searcher.open(
-            self.data.root, embedder=self._embedder, embedders=self._embedders
-        )
+        searcher = Searcher.open(self.data.root, embedder=self._embedder, embedders=self._embedders)
         shared = self._embedder
         if shared is not None and searcher.spec not in (None, getattr(shared, "spec", None)):
             # Rebuilt with another model: that one loads afresh and is shared from then on.

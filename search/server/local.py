@@ -165,8 +165,7 @@ def result_from_json(answer: dict[str, Any]) -> Any:
             (
                 name
                 for name, p in lists.items()
-                if name != "bm25"
-                and (p.rank, p.score) == (d["semantic_rank"], d["semantic_score"])
+                if name != "bm25" and (p.rank, p.score) == (d["semantic_rank"], d["semantic_score"])
             ),
             None,
         )

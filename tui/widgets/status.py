@@ -27,15 +27,16 @@ MODEL_LABELS: dict[ModelState, str] = {
 
 
 class StatusBar(Horizontal):
-    """Bound to the search screen's state, and watching the app's model state: it redraws when
-    either changes, so nobody has to tell it to."""
+    """Bound to the search screen's state; the models' state it reads from the app, the TUI's
+    one place for it (the library's `Searcher.model_state`, and "opening" before there is a
+    library to ask), keeping no copy. It redraws when either changes, so nobody has to tell
+    it to."""
 
     mode: var[Mode] = var("hybrid")
     sort: var[Sort] = var("relevance")
     filters: var[FilterState] = var(FilterState())
     request: var[Request | None] = var(None)  # None until the index is open
     answer: var[Answer | None] = var(None)
-    model_state: var[ModelState] = var("opening")
 
     def __init__(self, *, steady: bool = False, **kwargs: object) -> None:
         """`steady` leaves search times out, so screenshots are reproducible."""
@@ -47,11 +48,12 @@ class StatusBar(Horizontal):
         yield Static(id="model")
 
     def on_mount(self) -> None:
-        self.watch(self.app, "model_state", self._model_state_changed)
+        self.watch(self.app, "model_state", self._redraw, init=False)
         self._redraw()
 
-    def _model_state_changed(self, state: ModelState) -> None:
-        self.model_state = state
+    @property
+    def model_state(self) -> ModelState:
+        return getattr(self.app, "model_state", "opening")
 
     def status_text(self) -> str:
         """`12 results · 3 ms · lexical · relevance · tag:RoPE` (no time when steady);
@@ -96,4 +98,3 @@ class StatusBar(Horizontal):
 
     # Every part of the state shows here.
     watch_mode = watch_sort = watch_filters = watch_request = watch_answer = _redraw
-    watch_model_state = _redraw
