@@ -1,7 +1,7 @@
 """Scale benchmark: the shared corpus copied 1x, 10x, 100x; prints numbers, asserts nothing.
 
     python bench/bench_scale.py [--sizes 1,10,100] [--out bench/out/scale] [--source DIR]
-        [--code DIR] [--passes 2] [--no-build] [--json]
+        [--code DIR] [--passes 2] [--no-build] [--json] [--probes 64,91 [--lists 917]]
 
 Each copy keeps the texts and gives the posts new ids and URLs (id + k * 100000), so the
 passages' vectors come from the vector cache and nothing is embedded: the build starts from a
@@ -15,6 +15,10 @@ Recall is tie-aware: the copies make every passage a hundred times over, so the 
 is a choice among equal scores. An approximate hit counts when its (exactly rescored) post
 score reaches the exact list's k-th.
 
+`--probes N,M` measures recall alone, each approximate index probing N lists, then M; with
+`--lists L` each model's vectors are first put in a new IVF of L lists, in memory (100x has
+917: at 10x, where recall still means something, that is 100x's partition of the same texts).
+
 `--code DIR` builds and searches with another checkout (e.g. /work/main for the baseline; its
 results go to OUT/<name of DIR>/): compare the two in one sitting. Built corpora and data
 directories are kept under `--out` and reused (`--rebuild-data` to build again).
@@ -24,6 +28,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import os
 import shutil
 import subprocess
@@ -42,6 +47,8 @@ from _common import (
     tree_size,
     warm_searcher,
 )
+
+from index.vectors import APPROXIMATE_FROM
 
 DEFAULT_SOURCE = SHARED.parent / "data-shared"
 ID_STRIDE = 100_000  # copy k of post n is post n + k * ID_STRIDE (the corpus's ids stay below)
@@ -100,7 +107,44 @@ def _recall(approx: list[tuple[int, float]], exact: list[tuple[int, float]], k: 
     return sum(1 for _, s in approx[:k] if s >= bar) / len(exact)
 
 
-def child_search(data: Path, queries: Path, passes: int) -> dict:
+def _side_recall(side, texts: list[str]) -> dict[str, float]:
+    """Recall@10 and @100 of a side's semantic list against its exact scan, over `texts`."""
+    retriever = side.retriever
+    approximate = retriever.approximate
+    at10, at100 = [], []
+    for q in texts:
+        vector = side.embed(q)
+        got = [(h.post_id, h.score) for h in retriever.search(vector, 100)]
+        retriever.approximate = False
+        want = [(h.post_id, h.score) for h in retriever.search(vector, 100)]
+        retriever.approximate = approximate
+        at10.append(_recall(got, want, 10))
+        at100.append(_recall(got, want, 100))
+    return {"at10": sum(at10) / len(at10), "at100": sum(at100) / len(at100)}
+
+
+def _probed(side, lists: int, probes: list[int], texts: list[str]) -> dict[int, dict]:
+    """Each side's recall probing each of `probes` lists, its vectors put in an IVF of `lists`
+    lists (0: the index as built): 100x's partition measured over 10x's vectors, whose recall
+    still means something (at 100x any probe finds one of a text's hundred copies)."""
+    from index.vectors import VectorIndex
+
+    vectors = side.retriever.vectors
+    if lists:
+        ivf = VectorIndex.create(vectors.path / "unused", vectors.dim, size=lists * lists)
+        ivf.add(vectors.ids(), vectors.matrix)
+        vectors.index = ivf.index
+    side.retriever.approximate = True
+    found = {}
+    for n in probes:
+        vectors.index.nprobe = n
+        found[n] = _side_recall(side, texts)
+    return found
+
+
+def child_search(
+    data: Path, queries: Path, passes: int, lists: int = 0, probes: list[int] | None = None
+) -> dict:
     import resource
 
     from search import load_queries
@@ -108,28 +152,18 @@ def child_search(data: Path, queries: Path, passes: int) -> dict:
     texts = [q.query for q in load_queries(queries)]
     r: dict = {}
     with warm_searcher(data) as s:
+        if probes:  # recall only: the indexes are changed in memory
+            return {"probes": {side.name: _probed(side, lists, probes, texts) for side in s.sides}}
         for mode in MODES:
             r[mode] = summary(mode_times_ms(s, texts, mode, passes))
         r["search_peak_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
         recall: dict[str, dict[str, float]] = {}
         for side in s.sides:
-            retriever = side.retriever
-            if not hasattr(retriever, "approximate"):
+            if not hasattr(side.retriever, "approximate"):
                 break  # code without an approximate path: every search is exact
-            approximate = retriever.approximate
-            at10, at100 = [], []
-            for q in texts:
-                vector = side.embed(q)
-                got = [(h.post_id, h.score) for h in retriever.search(vector, 100)]
-                retriever.approximate = False
-                want = [(h.post_id, h.score) for h in retriever.search(vector, 100)]
-                retriever.approximate = approximate
-                at10.append(_recall(got, want, 10))
-                at100.append(_recall(got, want, 100))
             recall[side.name] = {
-                "approximate": bool(approximate),
-                "at10": sum(at10) / len(at10),
-                "at100": sum(at100) / len(at100),
+                "approximate": bool(side.retriever.approximate),
+                **_side_recall(side, texts),
             }
         r["recall"] = recall
         r["posts"] = s._posts()
@@ -150,6 +184,10 @@ def main() -> int:
     ap.add_argument("--no-build", action="store_true", help="search the data dirs as they are")
     ap.add_argument("--rebuild-data", action="store_true", help="build even when built")
     ap.add_argument("--json", action="store_true")
+    ap.add_argument(
+        "--probes", default="", help="only recall, probing these many lists (comma-separated)"
+    )
+    ap.add_argument("--lists", type=int, default=0, help="with --probes: rebuild IVFs this wide")
     ap.add_argument("--child", choices=("build", "search"), help=argparse.SUPPRESS)
     ap.add_argument("--data", type=Path, help=argparse.SUPPRESS)
     ap.add_argument("--posts", type=Path, help=argparse.SUPPRESS)
@@ -158,8 +196,17 @@ def main() -> int:
     if args.child == "build":
         print(json.dumps(child_build(args.data, args.posts)))
         return 0
+    try:
+        sizes = [int(s) for s in args.sizes.split(",")]
+        probes = [int(p) for p in args.probes.split(",") if p]
+    except ValueError:
+        sys.exit("bench: --sizes and --probes take numbers separated by commas")
+    fewest = math.isqrt(APPROXIMATE_FROM - 1) + 1  # fewer lists: VectorIndex.create is flat
+    if 0 < args.lists < fewest:
+        sys.exit(f"bench: --lists takes {fewest} or more")
     if args.child == "search":
-        print(json.dumps(child_search(args.data, args.queries, args.passes)))
+        found = child_search(args.data, args.queries, args.passes, args.lists, probes)
+        print(json.dumps(found))
         return 0
 
     for path, what in ((args.corpus, "corpus"), (args.queries, "queries")):
@@ -167,10 +214,6 @@ def main() -> int:
             sys.exit(f"bench: {what} not found at {path}")
     if not (args.source / "store.sqlite").is_file():
         sys.exit(f"bench: no data directory at {args.source} (pass --source DIR)")
-    try:
-        sizes = [int(s) for s in args.sizes.split(",")]
-    except ValueError:
-        sys.exit(f"bench: --sizes takes numbers separated by commas, not {args.sizes!r}")
     code = args.code.resolve()
     out = args.out / ("" if code == REPO else code.name)
     out.mkdir(parents=True, exist_ok=True)
@@ -199,6 +242,7 @@ def main() -> int:
         row["disk_mb"] = (tree_size(data) - tree_size(built)) / 2**20
         print(f"bench: searching {n}x …", file=sys.stderr, flush=True)
         argv = ["--child", "search", "--data", str(data), "--queries", str(args.queries)]
+        argv += ["--probes", args.probes, "--lists", str(args.lists)]
         row.update(measured([*argv, "--passes", str(args.passes)], code))
         rows[n] = row
         if not args.json:
@@ -209,6 +253,12 @@ def main() -> int:
 
 
 def _table_row(n: int, r: dict) -> str:
+    if "probes" in r:
+        return "\n".join(
+            f"{n:>4}x {name} probing {p}: r@10 {v['at10']:.3f} r@100 {v['at100']:.3f}"
+            for name, found in r["probes"].items()
+            for p, v in found.items()
+        )
     modes = "  ".join(f"{m} {r[m]['p50']:.1f}/{r[m]['p95']:.1f}" for m in MODES)
     recall = "  ".join(
         f"{name} r@10 {v['at10']:.3f} r@100 {v['at100']:.3f}{'' if v['approximate'] else ' (exact)'}"

@@ -16,6 +16,7 @@ import math
 import mmap
 import os
 import shutil
+import threading
 from pathlib import Path
 from typing import TYPE_CHECKING, BinaryIO, Literal
 
@@ -34,13 +35,21 @@ MATRIX = "passages.vectors.npy"  # (id, vector) rows sorted by id, memory-mapped
 # probed of 292); the 1x archive (8.4k) stays well below, exact and unchanged (eval identical).
 APPROXIMATE_FROM = 50_000
 # IVF lists: about sqrt(n) (the usual rule: 917 at 840k passages, ~900 a list). Lists probed a
-# search: an eighth of them, at least 64. At 10x (292 lists), semantic recall@100 of the exact
+# search: a tenth of them, at least 64. At 10x (292 lists), semantic recall@100 of the exact
 # scan's top posts (bench/bench_scale.py, tie-aware; twice the passages asked, SemanticConfig):
 # e5 / USE 0.895 / 0.963 probing 32, 0.983 / 0.992 probing 64, 0.998 / 0.997 probing 128.
+# 100x's recall is no measure (every text a hundred times: any probe finds a copy), so the 10x
+# vectors were put in 917 lists, 100x's partition of the same texts: e5 / USE 0.957 / 0.977
+# probing 64, 0.983 / 0.982 probing 80, 0.985 / 0.985 probing 91 (a tenth), 0.993 / 0.990
+# probing 114 (an eighth, before). At 100x, 114 -> 91 probes: a search 9.5 -> 7.4 ms (e5), 16.6
+# -> 13.4 ms (USE).
 IVF_MIN_PROBE = 64
-IVF_PROBE_SHARE = 8
+IVF_PROBE_SHARE = 10
 ID_BLOCK_BYTES = 64 << 20  # matrix read this much at a time for its ids (then dropped)
 IVF_TRAIN_PER_LIST = 64  # k-means sample: FAISS warns below 39 a list
+# `block_scores` reads candidate posts' rows into a buffer of this size, reused by its thread
+# (at least one post: the largest block): 1,300 rows of e5, 1,000 of USE.
+READ_BUFFER_BYTES = 2 << 20
 
 
 def model_path(vectors: Path, slug: str, *, primary: bool) -> Path:
@@ -76,6 +85,7 @@ class VectorIndex:
         import numpy as np
 
         self._file = file  # the mapped matrix file, open: `read_rows` reads it
+        self._buffers = threading.local()  # `block_scores`' read buffer, one a thread
 
         # index: faiss.IndexIDMap2 over a flat or HNSW index, or a faiss.IndexIVF (own ids)
         self.index = index
@@ -284,6 +294,44 @@ class VectorIndex:
         size = rows.dtype.itemsize
         data = os.pread(self._file.fileno(), count * size, rows.offset + start * size)
         return np.frombuffer(data, rows.dtype)["vector"]
+
+    def block_scores(self, starts: list[int], counts: list[int], query: np.ndarray) -> np.ndarray:
+        """The products with `query` of the `matrix` rows of the blocks `starts[i] :
+        starts[i] + counts[i]`, one block after another, read from the file (as `read_rows`)
+        into a buffer this thread reuses: at 10x a read of its own for each candidate post
+        cost ~12 us (a bytes object, an array, a product), a buffer of the search's size
+        (29 MB for USE) ~110 us a read in page faults. einsum, not BLAS: OpenBLAS's two
+        threads made a 14k-row product 0.7 -> 23 ms on the loaded 2 cores."""
+        import numpy as np
+
+        rows, query = self._rows, np.asarray(query, np.float32)
+        if self._file is None or not isinstance(rows, np.memmap) or not hasattr(os, "preadv"):
+            parts = [rows["vector"][s : s + n] for s, n in zip(starts, counts, strict=True)]
+            matrix = np.concatenate(parts) if parts else np.zeros((0, self.dim), np.float32)
+            return np.einsum("ij,j->i", matrix, query)
+        size = rows.dtype.itemsize
+        buffer = getattr(self._buffers, "rows", None)
+        if buffer is None or len(buffer) < max(counts, default=0):
+            need = max(READ_BUFFER_BYTES // size, max(counts, default=0))
+            buffer = self._buffers.rows = np.empty(need, rows.dtype)
+        view, fd = memoryview(buffer).cast("B"), self._file.fileno()
+        out = np.empty(sum(counts), np.float32)
+        done = filled = 0
+        for start, count in zip(starts, counts, strict=True):
+            if filled + count > len(buffer):
+                np.einsum(
+                    "ij,j->i", buffer["vector"][:filled], query, out=out[done : done + filled]
+                )
+                done, filled = done + filled, 0
+            want = count * size
+            got = os.preadv(
+                fd, [view[filled * size : filled * size + want]], rows.offset + start * size
+            )
+            if got != want:
+                raise CorruptIndexError(f"the passage vectors in {self.path} are truncated")
+            filled += count
+        np.einsum("ij,j->i", buffer["vector"][:filled], query, out=out[done : done + filled])
+        return out
 
     def rows_of(self, ids: list[int] | np.ndarray) -> np.ndarray:
         """The `matrix` rows of these passage ids; raises KeyError for one it does not hold."""

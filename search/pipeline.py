@@ -25,6 +25,7 @@ from typing import TYPE_CHECKING, Literal
 from index.lexical import BODY, TITLE
 from search.analysis import AnalyzedQuery
 from search.config import RankingConfig
+from search.dense import each_side
 from search.formula import FormulaRetriever, fusion_policy
 from search.fusion import (
     BM25,
@@ -39,6 +40,8 @@ from search.lexical import LexicalRetriever, contains_phrases
 from search.relevance import Evidence, FloorReport
 
 if TYPE_CHECKING:  # numpy with them: a lexical search never imports it (cold lexical -90 ms)
+    import numpy as np
+
     from search.dense import ModelSide
     from search.semantic import SemanticHit
 
@@ -117,12 +120,17 @@ class Pipeline:
         primary = self.sides[0]
         allowed = self._allowed(q)
         sides = self.sides if mode == "hybrid" else self.sides[:1]
-        vectors = {side.name: side.embed(q.embed_text) for side in sides}
-        first = primary.retriever.search(vectors[primary.name], depth, allowed=allowed)
+
+        def retrieve(side: ModelSide) -> tuple[np.ndarray, list[SemanticHit]]:
+            vector = side.embed(q.embed_text)
+            return vector, side.retriever.search(vector, depth, allowed=allowed)
+
+        found = each_side(sides, retrieve)  # the sides at once, in order (search/dense.py)
+        vectors = {side.name: vector for side, (vector, _) in zip(sides, found, strict=True)}
+        first = found[0][1]
         lists[primary.name] = _listed(primary.name, first, primary.retriever.count(allowed))
-        for side in sides[1:]:
-            found = side.retriever.search(vectors[side.name], depth, allowed=allowed)
-            lists[side.name] = _listed(side.name, found)
+        for side, (_, hits) in zip(sides[1:], found[1:], strict=True):
+            lists[side.name] = _listed(side.name, hits)
         if mode == "semantic":  # the floor weighs lexical evidence in every mode
             coverage = self.lexical.coverage(q, [h.post_id for h in first])
         passages = {h.post_id: h.passage for h in first}
@@ -151,13 +159,16 @@ class Pipeline:
                 # of searching again: 1x forced IVF, hybrid nDCG@10 0.9070 -> 0.9072, R@100
                 # 0.993 -> 0.985; two IVF searches fewer a query.
                 pool = dict.fromkeys(d for name in ranking.final for d in lists[name].ids())
-                for side in sides:
+
+                def fed(side: ModelSide) -> list[SemanticHit]:
                     moved = side.retriever.feedback(
                         vectors[side.name], top[0][0], fusion.feedback, fusion.feedback_passages
                     )
                     among = pool if side.retriever.approximate else None
-                    found = side.retriever.search(moved, depth, allowed=allowed, among=among)
-                    lists[side.name + FEEDBACK] = _listed(side.name + FEEDBACK, found)
+                    return side.retriever.search(moved, depth, allowed=allowed, among=among)
+
+                for side, hits in zip(sides, each_side(sides, fed), strict=True):
+                    lists[side.name + FEEDBACK] = _listed(side.name + FEEDBACK, hits)
                 ranking = replace(ranking, final=tuple(_latest(n, lists) for n in ranking.final))
         # 5. lexical feedback: BM25 of the terms that mark the top posts as they stand now
         if fusion.lexical_feedback:

