@@ -37,10 +37,12 @@ import itertools
 import re
 from collections import Counter
 from collections.abc import Iterator, Sequence
-
-import numpy as np
+from typing import TYPE_CHECKING
 
 from corpus.latex import math_spans
+
+if TYPE_CHECKING:  # imported where a post's tokens are counted: a search never needs numpy
+    import numpy as np
 
 # Bump when the tokens for the same formula change (part of the lexical index's version).
 FORMULA_VERSION = "f4"
@@ -454,7 +456,7 @@ class _Ids(dict[str | None, int]):
         self.roles: list[int] = [0]
         self.role_ids: dict[str, int] = {}
         self.role_names: list[str] = [""]
-        self.role_table = np.zeros(1, np.int64)
+        self.role_table: np.ndarray | None = None  # the role ids as an array, when counting
         self.formulas: dict[str, list[int]] = {}
 
     def __missing__(self, symbol: str | None) -> int:
@@ -519,12 +521,16 @@ _reset()
 
 def _distinct(a: np.ndarray) -> np.ndarray:
     """Sorted, each value once (np.unique's hashing took 10x as long on these arrays)."""
+    import numpy as np
+
     a = np.sort(a)
     return a[np.concatenate(([True], a[1:] != a[:-1]))]
 
 
 def _per_key(pairs: np.ndarray, bits: int) -> tuple[np.ndarray, np.ndarray]:
     """The keys of distinct sorted (key, formula) pairs, and how many formulas (≤ TF_CAP)."""
+    import numpy as np
+
     keys = pairs >> bits
     first = np.flatnonzero(np.concatenate(([True], keys[1:] != keys[:-1])))
     return keys[first], np.minimum(np.diff(np.append(first, len(keys))), TF_CAP)
@@ -532,6 +538,8 @@ def _per_key(pairs: np.ndarray, bits: int) -> tuple[np.ndarray, np.ndarray]:
 
 def _counted(terms: _Terms, keys: np.ndarray, formula: np.ndarray, bits: int) -> list[str]:
     """Each key's token once per formula that holds it, at most TF_CAP times."""
+    import numpy as np
+
     if not len(keys):
         return []
     pairs = _distinct(keys << bits | formula)
@@ -552,6 +560,8 @@ def _counted(terms: _Terms, keys: np.ndarray, formula: np.ndarray, bits: int) ->
 def _batch(formulas: list[str]) -> list[str] | None:
     """The `formula` field's terms with numpy (see `_ids`); None when the post has more
     formulas than the keys' bits hold."""
+    import numpy as np
+
     bits = (len(formulas) - 1).bit_length()
     if bits > _FORMULA_BITS:
         return None
@@ -561,7 +571,7 @@ def _batch(formulas: list[str]) -> list[str] | None:
     if _ids.full():
         _reset()
         return None
-    if len(_ids.role_table) != len(_ids.roles):
+    if _ids.role_table is None or len(_ids.role_table) != len(_ids.roles):
         _ids.role_table = np.array(_ids.roles, np.int64)
     a = np.fromiter(itertools.chain.from_iterable(lists), np.int64)
     f = np.repeat(np.arange(len(lists), dtype=np.int64), [len(x) for x in lists])

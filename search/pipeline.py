@@ -25,7 +25,6 @@ from typing import TYPE_CHECKING, Literal
 from index.lexical import BODY, TITLE
 from search.analysis import AnalyzedQuery
 from search.config import RankingConfig
-from search.dense import each_side
 from search.formula import FormulaRetriever, fusion_policy
 from search.fusion import (
     BM25,
@@ -116,6 +115,8 @@ class Pipeline:
             return Ranking(
                 fused, total, lists, (BM25, FORMULA), formula=weights, policy=fusion
             )  # fmt: skip
+        from search.dense import each_side  # here: it imports numpy, which lexical never needs
+
         # 2. each model's list (semantic mode: the primary's alone)
         primary = self.sides[0]
         allowed = self._allowed(q)
