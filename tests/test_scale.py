@@ -282,7 +282,7 @@ def test_concurrent_sides_make_the_lists_a_sequential_loop_makes(tmp_path, embed
     # lists of a hybrid query, every one, are those of the sides searched one after another.
     import threading
 
-    import search.pipeline
+    import search.dense
     from index.models.spec import USE_SPEC
     from search import RankingConfig, Searcher
 
@@ -301,9 +301,7 @@ def test_concurrent_sides_make_the_lists_a_sequential_loop_makes(tmp_path, embed
         assert all(side.retriever.approximate for side in s.sides) and len(s.sides) == 2
         together = [s.ranking(q)[1] for q in queries]
         assert len(seen) == 2
-        monkeypatch.setattr(
-            search.pipeline, "each_side", lambda sides, work: list(map(work, sides))
-        )
+        monkeypatch.setattr(search.dense, "each_side", lambda sides, work: list(map(work, sides)))
         apart = [s.ranking(q)[1] for q in queries]
     assert all(r.lists.get("use+fb") for r in together)
     for one, other in zip(together, apart, strict=True):
