@@ -170,7 +170,7 @@ class SearchApp(App[int]):
         self.model_state = "loading" if state in ("idle", "loading") else state
 
     def watch_model_state(self, state: ModelState) -> None:
-        self.search_screen.model_changed(state, self.model_error)
+        self.search_screen.model_changed(state)
 
     # -- what the screens ask for (as messages: they never call the app) ---------------------
     @on(HelpWanted)

@@ -100,8 +100,6 @@ class SearchScreen(Screen[None]):
         self.preview_delay = preview_delay
         self.steady = steady
         self.post_count = 0
-        self.model_state: ModelState = "opening"  # as the app tells it (`model_changed`)
-        self.model_error = ""
         self._debounce_timer: Timer | None = None
         self._preview_timer: Timer | None = None
         self._want_results = False  # enter was pressed before the results came
@@ -198,10 +196,18 @@ class SearchScreen(Screen[None]):
         box.placeholder = "No index (see below)"
         box.disabled = True  # nothing to type into; this also lets q quit at once
 
-    def model_changed(self, state: ModelState, error: str = "") -> None:
-        """The app's word on the models (`error`: why they failed); once they are ready, what
-        was asked lexically meanwhile is asked again as chosen."""
-        self.model_state, self.model_error = state, error
+    @property
+    def model_state(self) -> ModelState:
+        """The models' state as the app shows it (the TUI's one place for it)."""
+        return getattr(self.app, "model_state", "opening")
+
+    @property
+    def model_error(self) -> str:
+        return getattr(self.app, "model_error", "")
+
+    def model_changed(self, state: ModelState) -> None:
+        """The app's word that the models changed state; once they are ready, what was asked
+        lexically meanwhile is asked again as chosen."""
         if state == "ready":
             self._follow(self.session.model_ready())
 
