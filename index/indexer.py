@@ -38,7 +38,7 @@ from index.lexical import LEXICAL_VERSION, LexicalIndex
 from index.linkgraph import sync_links
 from index.manifest import Manifest
 from index.models import Embedder, ModelSpec
-from index.models.spec import DEFAULT_EXTRA_MODELS
+from index.models.spec import DEFAULT_OTHER_MODELS
 from index.paths import DataDir
 from index.store import Store
 from index.vectors import VectorIndex, VectorIndexKind, model_path
@@ -361,7 +361,7 @@ class Indexer:
             if current is not None:
                 others = manifest.models[1:]
             else:
-                others = DEFAULT_EXTRA_MODELS if primary == ModelSpec() else ()
+                others = DEFAULT_OTHER_MODELS if primary == ModelSpec() else ()
             models = (primary, *others)
         elif not models or (spec is not None and spec != models[0]):
             raise ValueError("`models` names the ensemble, its primary first (and `spec` is it)")

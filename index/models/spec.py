@@ -89,7 +89,7 @@ class ModelSpec:
 
     @property
     def slug(self) -> str:
-        """A file-name-safe form of the model id (names an extra model's vector folder)."""
+        """A file-name-safe form of the model id (names a non-primary model's vector folder)."""
         return re.sub(r"[^A-Za-z0-9]+", "-", self.model_id).strip("-").lower()
 
 
@@ -105,8 +105,8 @@ USE_SPEC = ModelSpec(
 
 #: The ensemble a new vector index of the default model gets: USE beside e5 (dev hybrid nDCG@10
 #: 0.864 -> 0.886, for 1.2x the embedding time; see search.fusion.FusionPolicy).
-DEFAULT_EXTRA_MODELS: tuple[ModelSpec, ...] = (USE_SPEC,)
+DEFAULT_OTHER_MODELS: tuple[ModelSpec, ...] = (USE_SPEC,)
 
 #: The names `search index --models` accepts; the first model of an ensemble is its primary
-#: (the one the relevance floor and `similar` read), the others are extra lists for fusion.
+#: (the one the relevance floor and `similar` read), the others add their lists to the fusion.
 MODEL_NAMES: Mapping[str, ModelSpec] = MappingProxyType({"e5": ModelSpec(), "use": USE_SPEC})
