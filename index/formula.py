@@ -599,6 +599,12 @@ def _batch(formulas: list[str]) -> list[str] | None:
     )
 
 
+def field_texts(bodies: list[str]) -> list[str]:
+    """The `formula` field's text of each body (its tokens joined by spaces): what the index
+    writer's worker process makes while the writer segments the bodies with jieba."""
+    return [" ".join(body_tokens(body)) for body in bodies]
+
+
 def body_tokens(body: str) -> list[str]:
     """The `formula` field's terms for a post body: each token once per formula that holds
     it, and at most TF_CAP times in all (the BM25 index of a post counts its formulas'
