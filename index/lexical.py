@@ -104,7 +104,7 @@ def to_document(post: Post, formula_text: str | None = None) -> tantivy.Document
 # From this many posts in one update, a worker process makes their formula fields while this
 # process segments them with jieba: the formula side (~0.5 s of CPU over the shared corpus, a
 # fifth of the BM25 index's time) then runs on the other core. The worker starts in ~0.2 s, on
-# that core too; below a few hundred posts an update is quick either way.
+# that core too: below ~250 posts (~0.35 s of formula fields) it would barely be ready.
 FORMULA_WORKER_FROM = 256
 FORMULA_BATCH = 32  # posts a task: one pickled list of bodies there, one of strings back
 
@@ -116,18 +116,14 @@ def _with_formula_fields(posts: Iterable[Post]) -> Iterator[tuple[Post, str | No
     it cannot start or dies, the fields are made here and nothing is lost."""
     it = iter(posts)
     head = list(itertools.islice(it, FORMULA_WORKER_FROM))
+    posts = itertools.chain(head, it)
     if len(head) < FORMULA_WORKER_FROM or (os.cpu_count() or 1) < 2:
-        for post in head:
-            yield post, None
-        yield from ((post, None) for post in it)
+        yield from ((post, None) for post in posts)
         return
-    try:
-        pool = ProcessPoolExecutor(
-            1, mp_context=multiprocessing.get_context("spawn"), initializer=_quiet_worker
-        )
-    except OSError:
-        yield from ((post, None) for post in itertools.chain(head, it))
-        return
+    # The process starts at the first task: a failure to start is a failed task (see submit).
+    pool = ProcessPoolExecutor(
+        1, mp_context=multiprocessing.get_context("spawn"), initializer=_quiet_worker
+    )
     pending: deque[tuple[list[Post], Future[list[str]] | None]] = deque()
     answered = False  # the worker has given a batch: until then it is starting (~0.2 s)
 
@@ -152,7 +148,7 @@ def _with_formula_fields(posts: Iterable[Post]) -> Iterator[tuple[Post, str | No
         yield from zip(batch, texts, strict=True)
 
     try:
-        for batch in itertools.chain(_batches(head), _batches(it)):
+        for batch in _batches(posts):
             submit(batch)
             if len(pending) > 2:  # the worker stays two batches ahead
                 yield from drain()
